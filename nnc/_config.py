@@ -1,0 +1,101 @@
+"""Process-wide settings: thread count, random seed, ISA report, fork safety.
+
+The thread count lives in the C core (a global applied with num_threads(...)
+on every parallel region), so it reaches every Python thread.  Default:
+NNC_NUM_THREADS, else OMP_NUM_THREADS, else the CPUs this process may use.
+"""
+import contextlib
+import os
+import sys
+
+import numpy as np
+
+from . import _core
+
+if _core.init_status() != 0:
+    raise ImportError(
+        f"nnc: NNC_ISA={os.environ.get('NNC_ISA')!r} is not a supported ISA on this CPU; "
+        f"use one of {[n for n in _core.ISA_NAMES if _core.isa_supported(n)]}")
+
+
+def _default_threads():
+    for var in ("NNC_NUM_THREADS", "OMP_NUM_THREADS"):
+        val = os.environ.get(var, "").split(",")[0].strip()
+        if val.isdigit() and int(val) > 0:
+            return int(val)
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def set_num_threads(n):
+    """Set the number of OpenMP threads every nnc kernel may use (process-wide)."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"set_num_threads: expected a positive integer, got {n!r}")
+    _core.set_num_threads(int(n))
+
+
+def get_num_threads():
+    """The number of threads nnc kernels use."""
+    return _core.get_num_threads()
+
+
+@contextlib.contextmanager
+def threads(n):
+    """Context manager: run the block with ``n`` nnc threads."""
+    old = get_num_threads()
+    set_num_threads(n)
+    try:
+        yield
+    finally:
+        set_num_threads(old)
+
+
+_rng = np.random.default_rng()
+
+
+def seed(s):
+    """Make every nnc initialisation and shuffle reproducible."""
+    global _rng
+    _rng = np.random.default_rng(s)
+
+
+def rng():
+    """The library random generator (reset by :func:`seed`)."""
+    return _rng
+
+
+def show_config(file=None):
+    """Print the chosen ISA, thread count, compiler and OpenMP version."""
+    supported = [n for n in _core.ISA_NAMES if _core.isa_supported(n)]
+    lines = [
+        f"nnc {__import__('nnc').__version__}",
+        f"  isa:         {_core.get_isa()} (supported: {', '.join(supported)}; NNC_ISA to force)",
+        f"  threads:     {get_num_threads()}",
+        f"  compiler:    {_core.compiler()}",
+        f"  openmp:      {_core.openmp_version()}",
+        f"  numpy:       {np.__version__}",
+    ]
+    print("\n".join(lines), file=file or sys.stdout)
+
+
+# libgomp hangs in a forked child once the parent has run a parallel region:
+# pause the OpenMP runtime before fork; if that is impossible, the child runs
+# nnc on one thread.
+_paused = False
+
+
+def _before_fork():
+    global _paused
+    _paused = _core.omp_pause() == 0
+
+
+def _after_fork_child():
+    if not _paused:
+        _core.set_num_threads(1)
+
+
+set_num_threads(_default_threads())
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_before_fork, after_in_child=_after_fork_child)

@@ -1,0 +1,1 @@
+# conv kernels: bindings (included by _core.pyx).

@@ -1,0 +1,1 @@
+# convrnn kernels: bindings (included by _core.pyx).

@@ -1,0 +1,100 @@
+# cython: freethreading_compatible = False
+"""Cython bindings of the nnc C core.
+
+Design note: every wrapper is thin.  It takes typed memoryviews (the Python
+layer has already validated shapes and dtypes and made arrays C-contiguous),
+picks the float32 or float64 entry point through the fused type, releases the
+GIL around the C call and turns the C status into a Python exception.  There
+are no numeric loops here.  One .pxi per kernel family is included below.
+"""
+from cython cimport floating
+from libc.stdint cimport int64_t
+
+cdef extern from "nnc/nnc.h" nogil:
+    ctypedef Py_ssize_t nnc_ssize
+    enum:
+        NNC_OK
+        NNC_ENOMEM
+        NNC_EINVAL
+        NNC_EOVERFLOW
+        NNC_ISA_SCALAR
+        NNC_ISA_AVX2
+        NNC_ISA_AVX512
+        NNC_ISA_COUNT
+    int nnc_init()
+    int nnc_isa_supported(int isa)
+    int nnc_get_isa()
+    int nnc_set_isa(int isa)
+    const char *nnc_isa_name(int isa)
+    void nnc_set_num_threads(int n)
+    int nnc_get_num_threads()
+    int nnc_omp_pause()
+    const char *nnc_compiler()
+    int nnc_openmp_version()
+
+
+cdef int _raise(int status) except -1 with gil:
+    if status == NNC_ENOMEM:
+        raise MemoryError("nnc: out of memory in the C core")
+    if status == NNC_EOVERFLOW:
+        raise ValueError("nnc: array sizes too large (size computation overflows)")
+    raise RuntimeError(f"nnc: the C core rejected its arguments (status {status})")
+
+
+cdef inline int _ck(int status) except -1 nogil:
+    if status != NNC_OK:
+        _raise(status)
+    return 0
+
+
+_init_status = nnc_init()
+ISA_NAMES = tuple(nnc_isa_name(i).decode() for i in range(NNC_ISA_COUNT))
+
+
+def init_status():
+    """0 if NNC_ISA was absent or valid, else the C status of nnc_init."""
+    return _init_status
+
+
+def isa_supported(name):
+    return bool(nnc_isa_supported(ISA_NAMES.index(name)))
+
+
+def get_isa():
+    return ISA_NAMES[nnc_get_isa()]
+
+
+def set_isa(name):
+    """Switch every kernel to another ISA path (tests and benchmarks only:
+    not safe while other threads run kernels)."""
+    if name not in ISA_NAMES or nnc_set_isa(ISA_NAMES.index(name)) != NNC_OK:
+        raise ValueError(f"ISA {name!r} is not supported on this CPU; available: "
+                         f"{[n for n in ISA_NAMES if isa_supported(n)]}")
+
+
+def set_num_threads(int n):
+    nnc_set_num_threads(n)
+
+
+def get_num_threads():
+    return nnc_get_num_threads()
+
+
+def omp_pause():
+    return nnc_omp_pause()
+
+
+def compiler():
+    return nnc_compiler().decode()
+
+
+def openmp_version():
+    return nnc_openmp_version()
+
+
+include "_gemm.pxi"
+include "_conv.pxi"
+include "_pool.pxi"
+include "_rnn.pxi"
+include "_convrnn.pxi"
+include "_train.pxi"

@@ -1,0 +1,142 @@
+# GEMM and activation kernels: bindings (included by _core.pyx).
+
+cdef extern from "nnc/nnc.h" nogil:
+    int nnc_gemm_f32(int ta, int tb, nnc_ssize m, nnc_ssize n, nnc_ssize k, float alpha, const float *A,
+                     nnc_ssize lda, const float *B, nnc_ssize ldb, float beta, float *C, nnc_ssize ldc,
+                     const float *bias, int act)
+    int nnc_gemm_f64(int ta, int tb, nnc_ssize m, nnc_ssize n, nnc_ssize k, double alpha, const double *A,
+                     nnc_ssize lda, const double *B, nnc_ssize ldb, double beta, double *C, nnc_ssize ldc,
+                     const double *bias, int act)
+    nnc_ssize nnc_gemm_packed_b_size_f32(nnc_ssize n, nnc_ssize k)
+    nnc_ssize nnc_gemm_packed_b_size_f64(nnc_ssize n, nnc_ssize k)
+    int nnc_gemm_pack_b_f32(float *dst, int tb, nnc_ssize n, nnc_ssize k, const float *B, nnc_ssize ldb)
+    int nnc_gemm_pack_b_f64(double *dst, int tb, nnc_ssize n, nnc_ssize k, const double *B, nnc_ssize ldb)
+    int nnc_gemm_packed_f32(int ta, nnc_ssize m, nnc_ssize n, nnc_ssize k, float alpha, const float *A,
+                            nnc_ssize lda, const float *Bp, float beta, float *C, nnc_ssize ldc,
+                            const float *bias, int act)
+    int nnc_gemm_packed_f64(int ta, nnc_ssize m, nnc_ssize n, nnc_ssize k, double alpha, const double *A,
+                            nnc_ssize lda, const double *Bp, double beta, double *C, nnc_ssize ldc,
+                            const double *bias, int act)
+    int nnc_act_fwd_f32(float *y, const float *z, nnc_ssize rows, nnc_ssize cols, int act)
+    int nnc_act_fwd_f64(double *y, const double *z, nnc_ssize rows, nnc_ssize cols, int act)
+    int nnc_act_bwd_f32(float *dz, const float *dy, const float *y, nnc_ssize rows, nnc_ssize cols, int act)
+    int nnc_act_bwd_f64(double *dz, const double *dy, const double *y, nnc_ssize rows, nnc_ssize cols,
+                        int act)
+    int nnc_colsum_f32(float *out, const float *x, nnc_ssize rows, nnc_ssize cols)
+    int nnc_colsum_f64(double *out, const double *x, nnc_ssize rows, nnc_ssize cols)
+
+
+cdef inline const floating *_ptr_or_null(const floating[::1] v) noexcept nogil:
+    return NULL if v is None or v.shape[0] == 0 else &v[0]
+
+
+def gemm(int ta, int tb, const floating[:, ::1] A, const floating[:, ::1] B, floating[:, ::1] C,
+         floating alpha=1, floating beta=0, const floating[::1] bias=None, int act=0):
+    """C = act(alpha * op(A) @ op(B) + beta * C + bias), in place on C.
+
+    Shapes are the caller's responsibility (checked by nnc.gemm in Python)."""
+    cdef nnc_ssize m = C.shape[0], n = C.shape[1]
+    cdef nnc_ssize k = A.shape[0] if ta else A.shape[1]
+    cdef const floating *bp = _ptr_or_null(bias)
+    if m == 0 or n == 0:
+        return
+    with nogil:
+        if floating is float:
+            _ck(nnc_gemm_f32(ta, tb, m, n, k, alpha, &A[0, 0] if A.shape[0] * A.shape[1] else NULL,
+                             A.shape[1], &B[0, 0] if B.shape[0] * B.shape[1] else NULL, B.shape[1],
+                             beta, &C[0, 0], C.shape[1], bp, act))
+        else:
+            _ck(nnc_gemm_f64(ta, tb, m, n, k, alpha, &A[0, 0] if A.shape[0] * A.shape[1] else NULL,
+                             A.shape[1], &B[0, 0] if B.shape[0] * B.shape[1] else NULL, B.shape[1],
+                             beta, &C[0, 0], C.shape[1], bp, act))
+
+
+def gemm_packed_b_size(dtype_is_f64, nnc_ssize n, nnc_ssize k):
+    cdef nnc_ssize s = nnc_gemm_packed_b_size_f64(n, k) if dtype_is_f64 else nnc_gemm_packed_b_size_f32(n, k)
+    if s < 0:
+        raise ValueError("nnc: packed weight too large")
+    return s
+
+
+def gemm_pack_b(floating[::1] dst, int tb, nnc_ssize n, nnc_ssize k, const floating[:, ::1] B):
+    """Pack op(B) (k, n) into dst (gemm_packed_b_size elements)."""
+    if n == 0 or k == 0:
+        return
+    with nogil:
+        if floating is float:
+            _ck(nnc_gemm_pack_b_f32(&dst[0], tb, n, k, &B[0, 0], B.shape[1]))
+        else:
+            _ck(nnc_gemm_pack_b_f64(&dst[0], tb, n, k, &B[0, 0], B.shape[1]))
+
+
+def gemm_packed(int ta, const floating[:, ::1] A, const floating[::1] Bp, nnc_ssize k, floating[:, ::1] C,
+                floating alpha=1, floating beta=0, const floating[::1] bias=None, int act=0):
+    """C = act(alpha * op(A) @ B + beta * C + bias) with B packed by gemm_pack_b."""
+    cdef nnc_ssize m = C.shape[0], n = C.shape[1]
+    cdef const floating *bp = _ptr_or_null(bias)
+    if m == 0 or n == 0:
+        return
+    with nogil:
+        if floating is float:
+            _ck(nnc_gemm_packed_f32(ta, m, n, k, alpha, &A[0, 0] if k else NULL, A.shape[1],
+                                    &Bp[0] if k else NULL, beta, &C[0, 0], C.shape[1], bp, act))
+        else:
+            _ck(nnc_gemm_packed_f64(ta, m, n, k, alpha, &A[0, 0] if k else NULL, A.shape[1],
+                                    &Bp[0] if k else NULL, beta, &C[0, 0], C.shape[1], bp, act))
+
+
+def act_fwd(floating[:, ::1] y, const floating[:, ::1] z, int act):
+    """y = act(z) row-wise (softmax over each row); y may be z."""
+    if y.shape[0] == 0 or y.shape[1] == 0:
+        return
+    with nogil:
+        if floating is float:
+            _ck(nnc_act_fwd_f32(&y[0, 0], &z[0, 0], y.shape[0], y.shape[1], act))
+        else:
+            _ck(nnc_act_fwd_f64(&y[0, 0], &z[0, 0], y.shape[0], y.shape[1], act))
+
+
+def act_bwd(floating[:, ::1] dz, const floating[:, ::1] dy, const floating[:, ::1] y, int act):
+    """dz = dy * act'(.) from the forward output y; dz may be dy."""
+    if dz.shape[0] == 0 or dz.shape[1] == 0:
+        return
+    with nogil:
+        if floating is float:
+            _ck(nnc_act_bwd_f32(&dz[0, 0], &dy[0, 0], &y[0, 0], dz.shape[0], dz.shape[1], act))
+        else:
+            _ck(nnc_act_bwd_f64(&dz[0, 0], &dy[0, 0], &y[0, 0], dz.shape[0], dz.shape[1], act))
+
+
+def colsum(floating[::1] out, const floating[:, ::1] x):
+    """out = x.sum(axis=0), rows added in order."""
+    if out.shape[0] == 0:
+        return
+    with nogil:
+        if floating is float:
+            _ck(nnc_colsum_f32(&out[0], &x[0, 0] if x.shape[0] else NULL, x.shape[0], out.shape[0]))
+        else:
+            _ck(nnc_colsum_f64(&out[0], &x[0, 0] if x.shape[0] else NULL, x.shape[0], out.shape[0]))
+
+
+cdef extern from "nnc/nnc.h" nogil:
+    int nnc_perceptron_epoch_f32(float *W, float *b, const float *x, const float *t, const int64_t *order,
+                                 nnc_ssize n, nnc_ssize fin, nnc_ssize fout, float lr, int64_t *mistakes)
+    int nnc_perceptron_epoch_f64(double *W, double *b, const double *x, const double *t,
+                                 const int64_t *order, nnc_ssize n, nnc_ssize fin, nnc_ssize fout,
+                                 double lr, int64_t *mistakes)
+
+
+def perceptron_epoch(floating[:, ::1] W, floating[::1] b, const floating[:, ::1] x,
+                     const floating[:, ::1] t, const int64_t[::1] order, floating lr):
+    """One online perceptron-rule epoch in the given sample order; returns mistakes."""
+    cdef int64_t wrong = 0
+    if order.shape[0] == 0:
+        return 0
+    with nogil:
+        if floating is float:
+            _ck(nnc_perceptron_epoch_f32(&W[0, 0], &b[0], &x[0, 0], &t[0, 0], &order[0], order.shape[0],
+                                         W.shape[1], W.shape[0], lr, &wrong))
+        else:
+            _ck(nnc_perceptron_epoch_f64(&W[0, 0], &b[0], &x[0, 0], &t[0, 0], &order[0], order.shape[0],
+                                         W.shape[1], W.shape[0], lr, &wrong))
+    return wrong

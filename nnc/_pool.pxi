@@ -1,0 +1,1 @@
+# pool kernels: bindings (included by _core.pyx).

@@ -1,0 +1,1 @@
+# rnn kernels: bindings (included by _core.pyx).

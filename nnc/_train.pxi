@@ -1,0 +1,1 @@
+# train kernels: bindings (included by _core.pyx).

@@ -1,0 +1,6 @@
+"""nnc layers (also re-exported as ``nnc.<Name>``)."""
+from .base import Layer
+from .dense import Dense
+from .perceptron import Perceptron
+
+__all__ = ["Layer", "Dense", "Perceptron"]

@@ -1,0 +1,97 @@
+"""The Layer base class: params/grads dicts, the training cache and its lock,
+input conversion, config round trip.  Subclasses implement ``_forward`` and
+``_backward`` and call one kernel each."""
+import threading
+
+import numpy as np
+
+from .._validation import as_input, dtype_name, layer_dtype, shape_str
+
+
+class Layer:
+    """Base of every nnc layer (see API.md, "Conventions")."""
+
+    def __init__(self, dtype=np.float32):
+        self.dtype = layer_dtype(dtype, type(self).__name__)
+        self.params = {}
+        self.grads = {}
+        self._cache = None
+        self._lock = threading.Lock()
+
+    # -- public surface -------------------------------------------------
+    def __call__(self, x, *args, **kwargs):
+        return self.forward(x, *args, **kwargs)
+
+    def forward(self, x, training=False, **kwargs):
+        """Compute the layer's output; with ``training=True`` keep what
+        ``backward`` needs."""
+        if not training:
+            return self._forward(x, False, **kwargs)
+        with self._training_lock("forward"):
+            return self._forward(x, True, **kwargs)
+
+    def backward(self, grad_y):
+        """Gradient w.r.t. the input of the last training forward; overwrites ``grads``."""
+        with self._training_lock("backward"):
+            if self._cache is None:
+                raise RuntimeError(f"{self.name}.backward: call forward(x, training=True) first")
+            return self._backward(grad_y)
+
+    def get_config(self):
+        return {"dtype": dtype_name(self.dtype)}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    @property
+    def name(self):
+        return type(self).__name__
+
+    def __repr__(self):
+        cfg = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{self.name}({cfg})"
+
+    # -- helpers for subclasses ----------------------------------------
+    def _training_lock(self, what):
+        layer = self
+
+        class _Guard:
+            def __enter__(self):
+                if not layer._lock.acquire(blocking=False):
+                    raise RuntimeError(f"{layer.name}.{what}: another thread is training this layer")
+
+            def __exit__(self, *exc):
+                layer._lock.release()
+
+        return _Guard()
+
+    def _input(self, x, what="input"):
+        return as_input(x, self.dtype, self.name, what)
+
+    def _shape_error(self, expected, got, what="input"):
+        return ValueError(f"{self.name}: expected {what} {expected}, got {shape_str(got)}")
+
+    def _add_param(self, key, array):
+        self.params[key] = np.ascontiguousarray(array, dtype=self.dtype)
+        self.grads[key] = np.zeros_like(self.params[key])
+
+    def _param(self, key):
+        """The params array, checked: a user may have replaced it.  A wrong
+        shape raises; a wrong dtype or layout is copied back into an owned,
+        C-contiguous array."""
+        p = self.params[key]
+        g = self.grads[key]
+        if not isinstance(p, np.ndarray) or p.shape != g.shape:
+            got = getattr(p, "shape", type(p).__name__)
+            raise ValueError(f"{self.name}: params[{key!r}] must have shape {shape_str(g.shape)}, got {got}")
+        if p.dtype != self.dtype or not p.flags.c_contiguous or not p.flags.writeable:
+            p = self.params[key] = np.array(p, dtype=self.dtype, order="C")
+        return p
+
+    def _grad_input(self, grad_y, expected_shape):
+        g = as_input(grad_y, self.dtype, f"{self.name}.backward", "grad_y")
+        if g.shape != tuple(expected_shape):
+            raise ValueError(f"{self.name}.backward: expected grad_y {shape_str(expected_shape)}, "
+                             f"got {shape_str(g.shape)}")
+        return g

@@ -1,0 +1,87 @@
+"""Dense (fully connected) layer: z = x @ W.T + b, y = g(z)."""
+import math
+
+import numpy as np
+
+from .. import _config, _core
+from .._validation import pos_int, shape_str
+from .activations import SOFTMAX, act_id
+from .base import Layer
+
+
+class Dense(Layer):
+    """Fully connected layer ``y = g(x @ W.T + b)`` over the last axis.
+
+    Parameters
+    ----------
+    in_features, out_features : int
+    activation : None, "linear", "relu", "sigmoid", "tanh", "sign" or "softmax"
+    use_bias : bool
+    dtype : np.float32 or np.float64
+
+    Shape
+    -----
+    Input ``(N, ..., in_features)`` (rank >= 2); output ``(N, ..., out_features)``.
+
+    Attributes
+    ----------
+    params["W"] : (out_features, in_features), Glorot-uniform initialised.
+    params["b"] : (out_features,), zeros (absent when ``use_bias=False``).
+
+    The bias and activation run as the GEMM's epilogue (softmax: one extra
+    row pass).
+    """
+
+    def __init__(self, in_features, out_features, activation=None, use_bias=True, dtype=np.float32):
+        super().__init__(dtype)
+        self.in_features = pos_int(in_features, "in_features", self.name)
+        self.out_features = pos_int(out_features, "out_features", self.name)
+        self.activation = activation
+        self._act = act_id(activation, self.name)
+        self.use_bias = bool(use_bias)
+        limit = math.sqrt(6.0 / (self.in_features + self.out_features))
+        self._add_param("W", _config.rng().uniform(-limit, limit, (self.out_features, self.in_features)))
+        if self.use_bias:
+            self._add_param("b", np.zeros(self.out_features))
+
+    def get_config(self):
+        return {"in_features": self.in_features, "out_features": self.out_features,
+                "activation": self.activation, "use_bias": self.use_bias, **super().get_config()}
+
+    def _check(self, x):
+        x = self._input(x)
+        if x.ndim < 2 or x.shape[-1] != self.in_features:
+            raise self._shape_error(f"(N, ..., {self.in_features})", x.shape)
+        return x
+
+    def _forward(self, x, training):
+        x = self._check(x)
+        x2 = x.reshape(-1, self.in_features)
+        y = np.empty((x2.shape[0], self.out_features), dtype=self.dtype)
+        b = self._param("b") if self.use_bias else None
+        fused = 0 if self._act == SOFTMAX else self._act
+        _core.gemm(0, 1, x2, self._param("W"), y, 1.0, 0.0, b, fused)
+        if self._act == SOFTMAX:
+            _core.act_fwd(y, y, SOFTMAX)
+        if training:
+            self._cache = (x2, y, x.shape[:-1] + (self.out_features,))
+        return y.reshape(x.shape[:-1] + (self.out_features,))
+
+    def _backward(self, grad_y):
+        x2, y, out_shape = self._cache
+        g = self._grad_input(grad_y, out_shape).reshape(y.shape)
+        if self._act != 0:
+            dz = np.empty_like(y)
+            _core.act_bwd(dz, g, y, self._act)
+        else:
+            dz = g
+        W = self._param("W")
+        dx = np.empty_like(x2)
+        _core.gemm(0, 0, dz, W, dx)
+        _core.gemm(1, 0, dz, x2, self.grads["W"])
+        if self.use_bias:
+            _core.colsum(self.grads["b"], dz)
+        return dx.reshape(out_shape[:-1] + (self.in_features,))
+
+    def __repr__(self):
+        return f"Dense({self.in_features} -> {self.out_features}, activation={self.activation!r})"

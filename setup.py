@@ -1,0 +1,40 @@
+"""Build the nnc C core and its Cython bindings.
+
+The C core (src_c/) is compiled into the extension nnc._core.  Per-ISA code is
+selected at run time (src_c/dispatch.c); the baseline build flags are portable
+x86-64 (or whatever the target architecture's baseline is): never
+-march=native, never -ffast-math.
+
+NNC_DEBUG=1 builds with AddressSanitizer + UBSan (see RELIABILITY notes).
+"""
+import glob
+import os
+
+import numpy as np
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+debug = os.environ.get("NNC_DEBUG") == "1"
+cflags = ["-fopenmp", "-std=c11"]
+ldflags = ["-fopenmp"]
+if debug:
+    cflags += ["-O1", "-g", "-fno-omit-frame-pointer",
+               "-fsanitize=address,undefined", "-fno-sanitize-recover=undefined"]
+    ldflags += ["-fsanitize=address,undefined"]
+else:
+    cflags += ["-O3", "-fno-math-errno", "-fno-trapping-math", "-fno-semantic-interposition"]
+
+sources = ["nnc/_core.pyx"] + sorted(glob.glob("src_c/*.c")) + sorted(glob.glob("src_c/isa/*.c"))
+ext = Extension(
+    "nnc._core",
+    sources,
+    include_dirs=[np.get_include(), "src_c", "src_c/include"],
+    depends=sorted(glob.glob("src_c/**/*.h", recursive=True) + glob.glob("src_c/**/*.def", recursive=True)
+                   + glob.glob("nnc/*.pxi")),
+    define_macros=[("NPY_NO_DEPRECATED_API", "NPY_2_0_API_VERSION")],
+    extra_compile_args=cflags,
+    extra_link_args=ldflags,
+)
+directives = {"boundscheck": debug, "wraparound": False, "cdivision": True,
+              "initializedcheck": debug, "embedsignature": True, "language_level": 3}
+setup(ext_modules=cythonize([ext], compiler_directives=directives))

@@ -1,0 +1,161 @@
+// kernels/act_tmpl.h - activations (template; see nnc_internal.h).
+//
+// Forward y = g(z) element-wise (softmax: over each row), and backward
+// dz = dy * g'(z) computed from the saved output y (sigma' = y(1-y),
+// tanh' = 1-y^2, relu' = [y > 0], sign' = 0; softmax: y * (dy - <dy, y>)).
+// The vector helpers vact/vact_grad are also the epilogue of the GEMM and the
+// conv kernels, so fused and unfused paths round identically.
+
+NNC_INLINE nnc_v NNC_FN(vact)(nnc_v z, int act)
+{
+    switch (act) {
+    case NNC_ACT_RELU: return vmax(vzero(), z);              // keeps NaN
+    case NNC_ACT_SIGMOID: return vsigmoid(z);
+    case NNC_ACT_TANH: return vtanh(z);
+    case NNC_ACT_SIGN: return vsel_ge(z, z, vsel_ge(z, vzero(), vset1(1), vzero()), z);
+    default: return z;
+    }
+}
+
+NNC_INLINE nnc_v NNC_FN(vact_grad)(nnc_v y, nnc_v dy, int act)
+{
+    switch (act) {
+    case NNC_ACT_RELU: return vsel_gt(y, vzero(), dy, vzero());
+    case NNC_ACT_SIGMOID: return vmul(dy, vmul(y, vsub(vset1(1), y)));
+    case NNC_ACT_TANH: return vmul(dy, vsub(vset1(1), vmul(y, y)));
+    case NNC_ACT_SIGN: return vzero();
+    default: return dy;
+    }
+}
+
+// y[0..n) = g(z[0..n)) for an element-wise g (not softmax); y may equal z.
+static void NNC_FN(act_apply)(NNC_T *y, const NNC_T *z, nnc_ssize n, int act)
+{
+    nnc_ssize i = 0;
+    for (; i + NNC_VLEN <= n; i += NNC_VLEN) vstore(y + i, NNC_FN(vact)(vload(z + i), act));
+    if (i < n) vstoren(y + i, NNC_FN(vact)(vloadn(z + i, n - i), act), n - i);
+}
+
+// One row of softmax: y = exp(z - max z) / sum.  NaN or +Inf anywhere in the
+// row gives a NaN row (as PyTorch); y may equal z.
+static void NNC_FN(softmax_row)(NNC_T *y, const NNC_T *z, nnc_ssize n)
+{
+    NNC_T m = z[0];
+    for (nnc_ssize i = 1; i < n; ++i) m = z[i] > m ? z[i] : m;
+    nnc_v vm = vset1(m), vs = vzero();
+    nnc_ssize i = 0;
+    for (; i + NNC_VLEN <= n; i += NNC_VLEN) {
+        nnc_v e = vexp(vsub(vload(z + i), vm));
+        vstore(y + i, e);
+        vs = vadd(vs, e);
+    }
+    NNC_T s = vhsum(vs);
+    for (; i < n; ++i) {
+        NNC_T t[NNC_VLEN];
+        vstore(t, vexp(vset1(z[i] - m)));
+        y[i] = t[0];
+        s += t[0];
+    }
+    nnc_v inv = vset1((NNC_T)1 / s);
+    for (i = 0; i + NNC_VLEN <= n; i += NNC_VLEN) vstore(y + i, vmul(vload(y + i), inv));
+    for (; i < n; ++i) y[i] *= (NNC_T)1 / s;
+}
+
+// y (rows, cols) = g(z); softmax normalises each row.  y may equal z.
+static int NNC_FN(act_fwd)(NNC_T *y, const NNC_T *z, nnc_ssize rows, nnc_ssize cols, int act)
+{
+    if (rows <= 0 || cols <= 0) return NNC_OK;
+    int nt = nnc_threads_for(20.0 * (double)rows * (double)cols);
+    if (act == NNC_ACT_SOFTMAX) {
+        #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
+        for (nnc_ssize r = 0; r < rows; ++r) NNC_FN(softmax_row)(y + r * cols, z + r * cols, cols);
+    } else {
+        nnc_ssize n = rows * cols, chunk = 4096;
+        #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
+        for (nnc_ssize s = 0; s < n; s += chunk)
+            NNC_FN(act_apply)(y + s, z + s, NNC_MIN(chunk, n - s), act);
+    }
+    return NNC_OK;
+}
+
+// dz (rows, cols) = dy * g'(.) from the forward output y; dz may equal dy.
+static int NNC_FN(act_bwd)(NNC_T *dz, const NNC_T *dy, const NNC_T *y, nnc_ssize rows, nnc_ssize cols,
+                           int act)
+{
+    if (rows <= 0 || cols <= 0) return NNC_OK;
+    int nt = nnc_threads_for(4.0 * (double)rows * (double)cols);
+    #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
+    for (nnc_ssize r = 0; r < rows; ++r) {
+        const NNC_T *yr = y + r * cols, *gr = dy + r * cols;
+        NNC_T *dr = dz + r * cols;
+        if (act == NNC_ACT_SOFTMAX) {
+            NNC_T s = 0;
+            for (nnc_ssize c = 0; c < cols; ++c) s += gr[c] * yr[c];
+            for (nnc_ssize c = 0; c < cols; ++c) dr[c] = yr[c] * (gr[c] - s);
+            continue;
+        }
+        nnc_ssize c = 0;
+        for (; c + NNC_VLEN <= cols; c += NNC_VLEN)
+            vstore(dr + c, NNC_FN(vact_grad)(vload(yr + c), vload(gr + c), act));
+        if (c < cols)
+            vstoren(dr + c, NNC_FN(vact_grad)(vloadn(yr + c, cols - c), vloadn(gr + c, cols - c), act),
+                    cols - c);
+    }
+    return NNC_OK;
+}
+
+// out[j] = sum_i x[i, j] for x (rows, cols): bias gradients.  Rows are added
+// in order for every column, so the result does not depend on the threads.
+static int NNC_FN(colsum)(NNC_T *NNC_RESTRICT out, const NNC_T *NNC_RESTRICT x, nnc_ssize rows,
+                          nnc_ssize cols)
+{
+    if (cols <= 0) return NNC_OK;
+    nnc_ssize cb = 64 * NNC_VLEN;  // column block owned by one thread
+    int nt = nnc_threads_for((double)rows * (double)cols);
+    #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
+    for (nnc_ssize c0 = 0; c0 < cols; c0 += cb) {
+        nnc_ssize c1 = NNC_MIN(c0 + cb, cols);
+        for (nnc_ssize c = c0; c < c1; ++c) out[c] = 0;
+        for (nnc_ssize r = 0; r < rows; ++r) {
+            const NNC_T *xr = x + r * cols;
+            nnc_ssize c = c0;
+            for (; c + NNC_VLEN <= c1; c += NNC_VLEN) vstore(out + c, vadd(vload(out + c), vload(xr + c)));
+            for (; c < c1; ++c) out[c] += xr[c];
+        }
+    }
+    return NNC_OK;
+}
+
+// One epoch of the perceptron rule, online, in the sample order given:
+// for each sample s: y = sign(W x_s + b); W += lr (t - y) x_s^T; b += lr (t - y).
+// W (out, in), b (out), x (n, in), t (n, out) in {0, 1}, order (n) indices.
+// Returns (in *mistakes) the number of samples with at least one wrong output.
+static int NNC_FN(perceptron_epoch)(NNC_T *NNC_RESTRICT W, NNC_T *NNC_RESTRICT b, const NNC_T *x,
+                                    const NNC_T *t, const int64_t *order, nnc_ssize n, nnc_ssize in,
+                                    nnc_ssize out, NNC_T lr, int64_t *mistakes)
+{
+    int64_t wrong = 0;
+    for (nnc_ssize s = 0; s < n; ++s) {
+        const NNC_T *xs = x + order[s] * in, *ts = t + order[s] * out;
+        int any = 0;
+        for (nnc_ssize o = 0; o < out; ++o) {
+            NNC_T *w = W + o * in;
+            nnc_v acc = vzero();
+            nnc_ssize i = 0;
+            for (; i + NNC_VLEN <= in; i += NNC_VLEN) acc = vfma(vload(w + i), vload(xs + i), acc);
+            NNC_T z = vhsum(acc) + b[o];
+            for (; i < in; ++i) z += w[i] * xs[i];
+            NNC_T y = z >= 0 ? (NNC_T)1 : (NNC_T)0;
+            NNC_T e = lr * (ts[o] - y);
+            if (e == 0) continue;
+            any = 1;
+            nnc_v ve = vset1(e);
+            for (i = 0; i + NNC_VLEN <= in; i += NNC_VLEN) vstore(w + i, vfma(ve, vload(xs + i), vload(w + i)));
+            for (; i < in; ++i) w[i] += e * xs[i];
+            b[o] += e;
+        }
+        wrong += any;
+    }
+    *mistakes = wrong;
+    return NNC_OK;
+}

@@ -1,0 +1,1 @@
+// kernels/convrnn_tmpl.h - template (see nnc_internal.h); instantiated per (dtype, ISA).

@@ -1,0 +1,307 @@
+// kernels/gemm_tmpl.h - the GEMM engine (template; see nnc_internal.h).
+//
+//   C (m, n) = act(alpha * op(A) op(B) + beta * C + bias)     row-major
+//   op(A) (m, k): A[i*lda + p], or A[p*lda + i] when transposed
+//   op(B) (k, n): B[p*ldb + j], or B[j*ldb + p] when transposed
+//   bias (n) or NULL, act an nnc_act (not softmax); beta == 0 never reads C.
+//
+// BLIS structure: B is packed into NR-column panels (k-major inside a panel),
+// A into MR-row panels; an MR x NR register-blocked micro-kernel runs over
+// KC-deep slices.  A B operand can also be packed once (gemm_pack_b) and
+// reused across calls: the weights of a dense, recurrent or conv layer.
+//
+// Determinism: every element of C is the same FMA chain over each KC slice,
+// whatever m, n, the tile it falls in, or the thread count; rows of a partial
+// tile run a micro-kernel specialised for fewer rows, never a different
+// summation.  So predict() gives bitwise the same rows for any batch size.
+//
+// Threads: one parallel region; per KC slice an omp-for packs B panels, then
+// an omp-for runs (MC-row block x column chunk) items, each packing its own
+// A block into per-thread scratch.
+
+#if NNC_ISA_ID == 0
+#define GEMM_MR 4
+#define GEMM_NV 4
+#elif NNC_ISA_ID == 1
+#define GEMM_MR 6
+#define GEMM_NV 2
+#else
+#define GEMM_MR 12
+#define GEMM_NV 2
+#endif
+#define GEMM_NR (GEMM_NV * NNC_VLEN)
+#define GEMM_KC 256
+#define GEMM_MC (10 * GEMM_MR)
+#define GEMM_NC (128 * GEMM_NR)
+
+typedef struct {
+    int ta;
+    nnc_ssize m, n, k;
+    NNC_T alpha, beta;
+    const NNC_T *A;
+    nnc_ssize lda;
+    int tb;                // B operand: unpacked ...
+    const NNC_T *B;
+    nnc_ssize ldb;
+    const NNC_T *Bp;       // ... or packed by gemm_pack_b (then B is unused)
+    NNC_T *C;
+    nnc_ssize ldc;
+    const NNC_T *bias;
+    int act;
+} NNC_FN(gemm_args);
+
+// Writes one row of a finished (or partial-K) tile:  c = alpha*acc (+ beta*c
+// on the first slice, + c on later ones), then bias and activation on the last.
+NNC_INLINE void NNC_FN(gemm_store_row)(NNC_T *c, const nnc_v *acc, nnc_ssize ncols, int first, int last,
+                                       const NNC_FN(gemm_args) *g, const NNC_T *bias)
+{
+    nnc_v va = vset1(g->alpha), vb = vset1(g->beta);
+    for (int j = 0; j < GEMM_NV; ++j) {
+        nnc_ssize nc = ncols - (nnc_ssize)j * NNC_VLEN;
+        if (nc <= 0) break;
+        int full = nc >= NNC_VLEN;
+        NNC_T *cj = c + j * NNC_VLEN;
+        nnc_v r = vmul(va, acc[j]);
+        if (!first) r = vadd(r, full ? vload(cj) : vloadn(cj, nc));
+        else if (g->beta != 0) r = vadd(r, vmul(vb, full ? vload(cj) : vloadn(cj, nc)));
+        if (last) {
+            if (bias) r = vadd(r, full ? vload(bias + j * NNC_VLEN) : vloadn(bias + j * NNC_VLEN, nc));
+            r = NNC_FN(vact)(r, g->act);
+        }
+        if (full) vstore(cj, r);
+        else vstoren(cj, r, nc);
+    }
+}
+
+// The micro-kernel for MR_ (compile-time) rows: acc = A panel (kc x MR, only
+// the first MR_ rows used) times B panel (kc x NR), then stored.
+#define NNC_GEMM_UKR(MR_)                                                                         \
+    static void NNC_FN(gemm_ukr_##MR_)(nnc_ssize kc, const NNC_T *NNC_RESTRICT a,                \
+                                       const NNC_T *NNC_RESTRICT b, NNC_T *c, nnc_ssize ldc,      \
+                                       nnc_ssize ncols, int first, int last,                      \
+                                       const NNC_FN(gemm_args) *g, const NNC_T *bias)             \
+    {                                                                                             \
+        nnc_v acc[MR_][GEMM_NV];                                                                  \
+        for (int i = 0; i < MR_; ++i)                                                             \
+            for (int j = 0; j < GEMM_NV; ++j) acc[i][j] = vzero();                                \
+        for (nnc_ssize p = 0; p < kc; ++p) {                                                      \
+            nnc_v bv[GEMM_NV];                                                                    \
+            for (int j = 0; j < GEMM_NV; ++j) bv[j] = vload(b + p * GEMM_NR + j * NNC_VLEN);     \
+            for (int i = 0; i < MR_; ++i) {                                                       \
+                nnc_v av = vset1(a[p * GEMM_MR + i]);                                             \
+                for (int j = 0; j < GEMM_NV; ++j) acc[i][j] = vfma(av, bv[j], acc[i][j]);         \
+            }                                                                                     \
+        }                                                                                         \
+        for (int i = 0; i < MR_; ++i)                                                             \
+            NNC_FN(gemm_store_row)(c + i * ldc, acc[i], ncols, first, last, g, bias);            \
+    }
+NNC_GEMM_UKR(1)
+NNC_GEMM_UKR(2)
+NNC_GEMM_UKR(3)
+NNC_GEMM_UKR(4)
+#if GEMM_MR > 4
+NNC_GEMM_UKR(5)
+NNC_GEMM_UKR(6)
+#endif
+#if GEMM_MR > 6
+NNC_GEMM_UKR(7)
+NNC_GEMM_UKR(8)
+NNC_GEMM_UKR(9)
+NNC_GEMM_UKR(10)
+NNC_GEMM_UKR(11)
+NNC_GEMM_UKR(12)
+#endif
+#undef NNC_GEMM_UKR
+
+typedef void (*NNC_FN(gemm_ukr_fn))(nnc_ssize, const NNC_T *, const NNC_T *, NNC_T *, nnc_ssize,
+                                    nnc_ssize, int, int, const NNC_FN(gemm_args) *, const NNC_T *);
+
+static const NNC_FN(gemm_ukr_fn) NNC_FN(gemm_ukrs)[GEMM_MR + 1] = {
+    NULL, NNC_FN(gemm_ukr_1), NNC_FN(gemm_ukr_2), NNC_FN(gemm_ukr_3), NNC_FN(gemm_ukr_4),
+#if GEMM_MR > 4
+    NNC_FN(gemm_ukr_5), NNC_FN(gemm_ukr_6),
+#endif
+#if GEMM_MR > 6
+    NNC_FN(gemm_ukr_7), NNC_FN(gemm_ukr_8), NNC_FN(gemm_ukr_9), NNC_FN(gemm_ukr_10),
+    NNC_FN(gemm_ukr_11), NNC_FN(gemm_ukr_12),
+#endif
+};
+
+// Packs rows [i0, i0+mc) x cols [p0, p0+kc) of op(A) into MR-row panels,
+// zero-padding the last panel: dst[panel][p][i].
+static void NNC_FN(gemm_pack_a)(NNC_T *NNC_RESTRICT dst, const NNC_FN(gemm_args) *g, nnc_ssize i0,
+                                nnc_ssize mc, nnc_ssize p0, nnc_ssize kc)
+{
+    for (nnc_ssize ip = 0; ip < mc; ip += GEMM_MR) {
+        nnc_ssize rows = NNC_MIN(GEMM_MR, mc - ip);
+        NNC_T *d = dst + ip * kc;
+        if (g->ta) {
+            for (nnc_ssize p = 0; p < kc; ++p) {
+                const NNC_T *s = g->A + (p0 + p) * g->lda + i0 + ip;
+                nnc_ssize i = 0;
+                for (; i < rows; ++i) d[p * GEMM_MR + i] = s[i];
+                for (; i < GEMM_MR; ++i) d[p * GEMM_MR + i] = 0;
+            }
+        } else {
+            for (nnc_ssize i = 0; i < GEMM_MR; ++i) {
+                if (i < rows) {
+                    const NNC_T *s = g->A + (i0 + ip + i) * g->lda + p0;
+                    for (nnc_ssize p = 0; p < kc; ++p) d[p * GEMM_MR + i] = s[p];
+                } else {
+                    for (nnc_ssize p = 0; p < kc; ++p) d[p * GEMM_MR + i] = 0;
+                }
+            }
+        }
+    }
+}
+
+// Packs one NR-column panel: cols [j0, j0+NR) x rows [p0, p0+kc) of op(B),
+// zero-padding columns >= n: dst[p][j].
+static void NNC_FN(gemm_pack_b_panel)(NNC_T *NNC_RESTRICT dst, int tb, const NNC_T *B, nnc_ssize ldb,
+                                      nnc_ssize n, nnc_ssize j0, nnc_ssize p0, nnc_ssize kc)
+{
+    nnc_ssize cols = NNC_MIN(GEMM_NR, n - j0);
+    if (tb) {
+        for (nnc_ssize j = 0; j < GEMM_NR; ++j) {
+            if (j < cols) {
+                const NNC_T *s = B + (j0 + j) * ldb + p0;
+                for (nnc_ssize p = 0; p < kc; ++p) dst[p * GEMM_NR + j] = s[p];
+            } else {
+                for (nnc_ssize p = 0; p < kc; ++p) dst[p * GEMM_NR + j] = 0;
+            }
+        }
+    } else {
+        for (nnc_ssize p = 0; p < kc; ++p) {
+            const NNC_T *s = B + (p0 + p) * ldb + j0;
+            nnc_ssize j = 0;
+            for (; j < cols; ++j) dst[p * GEMM_NR + j] = s[j];
+            for (; j < GEMM_NR; ++j) dst[p * GEMM_NR + j] = 0;
+        }
+    }
+}
+
+// Elements needed by gemm_pack_b for op(B) of shape (k, n); -1 on overflow.
+static nnc_ssize NNC_FN(gemm_packed_b_size)(nnc_ssize n, nnc_ssize k)
+{
+    nnc_ssize r;
+    if (n < 0 || k < 0 || !nnc_mul_ok(NNC_CEILDIV(n, GEMM_NR) * GEMM_NR, k, &r)) return -1;
+    return r;
+}
+
+// Packs all of op(B) (k, n) into dst (gemm_packed_b_size elements): panel
+// jp holds columns [jp*NR, jp*NR+NR) for every p, so any KC slice of a panel
+// is contiguous.
+static int NNC_FN(gemm_pack_b)(NNC_T *dst, int tb, nnc_ssize n, nnc_ssize k, const NNC_T *B, nnc_ssize ldb)
+{
+    nnc_ssize np = NNC_CEILDIV(n, GEMM_NR);
+    int nt = nnc_threads_for((double)n * (double)k);
+    #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
+    for (nnc_ssize jp = 0; jp < np; ++jp)
+        NNC_FN(gemm_pack_b_panel)(dst + jp * k * GEMM_NR, tb, B, ldb, n, jp * GEMM_NR, 0, k);
+    return NNC_OK;
+}
+
+// C = act(beta*C + bias) where the product is empty (k == 0 or alpha == 0).
+static void NNC_FN(gemm_scale_only)(const NNC_FN(gemm_args) *g)
+{
+    nnc_v zero[GEMM_NV];
+    for (int j = 0; j < GEMM_NV; ++j) zero[j] = vzero();
+    for (nnc_ssize i = 0; i < g->m; ++i)
+        for (nnc_ssize j0 = 0; j0 < g->n; j0 += GEMM_NR)
+            NNC_FN(gemm_store_row)(g->C + i * g->ldc + j0, zero, NNC_MIN(GEMM_NR, g->n - j0), 1, 1, g,
+                                   g->bias ? g->bias + j0 : NULL);
+}
+
+// Runs the GEMM described by g on nt threads (1 inside another parallel region).
+static int NNC_FN(gemm_run)(const NNC_FN(gemm_args) *g, int nt)
+{
+    const nnc_ssize m = g->m, n = g->n, k = g->k;
+    if (m <= 0 || n <= 0) return NNC_OK;
+    if (k <= 0 || g->alpha == 0) {
+        NNC_FN(gemm_scale_only)(g);
+        return NNC_OK;
+    }
+    NNC_T *bbuf = NULL;
+    nnc_ssize ncb = NNC_MIN(GEMM_NC, NNC_CEILDIV(n, GEMM_NR) * GEMM_NR);
+    if (!g->Bp) {
+        bbuf = nnc_tls_scratch(0, sizeof(NNC_T) * (size_t)GEMM_KC * (size_t)ncb);
+        if (!bbuf) return NNC_ENOMEM;
+    }
+    const nnc_ssize n_ib = NNC_CEILDIV(m, GEMM_MC);
+    int failed = 0;
+    #pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        NNC_T *abuf = nnc_tls_scratch(1, sizeof(NNC_T) * (size_t)GEMM_MC * GEMM_KC);
+        if (!abuf) {
+            #pragma omp atomic write
+            failed = 1;
+        }
+        for (nnc_ssize jc = 0; jc < n; jc += GEMM_NC) {
+            const nnc_ssize nc = NNC_MIN(GEMM_NC, n - jc);
+            const nnc_ssize np = NNC_CEILDIV(nc, GEMM_NR);
+            // Column chunks (in panels) so that small-m problems still split.
+            nnc_ssize n_jb = nt > 1 ? NNC_MIN(np, NNC_MAX(1, NNC_CEILDIV(4 * nt, n_ib))) : 1;
+            const nnc_ssize pchunk = NNC_CEILDIV(np, n_jb);
+            n_jb = NNC_CEILDIV(np, pchunk);
+            for (nnc_ssize pc = 0; pc < k; pc += GEMM_KC) {
+                const nnc_ssize kc = NNC_MIN(GEMM_KC, k - pc);
+                const int first = pc == 0, last = pc + kc == k;
+                const NNC_T *bp;
+                nnc_ssize pstride;
+                if (g->Bp) {
+                    bp = g->Bp + (jc / GEMM_NR) * k * GEMM_NR + pc * GEMM_NR;
+                    pstride = k * GEMM_NR;
+                } else {
+                    #pragma omp for schedule(static)
+                    for (nnc_ssize jp = 0; jp < np; ++jp)
+                        NNC_FN(gemm_pack_b_panel)(bbuf + jp * kc * GEMM_NR, g->tb, g->B, g->ldb, n,
+                                                  jc + jp * GEMM_NR, pc, kc);
+                    bp = bbuf;
+                    pstride = kc * GEMM_NR;
+                }
+                #pragma omp for schedule(static)
+                for (nnc_ssize item = 0; item < n_ib * n_jb; ++item) {
+                    if (!abuf) continue;
+                    const nnc_ssize ib = item / n_jb, jb = item % n_jb;
+                    const nnc_ssize ic = ib * GEMM_MC, mc = NNC_MIN(GEMM_MC, m - ic);
+                    NNC_FN(gemm_pack_a)(abuf, g, ic, mc, pc, kc);
+                    const nnc_ssize jp1 = NNC_MIN(np, (jb + 1) * pchunk);
+                    for (nnc_ssize jp = jb * pchunk; jp < jp1; ++jp) {
+                        const nnc_ssize j = jc + jp * GEMM_NR, ncols = NNC_MIN(GEMM_NR, n - j);
+                        const NNC_T *bias = g->bias ? g->bias + j : NULL;
+                        for (nnc_ssize ir = 0; ir < mc; ir += GEMM_MR) {
+                            const nnc_ssize rows = NNC_MIN(GEMM_MR, mc - ir);
+                            NNC_FN(gemm_ukrs)[rows](kc, abuf + ir * kc, bp + jp * pstride,
+                                                    g->C + (ic + ir) * g->ldc + j, g->ldc, ncols, first,
+                                                    last, g, bias);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    return failed ? NNC_ENOMEM : NNC_OK;
+}
+
+static int NNC_FN(gemm)(int ta, int tb, nnc_ssize m, nnc_ssize n, nnc_ssize k, NNC_T alpha, const NNC_T *A,
+                        nnc_ssize lda, const NNC_T *B, nnc_ssize ldb, NNC_T beta, NNC_T *C, nnc_ssize ldc,
+                        const NNC_T *bias, int act)
+{
+    NNC_FN(gemm_args) g = {ta, m, n, k, alpha, beta, A, lda, tb, B, ldb, NULL, C, ldc, bias, act};
+    return NNC_FN(gemm_run)(&g, nnc_threads_for(2.0 * (double)m * (double)n * (double)k));
+}
+
+static int NNC_FN(gemm_packed)(int ta, nnc_ssize m, nnc_ssize n, nnc_ssize k, NNC_T alpha, const NNC_T *A,
+                               nnc_ssize lda, const NNC_T *Bp, NNC_T beta, NNC_T *C, nnc_ssize ldc,
+                               const NNC_T *bias, int act)
+{
+    NNC_FN(gemm_args) g = {ta, m, n, k, alpha, beta, A, lda, 0, NULL, 0, Bp, C, ldc, bias, act};
+    return NNC_FN(gemm_run)(&g, nnc_threads_for(2.0 * (double)m * (double)n * (double)k));
+}
+
+#undef GEMM_MR
+#undef GEMM_NV
+#undef GEMM_NR
+#undef GEMM_KC
+#undef GEMM_MC
+#undef GEMM_NC

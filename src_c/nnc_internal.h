@@ -1,0 +1,57 @@
+// nnc_internal.h - helpers shared by every translation unit of the C core.
+//
+// Templates (kernels/*_tmpl.h) are plain C bodies written against:
+//   NNC_T          the element type (float or double)
+//   NNC_FN(name)   pastes nnc_<name>_<f32|f64>__<isa>: every template function
+//                  is static and suffixed, so one TU can hold both dtypes
+//   nnc_v, NNC_VLEN and the v*() wrappers from simd/simd.h
+// They are included only from src_c/isa/instantiate.h.
+#ifndef NNC_INTERNAL_H
+#define NNC_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include "nnc/nnc.h"
+
+#if defined(_MSC_VER)
+#define NNC_RESTRICT __restrict
+#define NNC_INLINE static __forceinline
+#else
+#define NNC_RESTRICT __restrict__
+#define NNC_INLINE static inline __attribute__((always_inline))
+#endif
+
+#define NNC_PASTE3_(a, b, c, d) nnc_##a##_##b##__##c
+#define NNC_PASTE3(a, b, c) NNC_PASTE3_(a, b, c, _)
+#define NNC_FN(name) NNC_PASTE3(name, NNC_SFX, NNC_ISA)
+
+#define NNC_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define NNC_MAX(a, b) ((a) > (b) ? (a) : (b))
+#define NNC_CEILDIV(a, b) (((a) + (b) - 1) / (b))
+
+// Thread count for a parallel region doing about `work` flops (or element
+// operations): 1 below the threshold, so small problems do not pay for a team.
+int nnc_threads_for(double work);
+// The library thread count capped by omp_get_max_threads() of this thread.
+int nnc_threads(void);
+
+// Overflow-checked size products; return 0 and leave *out untouched on overflow.
+static inline int nnc_mul_ok(nnc_ssize a, nnc_ssize b, nnc_ssize *out)
+{
+    nnc_ssize r;
+    if (a < 0 || b < 0 || __builtin_mul_overflow(a, b, &r)) return 0;
+    *out = r;
+    return 1;
+}
+
+// Aligned allocation for scratch (64-byte aligned, size rounded up).
+void *nnc_aligned_alloc(size_t bytes);
+void nnc_aligned_free(void *p);
+
+// A per-OS-thread scratch buffer that only grows (slot 0..NNC_TLS_SLOTS-1).
+// Never shared between threads, so two Python threads may run kernels at once.
+#define NNC_TLS_SLOTS 4
+void *nnc_tls_scratch(int slot, size_t bytes);
+
+#endif

@@ -1,0 +1,26 @@
+// simd/simd_undef.h - undoes simd/simd.h before the next dtype is included.
+#undef nnc_v
+#undef NNC_VLEN
+#undef vzero
+#undef vset1
+#undef vload
+#undef vstore
+#undef nnc_mask_
+#undef vloadn
+#undef vstoren
+#undef vadd
+#undef vsub
+#undef vmul
+#undef vdiv
+#undef vfma
+#undef vmax
+#undef vmin
+#undef vsel_gt
+#undef vsel_ge
+#undef vsqrt
+#undef vround_
+#undef vpow2i_
+#undef vhsum
+#undef vexp
+#undef vtanh
+#undef vsigmoid
