@@ -1,0 +1,3 @@
+"""Independent NumPy/SciPy implementations of every nnc layer, written from
+the formulas of API.md.  Tests compare the C core against them; nothing here
+imports nnc._core."""

@@ -1,0 +1,43 @@
+"""Shared fixtures: dtype, ISA path, a seeded generator, tolerances.
+
+The tests import the source tree, which must hold the built extension:
+``pip install -e ".[test]"`` (or ``python setup.py build_ext --inplace``).
+"""
+import numpy as np
+import pytest
+
+import nnc
+from nnc import _core
+
+ISAS = [name for name in _core.ISA_NAMES if _core.isa_supported(name)]
+
+# Tolerances of a layer against the float64 reference (RELIABILITY.md 1.5);
+# long reductions scale them with helpers.tol(dtype, K).
+TOL = {np.float32: dict(rtol=1e-4, atol=1e-5), np.float64: dict(rtol=1e-10, atol=1e-12)}
+
+
+@pytest.fixture(params=[np.float32, np.float64], ids=["f32", "f64"])
+def dtype(request):
+    return request.param
+
+
+@pytest.fixture(params=ISAS)
+def isa(request):
+    """Run the test on one ISA path of the kernels (every supported one)."""
+    old = _core.get_isa()
+    _core.set_isa(request.param)
+    yield request.param
+    _core.set_isa(old)
+
+
+@pytest.fixture(params=[1, 2], ids=["t1", "t2"])
+def nthreads(request):
+    old = nnc.get_num_threads()
+    nnc.set_num_threads(request.param)
+    yield request.param
+    nnc.set_num_threads(old)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)
