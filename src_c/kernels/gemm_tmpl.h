@@ -175,20 +175,33 @@ static void NNC_FN(gemm_pack_a)(NNC_T *NNC_RESTRICT dst, const NNC_FN(gemm_args)
 }
 
 // Packs one NR-column panel: cols [j0, j0+NR) x rows [p0, p0+kc) of op(B),
-// zero-padding columns >= n: dst[p][j].
+// zero-padding columns >= n: dst[p][j].  Transposed B goes through
+// NNC_TB x NNC_TB register transposes, row-major B through vector copies.
 static void NNC_FN(gemm_pack_b_panel)(NNC_T *NNC_RESTRICT dst, int tb, const NNC_T *B, nnc_ssize ldb,
                                       nnc_ssize n, nnc_ssize j0, nnc_ssize p0, nnc_ssize kc)
 {
-    nnc_ssize cols = NNC_MIN(GEMM_NR, n - j0);
+    const nnc_ssize cols = NNC_MIN(GEMM_NR, n - j0);
     if (tb) {
-        for (nnc_ssize j = 0; j < GEMM_NR; ++j) {
-            if (j < cols) {
-                const NNC_T *s = B + (j0 + j) * ldb + p0;
-                for (nnc_ssize p = 0; p < kc; ++p) dst[p * GEMM_NR + j] = s[p];
-            } else {
-                for (nnc_ssize p = 0; p < kc; ++p) dst[p * GEMM_NR + j] = 0;
-            }
+        const nnc_ssize jt = cols / NNC_TB * NNC_TB, pt = kc / NNC_TB * NNC_TB;
+        nnc_ssize j = 0;
+        for (; j < jt; j += NNC_TB) {
+            const NNC_T *s = B + (j0 + j) * ldb + p0;
+            nnc_ssize p = 0;
+            for (; p < pt; p += NNC_TB) vtransp(dst + p * GEMM_NR + j, GEMM_NR, s + p, ldb);
+            for (; p < kc; ++p)
+                for (nnc_ssize jj = 0; jj < NNC_TB; ++jj) dst[p * GEMM_NR + j + jj] = s[jj * ldb + p];
         }
+        for (; j < GEMM_NR; ++j) {
+            const NNC_T *s = B + (j0 + j) * ldb + p0;
+            if (j < cols)
+                for (nnc_ssize p = 0; p < kc; ++p) dst[p * GEMM_NR + j] = s[p];
+            else
+                for (nnc_ssize p = 0; p < kc; ++p) dst[p * GEMM_NR + j] = 0;
+        }
+    } else if (cols == GEMM_NR) {
+        for (nnc_ssize p = 0; p < kc; ++p)
+            for (int v = 0; v < GEMM_NV; ++v)
+                vstore(dst + p * GEMM_NR + v * NNC_VLEN, vload(B + (p0 + p) * ldb + j0 + v * NNC_VLEN));
     } else {
         for (nnc_ssize p = 0; p < kc; ++p) {
             const NNC_T *s = B + (p0 + p) * ldb + j0;
