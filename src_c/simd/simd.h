@@ -17,6 +17,7 @@
 //                              NaN, so vmax(zero, x) keeps a NaN x
 //   vsel_gt(a, b, x, y)        a > b ? x : y per lane (NaN compares false)
 //   vsel_ge(a, b, x, y)        a >= b ? x : y
+//   vsel_eq(a, b, x, y)        a == b ? x : y
 //   vhsum(v)                   horizontal sum in a fixed lane order
 //   vexp vtanh vsigmoid        element-wise functions (NNC_FN-suffixed)
 //   vtransp(dst, ldd, src, lds) NNC_TB x NNC_TB block transpose: dst[j*ldd+i] =
@@ -44,6 +45,7 @@
 #define vmin(a, b) ((a) < (b) ? (a) : (b))
 #define vsel_gt(a, b, x, y) ((a) > (b) ? (x) : (y))
 #define vsel_ge(a, b, x, y) ((a) >= (b) ? (x) : (y))
+#define vsel_eq(a, b, x, y) ((a) == (b) ? (x) : (y))
 #define vhsum(v) (v)
 #define vsqrt(v) (NNC_IS_F32 ? (NNC_T)sqrtf((float)(v)) : (NNC_T)sqrt((double)(v)))
 
@@ -66,6 +68,7 @@
 #define vmin _mm256_min_ps
 #define vsel_gt(a, b, x, y) _mm256_blendv_ps((y), (x), _mm256_cmp_ps((a), (b), _CMP_GT_OQ))
 #define vsel_ge(a, b, x, y) _mm256_blendv_ps((y), (x), _mm256_cmp_ps((a), (b), _CMP_GE_OQ))
+#define vsel_eq(a, b, x, y) _mm256_blendv_ps((y), (x), _mm256_cmp_ps((a), (b), _CMP_EQ_OQ))
 #define vsqrt _mm256_sqrt_ps
 #define vround_(v) _mm256_round_ps((v), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
 #define vpow2i_(n) _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23))
@@ -97,6 +100,7 @@ NNC_INLINE float NNC_FN(vhsum)(__m256 v)
 #define vmin _mm256_min_pd
 #define vsel_gt(a, b, x, y) _mm256_blendv_pd((y), (x), _mm256_cmp_pd((a), (b), _CMP_GT_OQ))
 #define vsel_ge(a, b, x, y) _mm256_blendv_pd((y), (x), _mm256_cmp_pd((a), (b), _CMP_GE_OQ))
+#define vsel_eq(a, b, x, y) _mm256_blendv_pd((y), (x), _mm256_cmp_pd((a), (b), _CMP_EQ_OQ))
 #define vsqrt _mm256_sqrt_pd
 NNC_INLINE double NNC_FN(vhsum)(__m256d v)
 {
@@ -124,6 +128,7 @@ NNC_INLINE double NNC_FN(vhsum)(__m256d v)
 #define vmin _mm512_min_ps
 #define vsel_gt(a, b, x, y) _mm512_mask_blend_ps(_mm512_cmp_ps_mask((a), (b), _CMP_GT_OQ), (y), (x))
 #define vsel_ge(a, b, x, y) _mm512_mask_blend_ps(_mm512_cmp_ps_mask((a), (b), _CMP_GE_OQ), (y), (x))
+#define vsel_eq(a, b, x, y) _mm512_mask_blend_ps(_mm512_cmp_ps_mask((a), (b), _CMP_EQ_OQ), (y), (x))
 #define vsqrt _mm512_sqrt_ps
 #define vround_(v) _mm512_roundscale_ps((v), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
 #define vpow2i_(n) _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23))
@@ -156,6 +161,7 @@ NNC_INLINE float NNC_FN(vhsum)(__m512 v)
 #define vmin _mm512_min_pd
 #define vsel_gt(a, b, x, y) _mm512_mask_blend_pd(_mm512_cmp_pd_mask((a), (b), _CMP_GT_OQ), (y), (x))
 #define vsel_ge(a, b, x, y) _mm512_mask_blend_pd(_mm512_cmp_pd_mask((a), (b), _CMP_GE_OQ), (y), (x))
+#define vsel_eq(a, b, x, y) _mm512_mask_blend_pd(_mm512_cmp_pd_mask((a), (b), _CMP_EQ_OQ), (y), (x))
 #define vsqrt _mm512_sqrt_pd
 NNC_INLINE double NNC_FN(vhsum)(__m512d v)
 {

@@ -17,6 +17,7 @@
 #undef vmin
 #undef vsel_gt
 #undef vsel_ge
+#undef vsel_eq
 #undef vsqrt
 #undef vround_
 #undef vpow2i_
