@@ -2,5 +2,6 @@
 from .base import Layer
 from .dense import Dense
 from .perceptron import Perceptron
+from .residual import Residual
 
-__all__ = ["Layer", "Dense", "Perceptron"]
+__all__ = ["Layer", "Dense", "Perceptron", "Residual"]
