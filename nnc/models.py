@@ -116,7 +116,7 @@ class Sequential(Layer):
         optimizer : a ``nnc.optim`` object or a name (``"adam"``, ``"sgd"``)
         validation_data : ``(x_val, y_val)`` evaluated after every epoch
         clip_value, clip_norm : gradient clipping per step (value first, then global norm)
-        verbose : 0 silent, 1 a progress bar per epoch, 2 one line per epoch
+        verbose : 0 silent, 1 a progress bar (tqdm, on stderr), 2 one line per epoch
         shuffle : reshuffle the samples every epoch with the library RNG (``nnc.seed``)
         metrics : ``["accuracy"]``, ``[]``, or ``"auto"`` (accuracy for the
             classification losses, none for MSE)
@@ -157,47 +157,50 @@ class Sequential(Layer):
                 history["val_accuracy"] = []
         n = x.shape[0]
         nbatches = -(-n // batch_size)
-        for epoch in range(epochs):
-            order = _config.rng().permutation(n) if shuffle else np.arange(n)
-            total, correct, count = 0.0, 0, 0
-            bar = tqdm(total=nbatches, desc=f"Epoch {epoch + 1}/{epochs}", unit="batch", file=sys.stderr,
-                       disable=verbose != 1, leave=True, dynamic_ncols=True)
-            for b in range(nbatches):
-                idx = order[b * batch_size:(b + 1) * batch_size]
-                xb, yb = x[idx], y[idx]
-                out = self.forward(xb, training=True)
-                batch_loss = loss_fn(out, yb)
-                self.backward(loss_fn.backward())
-                grads = self.grads
-                if clip_value is not None:
-                    clip_v(grads, clip_value)
-                if clip_norm is not None:
-                    clip_n(grads, clip_norm)
-                opt.step(self.params, grads)
-                total += batch_loss * len(idx)
-                if want_acc:
-                    c, m = _accuracy(out, yb, loss_fn)
-                    correct, count = correct + c, count + m
-                bar.update(1)
-                if b % 8 == 0 or b == nbatches - 1:
-                    post = {"loss": f"{total / ((b * batch_size) + len(idx)):.4f}"}
+        bar = tqdm(total=epochs * nbatches, unit="batch", file=sys.stderr, disable=verbose != 1,
+                   dynamic_ncols=True, mininterval=0.2)
+        post = {}
+        try:
+            for epoch in range(epochs):
+                bar.set_description(f"Epoch {epoch + 1}/{epochs}", refresh=False)
+                order = _config.rng().permutation(n) if shuffle else np.arange(n)
+                total, correct, count = 0.0, 0, 0
+                for b in range(nbatches):
+                    idx = order[b * batch_size:(b + 1) * batch_size]
+                    xb, yb = x[idx], y[idx]
+                    out = self.forward(xb, training=True)
+                    batch_loss = loss_fn(out, yb)
+                    self.backward(loss_fn.backward())
+                    grads = self.grads
+                    if clip_value is not None:
+                        clip_v(grads, clip_value)
+                    if clip_norm is not None:
+                        clip_n(grads, clip_norm)
+                    opt.step(self.params, grads)
+                    total += batch_loss * len(idx)
                     if want_acc:
-                        post["acc"] = f"{correct / max(count, 1):.4f}"
+                        c, m = _accuracy(out, yb, loss_fn)
+                        correct, count = correct + c, count + m
+                    post["loss"] = f"{total / (b * batch_size + len(idx)):.4f}"
+                    if want_acc:
+                        post["accuracy"] = f"{correct / max(count, 1):.4f}"
                     bar.set_postfix(post, refresh=False)
-            history["loss"].append(total / n if n else float("nan"))
-            if want_acc:
-                history["accuracy"].append(correct / count if count else float("nan"))
-            if validation_data is not None:
-                pv = self.predict(xv, batch_size=max(batch_size, _PREDICT_BATCH))
-                history["val_loss"].append(loss_fn(pv, yv))
+                    bar.update(1)
+                history["loss"].append(total / n if n else float("nan"))
                 if want_acc:
-                    c, m = _accuracy(pv, yv, loss_fn)
-                    history["val_accuracy"].append(c / m if m else float("nan"))
-            summary = {k: f"{v[-1]:.4f}" for k, v in history.items()}
-            bar.set_postfix(summary, refresh=True)
+                    history["accuracy"].append(correct / count if count else float("nan"))
+                if validation_data is not None:
+                    pv = self.predict(xv, batch_size=max(batch_size, _PREDICT_BATCH))
+                    history["val_loss"].append(loss_fn(pv, yv))
+                    if want_acc:
+                        c, m = _accuracy(pv, yv, loss_fn)
+                        history["val_accuracy"].append(c / m if m else float("nan"))
+                post = {k: f"{v[-1]:.4f}" for k, v in history.items()}
+                bar.set_postfix(post, refresh=True)
+                if verbose == 2:
+                    print(f"Epoch {epoch + 1}/{epochs}: " + ", ".join(f"{k}={v}" for k, v in post.items()))
+        finally:
             bar.close()
-            if verbose == 2:
-                print(f"Epoch {epoch + 1}/{epochs}: " + ", ".join(f"{k}={v}" for k, v in summary.items()))
         return history
 
     # -- description and persistence ---------------------------------------
