@@ -57,7 +57,7 @@ def layer_from_config(spec, where="nnc.load"):
         raise ValueError(f"{where}: unknown layer class {spec['class_name']!r}")
     try:
         return cls.from_config(spec["config"])
-    except (TypeError, KeyError) as e:
+    except (TypeError, KeyError, OverflowError) as e:
         raise ValueError(f"{where}: invalid config for {spec['class_name']}: {e}") from None
 
 
@@ -120,7 +120,10 @@ def load(path):
     meta = header.get("params")
     if not isinstance(meta, dict):
         raise _bad(path, "corrupted header (params)")
-    model = layer_from_config(header.get("model"))
+    try:
+        model = layer_from_config(header.get("model"))
+    except ValueError as e:
+        raise _bad(path, e) from None
     params = model.params
     stored = {k[len(_PREFIX):]: v for k, v in files.items() if k.startswith(_PREFIX)}
     if set(stored) != set(params) or set(meta) != set(params) or len(stored) != len(files):
