@@ -1,1 +1,596 @@
-// kernels/rnn_tmpl.h - template (see nnc_internal.h); instantiated per (dtype, ISA).
+// kernels/rnn_tmpl.h - SimpleRNN, LSTM, GRU over whole sequences, and
+// gradient clipping (template; see nnc_internal.h).
+//
+// Forward (one call per sequence):
+//   1. input projection for every timestep: ONE GEMM over n*t rows,
+//      a (n*t, GH) = x Wx^T + bias;
+//   2. W_h packed once per call (gemm_pack_b);
+//   3. the time loop, in C: each thread owns a fixed block of batch rows for
+//      the whole sequence (rows are independent), so there is one parallel
+//      region per call and no barrier per step; a step is one recurrent GEMM
+//      (beta = 1 onto the step's rows of a, or into q for GRU reset_after)
+//      plus one fused pass computing every gate and the new state.
+// Backward: per step (reverse) one fused pass gives the gate gradients da_t,
+// dh_{t-1} goes through the recurrent GEMM with W_h (packed once); at the end
+// dWx, dWh, dx and the bias gradients are large GEMMs / column sums over all
+// n*t rows.
+//
+// Determinism: a row's result never depends on which thread or batch block
+// computes it (the GEMM gives every element the same FMA chain whatever m
+// and the tile; the gate passes are element-wise), and the final reductions
+// run over the n*t rows in a fixed order.  So outputs and gradients are
+// bitwise identical for any thread count and any batch split.
+//
+// Batch 1 (and any small problem) runs on the calling thread only; the
+// recurrent product is then the MR=1 micro-kernel over the packed W_h (a GEMV
+// streaming the packed panels).
+
+#define RNN_LD(p, m) ((m) == NNC_VLEN ? vload(p) : vloadn((p), (m)))
+#define RNN_ST(p, v, m)                     \
+    do {                                    \
+        if ((m) == NNC_VLEN) vstore((p), (v)); \
+        else vstoren((p), (v), (m));        \
+    } while (0)
+// Load from an optional row (NULL = zeros).
+#define RNN_LDZ(p, m) ((p) ? RNN_LD((p), (m)) : vzero())
+
+// ---- fused gate passes (rows x h; any producer of the pre-activations) ----
+
+// LSTM step: i,f,o = sigma, c~ = tanh; C = f*C_prev + i*c~; h = o*tanh(C).
+static void NNC_FN(lstm_rows_fwd)(nnc_ssize rows, nnc_ssize H, NNC_T *a, nnc_ssize lda, const NNC_T *cp,
+                                  nnc_ssize ldcp, NNC_T *c, nnc_ssize ldc, NNC_T *h, nnc_ssize ldh, int save)
+{
+    for (nnc_ssize r = 0; r < rows; ++r) {
+        NNC_T *ar = a + r * lda, *cr = c + r * ldc, *hr = h + r * ldh;
+        const NNC_T *cpr = cp ? cp + r * ldcp : NULL;
+        for (nnc_ssize j = 0; j < H; j += NNC_VLEN) {
+            const nnc_ssize m = NNC_MIN(NNC_VLEN, H - j);
+            nnc_v i = vsigmoid(RNN_LD(ar + j, m));
+            nnc_v f = vsigmoid(RNN_LD(ar + H + j, m));
+            nnc_v g = vtanh(RNN_LD(ar + 2 * H + j, m));
+            nnc_v o = vsigmoid(RNN_LD(ar + 3 * H + j, m));
+            nnc_v cn = vadd(vmul(f, RNN_LDZ(cpr ? cpr + j : NULL, m)), vmul(i, g));
+            RNN_ST(cr + j, cn, m);
+            RNN_ST(hr + j, vmul(o, vtanh(cn)), m);
+            if (save) {
+                RNN_ST(ar + j, i, m);
+                RNN_ST(ar + H + j, f, m);
+                RNN_ST(ar + 2 * H + j, g, m);
+                RNN_ST(ar + 3 * H + j, o, m);
+            }
+        }
+    }
+}
+
+// LSTM step backward (see rnn.def, lstm_cell_bwd).
+static void NNC_FN(lstm_rows_bwd)(nnc_ssize rows, nnc_ssize H, const NNC_T *g, nnc_ssize ldg, const NNC_T *cp,
+                                  nnc_ssize ldcp, const NNC_T *c, nnc_ssize ldc, const NNC_T *dhe, nnc_ssize lde,
+                                  const NNC_T *dhr, nnc_ssize ldr, NNC_T *dc, nnc_ssize lddc, NNC_T *da,
+                                  nnc_ssize ldda)
+{
+    const nnc_v one = vset1(1);
+    for (nnc_ssize r = 0; r < rows; ++r) {
+        const NNC_T *gr = g + r * ldg, *cr = c + r * ldc;
+        const NNC_T *cpr = cp ? cp + r * ldcp : NULL;
+        const NNC_T *der = dhe ? dhe + r * lde : NULL, *drr = dhr ? dhr + r * ldr : NULL;
+        NNC_T *dcr = dc + r * lddc, *dar = da + r * ldda;
+        for (nnc_ssize j = 0; j < H; j += NNC_VLEN) {
+            const nnc_ssize m = NNC_MIN(NNC_VLEN, H - j);
+            nnc_v i = RNN_LD(gr + j, m), f = RNN_LD(gr + H + j, m);
+            nnc_v gg = RNN_LD(gr + 2 * H + j, m), o = RNN_LD(gr + 3 * H + j, m);
+            nnc_v dh = vadd(RNN_LDZ(der ? der + j : NULL, m), RNN_LDZ(drr ? drr + j : NULL, m));
+            nnc_v tc = vtanh(RNN_LD(cr + j, m));
+            nnc_v dct = vadd(RNN_LD(dcr + j, m), vmul(vmul(dh, o), vsub(one, vmul(tc, tc))));
+            nnc_v cprev = RNN_LDZ(cpr ? cpr + j : NULL, m);
+            RNN_ST(dcr + j, vmul(dct, f), m);
+            RNN_ST(dar + j, vmul(vmul(dct, gg), vmul(i, vsub(one, i))), m);
+            RNN_ST(dar + H + j, vmul(vmul(dct, cprev), vmul(f, vsub(one, f))), m);
+            RNN_ST(dar + 2 * H + j, vmul(vmul(dct, i), vsub(one, vmul(gg, gg))), m);
+            RNN_ST(dar + 3 * H + j, vmul(vmul(dh, tc), vmul(o, vsub(one, o))), m);
+        }
+    }
+}
+
+// Simple RNN step backward: da = act'(h) * (dh_ext + dh_rec).
+static void NNC_FN(rnn_rows_bwd)(nnc_ssize rows, nnc_ssize H, const NNC_T *h, nnc_ssize ldh, const NNC_T *dhe,
+                                 nnc_ssize lde, const NNC_T *dhr, nnc_ssize ldr, NNC_T *da, nnc_ssize ldda,
+                                 int act)
+{
+    for (nnc_ssize r = 0; r < rows; ++r) {
+        const NNC_T *hr = h + r * ldh;
+        const NNC_T *der = dhe ? dhe + r * lde : NULL, *drr = dhr ? dhr + r * ldr : NULL;
+        NNC_T *dar = da + r * ldda;
+        for (nnc_ssize j = 0; j < H; j += NNC_VLEN) {
+            const nnc_ssize m = NNC_MIN(NNC_VLEN, H - j);
+            nnc_v dh = vadd(RNN_LDZ(der ? der + j : NULL, m), RNN_LDZ(drr ? drr + j : NULL, m));
+            RNN_ST(dar + j, NNC_FN(vact_grad)(RNN_LD(hr + j, m), dh, act), m);
+        }
+    }
+}
+
+// GRU, reset_after = 0, first pass: r,u = sigma(a_r, a_u) in place (a holds
+// x and h terms and both biases); rh = r * h_prev.
+static void NNC_FN(gru_rows_gates)(nnc_ssize rows, nnc_ssize H, NNC_T *a, nnc_ssize lda, const NNC_T *hp,
+                                   nnc_ssize ldhp, NNC_T *rh, nnc_ssize ldrh)
+{
+    for (nnc_ssize r = 0; r < rows; ++r) {
+        NNC_T *ar = a + r * lda, *rhr = rh + r * ldrh;
+        const NNC_T *hpr = hp ? hp + r * ldhp : NULL;
+        for (nnc_ssize j = 0; j < H; j += NNC_VLEN) {
+            const nnc_ssize m = NNC_MIN(NNC_VLEN, H - j);
+            nnc_v rr = vsigmoid(RNN_LD(ar + j, m));
+            RNN_ST(ar + j, rr, m);
+            RNN_ST(ar + H + j, vsigmoid(RNN_LD(ar + H + j, m)), m);
+            RNN_ST(rhr + j, vmul(rr, RNN_LDZ(hpr ? hpr + j : NULL, m)), m);
+        }
+    }
+}
+
+// GRU step, both variants: h = (1-u)*h_prev + u*c~.  reset_after = 0: r,u
+// already activated in a, c~ = tanh(a_c).  reset_after = 1: q (rows, 3h) =
+// W_h h_prev + b_h; r,u = sigma(a + q), c~ = tanh(a_c + r*q_c); q_c is kept in
+// qsave.  With save, a holds r, u, c~ afterwards.
+static void NNC_FN(gru_rows_fwd)(nnc_ssize rows, nnc_ssize H, NNC_T *a, nnc_ssize lda, const NNC_T *q,
+                                 nnc_ssize ldq, const NNC_T *hp, nnc_ssize ldhp, NNC_T *h, nnc_ssize ldh,
+                                 NNC_T *qsave, nnc_ssize ldqs, int save)
+{
+    const nnc_v one = vset1(1);
+    for (nnc_ssize r = 0; r < rows; ++r) {
+        NNC_T *ar = a + r * lda, *hr = h + r * ldh;
+        const NNC_T *hpr = hp ? hp + r * ldhp : NULL, *qr = q ? q + r * ldq : NULL;
+        for (nnc_ssize j = 0; j < H; j += NNC_VLEN) {
+            const nnc_ssize m = NNC_MIN(NNC_VLEN, H - j);
+            nnc_v rr, u, cand;
+            if (qr) {
+                nnc_v qc = RNN_LD(qr + 2 * H + j, m);
+                rr = vsigmoid(vadd(RNN_LD(ar + j, m), RNN_LD(qr + j, m)));
+                u = vsigmoid(vadd(RNN_LD(ar + H + j, m), RNN_LD(qr + H + j, m)));
+                cand = vtanh(vadd(RNN_LD(ar + 2 * H + j, m), vmul(rr, qc)));
+                if (qsave) RNN_ST(qsave + r * ldqs + j, qc, m);
+                if (save) {
+                    RNN_ST(ar + j, rr, m);
+                    RNN_ST(ar + H + j, u, m);
+                }
+            } else {
+                u = RNN_LD(ar + H + j, m);
+                cand = vtanh(RNN_LD(ar + 2 * H + j, m));
+            }
+            if (save) RNN_ST(ar + 2 * H + j, cand, m);
+            nnc_v hprev = RNN_LDZ(hpr ? hpr + j : NULL, m);
+            RNN_ST(hr + j, vadd(vmul(vsub(one, u), hprev), vmul(u, cand)), m);
+        }
+    }
+}
+
+// GRU step backward, shared part: dh = dh_ext + dh_rec; da_u, da_c (the
+// gradient w.r.t. the candidate's pre-activation) and dhp = dh * (1-u).
+// reset_after = 1 (qc != NULL): also da_r, and dq (rows, 3h) = the gradient
+// w.r.t. W_h h + b_h (dq_c = da_c * r).  reset_after = 0: da_r is left to
+// gru_rows_bwd_r.
+static void NNC_FN(gru_rows_bwd)(nnc_ssize rows, nnc_ssize H, const NNC_T *g, nnc_ssize ldg, const NNC_T *qc,
+                                 nnc_ssize ldqc, const NNC_T *hp, nnc_ssize ldhp, const NNC_T *dhe, nnc_ssize lde,
+                                 const NNC_T *dhr, nnc_ssize ldr, NNC_T *da, nnc_ssize ldda, NNC_T *dq,
+                                 nnc_ssize lddq, NNC_T *dhp, nnc_ssize lddhp)
+{
+    const nnc_v one = vset1(1);
+    for (nnc_ssize r = 0; r < rows; ++r) {
+        const NNC_T *gr = g + r * ldg, *hpr = hp ? hp + r * ldhp : NULL;
+        const NNC_T *der = dhe ? dhe + r * lde : NULL, *drr = dhr ? dhr + r * ldr : NULL;
+        NNC_T *dar = da + r * ldda, *dhpr = dhp + r * lddhp;
+        for (nnc_ssize j = 0; j < H; j += NNC_VLEN) {
+            const nnc_ssize m = NNC_MIN(NNC_VLEN, H - j);
+            nnc_v u = RNN_LD(gr + H + j, m), cand = RNN_LD(gr + 2 * H + j, m);
+            nnc_v dh = vadd(RNN_LDZ(der ? der + j : NULL, m), RNN_LDZ(drr ? drr + j : NULL, m));
+            nnc_v hprev = RNN_LDZ(hpr ? hpr + j : NULL, m);
+            nnc_v dac = vmul(vmul(dh, u), vsub(one, vmul(cand, cand)));
+            nnc_v dau = vmul(vmul(dh, vsub(cand, hprev)), vmul(u, vsub(one, u)));
+            RNN_ST(dar + H + j, dau, m);
+            RNN_ST(dar + 2 * H + j, dac, m);
+            RNN_ST(dhpr + j, vmul(dh, vsub(one, u)), m);
+            if (qc) {
+                nnc_v rr = RNN_LD(gr + j, m);
+                nnc_v dar_ = vmul(vmul(dac, RNN_LD(qc + r * ldqc + j, m)), vmul(rr, vsub(one, rr)));
+                NNC_T *dqr = dq + r * lddq;
+                RNN_ST(dar + j, dar_, m);
+                RNN_ST(dqr + j, dar_, m);
+                RNN_ST(dqr + H + j, dau, m);
+                RNN_ST(dqr + 2 * H + j, vmul(dac, rr), m);
+            }
+        }
+    }
+}
+
+// GRU reset_after = 0, second backward pass: drh = the gradient w.r.t. r*h_prev;
+// da_r = drh * h_prev * r(1-r); dhp += drh * r.
+static void NNC_FN(gru_rows_bwd_r)(nnc_ssize rows, nnc_ssize H, const NNC_T *g, nnc_ssize ldg, const NNC_T *hp,
+                                   nnc_ssize ldhp, const NNC_T *drh, nnc_ssize lddrh, NNC_T *da, nnc_ssize ldda,
+                                   NNC_T *dhp, nnc_ssize lddhp)
+{
+    const nnc_v one = vset1(1);
+    for (nnc_ssize r = 0; r < rows; ++r) {
+        const NNC_T *gr = g + r * ldg, *hpr = hp ? hp + r * ldhp : NULL, *dr = drh + r * lddrh;
+        NNC_T *dar = da + r * ldda, *dhpr = dhp + r * lddhp;
+        for (nnc_ssize j = 0; j < H; j += NNC_VLEN) {
+            const nnc_ssize m = NNC_MIN(NNC_VLEN, H - j);
+            nnc_v rr = RNN_LD(gr + j, m), d = RNN_LD(dr + j, m);
+            nnc_v hprev = RNN_LDZ(hpr ? hpr + j : NULL, m);
+            RNN_ST(dar + j, vmul(vmul(d, hprev), vmul(rr, vsub(one, rr))), m);
+            RNN_ST(dhpr + j, vadd(RNN_LD(dhpr + j, m), vmul(d, rr)), m);
+        }
+    }
+}
+
+// ---- sequence driver ---------------------------------------------------
+
+typedef struct {
+    const nnc_rnn_desc *d;
+    nnc_ssize G;
+    const NNC_T *Wp1, *Wp2;  // packed W_h parts (see rnn_pack)
+} NNC_FN(rnn_ctx);
+
+// C (rows, n) = A (rows, k) B + beta C with B packed; on the calling thread.
+NNC_INLINE void NNC_FN(rnn_gemm)(nnc_ssize rows, nnc_ssize n, nnc_ssize k, const NNC_T *A, nnc_ssize lda,
+                                 const NNC_T *Bp, NNC_T beta, NNC_T *C, nnc_ssize ldc, const NNC_T *bias,
+                                 int *failed)
+{
+    NNC_FN(gemm_args) g = {0, rows, n, k, 1, beta, A, lda, 0, NULL, 0, Bp, C, ldc, bias, NNC_ACT_LINEAR};
+    if (NNC_FN(gemm_run)(&g, 1) != NNC_OK) *failed = 1;
+}
+
+// Packs W_h for the forward (tb = 1: op(B) = W_h^T) or the backward (tb = 0:
+// op(B) = W_h).  GRU reset_after = 0 packs the r,u rows and the c rows apart.
+// Returns the buffer (free with nnc_aligned_free) or NULL.
+static NNC_T *NNC_FN(rnn_pack)(const nnc_rnn_desc *d, nnc_ssize G, const NNC_T *Wh, int tb, const NNC_T **p1,
+                               const NNC_T **p2)
+{
+    const nnc_ssize H = d->h;
+    const int split = d->cell == NNC_RNN_GRU && !d->reset_after;
+    nnc_ssize gh1 = split ? 2 * H : G * H;
+    nnc_ssize s1 = tb ? NNC_FN(gemm_packed_b_size)(gh1, H) : NNC_FN(gemm_packed_b_size)(H, gh1);
+    nnc_ssize s2 = split ? NNC_FN(gemm_packed_b_size)(H, H) : 0;
+    nnc_ssize tot;
+    if (s1 < 0 || s2 < 0 || !nnc_mul_ok(s1 + s2, (nnc_ssize)sizeof(NNC_T), &tot)) return NULL;
+    NNC_T *buf = nnc_aligned_alloc((size_t)tot);
+    if (!buf) return NULL;
+    if (tb) NNC_FN(gemm_pack_b)(buf, 1, gh1, H, Wh, H);
+    else NNC_FN(gemm_pack_b)(buf, 0, H, gh1, Wh, H);
+    if (split) NNC_FN(gemm_pack_b)(buf + s1, tb, H, H, Wh + 2 * H * H, H);
+    *p1 = buf;
+    *p2 = split ? buf + s1 : NULL;
+    return buf;
+}
+
+// The time loop of the forward for batch rows [r0, r1).
+static int NNC_FN(rnn_fwd_rows)(const NNC_FN(rnn_ctx) *cx, nnc_ssize r0, nnc_ssize r1, const NNC_T *bh,
+                                const NNC_T *h0, const NNC_T *c0, NNC_T *hs, NNC_T *cs, NNC_T *a, NNC_T *aux)
+{
+    const nnc_rnn_desc *d = cx->d;
+    const nnc_ssize T = d->t, H = d->h, GH = cx->G * H, rows = r1 - r0;
+    const nnc_ssize lda = T * GH, ldh = T * H;
+    const int ra = d->cell == NNC_RNN_GRU && d->reset_after;
+    int failed = 0;
+    NNC_T *q = NULL;
+    if (ra) {
+        q = nnc_tls_scratch(2, sizeof(NNC_T) * (size_t)rows * (size_t)GH);
+        if (!q) return NNC_ENOMEM;
+    }
+    for (nnc_ssize t = 0; t < T && !failed; ++t) {
+        const NNC_T *hp = t ? hs + (r0 * T + t - 1) * H : (h0 ? h0 + r0 * H : NULL);
+        const nnc_ssize ldhp = t ? ldh : H;
+        NNC_T *at = a + (r0 * T + t) * GH, *ht = hs + (r0 * T + t) * H;
+        switch (d->cell) {
+        case NNC_RNN_SIMPLE:  // a is hs itself
+            if (hp) NNC_FN(rnn_gemm)(rows, H, H, hp, ldhp, cx->Wp1, 1, at, lda, NULL, &failed);
+            for (nnc_ssize r = 0; r < rows; ++r) NNC_FN(act_apply)(at + r * lda, at + r * lda, H, d->act);
+            break;
+        case NNC_RNN_LSTM: {
+            const NNC_T *cp = t ? cs + (r0 * T + t - 1) * H : (c0 ? c0 + r0 * H : NULL);
+            if (hp) NNC_FN(rnn_gemm)(rows, GH, H, hp, ldhp, cx->Wp1, 1, at, lda, NULL, &failed);
+            NNC_FN(lstm_rows_fwd)(rows, H, at, lda, cp, t ? ldh : H, cs + (r0 * T + t) * H, ldh, ht, ldh,
+                                  d->training);
+            break;
+        }
+        default:
+            if (ra) {
+                if (hp) NNC_FN(rnn_gemm)(rows, GH, H, hp, ldhp, cx->Wp1, 0, q, GH, bh, &failed);
+                else
+                    for (nnc_ssize r = 0; r < rows; ++r) memcpy(q + r * GH, bh, sizeof(NNC_T) * (size_t)GH);
+                NNC_FN(gru_rows_fwd)(rows, H, at, lda, q, GH, hp, ldhp, ht, ldh, aux + (r0 * T + t) * H, ldh,
+                                     d->training);
+            } else {
+                NNC_T *rh = aux + (r0 * T + t) * H;
+                if (hp) NNC_FN(rnn_gemm)(rows, 2 * H, H, hp, ldhp, cx->Wp1, 1, at, lda, NULL, &failed);
+                NNC_FN(gru_rows_gates)(rows, H, at, lda, hp, ldhp, rh, ldh);
+                if (hp) NNC_FN(rnn_gemm)(rows, H, H, rh, ldh, cx->Wp2, 1, at + 2 * H, lda, NULL, &failed);
+                NNC_FN(gru_rows_fwd)(rows, H, at, lda, NULL, 0, hp, ldhp, ht, ldh, NULL, 0, d->training);
+            }
+        }
+    }
+    return failed ? NNC_ENOMEM : NNC_OK;
+}
+
+static nnc_ssize NNC_FN(rnn_gates)(const nnc_rnn_desc *d)
+{
+    return d->cell == NNC_RNN_LSTM ? 4 : d->cell == NNC_RNN_GRU ? 3 : 1;
+}
+
+// Threads for the time loop: batch blocks of at least 4 rows, and only when
+// the work pays for a team.
+static int NNC_FN(rnn_threads)(const nnc_rnn_desc *d, nnc_ssize G)
+{
+    int nt = nnc_threads_for(2.0 * (double)d->n * (double)d->t * (double)(G * d->h) * (double)d->h);
+    return (int)NNC_MAX(1, NNC_MIN((nnc_ssize)nt, d->n / 4));
+}
+
+static int NNC_FN(rnn_forward)(const nnc_rnn_desc *d, const NNC_T *x, const NNC_T *Wx, const NNC_T *Wh,
+                               const NNC_T *bx, const NNC_T *bh, const NNC_T *h0, const NNC_T *c0, NNC_T *hs,
+                               NNC_T *cs, NNC_T *gates, NNC_T *aux)
+{
+    const nnc_ssize N = d->n, T = d->t, F = d->f, H = d->h, G = NNC_FN(rnn_gates)(d), GH = G * H;
+    nnc_ssize nt_rows, tmp;
+    if (N <= 0 || T <= 0 || H <= 0) return NNC_OK;
+    if (!nnc_mul_ok(N, T, &nt_rows) || !nnc_mul_ok(nt_rows, GH, &tmp) || !nnc_mul_ok(nt_rows, F, &tmp))
+        return NNC_EOVERFLOW;
+    NNC_T *a = d->cell == NNC_RNN_SIMPLE ? hs : gates;
+    // Bias of the input projection; GRU reset_after = 0 adds b_h there too.
+    const NNC_T *bias = bx;
+    NNC_T *bsum = NULL;
+    if (d->cell == NNC_RNN_GRU && !d->reset_after) {
+        bsum = nnc_aligned_alloc(sizeof(NNC_T) * (size_t)GH);
+        if (!bsum) return NNC_ENOMEM;
+        for (nnc_ssize j = 0; j < GH; ++j) bsum[j] = bx[j] + bh[j];
+        bias = bsum;
+    }
+    NNC_FN(gemm_args) g = {0, nt_rows, GH, F, 1, 0, x, F, 1, Wx, F, NULL, a, GH, bias, NNC_ACT_LINEAR};
+    int st = NNC_FN(gemm_run)(&g, nnc_threads_for(2.0 * (double)nt_rows * (double)GH * (double)F));
+    nnc_aligned_free(bsum);
+    if (st != NNC_OK) return st;
+
+    NNC_FN(rnn_ctx) cx = {d, G, NULL, NULL};
+    NNC_T *wbuf = NNC_FN(rnn_pack)(d, G, Wh, 1, &cx.Wp1, &cx.Wp2);
+    if (!wbuf) return NNC_ENOMEM;
+    const int nt = NNC_FN(rnn_threads)(d, G);
+    const nnc_ssize chunk = NNC_CEILDIV(N, nt);
+    int failed = 0;
+    #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static, 1)
+    for (int b = 0; b < nt; ++b) {
+        nnc_ssize r0 = b * chunk, r1 = NNC_MIN(N, r0 + chunk);
+        if (r0 < r1 && NNC_FN(rnn_fwd_rows)(&cx, r0, r1, bh, h0, c0, hs, cs, a, aux) != NNC_OK) {
+            #pragma omp atomic write
+            failed = 1;
+        }
+    }
+    nnc_aligned_free(wbuf);
+    return failed ? NNC_ENOMEM : NNC_OK;
+}
+
+// Backward workspace: da (n*t, GH), dq (n*t, GH) for GRU reset_after, and
+// h_prev (n*t, h), the state each step started from.
+static nnc_ssize NNC_FN(rnn_backward_workspace_size)(const nnc_rnn_desc *d)
+{
+    const nnc_ssize G = NNC_FN(rnn_gates)(d);
+    nnc_ssize nt_rows, per_row, tot;
+    const nnc_ssize mult = (d->cell == NNC_RNN_GRU && d->reset_after) ? 2 : 1;
+    if (d->n < 0 || d->t < 0 || d->h < 0 || !nnc_mul_ok(d->n, d->t, &nt_rows) ||
+        !nnc_mul_ok(G * mult + 1, d->h, &per_row) || !nnc_mul_ok(nt_rows, per_row, &tot))
+        return -1;
+    return tot;
+}
+
+// The reverse time loop for batch rows [r0, r1): da (and dq), h_prev rows,
+// and dh0/dc0.
+static int NNC_FN(rnn_bwd_rows)(const NNC_FN(rnn_ctx) *cx, nnc_ssize r0, nnc_ssize r1, const NNC_T *h0,
+                                const NNC_T *c0, const NNC_T *hs, const NNC_T *cs, const NNC_T *gates,
+                                const NNC_T *aux, const NNC_T *dhs, NNC_T *da, NNC_T *dq, NNC_T *hprev,
+                                NNC_T *dh0, NNC_T *dc0)
+{
+    const nnc_rnn_desc *d = cx->d;
+    const nnc_ssize T = d->t, H = d->h, GH = cx->G * H, rows = r1 - r0;
+    const nnc_ssize lda = T * GH, ldh = T * H;
+    const int ra = d->cell == NNC_RNN_GRU && d->reset_after;
+    int failed = 0;
+    // Per thread: dh (the gradient w.r.t. h_{t-1} being built), dc or drh.
+    NNC_T *dh = nnc_tls_scratch(2, sizeof(NNC_T) * (size_t)rows * (size_t)H * 2);
+    if (!dh) return NNC_ENOMEM;
+    NNC_T *dc = dh + rows * H;  // LSTM: dC; GRU reset_after = 0: drh
+    if (d->cell == NNC_RNN_LSTM) memset(dc, 0, sizeof(NNC_T) * (size_t)rows * (size_t)H);
+    for (nnc_ssize t = T - 1; t >= 0 && !failed; --t) {
+        const NNC_T *hp = t ? hs + (r0 * T + t - 1) * H : (h0 ? h0 + r0 * H : NULL);
+        const nnc_ssize ldhp = t ? ldh : H;
+        const nnc_ssize off = (r0 * T + t);
+        const NNC_T *dhr = t == T - 1 ? NULL : dh;  // dh_rec from step t+1
+        NNC_T *dat = da + off * GH;
+        for (nnc_ssize r = 0; r < rows; ++r) {
+            NNC_T *dst = hprev + (off + r * T) * H;
+            if (hp) memcpy(dst, hp + r * ldhp, sizeof(NNC_T) * (size_t)H);
+            else memset(dst, 0, sizeof(NNC_T) * (size_t)H);
+        }
+        switch (d->cell) {
+        case NNC_RNN_SIMPLE:
+            NNC_FN(rnn_rows_bwd)(rows, H, hs + off * H, ldh, dhs + off * H, ldh, dhr, H, dat, lda, d->act);
+            NNC_FN(rnn_gemm)(rows, H, GH, dat, lda, cx->Wp1, 0, dh, H, NULL, &failed);
+            break;
+        case NNC_RNN_LSTM: {
+            const NNC_T *cp = t ? cs + (off - 1) * H : (c0 ? c0 + r0 * H : NULL);
+            NNC_FN(lstm_rows_bwd)(rows, H, gates + off * GH, lda, cp, t ? ldh : H, cs + off * H, ldh,
+                                  dhs + off * H, ldh, dhr, H, dc, H, dat, lda);
+            NNC_FN(rnn_gemm)(rows, H, GH, dat, lda, cx->Wp1, 0, dh, H, NULL, &failed);
+            break;
+        }
+        default:
+            if (ra) {
+                NNC_T *dqt = dq + off * GH;
+                NNC_FN(gru_rows_bwd)(rows, H, gates + off * GH, lda, aux + off * H, ldh, hp, ldhp, dhs + off * H,
+                                     ldh, dhr, H, dat, lda, dqt, lda, dh, H);
+                NNC_FN(rnn_gemm)(rows, H, GH, dqt, lda, cx->Wp1, 1, dh, H, NULL, &failed);
+            } else {
+                NNC_FN(gru_rows_bwd)(rows, H, gates + off * GH, lda, NULL, 0, hp, ldhp, dhs + off * H, ldh, dhr,
+                                     H, dat, lda, NULL, 0, dh, H);
+                NNC_FN(rnn_gemm)(rows, H, H, dat + 2 * H, lda, cx->Wp2, 0, dc, H, NULL, &failed);
+                NNC_FN(gru_rows_bwd_r)(rows, H, gates + off * GH, lda, hp, ldhp, dc, H, dat, lda, dh, H);
+                NNC_FN(rnn_gemm)(rows, H, 2 * H, dat, lda, cx->Wp1, 1, dh, H, NULL, &failed);
+            }
+        }
+    }
+    if (dh0) memcpy(dh0 + r0 * H, dh, sizeof(NNC_T) * (size_t)rows * (size_t)H);
+    if (dc0) memcpy(dc0 + r0 * H, dc, sizeof(NNC_T) * (size_t)rows * (size_t)H);
+    return failed ? NNC_ENOMEM : NNC_OK;
+}
+
+static int NNC_FN(rnn_backward)(const nnc_rnn_desc *d, const NNC_T *x, const NNC_T *Wx, const NNC_T *Wh,
+                                const NNC_T *h0, const NNC_T *c0, const NNC_T *hs, const NNC_T *cs,
+                                const NNC_T *gates, const NNC_T *aux, const NNC_T *dhs, NNC_T *dx, NNC_T *dWx,
+                                NNC_T *dWh, NNC_T *dbx, NNC_T *dbh, NNC_T *dh0, NNC_T *dc0, NNC_T *work)
+{
+    const nnc_ssize N = d->n, T = d->t, F = d->f, H = d->h, G = NNC_FN(rnn_gates)(d), GH = G * H;
+    const int ra = d->cell == NNC_RNN_GRU && d->reset_after;
+    if (NNC_FN(rnn_backward_workspace_size)(d) < 0) return NNC_EOVERFLOW;
+    if (H <= 0) return NNC_OK;
+    const nnc_ssize NT = N * T;
+    NNC_T *da = work, *dq = work, *hprev = work;
+    if (NT > 0) {
+        dq = ra ? work + NT * GH : work;
+        hprev = work + NT * GH * (ra ? 2 : 1);
+    }
+    int failed = 0;
+    if (NT > 0) {
+        NNC_FN(rnn_ctx) cx = {d, G, NULL, NULL};
+        NNC_T *wbuf = NNC_FN(rnn_pack)(d, G, Wh, 0, &cx.Wp1, &cx.Wp2);
+        if (!wbuf) return NNC_ENOMEM;
+        const int nt = NNC_FN(rnn_threads)(d, G);
+        const nnc_ssize chunk = NNC_CEILDIV(N, nt);
+        #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static, 1)
+        for (int b = 0; b < nt; ++b) {
+            nnc_ssize r0 = b * chunk, r1 = NNC_MIN(N, r0 + chunk);
+            if (r0 < r1 && NNC_FN(rnn_bwd_rows)(&cx, r0, r1, h0, c0, hs, cs, gates, aux, dhs, da, dq, hprev, dh0,
+                                                dc0) != NNC_OK) {
+                #pragma omp atomic write
+                failed = 1;
+            }
+        }
+        nnc_aligned_free(wbuf);
+        if (failed) return NNC_ENOMEM;
+    }
+    // Weight and input gradients: large GEMMs over all n*t rows.
+    int st = NNC_OK;
+    if (F > 0) {
+        st |= NNC_FN(gemm)(0, 0, NT, F, GH, 1, da, GH, Wx, F, 0, dx, F, NULL, NNC_ACT_LINEAR);
+        st |= NNC_FN(gemm)(1, 0, GH, F, NT, 1, da, GH, x, F, 0, dWx, F, NULL, NNC_ACT_LINEAR);
+    }
+    if (d->cell == NNC_RNN_GRU && !d->reset_after) {
+        st |= NNC_FN(gemm)(1, 0, 2 * H, H, NT, 1, da, GH, hprev, H, 0, dWh, H, NULL, NNC_ACT_LINEAR);
+        st |= NNC_FN(gemm)(1, 0, H, H, NT, 1, da + 2 * H, GH, aux, H, 0, dWh + 2 * H * H, H, NULL,
+                           NNC_ACT_LINEAR);
+    } else {
+        st |= NNC_FN(gemm)(1, 0, GH, H, NT, 1, dq, GH, hprev, H, 0, dWh, H, NULL, NNC_ACT_LINEAR);
+    }
+    NNC_FN(colsum)(dbx, da, NT, GH);
+    if (dbh) NNC_FN(colsum)(dbh, dq, NT, GH);
+    if (NT == 0) {
+        if (dh0) memset(dh0, 0, sizeof(NNC_T) * (size_t)(N * H));
+        if (dc0) memset(dc0, 0, sizeof(NNC_T) * (size_t)(N * H));
+    }
+    return st ? NNC_ENOMEM : NNC_OK;
+}
+
+// ---- exposed gate passes (threads over rows) ------------------------------
+
+static int NNC_FN(lstm_cell_fwd)(nnc_ssize rows, nnc_ssize h, NNC_T *a, nnc_ssize lda, const NNC_T *c_prev,
+                                 nnc_ssize ldcp, NNC_T *c, nnc_ssize ldc, NNC_T *hout, nnc_ssize ldh, int save)
+{
+    if (rows <= 0 || h <= 0) return NNC_OK;
+    int nt = nnc_threads_for(60.0 * (double)rows * (double)h);
+    #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
+    for (nnc_ssize r = 0; r < rows; ++r)
+        NNC_FN(lstm_rows_fwd)(1, h, a + r * lda, lda, c_prev ? c_prev + r * ldcp : NULL, ldcp, c + r * ldc, ldc,
+                              hout + r * ldh, ldh, save);
+    return NNC_OK;
+}
+
+static int NNC_FN(lstm_cell_bwd)(nnc_ssize rows, nnc_ssize h, const NNC_T *g, nnc_ssize ldg, const NNC_T *c_prev,
+                                 nnc_ssize ldcp, const NNC_T *c, nnc_ssize ldc, const NNC_T *dh_ext, nnc_ssize lde,
+                                 const NNC_T *dh_rec, nnc_ssize ldr, NNC_T *dc, nnc_ssize lddc, NNC_T *da,
+                                 nnc_ssize ldda)
+{
+    if (rows <= 0 || h <= 0) return NNC_OK;
+    int nt = nnc_threads_for(40.0 * (double)rows * (double)h);
+    #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
+    for (nnc_ssize r = 0; r < rows; ++r)
+        NNC_FN(lstm_rows_bwd)(1, h, g + r * ldg, ldg, c_prev ? c_prev + r * ldcp : NULL, ldcp, c + r * ldc, ldc,
+                              dh_ext ? dh_ext + r * lde : NULL, lde, dh_rec ? dh_rec + r * ldr : NULL, ldr,
+                              dc + r * lddc, lddc, da + r * ldda, ldda);
+    return NNC_OK;
+}
+
+static int NNC_FN(rnn_cell_bwd)(nnc_ssize rows, nnc_ssize h, const NNC_T *hout, nnc_ssize ldh,
+                                const NNC_T *dh_ext, nnc_ssize lde, const NNC_T *dh_rec, nnc_ssize ldr, NNC_T *da,
+                                nnc_ssize ldda, int act)
+{
+    if (rows <= 0 || h <= 0) return NNC_OK;
+    int nt = nnc_threads_for(4.0 * (double)rows * (double)h);
+    #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
+    for (nnc_ssize r = 0; r < rows; ++r)
+        NNC_FN(rnn_rows_bwd)(1, h, hout + r * ldh, ldh, dh_ext ? dh_ext + r * lde : NULL, lde,
+                             dh_rec ? dh_rec + r * ldr : NULL, ldr, da + r * ldda, ldda, act);
+    return NNC_OK;
+}
+
+// ---- gradient clipping ---------------------------------------------------
+
+#define RNN_CHUNK 4096
+
+static int NNC_FN(clip_value)(NNC_T *x, nnc_ssize n, NNC_T v)
+{
+    if (n <= 0) return NNC_OK;
+    int nt = nnc_threads_for(2.0 * (double)n);
+    const nnc_v hi = vset1(v), lo = vset1(-v);
+    #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
+    for (nnc_ssize s = 0; s < n; s += RNN_CHUNK) {
+        nnc_ssize e = NNC_MIN(n, s + RNN_CHUNK);
+        for (nnc_ssize i = s; i < e; i += NNC_VLEN) {
+            const nnc_ssize m = NNC_MIN(NNC_VLEN, e - i);
+            RNN_ST(x + i, vmin(hi, vmax(lo, RNN_LD(x + i, m))), m);  // operand order keeps NaN
+        }
+    }
+    return NNC_OK;
+}
+
+static int NNC_FN(scale_inplace)(NNC_T *x, nnc_ssize n, NNC_T s)
+{
+    if (n <= 0) return NNC_OK;
+    int nt = nnc_threads_for(2.0 * (double)n);
+    const nnc_v vs = vset1(s);
+    #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
+    for (nnc_ssize c = 0; c < n; c += RNN_CHUNK) {
+        nnc_ssize e = NNC_MIN(n, c + RNN_CHUNK);
+        for (nnc_ssize i = c; i < e; i += NNC_VLEN) {
+            const nnc_ssize m = NNC_MIN(NNC_VLEN, e - i);
+            RNN_ST(x + i, vmul(vs, RNN_LD(x + i, m)), m);
+        }
+    }
+    return NNC_OK;
+}
+
+// Sum of squares: each RNN_CHUNK block is summed in vector lanes (fixed
+// order), block sums are added in double in block order.
+static int NNC_FN(sumsq)(const NNC_T *x, nnc_ssize n, double *out)
+{
+    double total = 0;
+    for (nnc_ssize c = 0; c < n; c += RNN_CHUNK) {
+        nnc_ssize e = NNC_MIN(n, c + RNN_CHUNK);
+        nnc_v acc = vzero();
+        for (nnc_ssize i = c; i < e; i += NNC_VLEN) {
+            const nnc_ssize m = NNC_MIN(NNC_VLEN, e - i);
+            nnc_v v = RNN_LD(x + i, m);
+            acc = vadd(acc, vmul(v, v));
+        }
+        total += (double)vhsum(acc);
+    }
+    *out = total;
+    return NNC_OK;
+}
+
+#undef RNN_CHUNK
+#undef RNN_LD
+#undef RNN_ST
+#undef RNN_LDZ

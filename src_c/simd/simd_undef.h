@@ -25,3 +25,5 @@
 #undef vexp
 #undef vtanh
 #undef vsigmoid
+#undef NNC_TB
+#undef vtransp

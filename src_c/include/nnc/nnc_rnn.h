@@ -2,4 +2,16 @@
 #ifndef NNC_RNN_H
 #define NNC_RNN_H
 
+// Recurrent cell kinds; G = gates per hidden unit (1, 4, 3).
+enum nnc_rnn_cell { NNC_RNN_SIMPLE = 0, NNC_RNN_LSTM = 1, NNC_RNN_GRU = 2 };
+
+// One recurrent layer call: x (n, t, f) -> hidden states (n, t, h).
+typedef struct {
+    int cell;         // enum nnc_rnn_cell
+    int act;          // SimpleRNN activation (enum nnc_act, not softmax/sign)
+    int reset_after;  // GRU: reset applied after the recurrent product
+    int training;     // forward keeps what backward needs
+    nnc_ssize n, t, f, h;
+} nnc_rnn_desc;
+
 #endif

@@ -1,0 +1,180 @@
+"""Recurrent layers vs PyTorch (and ONNX Runtime for inference), issue #4.
+
+    unset OPENBLAS_CORETYPE OPENBLAS_L2_SIZE
+    python bench/bench_rnn.py [--threads 2] [--repeat 15] [--loaded]
+
+Workloads: LSTM, GRU (reset_after=True = torch.nn.GRU) and SimpleRNN (tanh =
+torch.nn.RNN) with batch 32, T=100, input 128, hidden 256, forward
+(inference) and forward+backward; batch-1 inference with T=100.  Weights are
+mapped per PACKAGING.md 2.2 and the outputs are checked to agree before
+timing.  --loaded also runs everything with a busy process spinning on one
+core.  Prints min and median milliseconds and the ratio nnc / other (< 1:
+nnc faster).  torch and onnxruntime are optional benchmark dependencies.
+"""
+import argparse
+import io
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+import nnc  # noqa: E402
+
+try:
+    import torch
+except ImportError:  # pragma: no cover
+    torch = None
+try:
+    import onnxruntime as ort
+except ImportError:  # pragma: no cover
+    ort = None
+
+
+def timeit(fn, repeat):
+    fn()
+    ts = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t0)
+    return 1e3 * min(ts), 1e3 * float(np.median(ts))
+
+
+def build(kind, I, H):
+    """nnc layer and the equivalent torch module with the same weights."""
+    nnc.seed(0)
+    if kind == "LSTM":
+        layer = nnc.LSTM(I, H)
+        tm = torch.nn.LSTM(I, H, batch_first=True)
+        with torch.no_grad():
+            tm.weight_ih_l0.copy_(torch.from_numpy(layer.params["W_x"]))
+            tm.weight_hh_l0.copy_(torch.from_numpy(layer.params["W_h"]))
+            layer.params["b"][...] = (tm.bias_ih_l0 + tm.bias_hh_l0).numpy()
+    elif kind == "GRU":
+        layer = nnc.GRU(I, H, reset_after=True)
+        tm = torch.nn.GRU(I, H, batch_first=True)
+        neg = np.ones((3 * H, 1), np.float32)
+        neg[H:2 * H] = -1  # nnc u = 1 - torch z
+        layer.params["W_x"][...] = tm.weight_ih_l0.detach().numpy() * neg
+        layer.params["W_h"][...] = tm.weight_hh_l0.detach().numpy() * neg
+        layer.params["b_x"][...] = tm.bias_ih_l0.detach().numpy() * neg[:, 0]
+        layer.params["b_h"][...] = tm.bias_hh_l0.detach().numpy() * neg[:, 0]
+    else:
+        layer = nnc.SimpleRNN(I, H, activation="tanh")
+        tm = torch.nn.RNN(I, H, batch_first=True, nonlinearity="tanh")
+        with torch.no_grad():
+            tm.weight_ih_l0.copy_(torch.from_numpy(layer.params["W_xh"]))
+            tm.weight_hh_l0.copy_(torch.from_numpy(layer.params["W_hh"]))
+            layer.params["b_h"][...] = (tm.bias_ih_l0 + tm.bias_hh_l0).detach().numpy()
+    return layer, tm
+
+
+def onnx_session(tm, x, threads):
+    if ort is None:
+        return None
+    buf = io.BytesIO()
+    try:
+        torch.onnx.export(tm, (torch.from_numpy(x),), buf, input_names=["x"], output_names=["y", "h"],
+                          dynamo=False)
+    except Exception as e:  # noqa: BLE001 - optional comparison
+        print(f"  (ONNX export failed: {e.__class__.__name__}: {e})")
+        return None
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    return ort.InferenceSession(buf.getvalue(), so, providers=["CPUExecutionProvider"])
+
+
+def run(kind, N, T, I, H, threads, repeat, train=True):
+    rng = np.random.default_rng(0)
+    layer, tm = build(kind, I, H)
+    x = rng.standard_normal((N, T, I)).astype(np.float32)
+    g = rng.standard_normal((N, T, H)).astype(np.float32)
+    xt = torch.from_numpy(x)
+    with torch.no_grad():
+        ref = tm(xt)[0].numpy()
+    y = layer(x)
+    err = float(np.abs(y - ref).max())
+    assert err < 1e-4, f"{kind}: nnc and torch disagree by {err}"
+    rows = []
+
+    def nnc_fwd():
+        layer.forward(x)
+
+    def torch_fwd():
+        with torch.no_grad():
+            tm(xt)
+
+    sess = onnx_session(tm, x, threads)
+    res = {"nnc": timeit(nnc_fwd, repeat), "torch": timeit(torch_fwd, repeat)}
+    if sess is not None:
+        yo = sess.run(None, {"x": x})[0]
+        assert float(np.abs(yo - ref).max()) < 1e-4
+        res["onnxruntime"] = timeit(lambda: sess.run(None, {"x": x}), repeat)
+    rows.append((f"{kind} N={N} T={T} forward", res))
+    if train:
+        xr = xt.clone().requires_grad_(True)
+        gt = torch.from_numpy(g)
+
+        def nnc_train():
+            layer.forward(x, training=True)
+            layer.backward(g)
+
+        def torch_train():
+            out = tm(xr)[0]
+            out.backward(gt)
+
+        rows.append((f"{kind} N={N} T={T} fwd+bwd", {"nnc": timeit(nnc_train, repeat),
+                                                      "torch": timeit(torch_train, repeat)}))
+    return rows
+
+
+def report(rows, title):
+    print(f"\n### {title}\n")
+    print("| workload | nnc ms (min/med) | torch ms (min/med) | ORT ms (min/med) | nnc/torch | nnc/ORT |")
+    print("|---|---|---|---|---|---|")
+    for name, r in rows:
+        n, t, o = r["nnc"], r["torch"], r.get("onnxruntime")
+        ostr = f"{o[0]:.3f} / {o[1]:.3f}" if o else "-"
+        orat = f"{n[0] / o[0]:.2f}" if o else "-"
+        print(f"| {name} | {n[0]:.3f} / {n[1]:.3f} | {t[0]:.3f} / {t[1]:.3f} | {ostr} | {n[0] / t[0]:.2f} | {orat} |")
+    sys.stdout.flush()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--repeat", type=int, default=15)
+    ap.add_argument("--loaded", action="store_true", help="also run with one core loaded by a busy process")
+    ap.add_argument("--only", default="LSTM,GRU,RNN")
+    args = ap.parse_args()
+    nnc.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)
+    print(f"nnc {nnc.__version__} isa={nnc._core.get_isa()} threads={args.threads}; torch {torch.__version__}; "
+          f"onnxruntime {ort.__version__ if ort else '-'}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+    kinds = args.only.split(",")
+
+    def suite():
+        rows = []
+        for kind in kinds:
+            rows += run(kind, 32, 100, 128, 256, args.threads, args.repeat)
+        for kind in kinds:
+            rows += run(kind, 1, 100, 128, 256, args.threads, 4 * args.repeat, train=False)
+        return rows
+
+    report(suite(), f"idle machine, {args.threads} threads")
+    if args.loaded:
+        busy = subprocess.Popen([sys.executable, "-c", "import os; os.sched_setaffinity(0, {1})\nwhile True: pass"])
+        try:
+            time.sleep(0.5)
+            report(suite(), f"one core loaded by a busy process, {args.threads} threads")
+        finally:
+            busy.kill()
+            busy.wait()
+
+
+if __name__ == "__main__":
+    main()
