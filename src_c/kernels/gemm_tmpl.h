@@ -171,7 +171,17 @@ static void NNC_FN(gemm_pack_a)(NNC_T *NNC_RESTRICT dst, const NNC_FN(gemm_args)
                 for (nnc_ssize i = 0; i < rows; ++i) d[p * GEMM_MR + i] = s[i];
             }
         } else {
-            for (nnc_ssize i = 0; i < rows; ++i) {
+            // Row-major A: NNC_TB x NNC_TB register transposes, scalar edges.
+            const nnc_ssize it = rows / NNC_TB * NNC_TB, pt = kc / NNC_TB * NNC_TB;
+            nnc_ssize i = 0;
+            for (; i < it; i += NNC_TB) {
+                const NNC_T *s = g->A + (i0 + ip + i) * g->lda + p0;
+                nnc_ssize p = 0;
+                for (; p < pt; p += NNC_TB) vtransp(d + p * GEMM_MR + i, GEMM_MR, s + p, g->lda);
+                for (; p < kc; ++p)
+                    for (nnc_ssize ii = 0; ii < NNC_TB; ++ii) d[p * GEMM_MR + i + ii] = s[ii * g->lda + p];
+            }
+            for (; i < rows; ++i) {
                 const NNC_T *s = g->A + (i0 + ip + i) * g->lda + p0;
                 for (nnc_ssize p = 0; p < kc; ++p) d[p * GEMM_MR + i] = s[p];
             }
