@@ -10,14 +10,29 @@
 // KC-deep slices.  A B operand can also be packed once (gemm_pack_b) and
 // reused across calls: the weights of a dense, recurrent or conv layer.
 //
-// Determinism: every element of C is the same FMA chain over each KC slice,
-// whatever m, n, the tile it falls in, or the thread count; rows of a partial
-// tile run a micro-kernel specialised for fewer rows, never a different
-// summation.  So predict() gives bitwise the same rows for any batch size.
+// Determinism (API contract; tests/test_gemm.py checks it bitwise): every
+// element C[i][j] is, per KC slice [pc, pc+kc) in increasing pc, the FMA
+// chain acc = fma(A[i][p], B[p][j], acc) over p in order from acc = 0, then
+// c = alpha*acc (+ beta*C on the first slice, + c on later ones), bias and
+// activation on the last.  KC is a per-(ISA) constant, never derived from
+// m, n or the thread count.  Everything else may vary without changing a
+// bit: the tile an element falls in (rows of a partial tile run a kernel
+// specialised for fewer rows; one row may run gemm_ukr_1x4, four panels at
+// once), the path (small-m or blocked), whether B is packed per call,
+// prepacked (gemm_pack_b) or read in place, and which thread owns a tile.
+// So predict() gives bitwise the same rows for any batch size, and results
+// are the same for any thread count.  Across ISAs results differ (FMA width
+// and KC are per ISA).
 //
-// Threads: one parallel region; per KC slice an omp-for packs B panels, then
-// an omp-for runs (MC-row block x column chunk) items, each packing its own
-// A block into per-thread scratch.
+// Paths and threads (each thread owns the C tiles it writes; no atomics):
+// - m <= MC, the layer shapes (gemm_small): thread t owns a contiguous run
+//   of B panels; it packs A (all m rows) once per KC slice and packs each of
+//   its B panel slices into an L1 buffer right before using it.  nt == 1
+//   runs without an OpenMP team.
+// - m > MC (gemm_blocked): one parallel region; per KC slice an omp-for
+//   packs the shared B block, then an omp-for runs (row block x column
+//   chunk) items, each packing its own A block into per-thread scratch.
+// Packing transposes with NNC_TB x NNC_TB register blocks (vtransp).
 
 #if NNC_ISA_ID == 0
 #define GEMM_MR 4
