@@ -93,6 +93,41 @@ NNC_INLINE void NNC_FN(gemm_store_row)(NNC_T *c, const nnc_v *acc, nnc_ssize nco
     }
 }
 
+// Stores a rows x NR tile (rows a compile-time constant after inlining).
+// Full-width tiles: the products straight from registers (unrolled), then,
+// on the last slice, bias and activation over the tile just written.  The
+// operations and their order are gemm_store_row's (c is stored exactly and
+// 1*c == c), so both give bitwise the same C.
+NNC_INLINE void NNC_FN(gemm_store_tile)(NNC_T *c, nnc_ssize ldc, nnc_v (*acc)[GEMM_NV], int rows,
+                                        nnc_ssize ncols, int first, int last, const NNC_FN(gemm_args) *g,
+                                        const NNC_T *bias)
+{
+    if (ncols < GEMM_NR) {
+        for (int i = 0; i < rows; ++i) NNC_FN(gemm_store_row)(c + i * ldc, acc[i], ncols, first, last, g, bias);
+        return;
+    }
+    const nnc_v va = vset1(g->alpha);
+    if (first && g->beta == 0) {
+        for (int i = 0; i < rows; ++i)
+            for (int j = 0; j < GEMM_NV; ++j) vstore(c + i * ldc + j * NNC_VLEN, vmul(va, acc[i][j]));
+    } else {
+        const nnc_v vb = vset1(first ? g->beta : (NNC_T)1);
+        for (int i = 0; i < rows; ++i)
+            for (int j = 0; j < GEMM_NV; ++j) {
+                NNC_T *cij = c + i * ldc + j * NNC_VLEN;
+                vstore(cij, vadd(vmul(va, acc[i][j]), vmul(vb, vload(cij))));
+            }
+    }
+    if (last && (bias || g->act != NNC_ACT_LINEAR))
+        for (int i = 0; i < rows; ++i)
+            for (int j = 0; j < GEMM_NV; ++j) {
+                NNC_T *cij = c + i * ldc + j * NNC_VLEN;
+                nnc_v r = vload(cij);
+                if (bias) r = vadd(r, vload(bias + j * NNC_VLEN));
+                vstore(cij, NNC_FN(vact)(r, g->act));
+            }
+}
+
 // The micro-kernel for MR_ (compile-time) rows: acc = A panel (kc x MR, only
 // the first MR_ rows used) times B panel (kc x NR, rows bs apart: NR when
 // packed, ldb when read in place), then stored.
@@ -113,8 +148,7 @@ NNC_INLINE void NNC_FN(gemm_store_row)(NNC_T *c, const nnc_v *acc, nnc_ssize nco
                 for (int j = 0; j < GEMM_NV; ++j) acc[i][j] = vfma(av, bv[j], acc[i][j]);         \
             }                                                                                     \
         }                                                                                         \
-        for (int i = 0; i < MR_; ++i)                                                             \
-            NNC_FN(gemm_store_row)(c + i * ldc, acc[i], ncols, first, last, g, bias);            \
+        NNC_FN(gemm_store_tile)(c, ldc, acc, MR_, ncols, first, last, g, bias);                  \
     }
 NNC_GEMM_UKR(1)
 NNC_GEMM_UKR(2)
@@ -167,8 +201,8 @@ static void NNC_FN(gemm_ukr_1x4)(nnc_ssize kc, const NNC_T *NNC_RESTRICT a, cons
                 acc[q][j] = vfma(av, vload(b + q * pstride + p * bs + j * NNC_VLEN), acc[q][j]);
     }
     for (int q = 0; q < 4; ++q)
-        NNC_FN(gemm_store_row)(c + q * GEMM_NR, acc[q], NNC_MIN(GEMM_NR, ncols - q * GEMM_NR), first, last, g,
-                               bias ? bias + q * GEMM_NR : NULL);
+        NNC_FN(gemm_store_tile)(c + q * GEMM_NR, 0, &acc[q], 1, NNC_MIN(GEMM_NR, ncols - q * GEMM_NR), first, last,
+                                g, bias ? bias + q * GEMM_NR : NULL);
 }
 
 // Packs rows [i0, i0+mc) x cols [p0, p0+kc) of op(A) into MR-row panels:
