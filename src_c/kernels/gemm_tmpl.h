@@ -395,8 +395,10 @@ static int NNC_FN(gemm_small_part)(const NNC_FN(gemm_args) *g, int t, int nt)
                 if (g->Bp) {
                     bp = g->Bp + jp * k * GEMM_NR + pc * GEMM_NR;
                     pstride = k * GEMM_NR;
-                } else if (!g->tb && m <= GEMM_MR && (jp + gp) * GEMM_NR <= n) {
-                    // Full panels of a row-major B used once: read in place.
+                } else if (!g->tb && (jp + gp) * GEMM_NR <= n &&
+                           (m <= GEMM_MR || kc * g->ldb <= 16384 / (nnc_ssize)sizeof(NNC_T))) {
+                    // Full panels of a row-major B, used by one tile or spanning
+                    // at most 16 KiB (no L1 set conflicts): read in place.
                     bp = g->B + pc * g->ldb + j;
                     pstride = GEMM_NR;
                     bs = g->ldb;
