@@ -140,6 +140,10 @@ NNC_INLINE void NNC_FN(gemm_store_tile)(NNC_T *c, nnc_ssize ldc, nnc_v (*acc)[GE
         nnc_v acc[MR_][GEMM_NV];                                                                  \
         for (int i = 0; i < MR_; ++i)                                                             \
             for (int j = 0; j < GEMM_NV; ++j) acc[i][j] = vzero();                                \
+        for (int i = 0; i < MR_; ++i) { /* C tile rows, read/written after the loop */           \
+            __builtin_prefetch(c + i * ldc, 1);                                                   \
+            __builtin_prefetch(c + i * ldc + GEMM_NR - 1, 1);                                     \
+        }                                                                                         \
         for (nnc_ssize p = 0; p < kc; ++p) {                                                      \
             nnc_v bv[GEMM_NV];                                                                    \
             for (int j = 0; j < GEMM_NV; ++j) bv[j] = vload(b + p * bs + j * NNC_VLEN);          \
