@@ -181,6 +181,7 @@ typedef struct {
     nnc_ssize old, OHo, OWo;
     nnc_ssize KH, KW, sh, sw, dh, dw, pt, pl;
     int bwd, depthwise, merge;
+    int dot;                 // few output channels: reduction in the lanes (conv_dot)
     nnc_ssize Cr;            // reduction channels per tap (general)
     nnc_ssize ngrp, Cog;     // groups; output channels per group (depthwise: all, ngrp 1)
     nnc_ssize xg;            // input channel offset per group
@@ -201,11 +202,52 @@ static int NNC_FN(dconv_scratch_bytes)(const NNC_FN(dconv) *d, size_t *bytes)
     return 1;
 }
 
+// Few output channels (Cog < NNC_VLEN/2, e.g. dx of a first layer with 3
+// input channels): the reduction channels go in the vector lanes.  Per pixel
+// and 4 outputs: lane-wise FMA chains over the taps and their channels, then
+// a horizontal sum in a fixed lane order.  Weights [tap][o (4-padded)][r
+// (wst, zero-padded to whole vectors)].
+static void NNC_FN(conv_dot)(const NNC_FN(conv_tap) *tp, nnc_ssize ntap, const NNC_T *x, nnc_ssize xsh,
+                             const NNC_T *w, nnc_ssize wst, NNC_T *y, nnc_ssize nout, const NNC_T *bias, int act)
+{
+    for (nnc_ssize o0 = 0; o0 < nout; o0 += 4) {
+        nnc_v acc[4] = {vzero(), vzero(), vzero(), vzero()};
+        for (nnc_ssize t = 0; t < ntap; ++t) {
+            const NNC_T *NNC_RESTRICT xs = x + (tp[t].off + xsh);
+            const NNC_T *NNC_RESTRICT ws = w + (tp[t].widx + o0) * wst;
+            const nnc_ssize len = tp[t].len;
+            nnc_ssize c = 0;
+            for (; c + NNC_VLEN <= len; c += NNC_VLEN) {
+                const nnc_v xv = vload(xs + c);
+                for (int o = 0; o < 4; ++o) acc[o] = vfma(xv, vload(ws + o * wst + c), acc[o]);
+            }
+            if (c < len) {
+                const nnc_v xv = vloadn(xs + c, len - c);
+                for (int o = 0; o < 4; ++o) acc[o] = vfma(xv, vload(ws + o * wst + c), acc[o]);
+            }
+        }
+        NNC_T r[NNC_VLEN];
+        for (int o = 0; o < NNC_VLEN; ++o) r[o] = o < 4 ? vhsum(acc[o]) : 0;
+        const nnc_ssize n = NNC_MIN(4, nout - o0);
+        nnc_v v = vloadn(r, n);
+        if (bias) v = vadd(v, vloadn(bias + o0, n));
+        vstoren(y + o0, NNC_FN(vact)(v, act), n);
+    }
+}
+
 // Calls the micro-kernels for pixels [j0, j1) of the job's column class with
 // one tap list, over every (group, channel block).
 static void NNC_FN(dconv_run_px)(const NNC_FN(dconv) *d, const NNC_FN(conv_tap) *taps, nnc_ssize ntap,
                                  nnc_ssize j0, nnc_ssize j1, nnc_ssize cs, NNC_T *orow, nnc_ssize ostep)
 {
+    if (d->dot) {
+        for (nnc_ssize g = 0; g < d->ngrp; ++g)
+            for (nnc_ssize j = j0; j < j1; ++j)
+                NNC_FN(conv_dot)(taps, ntap, d->in, j * cs * d->ild + g * d->xg, d->wp + g * d->wgs, d->wbs,
+                                 orow + (j * ostep) * d->old + g * d->Cog, d->Cog,
+                                 d->bias ? d->bias + g * d->Cog : NULL, d->act);
+        return;
+    }
     const nnc_ssize nblk = NNC_CEILDIV(d->Cog, CONV_NB);
     for (nnc_ssize g = 0; g < d->ngrp; ++g) {
         for (nnc_ssize b = 0; b < nblk; ++b) {
@@ -241,7 +283,7 @@ static void NNC_FN(dconv_row)(const NNC_FN(dconv) *d, nnc_ssize n, nnc_ssize oro
 {
     NNC_FN(conv_tap) *taps = scratch, *etaps = taps + d->KH * d->KW;
     nnc_ssize *khs = (nnc_ssize *)(etaps + d->KH * d->KW), *kws = khs + 2 * d->KH;
-    const nnc_ssize wunit = d->depthwise ? 1 : d->Cr;
+    const nnc_ssize wunit = d->depthwise ? 1 : d->dot ? NNC_CEILDIV(d->Cog, 4) * 4 : d->Cr;
     nnc_ssize nkh = 0, nkw = 0;
     for (nnc_ssize kh = 0; kh < d->KH; ++kh) {
         nnc_ssize ir;
@@ -331,7 +373,9 @@ static int NNC_FN(dconv_run)(const NNC_FN(dconv) *d, nnc_ssize N, int nt)
             #pragma omp atomic write
             failed = 1;
         }
-        #pragma omp for schedule(static)
+        // dynamic: a thread preempted on a shared machine does not hold the
+        // others at the barrier; results do not depend on who runs a row.
+        #pragma omp for schedule(dynamic, 1)
         for (nnc_ssize it = 0; it < items; ++it) {
             if (!scratch) continue;
             const nnc_ssize rho = it % ncls, row = it / ncls;
@@ -369,6 +413,24 @@ static void NNC_FN(conv_pack)(NNC_T *NNC_RESTRICT dst, const NNC_T *NNC_RESTRICT
                 }
             }
     }
+}
+
+// Packs W for conv_dot: dst[g][tap][o][r], o padded to 4 outputs and r to
+// rpad (a whole number of vectors), zeros in the padding.
+static void NNC_FN(conv_pack_dot)(NNC_T *NNC_RESTRICT dst, const NNC_T *NNC_RESTRICT W, nnc_ssize taps,
+                                  nnc_ssize Cg, nnc_ssize K, nnc_ssize G, int bwd, nnc_ssize rpad)
+{
+    const nnc_ssize Kg = K / G, red = bwd ? Kg : Cg, outc = bwd ? Cg : Kg, opad = NNC_CEILDIV(outc, 4) * 4;
+    for (nnc_ssize g = 0; g < G; ++g)
+        for (nnc_ssize t = 0; t < taps; ++t)
+            for (nnc_ssize o = 0; o < opad; ++o) {
+                NNC_T *d = dst + ((g * taps + t) * opad + o) * rpad;
+                for (nnc_ssize r = 0; r < rpad; ++r) {
+                    if (o >= outc || r >= red) d[r] = 0;
+                    else if (!bwd) d[r] = W[(t * Cg + r) * K + g * Kg + o];
+                    else d[r] = W[(t * Cg + o) * K + g * Kg + r];
+                }
+            }
 }
 
 // Fields check (Python validates; this keeps the C core memory-safe).
@@ -432,17 +494,23 @@ static int NNC_FN(conv_engine)(NNC_FN(dconv) *d, const nnc_conv_params *p, const
         return NNC_OK;
     }
     const nnc_ssize red = bwd ? Kg : Cg, outc = bwd ? Cg : Kg;
-    nnc_ssize wbs, wgs, total;
-    if (!nnc_mul_ok(taps * red, CONV_NB, &wbs) || !nnc_mul_ok(NNC_CEILDIV(outc, CONV_NB), wbs, &wgs) ||
-        !nnc_mul_ok(G, wgs, &total) || !nnc_mul_ok(total, (nnc_ssize)sizeof(NNC_T), &total))
-        return NNC_EOVERFLOW;
-    NNC_T *wp = nnc_tls_scratch(3, (size_t)total);
-    if (!wp) return NNC_ENOMEM;
-    NNC_FN(conv_pack)(wp, W, taps, Cg, p->K, G, bwd);
     d->ngrp = G;
     d->Cog = outc;
     d->Cr = red;
     d->xg = red;
+    d->dot = NNC_VLEN >= 4 && 2 * outc <= NNC_VLEN && red >= NNC_VLEN;
+    nnc_ssize wbs, wgs, total;
+    if (d->dot) {  // [g][tap][o (4-padded)][r (vector-padded)]
+        wbs = NNC_CEILDIV(red, NNC_VLEN) * NNC_VLEN;
+        if (!nnc_mul_ok(taps * NNC_CEILDIV(outc, 4) * 4, wbs, &wgs)) return NNC_EOVERFLOW;
+    } else if (!nnc_mul_ok(taps * red, CONV_NB, &wbs) || !nnc_mul_ok(NNC_CEILDIV(outc, CONV_NB), wbs, &wgs)) {
+        return NNC_EOVERFLOW;
+    }
+    if (!nnc_mul_ok(G, wgs, &total) || !nnc_mul_ok(total, (nnc_ssize)sizeof(NNC_T), &total)) return NNC_EOVERFLOW;
+    NNC_T *wp = nnc_tls_scratch(3, (size_t)total);
+    if (!wp) return NNC_ENOMEM;
+    if (d->dot) NNC_FN(conv_pack_dot)(wp, W, taps, Cg, p->K, G, bwd, wbs);
+    else NNC_FN(conv_pack)(wp, W, taps, Cg, p->K, G, bwd);
     d->wp = wp;
     d->wbs = wbs;
     d->wgs = wgs;
@@ -474,7 +542,7 @@ static int NNC_FN(conv_fwd)(const nnc_conv_params *p, const NNC_T *x, const NNC_
     d.OWo = p->OW;
     d.bias = bias;
     d.act = act;
-    d.merge = !d.depthwise && p->dil_w == 1 && p->groups == 1 && p->ldx == p->C;
+    d.merge = !d.depthwise && !d.dot && p->dil_w == 1 && p->groups == 1 && p->ldx == p->C;
     return NNC_FN(dconv_run)(&d, p->N, nt);
 }
 
@@ -592,19 +660,34 @@ static void NNC_FN(conv_im2col)(NNC_T *NNC_RESTRICT col, const nnc_conv_params *
                                 nnc_ssize n, nnc_ssize g, nnc_ssize q0, nnc_ssize pc, nnc_ssize m0, nnc_ssize mc)
 {
     const nnc_ssize Cg = p->C / p->groups;
+    const int contig = p->dil_w == 1 && p->ldx == Cg;
     for (nnc_ssize q = 0; q < pc; ++q) {
         const nnc_ssize oh = (q0 + q) / p->OW, ow = (q0 + q) % p->OW;
         NNC_T *o = col + q * mc;
+        nnc_ssize tap = m0 / Cg, c0 = m0 % Cg, kh = tap / p->KW, kw = tap % p->KW;
         for (nnc_ssize m = m0; m < m0 + mc;) {
-            const nnc_ssize tap = m / Cg, c0 = m % Cg, cnt = NNC_MIN(Cg - c0, m0 + mc - m);
-            const nnc_ssize ih = oh * p->stride_h - p->pad_top + (tap / p->KW) * p->dil_h;
-            const nnc_ssize iw = ow * p->stride_w - p->pad_left + (tap % p->KW) * p->dil_w;
-            if (ih < 0 || ih >= p->H || iw < 0 || iw >= p->W)
-                memset(o, 0, sizeof(NNC_T) * (size_t)cnt);
-            else
-                memcpy(o, x + ((n * p->H + ih) * p->W + iw) * p->ldx + g * Cg + c0, sizeof(NNC_T) * (size_t)cnt);
+            nnc_ssize cnt = NNC_MIN(Cg - c0, m0 + mc - m), ntap = 1;
+            const nnc_ssize ih = oh * p->stride_h - p->pad_top + kh * p->dil_h;
+            const nnc_ssize iw = ow * p->stride_w - p->pad_left + kw * p->dil_w;
+            if (ih < 0 || ih >= p->H || iw < 0 || iw >= p->W) {
+                for (nnc_ssize c = 0; c < cnt; ++c) o[c] = 0;
+            } else {
+                // dense input, no dilation: the rest of the kernel row is one run
+                if (contig && c0 == 0 && kw == 0 && iw + p->KW <= p->W && m + p->KW * Cg <= m0 + mc) {
+                    ntap = p->KW;
+                    cnt = p->KW * Cg;
+                }
+                const NNC_T *src = x + ((n * p->H + ih) * p->W + iw) * p->ldx + g * Cg + c0;
+                for (nnc_ssize c = 0; c < cnt; ++c) o[c] = src[c];
+            }
             o += cnt;
             m += cnt;
+            c0 = 0;
+            kw += ntap;
+            if (kw == p->KW) {
+                kw = 0;
+                ++kh;
+            }
         }
     }
 }
