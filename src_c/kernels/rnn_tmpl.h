@@ -25,6 +25,10 @@
 // recurrent product is then the MR=1 micro-kernel over the packed W_h (a GEMV
 // streaming the packed panels).
 
+#if defined(__unix__) || defined(__APPLE__)
+#include <sched.h>
+#endif
+
 #define RNN_LD(p, m) ((m) == NNC_VLEN ? vload(p) : vloadn((p), (m)))
 #define RNN_ST(p, v, m)                     \
     do {                                    \
@@ -325,10 +329,15 @@ static void NNC_FN(rnn_fwd_piece)(const NNC_FN(rnn_ctx) *cx, nnc_ssize t, int ph
     }
 }
 
-NNC_INLINE void NNC_FN(rnn_spin_pause)(void)
+// Busy-wait step: pause, and after a while give the core away (the thread
+// we wait for may be descheduled on this very core).
+NNC_INLINE void NNC_FN(rnn_spin_wait)(unsigned spins)
 {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();
+#endif
+#if defined(__unix__) || defined(__APPLE__)
+    if (spins > 2000) sched_yield();
 #endif
 }
 
@@ -351,7 +360,8 @@ static void NNC_FN(rnn_fwd_split)(const NNC_FN(rnn_ctx) *cx, NNC_FN(rnn_sync) *s
                 NNC_FN(rnn_fwd_piece)(cx, t, p, 0, d->n, c * chunk, NNC_MIN(d->h, (c + 1) * chunk), failed);
                 __atomic_fetch_add(&s->done, 1, __ATOMIC_RELEASE);
             }
-            while (__atomic_load_n(&s->done, __ATOMIC_ACQUIRE) < nch) NNC_FN(rnn_spin_pause)();
+            for (unsigned spins = 0; __atomic_load_n(&s->done, __ATOMIC_ACQUIRE) < nch; ++spins)
+                NNC_FN(rnn_spin_wait)(spins);
         }
     }
 }
