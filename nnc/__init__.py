@@ -7,7 +7,10 @@ from ._config import get_num_threads, seed, set_num_threads, show_config, thread
 from .clip import clip_grad_norm, clip_grad_value
 from .layers import *  # noqa: F401,F403
 from .layers import __all__ as _layers_all
+from . import losses, optim
+from .models import Sequential
+from .serialization import load
 
 __version__ = "0.1.0"
-__all__ = ["get_num_threads", "set_num_threads", "seed", "show_config", "threads", "clip_grad_value", "clip_grad_norm",
-           *_layers_all]
+__all__ = ["get_num_threads", "set_num_threads", "seed", "show_config", "threads", "clip_grad_value",
+           "clip_grad_norm", "losses", "optim", "Sequential", "load", *_layers_all]

@@ -1,1 +1,86 @@
 # conv kernels: bindings (included by _core.pyx).
+#
+# Geometry travels as a tuple ``geo`` = (N, H, W, C, K, KH, KW, stride_h,
+# stride_w, dil_h, dil_w, pad_top, pad_bottom, pad_left, pad_right, groups,
+# OH, OW) built and validated by nnc.layers.conv.  Activations are 4-D
+# C-contiguous NHWC buffers; the conv reads/writes a channel slice of them
+# starting at the given offset (pixel stride = the buffer's last dimension),
+# so DenseBlock can work in place on its concatenation buffers.
+
+cdef extern from "nnc/nnc.h" nogil:
+    ctypedef struct nnc_conv_params:
+        nnc_ssize N, H, W, C, K, KH, KW, stride_h, stride_w, dil_h, dil_w
+        nnc_ssize pad_top, pad_bottom, pad_left, pad_right, groups, OH, OW, ldx, ldy
+    int nnc_conv_fwd_f32(const nnc_conv_params *p, const float *x, const float *W, const float *bias, int act,
+                         float *y)
+    int nnc_conv_fwd_f64(const nnc_conv_params *p, const double *x, const double *W, const double *bias,
+                         int act, double *y)
+    int nnc_conv_bwd_data_f32(const nnc_conv_params *p, const float *dz, const float *W, float *dx)
+    int nnc_conv_bwd_data_f64(const nnc_conv_params *p, const double *dz, const double *W, double *dx)
+    int nnc_conv_bwd_filter_f32(const nnc_conv_params *p, const float *x, const float *dz, float *dW, float *db)
+    int nnc_conv_bwd_filter_f64(const nnc_conv_params *p, const double *x, const double *dz, double *dW,
+                                double *db)
+
+
+cdef int _conv_params(nnc_conv_params *p, tuple geo, tuple xshape, nnc_ssize xoff, tuple yshape,
+                      nnc_ssize yoff, tuple wshape) except -1:
+    """Fills p from geo and checks every buffer against it (memory safety:
+    the Python layer has already produced user-facing messages)."""
+    (p.N, p.H, p.W, p.C, p.K, p.KH, p.KW, p.stride_h, p.stride_w, p.dil_h, p.dil_w,
+     p.pad_top, p.pad_bottom, p.pad_left, p.pad_right, p.groups, p.OH, p.OW) = geo
+    if (p.groups < 1 or p.C % p.groups or p.K % p.groups or xoff < 0 or yoff < 0
+            or xshape[:3] != (p.N, p.H, p.W) or xoff + p.C > xshape[3]
+            or yshape[:3] != (p.N, p.OH, p.OW) or yoff + p.K > yshape[3]
+            or wshape != (p.KH, p.KW, p.C // p.groups, p.K)):
+        raise ValueError(f"conv: buffers {xshape}+{xoff}, {yshape}+{yoff}, W {wshape} do not match geometry {geo}")
+    p.ldx = xshape[3]
+    p.ldy = yshape[3]
+    return 0
+
+
+def conv_fwd(tuple geo, const floating[:, :, :, ::1] x, nnc_ssize x_off, const floating[:, :, :, ::1] W,
+             const floating[::1] bias, int act, floating[:, :, :, ::1] y, nnc_ssize y_off):
+    """y[..., y_off:y_off+K] = act(conv(x[..., x_off:x_off+C], W) + bias)."""
+    cdef nnc_conv_params p
+    _conv_params(&p, geo, (x.shape[0], x.shape[1], x.shape[2], x.shape[3]), x_off, (y.shape[0], y.shape[1], y.shape[2], y.shape[3]), y_off, (W.shape[0], W.shape[1], W.shape[2], W.shape[3]))
+    if bias is not None and bias.shape[0] != p.K:
+        raise ValueError(f"conv: bias of {bias.shape[0]} elements for {p.K} channels")
+    cdef const floating *bp = _ptr_or_null(bias)
+    if p.N == 0:
+        return
+    with nogil:
+        if floating is float:
+            _ck(nnc_conv_fwd_f32(&p, &x[0, 0, 0, x_off], &W[0, 0, 0, 0], bp, act, &y[0, 0, 0, y_off]))
+        else:
+            _ck(nnc_conv_fwd_f64(&p, &x[0, 0, 0, x_off], &W[0, 0, 0, 0], bp, act, &y[0, 0, 0, y_off]))
+
+
+def conv_bwd_data(tuple geo, const floating[:, :, :, ::1] dz, nnc_ssize dz_off, const floating[:, :, :, ::1] W,
+                  floating[:, :, :, ::1] dx, nnc_ssize dx_off):
+    """dx[..., dx_off:dx_off+C] = conv_transpose(dz[..., dz_off:dz_off+K], W) (overwritten)."""
+    cdef nnc_conv_params p
+    _conv_params(&p, geo, (dx.shape[0], dx.shape[1], dx.shape[2], dx.shape[3]), dx_off, (dz.shape[0], dz.shape[1], dz.shape[2], dz.shape[3]), dz_off, (W.shape[0], W.shape[1], W.shape[2], W.shape[3]))
+    if p.N == 0:
+        return
+    with nogil:
+        if floating is float:
+            _ck(nnc_conv_bwd_data_f32(&p, &dz[0, 0, 0, dz_off], &W[0, 0, 0, 0], &dx[0, 0, 0, dx_off]))
+        else:
+            _ck(nnc_conv_bwd_data_f64(&p, &dz[0, 0, 0, dz_off], &W[0, 0, 0, 0], &dx[0, 0, 0, dx_off]))
+
+
+def conv_bwd_filter(tuple geo, const floating[:, :, :, ::1] x, nnc_ssize x_off, const floating[:, :, :, ::1] dz,
+                    nnc_ssize dz_off, floating[:, :, :, ::1] dW, floating[::1] db):
+    """dW = sum x (x) dz over pixels; db = column sums of dz (skipped if None).  Overwritten."""
+    cdef nnc_conv_params p
+    _conv_params(&p, geo, (x.shape[0], x.shape[1], x.shape[2], x.shape[3]), x_off, (dz.shape[0], dz.shape[1], dz.shape[2], dz.shape[3]), dz_off, (dW.shape[0], dW.shape[1], dW.shape[2], dW.shape[3]))
+    if db is not None and db.shape[0] != p.K:
+        raise ValueError(f"conv: db of {db.shape[0]} elements for {p.K} channels")
+    cdef floating *dbp = NULL if db is None else &db[0]
+    with nogil:
+        if floating is float:
+            _ck(nnc_conv_bwd_filter_f32(&p, &x[0, 0, 0, x_off] if p.N else NULL,
+                                        &dz[0, 0, 0, dz_off] if p.N else NULL, &dW[0, 0, 0, 0], dbp))
+        else:
+            _ck(nnc_conv_bwd_filter_f64(&p, &x[0, 0, 0, x_off] if p.N else NULL,
+                                        &dz[0, 0, 0, dz_off] if p.N else NULL, &dW[0, 0, 0, 0], dbp))

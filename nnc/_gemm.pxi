@@ -17,6 +17,12 @@ cdef extern from "nnc/nnc.h" nogil:
     int nnc_gemm_packed_f64(int ta, nnc_ssize m, nnc_ssize n, nnc_ssize k, double alpha, const double *A,
                             nnc_ssize lda, const double *Bp, double beta, double *C, nnc_ssize ldc,
                             const double *bias, int act)
+    int nnc_gemm_nt_f32(nnc_ssize m, nnc_ssize n, nnc_ssize k, float alpha, const float *A, nnc_ssize lda,
+                        const float *B, nnc_ssize ldb, float beta, float *C, nnc_ssize ldc, const float *bias,
+                        int act)
+    int nnc_gemm_nt_f64(nnc_ssize m, nnc_ssize n, nnc_ssize k, double alpha, const double *A, nnc_ssize lda,
+                        const double *B, nnc_ssize ldb, double beta, double *C, nnc_ssize ldc,
+                        const double *bias, int act)
     int nnc_act_fwd_f32(float *y, const float *z, nnc_ssize rows, nnc_ssize cols, int act)
     int nnc_act_fwd_f64(double *y, const double *z, nnc_ssize rows, nnc_ssize cols, int act)
     int nnc_act_bwd_f32(float *dz, const float *dy, const float *y, nnc_ssize rows, nnc_ssize cols, int act)
@@ -83,6 +89,22 @@ def gemm_packed(int ta, const floating[:, ::1] A, const floating[::1] Bp, nnc_ss
         else:
             _ck(nnc_gemm_packed_f64(ta, m, n, k, alpha, &A[0, 0] if k else NULL, A.shape[1],
                                     &Bp[0] if k else NULL, beta, &C[0, 0], C.shape[1], bp, act))
+
+
+def gemm_nt(const floating[:, ::1] A, const floating[:, ::1] B, floating[:, ::1] C,
+            floating alpha=1, floating beta=0, const floating[::1] bias=None, int act=0):
+    """C = act(alpha * A @ B.T + beta * C + bias) by the unpacked dot-product path."""
+    cdef nnc_ssize m = C.shape[0], n = C.shape[1], k = A.shape[1]
+    cdef const floating *bp = _ptr_or_null(bias)
+    if m == 0 or n == 0:
+        return
+    with nogil:
+        if floating is float:
+            _ck(nnc_gemm_nt_f32(m, n, k, alpha, &A[0, 0] if k else NULL, k, &B[0, 0] if k else NULL, k,
+                                beta, &C[0, 0], n, bp, act))
+        else:
+            _ck(nnc_gemm_nt_f64(m, n, k, alpha, &A[0, 0] if k else NULL, k, &B[0, 0] if k else NULL, k,
+                                beta, &C[0, 0], n, bp, act))
 
 
 def act_fwd(floating[:, ::1] y, const floating[:, ::1] z, int act):

@@ -1,1 +1,79 @@
-# pool kernels: bindings (included by _core.pyx).
+# Pooling kernels: bindings (included by _core.pyx).  Arrays are NHWC; the
+# Python layer has validated shapes (nnc/nnc_pool.h states the rules, which
+# the C core checks again).
+
+cdef extern from "nnc/nnc.h" nogil:
+    ctypedef struct nnc_pool2d:
+        nnc_ssize n, h, w, c, oh, ow, kh, kw, sh, sw, ph, pw
+    int nnc_maxpool2d_fwd_f32(float *y, float *idx, const float *x, const nnc_pool2d *p)
+    int nnc_maxpool2d_fwd_f64(double *y, double *idx, const double *x, const nnc_pool2d *p)
+    int nnc_maxpool2d_bwd_f32(float *dx, const float *dy, const float *idx, const nnc_pool2d *p)
+    int nnc_maxpool2d_bwd_f64(double *dx, const double *dy, const double *idx, const nnc_pool2d *p)
+    int nnc_avgpool2d_fwd_f32(float *y, const float *x, const nnc_pool2d *p)
+    int nnc_avgpool2d_fwd_f64(double *y, const double *x, const nnc_pool2d *p)
+    int nnc_avgpool2d_bwd_f32(float *dx, const float *dy, const nnc_pool2d *p)
+    int nnc_avgpool2d_bwd_f64(double *dx, const double *dy, const nnc_pool2d *p)
+
+
+cdef nnc_pool2d _pool2d(Py_ssize_t[:] xs, Py_ssize_t[:] ys, tuple window):
+    """The nnc_pool2d of input shape xs, output shape ys and window
+    (kh, kw, sh, sw, ph, pw)."""
+    cdef nnc_pool2d p
+    p.n, p.h, p.w, p.c = xs[0], xs[1], xs[2], xs[3]
+    p.oh, p.ow = ys[1], ys[2]
+    p.kh, p.kw, p.sh, p.sw, p.ph, p.pw = window
+    return p
+
+
+def maxpool2d_fwd(floating[:, :, :, ::1] y, const floating[:, :, :, ::1] x, tuple window,
+                  floating[:, :, :, ::1] idx=None):
+    """y = max pooling of x; idx (y's shape, optional) receives the window cell
+    of each first maximum."""
+    cdef nnc_pool2d p = _pool2d(x.shape, y.shape, window)
+    cdef floating *ip = NULL
+    if y.shape[0] == 0 or y.shape[3] == 0:
+        return
+    if idx is not None:
+        ip = &idx[0, 0, 0, 0]
+    with nogil:
+        if floating is float:
+            _ck(nnc_maxpool2d_fwd_f32(&y[0, 0, 0, 0], ip, &x[0, 0, 0, 0], &p))
+        else:
+            _ck(nnc_maxpool2d_fwd_f64(&y[0, 0, 0, 0], ip, &x[0, 0, 0, 0], &p))
+
+
+def maxpool2d_bwd(floating[:, :, :, ::1] dx, const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] idx,
+                  tuple window):
+    """dx = gradient of max pooling from dy and the forward's idx (dx overwritten)."""
+    cdef nnc_pool2d p = _pool2d(dx.shape, dy.shape, window)
+    if dx.shape[0] == 0 or dx.shape[3] == 0:
+        return
+    with nogil:
+        if floating is float:
+            _ck(nnc_maxpool2d_bwd_f32(&dx[0, 0, 0, 0], &dy[0, 0, 0, 0], &idx[0, 0, 0, 0], &p))
+        else:
+            _ck(nnc_maxpool2d_bwd_f64(&dx[0, 0, 0, 0], &dy[0, 0, 0, 0], &idx[0, 0, 0, 0], &p))
+
+
+def avgpool2d_fwd(floating[:, :, :, ::1] y, const floating[:, :, :, ::1] x, tuple window):
+    """y = average pooling of x (padded cells not counted)."""
+    cdef nnc_pool2d p = _pool2d(x.shape, y.shape, window)
+    if y.shape[0] == 0 or y.shape[3] == 0:
+        return
+    with nogil:
+        if floating is float:
+            _ck(nnc_avgpool2d_fwd_f32(&y[0, 0, 0, 0], &x[0, 0, 0, 0], &p))
+        else:
+            _ck(nnc_avgpool2d_fwd_f64(&y[0, 0, 0, 0], &x[0, 0, 0, 0], &p))
+
+
+def avgpool2d_bwd(floating[:, :, :, ::1] dx, const floating[:, :, :, ::1] dy, tuple window):
+    """dx = gradient of average pooling from dy (dx overwritten)."""
+    cdef nnc_pool2d p = _pool2d(dx.shape, dy.shape, window)
+    if dx.shape[0] == 0 or dx.shape[3] == 0:
+        return
+    with nogil:
+        if floating is float:
+            _ck(nnc_avgpool2d_bwd_f32(&dx[0, 0, 0, 0], &dy[0, 0, 0, 0], &p))
+        else:
+            _ck(nnc_avgpool2d_bwd_f64(&dx[0, 0, 0, 0], &dy[0, 0, 0, 0], &p))

@@ -35,7 +35,8 @@ def as_input(x, dtype, where, what="input"):
             raise TypeError(f"{where}: {what} is not convertible to an array ({e})") from None
     if x.dtype.kind != "f":
         raise TypeError(f"{where}: expected a floating-point {what} (float32/float64), got dtype {x.dtype}")
-    return np.ascontiguousarray(x, dtype=dtype)
+    # np.ascontiguousarray would turn a 0-d array into shape (1,)
+    return np.ascontiguousarray(x, dtype=dtype) if x.ndim else np.array(x, dtype=dtype)
 
 
 def pos_int(value, name, where, minimum=1):

@@ -28,8 +28,9 @@ class Dense(Layer):
     params["W"] : (out_features, in_features), Glorot-uniform initialised.
     params["b"] : (out_features,), zeros (absent when ``use_bias=False``).
 
-    The bias and activation run as the GEMM's epilogue (softmax: one extra
-    row pass).
+    The forward is the GEMM engine's unpacked dot-product path (``x W^T``
+    needs no packing of W, which matters at batch 1) with bias and activation
+    as its epilogue (softmax: one extra row pass).
     """
 
     def __init__(self, in_features, out_features, activation=None, use_bias=True, dtype=np.float32):
@@ -60,7 +61,7 @@ class Dense(Layer):
         y = np.empty((x2.shape[0], self.out_features), dtype=self.dtype)
         b = self._param("b") if self.use_bias else None
         fused = 0 if self._act == SOFTMAX else self._act
-        _core.gemm(0, 1, x2, self._param("W"), y, 1.0, 0.0, b, fused)
+        _core.gemm_nt(x2, self._param("W"), y, 1.0, 0.0, b, fused)
         if self._act == SOFTMAX:
             _core.act_fwd(y, y, SOFTMAX)
         if training:

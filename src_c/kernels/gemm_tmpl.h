@@ -30,9 +30,14 @@
 #define GEMM_NV 2
 #endif
 #define GEMM_NR (GEMM_NV * NNC_VLEN)
+// KC 256: a KC x NR B micro-panel (reused by every MR-row tile of a block)
+// is 16-32 KiB, L1/L2-resident; KC = 128 for AVX-512 f32 (16 KiB) measured
+// ~3% slower on Zen 4.  The A block (MC x KC) stays in L2.
 #define GEMM_KC 256
-#define GEMM_MC (10 * GEMM_MR)
+#define GEMM_MC (264 / GEMM_MR * GEMM_MR)
 #define GEMM_NC (128 * GEMM_NR)
+// Elements of packed A the small-m path keeps (all KC slices it can): 256 KiB.
+#define GEMM_ABUDGET (262144 / (nnc_ssize)sizeof(NNC_T))
 
 typedef struct {
     int ta;
@@ -74,11 +79,12 @@ NNC_INLINE void NNC_FN(gemm_store_row)(NNC_T *c, const nnc_v *acc, nnc_ssize nco
 }
 
 // The micro-kernel for MR_ (compile-time) rows: acc = A panel (kc x MR, only
-// the first MR_ rows used) times B panel (kc x NR), then stored.
+// the first MR_ rows used) times B panel (kc x NR, rows bs apart: NR when
+// packed, ldb when read in place), then stored.
 #define NNC_GEMM_UKR(MR_)                                                                         \
     static void NNC_FN(gemm_ukr_##MR_)(nnc_ssize kc, const NNC_T *NNC_RESTRICT a,                \
-                                       const NNC_T *NNC_RESTRICT b, NNC_T *c, nnc_ssize ldc,      \
-                                       nnc_ssize ncols, int first, int last,                      \
+                                       const NNC_T *NNC_RESTRICT b, nnc_ssize bs, NNC_T *c,        \
+                                       nnc_ssize ldc, nnc_ssize ncols, int first, int last,       \
                                        const NNC_FN(gemm_args) *g, const NNC_T *bias)             \
     {                                                                                             \
         nnc_v acc[MR_][GEMM_NV];                                                                  \
@@ -86,7 +92,7 @@ NNC_INLINE void NNC_FN(gemm_store_row)(NNC_T *c, const nnc_v *acc, nnc_ssize nco
             for (int j = 0; j < GEMM_NV; ++j) acc[i][j] = vzero();                                \
         for (nnc_ssize p = 0; p < kc; ++p) {                                                      \
             nnc_v bv[GEMM_NV];                                                                    \
-            for (int j = 0; j < GEMM_NV; ++j) bv[j] = vload(b + p * GEMM_NR + j * NNC_VLEN);     \
+            for (int j = 0; j < GEMM_NV; ++j) bv[j] = vload(b + p * bs + j * NNC_VLEN);          \
             for (int i = 0; i < MR_; ++i) {                                                       \
                 nnc_v av = vset1(a[p * GEMM_MR + i]);                                             \
                 for (int j = 0; j < GEMM_NV; ++j) acc[i][j] = vfma(av, bv[j], acc[i][j]);         \
@@ -113,7 +119,7 @@ NNC_GEMM_UKR(12)
 #endif
 #undef NNC_GEMM_UKR
 
-typedef void (*NNC_FN(gemm_ukr_fn))(nnc_ssize, const NNC_T *, const NNC_T *, NNC_T *, nnc_ssize,
+typedef void (*NNC_FN(gemm_ukr_fn))(nnc_ssize, const NNC_T *, const NNC_T *, nnc_ssize, NNC_T *, nnc_ssize,
                                     nnc_ssize, int, int, const NNC_FN(gemm_args) *, const NNC_T *);
 
 static const NNC_FN(gemm_ukr_fn) NNC_FN(gemm_ukrs)[GEMM_MR + 1] = {
@@ -127,8 +133,32 @@ static const NNC_FN(gemm_ukr_fn) NNC_FN(gemm_ukrs)[GEMM_MR + 1] = {
 #endif
 };
 
-// Packs rows [i0, i0+mc) x cols [p0, p0+kc) of op(A) into MR-row panels,
-// zero-padding the last panel: dst[panel][p][i].
+// One row of A against four consecutive B panels (pstride apart, rows bs
+// apart): the
+// per-element FMA chain of gemm_ukr_1, with 4x the independent chains so a
+// single row (batch 1, GEMV-shaped) is not latency-bound.  ncols counts from
+// the first panel's first column.
+static void NNC_FN(gemm_ukr_1x4)(nnc_ssize kc, const NNC_T *NNC_RESTRICT a, const NNC_T *NNC_RESTRICT b,
+                                 nnc_ssize pstride, nnc_ssize bs, NNC_T *c, nnc_ssize ncols, int first, int last,
+                                 const NNC_FN(gemm_args) *g, const NNC_T *bias)
+{
+    nnc_v acc[4][GEMM_NV];
+    for (int q = 0; q < 4; ++q)
+        for (int j = 0; j < GEMM_NV; ++j) acc[q][j] = vzero();
+    for (nnc_ssize p = 0; p < kc; ++p) {
+        nnc_v av = vset1(a[p * GEMM_MR]);
+        for (int q = 0; q < 4; ++q)
+            for (int j = 0; j < GEMM_NV; ++j)
+                acc[q][j] = vfma(av, vload(b + q * pstride + p * bs + j * NNC_VLEN), acc[q][j]);
+    }
+    for (int q = 0; q < 4; ++q)
+        NNC_FN(gemm_store_row)(c + q * GEMM_NR, acc[q], NNC_MIN(GEMM_NR, ncols - q * GEMM_NR), first, last, g,
+                               bias ? bias + q * GEMM_NR : NULL);
+}
+
+// Packs rows [i0, i0+mc) x cols [p0, p0+kc) of op(A) into MR-row panels:
+// dst[panel][p][i].  The last panel's missing rows are left unset: the
+// micro-kernel for `rows` rows never reads them.
 static void NNC_FN(gemm_pack_a)(NNC_T *NNC_RESTRICT dst, const NNC_FN(gemm_args) *g, nnc_ssize i0,
                                 nnc_ssize mc, nnc_ssize p0, nnc_ssize kc)
 {
@@ -138,38 +168,45 @@ static void NNC_FN(gemm_pack_a)(NNC_T *NNC_RESTRICT dst, const NNC_FN(gemm_args)
         if (g->ta) {
             for (nnc_ssize p = 0; p < kc; ++p) {
                 const NNC_T *s = g->A + (p0 + p) * g->lda + i0 + ip;
-                nnc_ssize i = 0;
-                for (; i < rows; ++i) d[p * GEMM_MR + i] = s[i];
-                for (; i < GEMM_MR; ++i) d[p * GEMM_MR + i] = 0;
+                for (nnc_ssize i = 0; i < rows; ++i) d[p * GEMM_MR + i] = s[i];
             }
         } else {
-            for (nnc_ssize i = 0; i < GEMM_MR; ++i) {
-                if (i < rows) {
-                    const NNC_T *s = g->A + (i0 + ip + i) * g->lda + p0;
-                    for (nnc_ssize p = 0; p < kc; ++p) d[p * GEMM_MR + i] = s[p];
-                } else {
-                    for (nnc_ssize p = 0; p < kc; ++p) d[p * GEMM_MR + i] = 0;
-                }
+            for (nnc_ssize i = 0; i < rows; ++i) {
+                const NNC_T *s = g->A + (i0 + ip + i) * g->lda + p0;
+                for (nnc_ssize p = 0; p < kc; ++p) d[p * GEMM_MR + i] = s[p];
             }
         }
     }
 }
 
 // Packs one NR-column panel: cols [j0, j0+NR) x rows [p0, p0+kc) of op(B),
-// zero-padding columns >= n: dst[p][j].
+// zero-padding columns >= n: dst[p][j].  Transposed B goes through
+// NNC_TB x NNC_TB register transposes, row-major B through vector copies.
 static void NNC_FN(gemm_pack_b_panel)(NNC_T *NNC_RESTRICT dst, int tb, const NNC_T *B, nnc_ssize ldb,
                                       nnc_ssize n, nnc_ssize j0, nnc_ssize p0, nnc_ssize kc)
 {
-    nnc_ssize cols = NNC_MIN(GEMM_NR, n - j0);
+    const nnc_ssize cols = NNC_MIN(GEMM_NR, n - j0);
     if (tb) {
-        for (nnc_ssize j = 0; j < GEMM_NR; ++j) {
-            if (j < cols) {
-                const NNC_T *s = B + (j0 + j) * ldb + p0;
-                for (nnc_ssize p = 0; p < kc; ++p) dst[p * GEMM_NR + j] = s[p];
-            } else {
-                for (nnc_ssize p = 0; p < kc; ++p) dst[p * GEMM_NR + j] = 0;
-            }
+        const nnc_ssize jt = cols / NNC_TB * NNC_TB, pt = kc / NNC_TB * NNC_TB;
+        nnc_ssize j = 0;
+        for (; j < jt; j += NNC_TB) {
+            const NNC_T *s = B + (j0 + j) * ldb + p0;
+            nnc_ssize p = 0;
+            for (; p < pt; p += NNC_TB) vtransp(dst + p * GEMM_NR + j, GEMM_NR, s + p, ldb);
+            for (; p < kc; ++p)
+                for (nnc_ssize jj = 0; jj < NNC_TB; ++jj) dst[p * GEMM_NR + j + jj] = s[jj * ldb + p];
         }
+        for (; j < GEMM_NR; ++j) {
+            const NNC_T *s = B + (j0 + j) * ldb + p0;
+            if (j < cols)
+                for (nnc_ssize p = 0; p < kc; ++p) dst[p * GEMM_NR + j] = s[p];
+            else
+                for (nnc_ssize p = 0; p < kc; ++p) dst[p * GEMM_NR + j] = 0;
+        }
+    } else if (cols == GEMM_NR) {
+        for (nnc_ssize p = 0; p < kc; ++p)
+            for (int v = 0; v < GEMM_NV; ++v)
+                vstore(dst + p * GEMM_NR + v * NNC_VLEN, vload(B + (p0 + p) * ldb + j0 + v * NNC_VLEN));
     } else {
         for (nnc_ssize p = 0; p < kc; ++p) {
             const NNC_T *s = B + (p0 + p) * ldb + j0;
@@ -212,6 +249,139 @@ static void NNC_FN(gemm_scale_only)(const NNC_FN(gemm_args) *g)
                                    g->bias ? g->bias + j0 : NULL);
 }
 
+// The big path: the thread team (or the calling thread alone, nt == 1, the
+// worksharing loops then being orphaned) runs every macro-tile.  bbuf is the
+// shared packed B block (unused when g->Bp), abuf this thread's A block.
+static void NNC_FN(gemm_blocked)(const NNC_FN(gemm_args) *g, NNC_T *bbuf, NNC_T *abuf, int nt)
+{
+    const nnc_ssize m = g->m, n = g->n, k = g->k;
+    // Row blocks of equal size (a multiple of MR), so threads get equal items.
+    const nnc_ssize n_ib = NNC_CEILDIV(m, GEMM_MC);
+    const nnc_ssize mcb = NNC_CEILDIV(NNC_CEILDIV(m, n_ib), GEMM_MR) * GEMM_MR;
+    for (nnc_ssize jc = 0; jc < n; jc += GEMM_NC) {
+        const nnc_ssize nc = NNC_MIN(GEMM_NC, n - jc);
+        const nnc_ssize np = NNC_CEILDIV(nc, GEMM_NR);
+        // Column chunks (in panels) so that few row blocks still split.
+        nnc_ssize n_jb = nt > 1 ? NNC_MIN(np, NNC_MAX(1, NNC_CEILDIV(4 * nt, n_ib))) : 1;
+        const nnc_ssize pchunk = NNC_CEILDIV(np, n_jb);
+        n_jb = NNC_CEILDIV(np, pchunk);
+        for (nnc_ssize pc = 0; pc < k; pc += GEMM_KC) {
+            const nnc_ssize kc = NNC_MIN(GEMM_KC, k - pc);
+            const int first = pc == 0, last = pc + kc == k;
+            const NNC_T *bp;
+            nnc_ssize pstride;
+            if (g->Bp) {
+                bp = g->Bp + (jc / GEMM_NR) * k * GEMM_NR + pc * GEMM_NR;
+                pstride = k * GEMM_NR;
+            } else {
+                #pragma omp for schedule(static)
+                for (nnc_ssize jp = 0; jp < np; ++jp)
+                    NNC_FN(gemm_pack_b_panel)(bbuf + jp * kc * GEMM_NR, g->tb, g->B, g->ldb, n,
+                                              jc + jp * GEMM_NR, pc, kc);
+                bp = bbuf;
+                pstride = kc * GEMM_NR;
+            }
+            #pragma omp for schedule(static)
+            for (nnc_ssize item = 0; item < n_ib * n_jb; ++item) {
+                if (!abuf) continue;
+                const nnc_ssize ib = item / n_jb, jb = item % n_jb;
+                const nnc_ssize ic = ib * mcb, mc = NNC_MIN(mcb, m - ic);
+                NNC_FN(gemm_pack_a)(abuf, g, ic, mc, pc, kc);
+                const nnc_ssize jp1 = NNC_MIN(np, (jb + 1) * pchunk);
+                for (nnc_ssize jp = jb * pchunk; jp < jp1; ++jp) {
+                    const nnc_ssize j = jc + jp * GEMM_NR, ncols = NNC_MIN(GEMM_NR, n - j);
+                    const NNC_T *bias = g->bias ? g->bias + j : NULL;
+                    for (nnc_ssize ir = 0; ir < mc; ir += GEMM_MR) {
+                        const nnc_ssize rows = NNC_MIN(GEMM_MR, mc - ir);
+                        NNC_FN(gemm_ukrs)[rows](kc, abuf + ir * kc, bp + jp * pstride, GEMM_NR,
+                                                g->C + (ic + ir) * g->ldc + j, g->ldc, ncols, first,
+                                                last, g, bias);
+                    }
+                }
+            }
+        }
+    }
+}
+
+// The small-m path (m <= MC, one row block): thread t owns a contiguous run
+// of B panels.  It packs all m rows of A for as many KC slices as fit in
+// GEMM_ABUDGET (usually all of k), then walks its panels, each through every
+// slice, packing a panel slice (unless prepacked, or row-major and used by
+// one tile) into an L1 buffer and consuming it at once.  Same micro-kernels
+// and KC slices as the big path, so bitwise the same rows; no shared buffer,
+// no barrier.
+static int NNC_FN(gemm_small_part)(const NNC_FN(gemm_args) *g, int t, int nt)
+{
+    const nnc_ssize m = g->m, n = g->n, k = g->k;
+    const nnc_ssize np = NNC_CEILDIV(n, GEMM_NR), mp = NNC_CEILDIV(m, GEMM_MR) * GEMM_MR;
+    const nnc_ssize kb = NNC_MIN(NNC_MAX(1, GEMM_ABUDGET / mp / GEMM_KC) * GEMM_KC, k);
+    const nnc_ssize kc_max = NNC_MIN(GEMM_KC, k);
+    NNC_T *abuf = nnc_tls_scratch(1, sizeof(NNC_T) * (size_t)(mp * kb));
+    // One row: four panels at a time, for enough independent FMA chains.
+    const nnc_ssize group = m == 1 ? 4 : 1;
+    NNC_T *pbuf = g->Bp ? NULL : nnc_tls_scratch(0, sizeof(NNC_T) * (size_t)(GEMM_NR * kc_max * group));
+    if (!abuf || (!g->Bp && !pbuf)) return NNC_ENOMEM;
+    const nnc_ssize jp0 = np * t / nt, jp1 = np * (t + 1) / nt;
+    for (nnc_ssize k0 = 0; k0 < k; k0 += kb) {
+        const nnc_ssize k1 = NNC_MIN(k, k0 + kb);
+        for (nnc_ssize pc = k0; pc < k1; pc += GEMM_KC)
+            NNC_FN(gemm_pack_a)(abuf + mp * (pc - k0), g, 0, m, pc, NNC_MIN(GEMM_KC, k - pc));
+        for (nnc_ssize jp = jp0; jp < jp1; jp += group) {
+            const nnc_ssize gp = NNC_MIN(group, jp1 - jp), j = jp * GEMM_NR;
+            for (nnc_ssize pc = k0; pc < k1; pc += GEMM_KC) {
+                const nnc_ssize kc = NNC_MIN(GEMM_KC, k - pc);
+                const int first = pc == 0, last = pc + kc == k;
+                const NNC_T *a = abuf + mp * (pc - k0), *bp;
+                nnc_ssize pstride, bs = GEMM_NR;
+                if (g->Bp) {
+                    bp = g->Bp + jp * k * GEMM_NR + pc * GEMM_NR;
+                    pstride = k * GEMM_NR;
+                } else if (!g->tb && m <= GEMM_MR && (jp + gp) * GEMM_NR <= n) {
+                    // Full panels of a row-major B used once: read in place.
+                    bp = g->B + pc * g->ldb + j;
+                    pstride = GEMM_NR;
+                    bs = g->ldb;
+                } else {
+                    for (nnc_ssize q = 0; q < gp; ++q)
+                        NNC_FN(gemm_pack_b_panel)(pbuf + q * kc * GEMM_NR, g->tb, g->B, g->ldb, n,
+                                                  (jp + q) * GEMM_NR, pc, kc);
+                    bp = pbuf;
+                    pstride = kc * GEMM_NR;
+                }
+                if (gp == 4) {
+                    NNC_FN(gemm_ukr_1x4)(kc, a, bp, pstride, bs, g->C + j, n - j, first, last, g,
+                                         g->bias ? g->bias + j : NULL);
+                    continue;
+                }
+                for (nnc_ssize q = 0; q < gp; ++q) {
+                    const nnc_ssize jq = j + q * GEMM_NR, ncols = NNC_MIN(GEMM_NR, n - jq);
+                    const NNC_T *bias = g->bias ? g->bias + jq : NULL;
+                    for (nnc_ssize ir = 0; ir < m; ir += GEMM_MR)
+                        NNC_FN(gemm_ukrs)[NNC_MIN(GEMM_MR, m - ir)](kc, a + ir * kc, bp + q * pstride, bs,
+                                                                    g->C + ir * g->ldc + jq, g->ldc, ncols,
+                                                                    first, last, g, bias);
+                }
+            }
+        }
+    }
+    return NNC_OK;
+}
+
+static int NNC_FN(gemm_small)(const NNC_FN(gemm_args) *g, int nt)
+{
+    const nnc_ssize np = NNC_CEILDIV(g->n, GEMM_NR);
+    if (nt > np) nt = (int)np;
+    if (nt <= 1) return NNC_FN(gemm_small_part)(g, 0, 1);
+    int failed = 0;
+    #pragma omp parallel for num_threads(nt) schedule(static, 1)
+    for (int t = 0; t < nt; ++t)
+        if (NNC_FN(gemm_small_part)(g, t, nt)) {
+            #pragma omp atomic write
+            failed = 1;
+        }
+    return failed ? NNC_ENOMEM : NNC_OK;
+}
+
 // Runs the GEMM described by g on nt threads (1 inside another parallel region).
 static int NNC_FN(gemm_run)(const NNC_FN(gemm_args) *g, int nt)
 {
@@ -221,64 +391,29 @@ static int NNC_FN(gemm_run)(const NNC_FN(gemm_args) *g, int nt)
         NNC_FN(gemm_scale_only)(g);
         return NNC_OK;
     }
+    if (m <= GEMM_MC) return NNC_FN(gemm_small)(g, nt);
     NNC_T *bbuf = NULL;
     nnc_ssize ncb = NNC_MIN(GEMM_NC, NNC_CEILDIV(n, GEMM_NR) * GEMM_NR);
     if (!g->Bp) {
         bbuf = nnc_tls_scratch(0, sizeof(NNC_T) * (size_t)GEMM_KC * (size_t)ncb);
         if (!bbuf) return NNC_ENOMEM;
     }
-    const nnc_ssize n_ib = NNC_CEILDIV(m, GEMM_MC);
+    const size_t abytes = sizeof(NNC_T) * (size_t)GEMM_MC * GEMM_KC;
+    if (nt <= 1) {
+        NNC_T *abuf = nnc_tls_scratch(1, abytes);
+        if (!abuf) return NNC_ENOMEM;
+        NNC_FN(gemm_blocked)(g, bbuf, abuf, 1);
+        return NNC_OK;
+    }
     int failed = 0;
-    #pragma omp parallel num_threads(nt) if (nt > 1)
+    #pragma omp parallel num_threads(nt)
     {
-        NNC_T *abuf = nnc_tls_scratch(1, sizeof(NNC_T) * (size_t)GEMM_MC * GEMM_KC);
+        NNC_T *abuf = nnc_tls_scratch(1, abytes);
         if (!abuf) {
             #pragma omp atomic write
             failed = 1;
         }
-        for (nnc_ssize jc = 0; jc < n; jc += GEMM_NC) {
-            const nnc_ssize nc = NNC_MIN(GEMM_NC, n - jc);
-            const nnc_ssize np = NNC_CEILDIV(nc, GEMM_NR);
-            // Column chunks (in panels) so that small-m problems still split.
-            nnc_ssize n_jb = nt > 1 ? NNC_MIN(np, NNC_MAX(1, NNC_CEILDIV(4 * nt, n_ib))) : 1;
-            const nnc_ssize pchunk = NNC_CEILDIV(np, n_jb);
-            n_jb = NNC_CEILDIV(np, pchunk);
-            for (nnc_ssize pc = 0; pc < k; pc += GEMM_KC) {
-                const nnc_ssize kc = NNC_MIN(GEMM_KC, k - pc);
-                const int first = pc == 0, last = pc + kc == k;
-                const NNC_T *bp;
-                nnc_ssize pstride;
-                if (g->Bp) {
-                    bp = g->Bp + (jc / GEMM_NR) * k * GEMM_NR + pc * GEMM_NR;
-                    pstride = k * GEMM_NR;
-                } else {
-                    #pragma omp for schedule(static)
-                    for (nnc_ssize jp = 0; jp < np; ++jp)
-                        NNC_FN(gemm_pack_b_panel)(bbuf + jp * kc * GEMM_NR, g->tb, g->B, g->ldb, n,
-                                                  jc + jp * GEMM_NR, pc, kc);
-                    bp = bbuf;
-                    pstride = kc * GEMM_NR;
-                }
-                #pragma omp for schedule(static)
-                for (nnc_ssize item = 0; item < n_ib * n_jb; ++item) {
-                    if (!abuf) continue;
-                    const nnc_ssize ib = item / n_jb, jb = item % n_jb;
-                    const nnc_ssize ic = ib * GEMM_MC, mc = NNC_MIN(GEMM_MC, m - ic);
-                    NNC_FN(gemm_pack_a)(abuf, g, ic, mc, pc, kc);
-                    const nnc_ssize jp1 = NNC_MIN(np, (jb + 1) * pchunk);
-                    for (nnc_ssize jp = jb * pchunk; jp < jp1; ++jp) {
-                        const nnc_ssize j = jc + jp * GEMM_NR, ncols = NNC_MIN(GEMM_NR, n - j);
-                        const NNC_T *bias = g->bias ? g->bias + j : NULL;
-                        for (nnc_ssize ir = 0; ir < mc; ir += GEMM_MR) {
-                            const nnc_ssize rows = NNC_MIN(GEMM_MR, mc - ir);
-                            NNC_FN(gemm_ukrs)[rows](kc, abuf + ir * kc, bp + jp * pstride,
-                                                    g->C + (ic + ir) * g->ldc + j, g->ldc, ncols, first,
-                                                    last, g, bias);
-                        }
-                    }
-                }
-            }
-        }
+        NNC_FN(gemm_blocked)(g, bbuf, abuf, nt);
     }
     return failed ? NNC_ENOMEM : NNC_OK;
 }
@@ -354,3 +489,4 @@ static void NNC_FN(gemm_packed_row)(nnc_ssize n, nnc_ssize k, NNC_T alpha, const
 #undef GEMM_KC
 #undef GEMM_MC
 #undef GEMM_NC
+#undef GEMM_ABUDGET

@@ -17,8 +17,11 @@
 //                              NaN, so vmax(zero, x) keeps a NaN x
 //   vsel_gt(a, b, x, y)        a > b ? x : y per lane (NaN compares false)
 //   vsel_ge(a, b, x, y)        a >= b ? x : y
+//   vsel_eq(a, b, x, y)        a == b ? x : y
 //   vhsum(v)                   horizontal sum in a fixed lane order
 //   vexp vtanh vsigmoid        element-wise functions (NNC_FN-suffixed)
+//   vtransp(dst, ldd, src, lds) NNC_TB x NNC_TB block transpose: dst[j*ldd+i] =
+//                              src[i*lds+j] (8 x 8 f32 / 4 x 4 f64 on ymm; 1 x 1 scalar)
 #include <math.h>
 #if NNC_ISA_ID > 0
 #include <immintrin.h>
@@ -42,6 +45,7 @@
 #define vmin(a, b) ((a) < (b) ? (a) : (b))
 #define vsel_gt(a, b, x, y) ((a) > (b) ? (x) : (y))
 #define vsel_ge(a, b, x, y) ((a) >= (b) ? (x) : (y))
+#define vsel_eq(a, b, x, y) ((a) == (b) ? (x) : (y))
 #define vhsum(v) (v)
 #define vsqrt(v) (NNC_IS_F32 ? (NNC_T)sqrtf((float)(v)) : (NNC_T)sqrt((double)(v)))
 
@@ -64,6 +68,7 @@
 #define vmin _mm256_min_ps
 #define vsel_gt(a, b, x, y) _mm256_blendv_ps((y), (x), _mm256_cmp_ps((a), (b), _CMP_GT_OQ))
 #define vsel_ge(a, b, x, y) _mm256_blendv_ps((y), (x), _mm256_cmp_ps((a), (b), _CMP_GE_OQ))
+#define vsel_eq(a, b, x, y) _mm256_blendv_ps((y), (x), _mm256_cmp_ps((a), (b), _CMP_EQ_OQ))
 #define vsqrt _mm256_sqrt_ps
 #define vround_(v) _mm256_round_ps((v), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
 #define vpow2i_(n) _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23))
@@ -95,6 +100,7 @@ NNC_INLINE float NNC_FN(vhsum)(__m256 v)
 #define vmin _mm256_min_pd
 #define vsel_gt(a, b, x, y) _mm256_blendv_pd((y), (x), _mm256_cmp_pd((a), (b), _CMP_GT_OQ))
 #define vsel_ge(a, b, x, y) _mm256_blendv_pd((y), (x), _mm256_cmp_pd((a), (b), _CMP_GE_OQ))
+#define vsel_eq(a, b, x, y) _mm256_blendv_pd((y), (x), _mm256_cmp_pd((a), (b), _CMP_EQ_OQ))
 #define vsqrt _mm256_sqrt_pd
 NNC_INLINE double NNC_FN(vhsum)(__m256d v)
 {
@@ -122,6 +128,7 @@ NNC_INLINE double NNC_FN(vhsum)(__m256d v)
 #define vmin _mm512_min_ps
 #define vsel_gt(a, b, x, y) _mm512_mask_blend_ps(_mm512_cmp_ps_mask((a), (b), _CMP_GT_OQ), (y), (x))
 #define vsel_ge(a, b, x, y) _mm512_mask_blend_ps(_mm512_cmp_ps_mask((a), (b), _CMP_GE_OQ), (y), (x))
+#define vsel_eq(a, b, x, y) _mm512_mask_blend_ps(_mm512_cmp_ps_mask((a), (b), _CMP_EQ_OQ), (y), (x))
 #define vsqrt _mm512_sqrt_ps
 #define vround_(v) _mm512_roundscale_ps((v), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
 #define vpow2i_(n) _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23))
@@ -154,6 +161,7 @@ NNC_INLINE float NNC_FN(vhsum)(__m512 v)
 #define vmin _mm512_min_pd
 #define vsel_gt(a, b, x, y) _mm512_mask_blend_pd(_mm512_cmp_pd_mask((a), (b), _CMP_GT_OQ), (y), (x))
 #define vsel_ge(a, b, x, y) _mm512_mask_blend_pd(_mm512_cmp_pd_mask((a), (b), _CMP_GE_OQ), (y), (x))
+#define vsel_eq(a, b, x, y) _mm512_mask_blend_pd(_mm512_cmp_pd_mask((a), (b), _CMP_EQ_OQ), (y), (x))
 #define vsqrt _mm512_sqrt_pd
 NNC_INLINE double NNC_FN(vhsum)(__m512d v)
 {
@@ -230,3 +238,45 @@ NNC_INLINE nnc_v NNC_FN(vsigmoid)(nnc_v x)
 #define vexp NNC_FN(vexp)
 #define vtanh NNC_FN(vtanh)
 #define vsigmoid NNC_FN(vsigmoid)
+
+// ---- block transpose (packing) -----------------------------------------
+#if NNC_ISA_ID == 0
+#define NNC_TB 1
+#define vtransp(dst, ldd, src, lds) ((dst)[0] = (src)[0])
+#elif NNC_IS_F32
+#define NNC_TB 8
+NNC_INLINE void NNC_FN(vtransp)(float *dst, nnc_ssize ldd, const float *src, nnc_ssize lds)
+{
+    __m256 r[8], t[8], u[8];
+    for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + i * lds);
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int h = 0; h < 8; h += 4) {
+        u[h + 0] = _mm256_shuffle_ps(t[h + 0], t[h + 2], _MM_SHUFFLE(1, 0, 1, 0));
+        u[h + 1] = _mm256_shuffle_ps(t[h + 0], t[h + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        u[h + 2] = _mm256_shuffle_ps(t[h + 1], t[h + 3], _MM_SHUFFLE(1, 0, 1, 0));
+        u[h + 3] = _mm256_shuffle_ps(t[h + 1], t[h + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    for (int j = 0; j < 4; ++j) {
+        _mm256_storeu_ps(dst + j * ldd, _mm256_permute2f128_ps(u[j], u[j + 4], 0x20));
+        _mm256_storeu_ps(dst + (j + 4) * ldd, _mm256_permute2f128_ps(u[j], u[j + 4], 0x31));
+    }
+}
+#define vtransp NNC_FN(vtransp)
+#else
+#define NNC_TB 4
+NNC_INLINE void NNC_FN(vtransp)(double *dst, nnc_ssize ldd, const double *src, nnc_ssize lds)
+{
+    __m256d r0 = _mm256_loadu_pd(src), r1 = _mm256_loadu_pd(src + lds);
+    __m256d r2 = _mm256_loadu_pd(src + 2 * lds), r3 = _mm256_loadu_pd(src + 3 * lds);
+    __m256d t0 = _mm256_unpacklo_pd(r0, r1), t1 = _mm256_unpackhi_pd(r0, r1);
+    __m256d t2 = _mm256_unpacklo_pd(r2, r3), t3 = _mm256_unpackhi_pd(r2, r3);
+    _mm256_storeu_pd(dst, _mm256_permute2f128_pd(t0, t2, 0x20));
+    _mm256_storeu_pd(dst + ldd, _mm256_permute2f128_pd(t1, t3, 0x20));
+    _mm256_storeu_pd(dst + 2 * ldd, _mm256_permute2f128_pd(t0, t2, 0x31));
+    _mm256_storeu_pd(dst + 3 * ldd, _mm256_permute2f128_pd(t1, t3, 0x31));
+}
+#define vtransp NNC_FN(vtransp)
+#endif

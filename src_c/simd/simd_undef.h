@@ -17,6 +17,7 @@
 #undef vmin
 #undef vsel_gt
 #undef vsel_ge
+#undef vsel_eq
 #undef vsqrt
 #undef vround_
 #undef vpow2i_
@@ -24,3 +25,5 @@
 #undef vexp
 #undef vtanh
 #undef vsigmoid
+#undef NNC_TB
+#undef vtransp

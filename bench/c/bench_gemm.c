@@ -1,0 +1,164 @@
+// bench_gemm.c - GEMM engine: square sizes and the skinny shapes the layers use.
+//
+// Shape list (--shapes, space or comma separated):  MxNxK[:XYp] or S (= SxSxS)
+//   X, Y = n|t  transposes of A and B (default nn);  p = B packed once by
+//   gemm_pack_b outside the timed loop (the weights of a layer).
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "bench.h"
+#include "timer.h"
+
+static const char *const default_shapes =
+    // squares
+    "32 64 128 256 512 1024 2048 "
+    // Dense forward x @ W^T (batch 1, 32, 256; 256->256, 1024->1024)
+    "1x256x256:nt 32x256x256:nt 256x256x256:nt 1x1024x1024:nt 32x1024x1024:nt 256x1024x1024:nt "
+    // Dense backward: dx = dz @ W, dW = dz^T @ x
+    "256x1024x1024:nn 1024x1024x256:tn "
+    // Dense forward with prepacked W, RNN step (m = batch, n = 4H, k = H, B prepacked)
+    "1x1024x1024:ntp 32x1024x1024:ntp 1x1024x256:nnp 32x1024x256:nnp 64x2048x512:nnp";
+
+typedef struct {
+    nnc_ssize m, n, k;
+    int ta, tb, packed;
+    char label[80];
+} gshape;
+
+static int parse_shape(const char *tok, gshape *s)
+{
+    long m, n, k;
+    char flags[8] = "";
+    int got = sscanf(tok, "%ldx%ldx%ld:%7s", &m, &n, &k, flags);
+    if (got < 3) {
+        if (sscanf(tok, "%ld:%7s", &m, flags) < 1) return -1;
+        n = k = m;
+    }
+    if (m < 1 || n < 1 || k < 1) return -1;
+    *s = (gshape){m, n, k, flags[0] == 't', flags[0] && flags[1] == 't', strchr(flags, 'p') != NULL, ""};
+    snprintf(s->label, sizeof s->label, "%ldx%ldx%ld %c%c%s", m, n, k, s->ta ? 't' : 'n', s->tb ? 't' : 'n',
+             s->packed ? " packed" : "");
+    return 0;
+}
+
+typedef struct {
+    int f64;
+    gshape s;
+    void *A, *B, *Bp, *C;
+} gcase;
+
+static size_t esize(int f64) { return f64 ? sizeof(double) : sizeof(float); }
+
+static int run_once(const gcase *c)
+{
+    const gshape *s = &c->s;
+    nnc_ssize lda = s->ta ? s->m : s->k, ldb = s->tb ? s->k : s->n;
+    if (c->f64)
+        return s->packed ? nnc_gemm_packed_f64(s->ta, s->m, s->n, s->k, 1.0, c->A, lda, c->Bp, 0.0, c->C, s->n, NULL, 0)
+                         : nnc_gemm_f64(s->ta, s->tb, s->m, s->n, s->k, 1.0, c->A, lda, c->B, ldb, 0.0, c->C, s->n,
+                                        NULL, 0);
+    return s->packed ? nnc_gemm_packed_f32(s->ta, s->m, s->n, s->k, 1.0f, c->A, lda, c->Bp, 0.0f, c->C, s->n, NULL, 0)
+                     : nnc_gemm_f32(s->ta, s->tb, s->m, s->n, s->k, 1.0f, c->A, lda, c->B, ldb, 0.0f, c->C, s->n,
+                                    NULL, 0);
+}
+
+// Packs B for the active ISA (the packed layout is ISA-specific).
+static int pack(gcase *c)
+{
+    if (!c->s.packed) return 0;
+    const gshape *s = &c->s;
+    nnc_ssize ldb = s->tb ? s->k : s->n;
+    nnc_ssize sz = c->f64 ? nnc_gemm_packed_b_size_f64(s->n, s->k) : nnc_gemm_packed_b_size_f32(s->n, s->k);
+    free(c->Bp);
+    c->Bp = malloc((size_t)sz * esize(c->f64));
+    if (!c->Bp) return -1;
+    return c->f64 ? nnc_gemm_pack_b_f64(c->Bp, s->tb, s->n, s->k, c->B, ldb)
+                  : nnc_gemm_pack_b_f32(c->Bp, s->tb, s->n, s->k, c->B, ldb);
+}
+
+static void fill(void *p, size_t n, int f64, unsigned *seed)
+{
+    for (size_t i = 0; i < n; ++i) {
+        *seed = *seed * 1664525u + 1013904223u;
+        double v = (double)(*seed >> 8) / (double)(1u << 24) * 2.0 - 1.0;
+        if (f64) ((double *)p)[i] = v;
+        else ((float *)p)[i] = (float)v;
+    }
+}
+
+static double get(const void *p, size_t i, int f64) { return f64 ? ((const double *)p)[i] : ((const float *)p)[i]; }
+
+static int bench_one(const bench_opts *o, const gshape *s, int f64)
+{
+    size_t na = (size_t)s->m * s->k, nb = (size_t)s->k * s->n, nc = (size_t)s->m * s->n;
+    gcase c = {f64, *s, malloc(na * esize(f64)), malloc(nb * esize(f64)), NULL, calloc(nc, esize(f64))};
+    double *ref = malloc(nc * sizeof(double));
+    int status = 0;
+    if (!c.A || !c.B || !c.C || !ref) { status = -1; goto done; }
+    unsigned seed = 12345;
+    fill(c.A, na, f64, &seed);
+    fill(c.B, nb, f64, &seed);
+    const double flops = 2.0 * (double)s->m * (double)s->n * (double)s->k;
+    // Reference: the scalar path on one thread (skipped when it would take long).
+    int have_ref = flops <= 2.5e9;
+    if (have_ref) {
+        nnc_set_isa(NNC_ISA_SCALAR);
+        nnc_set_num_threads(1);
+        if (pack(&c) || run_once(&c)) { status = -1; goto done; }
+        for (size_t i = 0; i < nc; ++i) ref[i] = get(c.C, i, f64);
+    }
+    for (int ii = 0; ii < o->n_isas; ++ii) {
+        nnc_set_isa(o->isas[ii]);
+        if (pack(&c)) { status = -1; goto done; }
+        for (int ti = 0; ti < o->n_threads; ++ti) {
+            nnc_set_num_threads(o->threads[ti]);
+            double times[256], t_total = 0;
+            if (run_once(&c)) { status = -1; goto done; }   // warm-up
+            int reps = 0;
+            while (reps < o->reps && reps < 256 && !(reps >= 3 && t_total > 3.0)) {
+                double t = bench_now();
+                run_once(&c);
+                times[reps] = bench_now() - t;
+                t_total += times[reps++];
+            }
+            double err = NAN;
+            if (have_ref) {
+                err = 0;
+                for (size_t i = 0; i < nc; ++i) err = fmax(err, fabs(get(c.C, i, f64) - ref[i]));
+            }
+            bench_print_row(nnc_isa_name(o->isas[ii]), o->threads[ti], f64 ? "f64" : "f32", s->label, flops, times,
+                            reps, f64, err);
+        }
+    }
+done:
+    if (status) fprintf(stderr, "gemm %s: allocation or kernel failure\n", s->label);
+    free(c.A), free(c.B), free(c.Bp), free(c.C), free(ref);
+    return status;
+}
+
+static int run_gemm(const bench_opts *o)
+{
+    char *list = strdup(o->shapes ? o->shapes : default_shapes);
+    if (!list) return -1;
+    int status = 0;
+    int isa0 = nnc_get_isa();
+    bench_print_header();
+    for (char *tok = strtok(list, " ,"); tok; tok = strtok(NULL, " ,")) {
+        gshape s;
+        if (parse_shape(tok, &s)) {
+            fprintf(stderr, "bad gemm shape '%s'\n", tok);
+            status = 2;
+            break;
+        }
+        if (o->f32) status |= bench_one(o, &s, 0);
+        if (o->f64) status |= bench_one(o, &s, 1);
+    }
+    nnc_set_isa(isa0);
+    free(list);
+    return status;
+}
+
+const bench_family bench_gemm = {
+    "gemm", "'MxNxK[:XYp] ...' (X,Y = n|t transposes, p = B prepacked) or 'S' for SxSxS", run_gemm};

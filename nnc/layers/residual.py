@@ -1,0 +1,93 @@
+"""Residual connection: y = F(x) + x, or F(x) + S(x) with a shortcut layer."""
+import threading
+
+import numpy as np
+
+from .. import _core
+from .._validation import dtype_name, layer_dtype, shape_str
+from .base import Layer
+
+
+def _prefixed(parts, attr):
+    return {f"{prefix}.{k}": v for prefix, layer in parts if layer is not None
+            for k, v in getattr(layer, attr).items()}
+
+
+class Residual(Layer):
+    """Skip connection around ``block``: ``y = block(x) + x``, or
+    ``block(x) + shortcut(x)`` when a ``shortcut`` layer is given (e.g. a
+    1x1 strided Conv2D projecting to the block's output shape).
+
+    ``block`` and ``shortcut`` are any nnc layers (a Sequential too).
+    ``params``/``grads`` are the sub-layers' very arrays under the keys
+    ``"block.<key>"`` and ``"shortcut.<key>"``.  ``backward`` sends ``grad_y``
+    through both paths and adds the two input gradients (one C kernel; so is
+    the forward addition).
+    """
+
+    def __init__(self, block, shortcut=None, dtype=None):
+        for what, layer in (("block", block), ("shortcut", shortcut)):
+            if layer is None and what == "shortcut":
+                continue
+            if not all(hasattr(layer, a) for a in ("forward", "backward", "params", "grads", "get_config")):
+                raise TypeError(f"Residual: {what} must be an nnc layer, got {type(layer).__name__}")
+        self.dtype = layer_dtype(block.dtype if dtype is None else dtype, "Residual")
+        for what, layer in (("block", block), ("shortcut", shortcut)):
+            if layer is not None and np.dtype(layer.dtype) != np.dtype(self.dtype):
+                raise TypeError(f"Residual: {what} has dtype {dtype_name(layer.dtype)}, "
+                                f"expected {dtype_name(self.dtype)}")
+        self.block = block
+        self.shortcut = shortcut
+        self._cache = None
+        self._lock = threading.Lock()
+
+    @property
+    def params(self):
+        return _prefixed((("block", self.block), ("shortcut", self.shortcut)), "params")
+
+    @property
+    def grads(self):
+        return _prefixed((("block", self.block), ("shortcut", self.shortcut)), "grads")
+
+    def get_config(self):
+        from ..serialization import layer_to_config
+        return {"block": layer_to_config(self.block),
+                "shortcut": None if self.shortcut is None else layer_to_config(self.shortcut),
+                "dtype": dtype_name(self.dtype)}
+
+    @classmethod
+    def from_config(cls, config):
+        from ..serialization import layer_from_config
+        config = dict(config)
+        block = layer_from_config(config.pop("block"), "Residual.from_config")
+        sc = config.pop("shortcut", None)
+        shortcut = None if sc is None else layer_from_config(sc, "Residual.from_config")
+        return cls(block, shortcut, **config)
+
+    def _forward(self, x, training, **kwargs):
+        x = self._input(x)
+        y = self.block.forward(x, training=training, **kwargs)
+        s = x if self.shortcut is None else self.shortcut.forward(x, training=training)
+        if y.shape != s.shape:
+            what = "the input" if self.shortcut is None else "the shortcut output"
+            raise ValueError(f"Residual: expected the block output to have the shape of {what} "
+                             f"{shape_str(s.shape)}, got {shape_str(y.shape)}")
+        out = np.empty_like(y)
+        _core.add(out.reshape(-1), np.ascontiguousarray(y).reshape(-1), s.reshape(-1))
+        if training:
+            self._cache = (x.shape, out.shape)
+        return out
+
+    def _backward(self, grad_y):
+        in_shape, out_shape = self._cache
+        g = self._grad_input(grad_y, out_shape)
+        gb = np.ascontiguousarray(self.block.backward(g), dtype=self.dtype)
+        gs = g if self.shortcut is None else np.ascontiguousarray(self.shortcut.backward(g), dtype=self.dtype)
+        if gb.shape != tuple(in_shape) or gs.shape != tuple(in_shape):
+            raise RuntimeError("Residual.backward: sub-layer input gradients do not match the input shape")
+        dx = np.empty(in_shape, dtype=self.dtype)
+        _core.add(dx.reshape(-1), gb.reshape(-1), gs.reshape(-1))
+        return dx
+
+    def __repr__(self):
+        return f"Residual({self.block!r}" + (f", shortcut={self.shortcut!r})" if self.shortcut else ")")

@@ -1,0 +1,256 @@
+"""Sequential: a stack of layers with forward/backward, predict, fit,
+summary and save (``nnc.load`` restores it)."""
+import sys
+import threading
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from . import _config, losses, optim
+from ._validation import dtype_name, layer_dtype, pos_int, shape_str
+from .layers.base import Layer
+
+__all__ = ["Sequential"]
+
+_PREDICT_BATCH = 256
+
+
+def _accuracy(pred, target, loss):
+    """Number of correct predictions and of predictions in the batch."""
+    pred = np.asarray(pred)
+    target = np.asarray(target)
+    if pred.ndim >= 2 and pred.shape[-1] > 1 and not isinstance(loss, losses.BinaryCrossEntropy):
+        guess = np.argmax(pred, axis=-1)
+        truth = np.argmax(target, axis=-1) if target.shape == pred.shape else target.reshape(guess.shape)
+        return int(np.count_nonzero(guess == truth)), guess.size
+    threshold = 0.0 if getattr(loss, "from_logits", False) else 0.5
+    return int(np.count_nonzero((pred > threshold) == (target.reshape(pred.shape) > 0.5))), pred.size
+
+
+class Sequential(Layer):
+    """Layers applied in order: ``y = layers[-1](...layers[0](x))``.
+
+    ``params``/``grads`` gather the layers' very arrays under ``"{index}.{key}"``
+    (e.g. ``"0.W"``).  A Sequential is itself a layer (usable as a Residual
+    block, nested in another Sequential); ``save(path)`` / ``nnc.load(path)``
+    store and restore it.
+    """
+
+    def __init__(self, layers=(), dtype=None):
+        layers = list(layers)
+        for i, layer in enumerate(layers):
+            if not all(hasattr(layer, a) for a in ("forward", "backward", "params", "grads", "get_config")):
+                raise TypeError(f"Sequential: layers[{i}] is not an nnc layer ({type(layer).__name__})")
+        self.layers = layers
+        default = layers[0].dtype if layers else np.float32
+        self.dtype = layer_dtype(default if dtype is None else dtype, "Sequential")
+        self._cache = None
+        self._lock = threading.Lock()
+        self._input_shape = None
+
+    def add(self, layer):
+        """Append a layer."""
+        if not all(hasattr(layer, a) for a in ("forward", "backward", "params", "grads", "get_config")):
+            raise TypeError(f"Sequential.add: not an nnc layer ({type(layer).__name__})")
+        if not self.layers:
+            self.dtype = layer_dtype(layer.dtype, "Sequential")
+        self.layers.append(layer)
+
+    def __len__(self):
+        return len(self.layers)
+
+    def __getitem__(self, i):
+        return self.layers[i]
+
+    @property
+    def params(self):
+        return {f"{i}.{k}": v for i, layer in enumerate(self.layers) for k, v in layer.params.items()}
+
+    @property
+    def grads(self):
+        return {f"{i}.{k}": v for i, layer in enumerate(self.layers) for k, v in layer.grads.items()}
+
+    # -- forward / backward ---------------------------------------------
+    def _forward(self, x, training, **kwargs):
+        if not self.layers:
+            raise ValueError("Sequential: the model has no layers")
+        if training:
+            self._input_shape = tuple(np.shape(x)[1:])
+        for layer in self.layers:
+            x = layer.forward(x, training=training)
+        if training:
+            self._cache = True
+        return x
+
+    def _backward(self, grad_y):
+        g = grad_y
+        for layer in reversed(self.layers):
+            g = layer.backward(g)
+        return g
+
+    def predict(self, x, batch_size=None):
+        """Inference over ``x`` in chunks of ``batch_size`` rows (default 256):
+        bounded memory, and the same bits whatever ``batch_size`` is."""
+        bs = _PREDICT_BATCH if batch_size is None else pos_int(batch_size, "batch_size", "Sequential.predict")
+        if not isinstance(x, np.ndarray):
+            x = np.asarray(x)
+        if x.ndim < 1:
+            raise ValueError(f"Sequential.predict: expected a batch (N, ...), got {shape_str(x.shape)}")
+        n = x.shape[0]
+        if n <= bs:
+            return self.forward(x)
+        out = None
+        for s in range(0, n, bs):
+            y = self.forward(x[s:s + bs])
+            if out is None:
+                out = np.empty((n,) + y.shape[1:], dtype=y.dtype)
+            out[s:s + y.shape[0]] = y
+        return out
+
+    # -- training -------------------------------------------------------
+    def fit(self, x, y, loss="mse", optimizer="adam", epochs=1, batch_size=32, validation_data=None,
+            clip_value=None, clip_norm=None, verbose=1, shuffle=True, metrics="auto"):
+        """Mini-batch training.
+
+        loss : a ``nnc.losses`` object or a name (``"mse"``, ``"cross_entropy"``, ``"bce"``)
+        optimizer : a ``nnc.optim`` object or a name (``"adam"``, ``"sgd"``)
+        validation_data : ``(x_val, y_val)`` evaluated after every epoch
+        clip_value, clip_norm : gradient clipping per step (value first, then global norm)
+        verbose : 0 silent, 1 a progress bar (tqdm, on stderr), 2 one line per epoch
+        shuffle : reshuffle the samples every epoch with the library RNG (``nnc.seed``)
+        metrics : ``["accuracy"]``, ``[]``, or ``"auto"`` (accuracy for the
+            classification losses, none for MSE)
+
+        Returns the history: ``{"loss": [...], "val_loss": [...],
+        "accuracy": [...], "val_accuracy": [...]}`` (validation and accuracy
+        keys only when computed), one entry per epoch.
+        """
+        loss_fn = losses.get(loss)
+        opt = optim.get(optimizer)
+        epochs = pos_int(epochs, "epochs", "Sequential.fit", minimum=0)
+        batch_size = pos_int(batch_size, "batch_size", "Sequential.fit")
+        if metrics == "auto":
+            metrics = [] if isinstance(loss_fn, losses.MeanSquaredError) else ["accuracy"]
+        metrics = list(metrics or [])
+        if any(m != "accuracy" for m in metrics):
+            raise ValueError(f"Sequential.fit: unknown metrics {metrics!r}; supported: ['accuracy']")
+        want_acc = "accuracy" in metrics
+        x, y = np.asarray(x), np.asarray(y)
+        if x.ndim < 1 or y.ndim < 1 or x.shape[0] != y.shape[0]:
+            raise ValueError(f"Sequential.fit: x and y must have the same number of samples, "
+                             f"got {shape_str(x.shape)} and {shape_str(y.shape)}")
+        if validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+                raise ValueError("Sequential.fit: validation_data must be a pair (x_val, y_val)")
+            xv, yv = np.asarray(validation_data[0]), np.asarray(validation_data[1])
+        clip_v = clip_n = None
+        if clip_value is not None or clip_norm is not None:
+            from .clip import clip_grad_norm, clip_grad_value
+            clip_v, clip_n = clip_grad_value, clip_grad_norm
+
+        history = {"loss": []}
+        if validation_data is not None:
+            history["val_loss"] = []
+        if want_acc:
+            history["accuracy"] = []
+            if validation_data is not None:
+                history["val_accuracy"] = []
+        n = x.shape[0]
+        nbatches = -(-n // batch_size)
+        bar = tqdm(total=epochs * nbatches, unit="batch", file=sys.stderr, disable=verbose != 1,
+                   dynamic_ncols=True, mininterval=0.2)
+        post = {}
+        try:
+            for epoch in range(epochs):
+                bar.set_description(f"Epoch {epoch + 1}/{epochs}", refresh=False)
+                order = _config.rng().permutation(n) if shuffle else np.arange(n)
+                total, correct, count = 0.0, 0, 0
+                for b in range(nbatches):
+                    idx = order[b * batch_size:(b + 1) * batch_size]
+                    xb, yb = x[idx], y[idx]
+                    out = self.forward(xb, training=True)
+                    batch_loss = loss_fn(out, yb)
+                    self.backward(loss_fn.backward())
+                    grads = self.grads
+                    if clip_value is not None:
+                        clip_v(grads, clip_value)
+                    if clip_norm is not None:
+                        clip_n(grads, clip_norm)
+                    opt.step(self.params, grads)
+                    total += batch_loss * len(idx)
+                    if want_acc:
+                        c, m = _accuracy(out, yb, loss_fn)
+                        correct, count = correct + c, count + m
+                    post["loss"] = f"{total / (b * batch_size + len(idx)):.4f}"
+                    if want_acc:
+                        post["accuracy"] = f"{correct / max(count, 1):.4f}"
+                    bar.set_postfix(post, refresh=False)
+                    bar.update(1)
+                history["loss"].append(total / n if n else float("nan"))
+                if want_acc:
+                    history["accuracy"].append(correct / count if count else float("nan"))
+                if validation_data is not None:
+                    pv = self.predict(xv, batch_size=max(batch_size, _PREDICT_BATCH))
+                    history["val_loss"].append(loss_fn(pv, yv))
+                    if want_acc:
+                        c, m = _accuracy(pv, yv, loss_fn)
+                        history["val_accuracy"].append(c / m if m else float("nan"))
+                post = {k: f"{v[-1]:.4f}" for k, v in history.items()}
+                bar.set_postfix(post, refresh=True)
+                if verbose == 2:
+                    print(f"Epoch {epoch + 1}/{epochs}: " + ", ".join(f"{k}={v}" for k, v in post.items()))
+        finally:
+            bar.close()
+        return history
+
+    # -- description and persistence ---------------------------------------
+    def summary(self, input_shape=None, file=None):
+        """Print (and return) a table of the layers, their output shapes and
+        parameter counts.  Output shapes need the input shape (per sample):
+        ``input_shape``, else the one seen in training, else the first layer's
+        ``in_features``; unknown shapes print as "?"."""
+        shape = input_shape or self._input_shape
+        if shape is None and self.layers and hasattr(self.layers[0], "in_features"):
+            shape = (self.layers[0].in_features,)
+        x = None if shape is None else np.zeros((0,) + tuple(shape), dtype=self.dtype)
+        rows, total = [], 0
+        for i, layer in enumerate(self.layers):
+            if x is not None:
+                try:
+                    x = layer.forward(x)
+                except (ValueError, TypeError, RuntimeError):
+                    x = None
+            count = sum(int(p.size) for p in layer.params.values())
+            total += count
+            out = "?" if x is None else shape_str((None,) + x.shape[1:])
+            rows.append((f"{i} {layer.name}", out, f"{count:,}"))
+        head = ("Layer (type)", "Output shape", "Params")
+        w = [max(len(r[j]) for r in rows + [head]) + 2 for j in range(3)]
+        line = "-" * sum(w)
+        text = [f"Sequential ({dtype_name(self.dtype)})", line,
+                "".join(h.ljust(w[j]) for j, h in enumerate(head)), "=" * sum(w)]
+        text += ["".join(c.ljust(w[j]) for j, c in enumerate(r)) for r in rows]
+        text += [line, f"Total params: {total:,}"]
+        out = "\n".join(text)
+        print(out, file=file or sys.stdout)
+        return out
+
+    def get_config(self):
+        from .serialization import layer_to_config
+        return {"layers": [layer_to_config(layer) for layer in self.layers]}
+
+    @classmethod
+    def from_config(cls, config):
+        from .serialization import layer_from_config
+        specs = config.get("layers")
+        if not isinstance(specs, list):
+            raise ValueError("Sequential.from_config: expected a list under 'layers'")
+        return cls([layer_from_config(s, "Sequential.from_config") for s in specs])
+
+    def save(self, path):
+        """Write the model to exactly ``path`` (one .npz, no pickle); ``nnc.load(path)`` restores it."""
+        from .serialization import save
+        save(self, path)
+
+    def __repr__(self):
+        return "Sequential([" + ", ".join(repr(layer) for layer in self.layers) + "])"

@@ -1,0 +1,117 @@
+"""Optimisers: ``opt.step(params, grads)`` updates every ``params[key]`` in
+place from ``grads[key]``, one C kernel call per array, keeping its state
+(momentum, moments) per key in the params' dtype."""
+import math
+
+import numpy as np
+
+from . import _core
+from ._validation import shape_str
+
+__all__ = ["Optimizer", "SGD", "Adam", "get"]
+
+
+def _positive(value, name, where, allow_zero=False):
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{where}: expected a number for {name}, got {value!r}")
+    v = float(value)
+    if not math.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
+        raise ValueError(f"{where}: expected {name} {'>= 0' if allow_zero else '> 0'}, got {value!r}")
+    return v
+
+
+class Optimizer:
+    """Base class: validates (params, grads) pairs and keeps per-key state."""
+
+    def __init__(self):
+        self.state = {}
+
+    @property
+    def name(self):
+        return type(self).__name__
+
+    def _pairs(self, params, grads):
+        for key, p in params.items():
+            if key not in grads:
+                raise ValueError(f"{self.name}.step: no gradient for params[{key!r}]")
+            g = grads[key]
+            if not isinstance(p, np.ndarray) or p.dtype not in (np.float32, np.float64) \
+                    or not p.flags.c_contiguous or not p.flags.writeable:
+                raise TypeError(f"{self.name}.step: params[{key!r}] must be a writeable C-contiguous "
+                                f"float32/float64 array")
+            g = np.asarray(g)
+            if g.shape != p.shape:
+                raise ValueError(f"{self.name}.step: expected grads[{key!r}] {shape_str(p.shape)}, "
+                                 f"got {shape_str(g.shape)}")
+            if g.dtype.kind != "f":
+                raise TypeError(f"{self.name}.step: grads[{key!r}] must be a float array, got {g.dtype}")
+            yield key, p.reshape(-1), np.ascontiguousarray(g, dtype=p.dtype).reshape(-1)
+
+    def _slot(self, key, p, n):
+        """(state arrays of params[key], fresh): zeros when new or when the
+        shape/dtype of the parameter changed."""
+        st = self.state.get(key)
+        if st is None or st[0].shape != p.shape or st[0].dtype != p.dtype:
+            st = self.state[key] = tuple(np.zeros_like(p) for _ in range(n))
+            return st, True
+        return st, False
+
+    def __repr__(self):
+        return f"{self.name}({', '.join(f'{k}={v!r}' for k, v in self.get_config().items())})"
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with momentum (PyTorch's form, no
+    dampening, no Nesterov): ``v = momentum*v + g; p -= lr*v``."""
+
+    def __init__(self, lr, momentum=0.0):
+        super().__init__()
+        self.lr = _positive(lr, "lr", "SGD")
+        self.momentum = _positive(momentum, "momentum", "SGD", allow_zero=True)
+
+    def get_config(self):
+        return {"lr": self.lr, "momentum": self.momentum}
+
+    def step(self, params, grads):
+        for key, p, g in list(self._pairs(params, grads)):
+            v = self._slot(key, p, 1)[0][0] if self.momentum else None
+            _core.sgd_step(p, g, v, self.lr, self.momentum)
+
+
+class Adam(Optimizer):
+    """Adam (PyTorch's form): bias-corrected moments, ``eps`` added to
+    ``sqrt(v_hat)``: ``p -= lr * m_hat / (sqrt(v_hat) + eps)``.  The step
+    count is kept per params key."""
+
+    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):
+        super().__init__()
+        self.lr = _positive(lr, "lr", "Adam")
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise ValueError(f"Adam: expected betas as a pair, got {betas!r}")
+        self.betas = tuple(_positive(b, "betas", "Adam", allow_zero=True) for b in betas)
+        if any(b >= 1 for b in self.betas):
+            raise ValueError(f"Adam: expected betas in [0, 1), got {betas!r}")
+        self.eps = _positive(eps, "eps", "Adam", allow_zero=True)
+        self.steps = {}
+
+    def get_config(self):
+        return {"lr": self.lr, "betas": self.betas, "eps": self.eps}
+
+    def step(self, params, grads):
+        b1, b2 = self.betas
+        for key, p, g in list(self._pairs(params, grads)):
+            (m, v), fresh = self._slot(key, p, 2)
+            t = self.steps[key] = 1 if fresh else self.steps[key] + 1
+            _core.adam_step(p, g, m, v, self.lr, b1, b2, self.eps, 1.0 - b1 ** t, math.sqrt(1.0 - b2 ** t))
+
+
+_NAMES = {"sgd": lambda: SGD(0.01), "adam": Adam}
+
+
+def get(optimizer):
+    """An Optimizer from an instance or a name: ``"adam"`` (lr 1e-3) or ``"sgd"`` (lr 0.01)."""
+    if isinstance(optimizer, Optimizer):
+        return optimizer
+    if isinstance(optimizer, str) and optimizer.lower() in _NAMES:
+        return _NAMES[optimizer.lower()]()
+    raise ValueError(f"unknown optimizer {optimizer!r}; expected a nnc.optim.Optimizer or one of {sorted(_NAMES)}")

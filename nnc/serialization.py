@@ -1,0 +1,141 @@
+"""Model files and the layer registry.
+
+A model file is one ``.npz`` archive written with ``np.savez`` (no pickle):
+``__nnc__`` holds the UTF-8 JSON header (format, version, the nested
+``{"class_name", "config"}`` of the model and, per parameter, its shape, dtype
+and SHA-256) and ``p:<key>`` holds each parameter array.  ``load`` reads it
+with ``allow_pickle=False``, resolves class names only through the registry of
+nnc layer classes (never importing or evaluating anything named by the file),
+checks every array's shape, dtype and digest against the header, and raises
+``ValueError`` for any truncated, corrupted or tampered file.
+"""
+import hashlib
+import json
+import os
+import tempfile
+import zipfile
+import zlib
+
+import numpy as np
+
+FORMAT = "nnc-model"
+VERSION = 1
+_HEADER = "__nnc__"
+_PREFIX = "p:"
+
+
+def registry():
+    """``{class name: class}`` of every layer class nnc.layers exports (so
+    layers added later register themselves) plus Sequential."""
+    from . import layers
+    from .layers.base import Layer
+    from .models import Sequential
+
+    reg = {"Sequential": Sequential}
+    for name in layers.__all__:
+        cls = getattr(layers, name)
+        if isinstance(cls, type) and issubclass(cls, Layer) and cls is not Layer:
+            reg[name] = cls
+    return reg
+
+
+def layer_to_config(layer):
+    """``{"class_name": ..., "config": ...}`` of a registered layer."""
+    name = type(layer).__name__
+    if registry().get(name) is not type(layer):
+        raise TypeError(f"cannot serialise {name}: not an nnc layer class (see nnc.layers.__all__)")
+    return {"class_name": name, "config": layer.get_config()}
+
+
+def layer_from_config(spec, where="nnc.load"):
+    """Rebuild a layer from ``{"class_name", "config"}`` (possibly JSON round-tripped)."""
+    if not isinstance(spec, dict) or not isinstance(spec.get("class_name"), str) \
+            or not isinstance(spec.get("config"), dict):
+        raise ValueError(f"{where}: expected a {{'class_name': str, 'config': dict}} layer spec, got {spec!r:.200}")
+    cls = registry().get(spec["class_name"])
+    if cls is None:
+        raise ValueError(f"{where}: unknown layer class {spec['class_name']!r}")
+    try:
+        return cls.from_config(spec["config"])
+    except (TypeError, KeyError, OverflowError) as e:
+        raise ValueError(f"{where}: invalid config for {spec['class_name']}: {e}") from None
+
+
+def _digest(a):
+    return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
+
+
+def save(model, path):
+    """Write ``model`` (any registered layer or Sequential) to exactly ``path``."""
+    path = os.fspath(path)
+    params = {k: np.ascontiguousarray(v) for k, v in model.params.items()}
+    header = {
+        "format": FORMAT, "version": VERSION, "model": layer_to_config(model),
+        "params": {k: {"shape": list(v.shape), "dtype": v.dtype.name, "sha256": _digest(v)}
+                   for k, v in params.items()},
+    }
+    blob = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
+    arrays = {_HEADER: blob, **{_PREFIX + k: v for k, v in params.items()}}
+    d = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".nnc-", suffix=".tmp", dir=d)
+    try:
+        with os.fdopen(fd, "wb") as f:  # a file object: np.savez adds no ".npz"
+            np.savez(f, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def _bad(path, why):
+    return ValueError(f"nnc.load: {path!s} is not a valid nnc model file: {why}")
+
+
+def load(path):
+    """Rebuild the model saved by ``save`` (identical parameters, so
+    bit-identical predictions).  Raises ``ValueError`` for a file that is not
+    an intact nnc model file."""
+    path = os.fspath(path)
+    try:
+        z = np.load(path, allow_pickle=False)
+        if not isinstance(z, np.lib.npyio.NpzFile):
+            raise _bad(path, "not an .npz archive")
+        with z:
+            files = {k: z[k] for k in z.files}
+    except (FileNotFoundError, IsADirectoryError, PermissionError):
+        raise
+    except ValueError as e:
+        raise _bad(path, e) from None
+    except (OSError, EOFError, KeyError, zipfile.BadZipFile, zlib.error, UnicodeDecodeError) as e:
+        raise _bad(path, f"{type(e).__name__}: {e}") from None
+    blob = files.pop(_HEADER, None)
+    if blob is None or blob.dtype != np.uint8 or blob.ndim != 1:
+        raise _bad(path, "no nnc header")
+    try:
+        header = json.loads(blob.tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise _bad(path, f"corrupted header ({e})") from None
+    if not isinstance(header, dict) or header.get("format") != FORMAT or header.get("version") != VERSION:
+        raise _bad(path, "unknown format or version")
+    meta = header.get("params")
+    if not isinstance(meta, dict):
+        raise _bad(path, "corrupted header (params)")
+    try:
+        model = layer_from_config(header.get("model"))
+    except ValueError as e:
+        raise _bad(path, e) from None
+    params = model.params
+    stored = {k[len(_PREFIX):]: v for k, v in files.items() if k.startswith(_PREFIX)}
+    if set(stored) != set(params) or set(meta) != set(params) or len(stored) != len(files):
+        raise _bad(path, f"parameters {sorted(stored)} do not match the model's {sorted(params)}")
+    for key, target in params.items():
+        arr, info = stored[key], meta[key]
+        if not isinstance(info, dict) or list(arr.shape) != list(target.shape) \
+                or info.get("shape") != list(target.shape):
+            raise _bad(path, f"params[{key!r}] has shape {arr.shape}, the config implies {target.shape}")
+        if arr.dtype != target.dtype or info.get("dtype") != target.dtype.name:
+            raise _bad(path, f"params[{key!r}] has dtype {arr.dtype}, the config implies {target.dtype}")
+        if info.get("sha256") != _digest(arr):
+            raise _bad(path, f"params[{key!r}] does not match its checksum (file altered)")
+        target[...] = arr
+    return model

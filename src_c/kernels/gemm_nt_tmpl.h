@@ -1,0 +1,119 @@
+// kernels/gemm_nt_tmpl.h - the GEMM engine's dot-product path for
+// C = act(alpha * A B^T + beta * C + bias) with A (m, k) and B (n, k) both
+// row-major (template; see nnc_internal.h).
+//
+// Both operands are contiguous along k, so no packing is needed: a tile of
+// GNT_DR rows of A times GNT_DC rows of B keeps DR x DC vector accumulators
+// running along k and reduces them horizontally at the end.  This is the
+// forward of a dense layer (x W^T) and the input projection of the recurrent
+// layers, where packing the weights on every call would cost as much as the
+// product itself at batch 1.
+//
+// Determinism: element (i, j) is always the same lane-strided FMA chain over
+// k followed by the same horizontal sum, whatever the tile it falls in, m,
+// or the thread count.  Partial tiles repeat the last valid row/column (and
+// discard the duplicate) instead of running a different summation.
+
+#define GNT_DR 4
+#define GNT_DC 3
+
+// acc[r][c] += A row r . B row c over k (vector lanes), for DR_ rows.
+#define NNC_GNT_TILE(DR_)                                                                          \
+    static void NNC_FN(gemm_nt_tile_##DR_)(const NNC_T *const *ar, const NNC_T *const *br,         \
+                                           nnc_ssize k, NNC_T out[DR_][GNT_DC])                    \
+    {                                                                                              \
+        nnc_v acc[DR_][GNT_DC];                                                                    \
+        for (int r = 0; r < DR_; ++r)                                                              \
+            for (int c = 0; c < GNT_DC; ++c) acc[r][c] = vzero();                                  \
+        nnc_ssize p = 0;                                                                           \
+        for (; p + NNC_VLEN <= k; p += NNC_VLEN) {                                                 \
+            nnc_v bv[GNT_DC];                                                                      \
+            for (int c = 0; c < GNT_DC; ++c) bv[c] = vload(br[c] + p);                             \
+            for (int r = 0; r < DR_; ++r) {                                                        \
+                nnc_v av = vload(ar[r] + p);                                                       \
+                for (int c = 0; c < GNT_DC; ++c) acc[r][c] = vfma(av, bv[c], acc[r][c]);           \
+            }                                                                                      \
+        }                                                                                          \
+        if (p < k) {                                                                               \
+            nnc_v bv[GNT_DC];                                                                      \
+            for (int c = 0; c < GNT_DC; ++c) bv[c] = vloadn(br[c] + p, k - p);                     \
+            for (int r = 0; r < DR_; ++r) {                                                        \
+                nnc_v av = vloadn(ar[r] + p, k - p);                                               \
+                for (int c = 0; c < GNT_DC; ++c) acc[r][c] = vfma(av, bv[c], acc[r][c]);           \
+            }                                                                                      \
+        }                                                                                          \
+        for (int r = 0; r < DR_; ++r)                                                              \
+            for (int c = 0; c < GNT_DC; ++c) out[r][c] = vhsum(acc[r][c]);                         \
+    }
+NNC_GNT_TILE(1)
+NNC_GNT_TILE(4)
+#undef NNC_GNT_TILE
+
+// Epilogue of one element, vectorised over a single lane so that the
+// activation is the very function the other kernels use.
+NNC_INLINE NNC_T NNC_FN(gemm_nt_epilogue)(NNC_T s, NNC_T alpha, NNC_T beta, const NNC_T *c, NNC_T bias,
+                                          int act)
+{
+    NNC_T r = alpha * s;
+    if (beta != 0) r += beta * *c;
+    r += bias;
+    NNC_T t[NNC_VLEN];
+    vstore(t, NNC_FN(vact)(vset1(r), act));
+    return t[0];
+}
+
+// Rows [i0, i1) x columns [j0, j1) of C.
+static void NNC_FN(gemm_nt_block)(nnc_ssize i0, nnc_ssize i1, nnc_ssize j0, nnc_ssize j1, nnc_ssize k,
+                                  NNC_T alpha, const NNC_T *A, nnc_ssize lda, const NNC_T *B, nnc_ssize ldb,
+                                  NNC_T beta, NNC_T *C, nnc_ssize ldc, const NNC_T *bias, int act)
+{
+    const int dr = (i1 - i0) >= GNT_DR ? GNT_DR : 1;
+    for (nnc_ssize j = j0; j < j1; j += GNT_DC) {
+        const NNC_T *br[GNT_DC];
+        for (int c = 0; c < GNT_DC; ++c) br[c] = B + NNC_MIN(j + c, j1 - 1) * ldb;
+        for (nnc_ssize i = i0; i < i1; i += dr) {
+            NNC_T out[GNT_DR][GNT_DC];
+            const NNC_T *ar[GNT_DR];
+            for (int r = 0; r < dr; ++r) ar[r] = A + NNC_MIN(i + r, i1 - 1) * lda;
+            if (dr == GNT_DR) NNC_FN(gemm_nt_tile_4)(ar, br, k, out);
+            else NNC_FN(gemm_nt_tile_1)(ar, br, k, (NNC_T(*)[GNT_DC])out);
+            for (int r = 0; r < dr && i + r < i1; ++r)
+                for (int c = 0; c < GNT_DC && j + c < j1; ++c) {
+                    NNC_T *cp = C + (i + r) * ldc + j + c;
+                    *cp = NNC_FN(gemm_nt_epilogue)(out[r][c], alpha, beta, cp, bias ? bias[j + c] : 0, act);
+                }
+        }
+    }
+}
+
+// C (m, n) = act(alpha * A B^T + beta * C + bias); A (m, k), B (n, k).
+// Work items are (64-row block x 48-column block): B's 48 rows stay in L2
+// while A's rows stream past them.
+static int NNC_FN(gemm_nt)(nnc_ssize m, nnc_ssize n, nnc_ssize k, NNC_T alpha, const NNC_T *A, nnc_ssize lda,
+                           const NNC_T *B, nnc_ssize ldb, NNC_T beta, NNC_T *C, nnc_ssize ldc,
+                           const NNC_T *bias, int act)
+{
+    if (m <= 0 || n <= 0) return NNC_OK;
+    if (k <= 0) {
+        NNC_FN(gemm_args) g = {0, m, n, 0, alpha, beta, A, lda, 1, B, ldb, NULL, C, ldc, bias, act};
+        return NNC_FN(gemm_run)(&g, 1);
+    }
+    const nnc_ssize RB = 64, CB = 16 * GNT_DC;
+    const nnc_ssize nib = NNC_CEILDIV(m, RB), njb = NNC_CEILDIV(n, CB);
+    int nt = nnc_threads_for(2.0 * (double)m * (double)n * (double)k);
+    #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
+    for (nnc_ssize item = 0; item < nib * njb; ++item) {
+        const nnc_ssize jb = item / nib, ib = item % nib;
+        // Rows of a block run in groups of GNT_DR; a short tail group of a
+        // block runs row by row (same per-element summation).
+        nnc_ssize i0 = ib * RB, i1 = NNC_MIN(m, i0 + RB), j0 = jb * CB, j1 = NNC_MIN(n, j0 + CB);
+        nnc_ssize full = i0 + (i1 - i0) / GNT_DR * GNT_DR;
+        if (full > i0)
+            NNC_FN(gemm_nt_block)(i0, full, j0, j1, k, alpha, A, lda, B, ldb, beta, C, ldc, bias, act);
+        if (full < i1)
+            NNC_FN(gemm_nt_block)(full, i1, j0, j1, k, alpha, A, lda, B, ldb, beta, C, ldc, bias, act);
+    }
+    return NNC_OK;
+}
+#undef GNT_DR
+#undef GNT_DC

@@ -1,0 +1,195 @@
+"""GEMM engine (nnc._core.gemm / gemm_pack_b / gemm_packed) vs the float64 reference.
+
+Error bound (RELIABILITY.md 1.5): |c - r| <= 4 (k + 4) u (|alpha| |op(A)| |op(B)| + |beta| |C| + |bias|)
++ tiny, u the unit roundoff of the dtype; smooth activations add a few ulp of the output.
+Invariances are bitwise: thread count, packed vs unpacked B, and any subset of rows.
+"""
+import numpy as np
+import pytest
+
+import nnc
+from nnc import _core
+from nnc.reference import dense as ref
+
+ACTS = {"linear": 0, "relu": 1, "sigmoid": 2, "tanh": 3, "sign": 4}
+UNIT = {np.float32: 2.0 ** -24, np.float64: 2.0 ** -53}
+TRANS = [(0, 0), (0, 1), (1, 0), (1, 1)]
+
+
+def operands(rng, dtype, ta, tb, m, n, k, beta=0.0, bias=False):
+    A = rng.standard_normal((k, m) if ta else (m, k)).astype(dtype)
+    B = rng.standard_normal((n, k) if tb else (k, n)).astype(dtype)
+    # beta == 0 must never read C: NaN there would propagate.
+    C = rng.standard_normal((m, n)).astype(dtype) if beta != 0 else np.full((m, n), np.nan, dtype)
+    b = rng.standard_normal(n).astype(dtype) if bias else None
+    return A, B, C, b
+
+
+def run(ta, tb, A, B, C, alpha=1.0, beta=0.0, bias=None, act=0, packed=False):
+    """The engine's result on a copy of C, through the unpacked or the packed-B path."""
+    C = C.copy()
+    dtype = C.dtype.type
+    m, n = C.shape
+    k = A.shape[0] if ta else A.shape[1]
+    if packed:
+        Bp = np.empty(_core.gemm_packed_b_size(dtype == np.float64, n, k), dtype)
+        _core.gemm_pack_b(Bp, tb, n, k, B)
+        _core.gemm_packed(ta, A, Bp, k, C, alpha, beta, bias, act)
+    else:
+        _core.gemm(ta, tb, A, B, C, alpha, beta, bias, act)
+    return C
+
+
+def check(got, ta, tb, A, B, C, alpha=1.0, beta=0.0, bias=None, act="linear", what=""):
+    dtype = got.dtype.type
+    k = A.shape[0] if ta else A.shape[1]
+    z = ref.gemm(A, B, C, alpha, beta, bool(ta), bool(tb), bias)
+    mag = abs(alpha) * ref.gemm(np.abs(A), np.abs(B), ta=bool(ta), tb=bool(tb))
+    if beta != 0:
+        mag = mag + abs(beta) * np.abs(C.astype(np.float64))
+    if bias is not None:
+        mag = mag + np.abs(bias.astype(np.float64))
+    u = UNIT[dtype]
+    bound = 4 * (k + 4) * u * mag + 1e-30
+    y = ref.act(z, act)
+    if act == "sign":
+        # Within the rounding bound of z == 0 either side is right.
+        sure = np.abs(z) > bound
+        np.testing.assert_array_equal(got[sure], y[sure], err_msg=what)
+        assert np.isin(got[~sure], [0, 1]).all(), what
+        return
+    if act in ("sigmoid", "tanh"):
+        bound = bound + 8 * u * np.abs(y) + 4 * u  # the function's own error
+    err = np.abs(got.astype(np.float64) - y)
+    if not (err <= bound).all():
+        i = np.unravel_index(np.argmax(err - bound), err.shape)
+        raise AssertionError(f"{what}: at {i} got {got[i]!r}, expected {y[i]!r}, |err| {err[i]:.3g} > "
+                             f"bound {bound[i]:.3g} (k={k}, {np.dtype(dtype).name})")
+
+
+def sweep_shapes():
+    """Each of m, n, k over 1..70 with the other two small and odd, so every
+    remainder of every MR/NR tile and vector width is hit."""
+    for d in range(1, 71):
+        yield d, 7, 5
+        yield 3, d, 9
+        yield 5, 6, d
+
+
+def random_shapes(rng, count):
+    # Crossing MC (rows, up to 600: the blocked path), several NR panels and KC slices (k up to 600).
+    return [tuple(int(v) for v in (rng.integers(1, 600), rng.integers(1, 140), rng.integers(1, 600)))
+            for _ in range(count)]
+
+
+@pytest.mark.parametrize("ta,tb", TRANS)
+def test_sizes_sweep(ta, tb, dtype, isa, rng):
+    for m, n, k in sweep_shapes():
+        A, B, C, _ = operands(rng, dtype, ta, tb, m, n, k)
+        check(run(ta, tb, A, B, C), ta, tb, A, B, C, what=f"{isa} ta={ta} tb={tb} {m}x{n}x{k}")
+
+
+@pytest.mark.parametrize("ta,tb", TRANS)
+def test_random_shapes_alpha_beta_bias(ta, tb, dtype, isa, rng):
+    for m, n, k in random_shapes(rng, 12):
+        alpha, beta = float(rng.choice([1.0, -0.5, 2.0])), float(rng.choice([0.0, 1.0, 0.75]))
+        A, B, C, b = operands(rng, dtype, ta, tb, m, n, k, beta, bias=True)
+        check(run(ta, tb, A, B, C, alpha, beta, b), ta, tb, A, B, C, alpha, beta, b,
+              what=f"{isa} ta={ta} tb={tb} {m}x{n}x{k} alpha={alpha} beta={beta}")
+
+
+@pytest.mark.parametrize("k", [127, 128, 129, 255, 256, 257, 383, 384, 385, 511, 512, 513, 1100])
+def test_k_slices(k, dtype, isa, rng):
+    """k around every plausible KC multiple: the partial-sum epilogue of later slices."""
+    for beta in (0.0, 0.5):
+        A, B, C, b = operands(rng, dtype, 0, 0, 13, 37, k, beta, bias=True)
+        check(run(0, 0, A, B, C, 1.5, beta, b, ACTS["tanh"]), 0, 0, A, B, C, 1.5, beta, b, "tanh",
+              what=f"{isa} k={k} beta={beta}")
+
+
+@pytest.mark.parametrize("act", list(ACTS))
+@pytest.mark.parametrize("beta", [0.0, 1.0])
+def test_bias_activation_epilogue(act, beta, dtype, isa, rng):
+    for m, n, k in [(1, 1, 1), (3, 17, 8), (13, 40, 33), (29, 70, 300)]:
+        A, B, C, b = operands(rng, dtype, 0, 1, m, n, k, beta, bias=True)
+        check(run(0, 1, A, B, C, 1.0, beta, b, ACTS[act]), 0, 1, A, B, C, 1.0, beta, b, act,
+              what=f"{isa} {act} {m}x{n}x{k}")
+        check(run(0, 1, A, B, C, 1.0, beta, None, ACTS[act]), 0, 1, A, B, C, 1.0, beta, None, act,
+              what=f"{isa} {act} no bias {m}x{n}x{k}")
+
+
+@pytest.mark.parametrize("act", list(ACTS))
+def test_k_zero_and_alpha_zero(act, dtype, isa, rng):
+    """An empty product leaves act(beta * C + bias); beta == 0 gives act(bias) without reading C."""
+    m, n = 5, 19
+    for beta in (0.0, 2.0):
+        A, B, C, b = operands(rng, dtype, 0, 0, m, n, 0, beta, bias=True)
+        got = run(0, 0, A, B, C, 1.0, beta, b, ACTS[act])
+        check(got, 0, 0, A, B, C, 1.0, beta, b, act, what=f"k=0 beta={beta}")
+        got = run(0, 0, A, B, C, 1.0, beta, b, ACTS[act], packed=True)
+        check(got, 0, 0, A, B, C, 1.0, beta, b, act, what=f"k=0 packed beta={beta}")
+        A, B, C, b = operands(rng, dtype, 0, 0, m, n, 7, beta, bias=True)
+        check(run(0, 0, A, B, C, 0.0, beta, b, ACTS[act]), 0, 0, A, B, C, 0.0, beta, b, act,
+              what=f"alpha=0 beta={beta}")
+
+
+def test_nan_inf_propagate(dtype, isa):
+    A = np.ones((4, 3), dtype)
+    B = np.ones((3, 20), dtype)
+    A[1, 2], A[2, 0] = np.nan, np.inf
+    C = np.zeros((4, 20), dtype)
+    for act in ("linear", "relu", "sigmoid", "tanh", "sign"):
+        got = run(0, 0, A, B, C, act=ACTS[act])
+        assert np.isnan(got[1]).all(), act
+        assert np.isfinite(got[[0, 3]]).all(), act
+        assert not np.isnan(got[2]).any(), act
+
+
+@pytest.mark.parametrize("ta,tb", TRANS)
+def test_packed_b_bitwise_equal_unpacked(ta, tb, dtype, isa, rng):
+    shapes = [(1, 1, 1), (1, 70, 33), (4, 100, 257), (37, 45, 8), (2, 129, 600)] + random_shapes(rng, 4)
+    for m, n, k in shapes:
+        A, B, C, b = operands(rng, dtype, ta, tb, m, n, k, 0.5, bias=True)
+        for act in (0, ACTS["sigmoid"]):
+            want = run(ta, tb, A, B, C, 1.25, 0.5, b, act)
+            got = run(ta, tb, A, B, C, 1.25, 0.5, b, act, packed=True)
+            np.testing.assert_array_equal(got, want, err_msg=f"{isa} {m}x{n}x{k} act={act}")
+
+
+# Big enough for a thread team (the engine stays serial below ~2 Mflop).
+TEAM_SHAPES = [(150, 130, 300), (2, 600, 900), (64, 1030, 40), (300, 33, 257), (1, 2100, 600)]
+
+
+@pytest.mark.parametrize("ta,tb", TRANS)
+def test_threads_bitwise_equal(ta, tb, dtype, isa, rng):
+    old = nnc.get_num_threads()
+    try:
+        for m, n, k in TEAM_SHAPES:
+            A, B, C, b = operands(rng, dtype, ta, tb, m, n, k, 1.0, bias=True)
+            out = []
+            for nt in (1, 2):
+                nnc.set_num_threads(nt)
+                out.append((run(ta, tb, A, B, C, 1.0, 1.0, b, ACTS["relu"]),
+                            run(ta, tb, A, B, C, 1.0, 1.0, b, ACTS["relu"], packed=True)))
+            np.testing.assert_array_equal(out[0][0], out[1][0], err_msg=f"{isa} {m}x{n}x{k}")
+            np.testing.assert_array_equal(out[0][1], out[1][1], err_msg=f"{isa} packed {m}x{n}x{k}")
+            if (ta, tb) == (0, 0):
+                check(out[1][0], ta, tb, A, B, C, 1.0, 1.0, b, "relu", what=f"{isa} 2 threads {m}x{n}x{k}")
+    finally:
+        nnc.set_num_threads(old)
+
+
+@pytest.mark.parametrize("ta", [0, 1])
+@pytest.mark.parametrize("packed", [False, True], ids=["unpacked", "packed"])
+def test_row_subsets_bitwise_equal(ta, packed, dtype, isa, nthreads, rng):
+    """predict() contract: any block of rows, computed alone, equals those rows of the full product."""
+    # Small-m path (m <= MC) and the blocked path (m > MC) alike: any subset equals the full run.
+    for m, n, k in [(70, 45, 300), (200, 300, 64), (130, 1030, 20), (300, 45, 300), (700, 70, 20)]:
+        A, B, C, b = operands(rng, dtype, ta, 1, m, n, k, 1.0, bias=True)
+        full = run(ta, 1, A, B, C, 1.0, 1.0, b, ACTS["tanh"], packed)
+        cuts = sorted({0, m, *(int(c) for c in rng.integers(1, m, 4))})
+        for i0, i1 in list(zip(cuts, cuts[1:])) + [(r, r + 1) for r in (0, m // 2, m - 1)]:
+            As = np.ascontiguousarray(A[:, i0:i1] if ta else A[i0:i1])
+            part = run(ta, 1, As, B, C[i0:i1], 1.0, 1.0, b, ACTS["tanh"], packed)
+            np.testing.assert_array_equal(part, full[i0:i1], err_msg=f"{isa} rows {i0}:{i1} of {m}x{n}x{k}")
+

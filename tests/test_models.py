@@ -1,0 +1,277 @@
+"""Sequential: gradients end to end, predict, fit, summary, save/load, the demo CLI."""
+import io
+import json
+import os
+import zipfile
+
+import numpy as np
+import pytest
+
+import nnc
+from nnc import losses, optim
+from nnc.data import load_digits
+from helpers import check_layer_grads, numeric_grad
+
+
+def _mlp(dtype=np.float32, seed=0):
+    nnc.seed(seed)
+    return nnc.Sequential([
+        nnc.Dense(6, 8, activation="tanh", dtype=dtype),
+        nnc.Residual(nnc.Dense(8, 8, activation="sigmoid", dtype=dtype), dtype=dtype),
+        nnc.Dense(8, 3, dtype=dtype),
+    ])
+
+
+def test_params_keys_and_identity():
+    m = _mlp()
+    assert list(m.params) == ["0.W", "0.b", "1.block.W", "1.block.b", "2.W", "2.b"] == list(m.grads)
+    assert m.params["0.W"] is m.layers[0].params["W"] and m.grads["2.b"] is m.layers[2].grads["b"]
+    m.params["2.b"][...] = 7
+    assert (m.layers[2].params["b"] == 7).all()
+
+
+def test_backward_matches_finite_differences(rng):
+    check_layer_grads(_mlp(np.float64), rng.standard_normal((5, 6)), rng)
+
+
+@pytest.mark.parametrize("loss", [losses.SoftmaxCrossEntropy(), losses.MeanSquaredError()])
+def test_loss_gradient_end_to_end(loss, rng):
+    m = _mlp(np.float64)
+    x = rng.standard_normal((4, 6))
+    y = rng.integers(0, 3, 4) if isinstance(loss, losses.SoftmaxCrossEntropy) else rng.standard_normal((4, 3))
+    loss(m.forward(x, training=True), y)
+    dx = m.backward(loss.backward())
+    grads = {k: v.copy() for k, v in m.grads.items()}
+
+    def f():
+        return loss(m.forward(x), y)
+
+    for k, p in m.params.items():
+        for flat in rng.choice(p.size, size=min(5, p.size), replace=False):
+            idx = np.unravel_index(flat, p.shape)
+            np.testing.assert_allclose(grads[k][idx], numeric_grad(f, p, idx), rtol=1e-5, atol=1e-9, err_msg=k)
+    idx = (1, 2)
+    np.testing.assert_allclose(dx[idx], numeric_grad(f, x, idx), rtol=1e-5, atol=1e-9)
+
+
+def test_predict_batch_size_invariant(nthreads, rng):
+    m = _mlp()
+    x = rng.standard_normal((700, 6)).astype(np.float32)
+    full = m.forward(x)
+    for bs in (None, 1, 7, 256, 699, 1000):
+        np.testing.assert_array_equal(m.predict(x, batch_size=bs), full)
+    assert m.predict(x[:0]).shape == (0, 3)
+    with pytest.raises(ValueError):
+        m.predict(x, batch_size=0)
+
+
+def _digits_split():
+    x, y = load_digits()
+    x = x.reshape(len(x), -1)
+    return x[:1400], y[:1400], x[1400:], y[1400:]
+
+
+def test_fit_learns_digits():
+    xtr, ytr, xte, yte = _digits_split()
+    nnc.seed(3)
+    m = nnc.Sequential([nnc.Dense(64, 32, "relu"), nnc.Dense(32, 10)])
+    h = m.fit(xtr, ytr, loss="cross_entropy", optimizer="adam", epochs=3, batch_size=32,
+              validation_data=(xte, yte), verbose=0)
+    assert set(h) == {"loss", "val_loss", "accuracy", "val_accuracy"}
+    assert all(len(v) == 3 for v in h.values())
+    assert h["loss"][-1] < h["loss"][0]
+    acc = np.mean(np.argmax(m.predict(xte), -1) == yte)
+    assert acc > 0.6 and h["val_accuracy"][-1] == pytest.approx(acc)
+
+
+def test_fit_reproducible_with_seed_and_options(rng):
+    xtr, ytr, _, _ = _digits_split()
+    runs = []
+    for _ in range(2):
+        nnc.seed(11)
+        m = nnc.Sequential([nnc.Dense(64, 10)])
+        h = m.fit(xtr[:300], ytr[:300], loss=losses.SoftmaxCrossEntropy(), optimizer=optim.SGD(0.1, 0.9),
+                  epochs=2, batch_size=50, verbose=0, metrics=[])
+        runs.append((m.params["0.W"].copy(), h))
+    np.testing.assert_array_equal(runs[0][0], runs[1][0])
+    assert runs[0][1] == runs[1][1] and set(runs[0][1]) == {"loss"}
+    nnc.seed(11)
+    m = nnc.Sequential([nnc.Dense(64, 10)])
+    m.fit(xtr[:300], ytr[:300], loss="cross_entropy", optimizer=optim.SGD(0.1, 0.9), epochs=2, batch_size=50,
+          verbose=0, shuffle=False)
+    assert not np.array_equal(m.params["0.W"], runs[0][0])
+    y = rng.standard_normal((40, 2))
+    h = nnc.Sequential([nnc.Dense(3, 2)]).fit(rng.standard_normal((40, 3)), y, loss="mse", verbose=2, epochs=1)
+    assert set(h) == {"loss"}
+
+
+def test_fit_errors(rng):
+    m = nnc.Sequential([nnc.Dense(3, 2)])
+    x, y = rng.standard_normal((10, 3)), rng.integers(0, 2, 10)
+    with pytest.raises(ValueError, match="loss"):
+        m.fit(x, y, loss="hinge", verbose=0)
+    with pytest.raises(ValueError, match="optimizer"):
+        m.fit(x, y, loss="cross_entropy", optimizer="rmsprop", verbose=0)
+    with pytest.raises(ValueError, match="samples"):
+        m.fit(x, y[:5], loss="cross_entropy", verbose=0)
+    with pytest.raises(ValueError, match="metrics"):
+        m.fit(x, y, loss="cross_entropy", metrics=["f1"], verbose=0)
+
+
+def test_fit_progress_bar(capsys, rng):
+    nnc.Sequential([nnc.Dense(3, 2)]).fit(rng.standard_normal((20, 3)), rng.integers(0, 2, 20),
+                                          loss="cross_entropy", epochs=2, batch_size=5, verbose=1)
+    err = capsys.readouterr().err
+    assert "Epoch 2/2" in err and "8/8" in err and "loss=" in err
+
+
+def test_summary(capsys):
+    m = _mlp()
+    text = m.summary()
+    assert capsys.readouterr().out.strip() == text.strip()
+    for piece in ("0 Dense", "1 Residual", "2 Dense", "(None, 8)", "(None, 3)", "Total params: 155"):
+        assert piece in text
+    assert "(None, 5, 3)" in m.summary(input_shape=(5, 6), file=io.StringIO())
+
+
+def test_config_round_trip_through_json(rng):
+    m = _mlp(np.float64)
+    cfg = json.loads(json.dumps(m.get_config()))
+    assert cfg["layers"][1] == {"class_name": "Residual", "config": m.layers[1].get_config()}
+    clone = nnc.Sequential.from_config(cfg)
+    assert clone.get_config() == m.get_config() and clone.dtype == np.float64
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_save_load_round_trip(tmp_path, dtype, rng):
+    m = _mlp(dtype)
+    m.fit(rng.standard_normal((30, 6)), rng.integers(0, 3, 30), loss="cross_entropy", epochs=1, verbose=0)
+    path = tmp_path / "model.nnc"
+    m.save(path)
+    assert os.listdir(tmp_path) == ["model.nnc"]  # exactly `path`, no ".npz" added, no temp left
+    m2 = nnc.load(str(path))
+    assert isinstance(m2, nnc.Sequential) and m2.get_config() == m.get_config()
+    for k, v in m.params.items():
+        assert m2.params[k].dtype == dtype
+        np.testing.assert_array_equal(m2.params[k], v)
+    x = rng.standard_normal((50, 6))
+    np.testing.assert_array_equal(m2.predict(x), m.predict(x))
+    with zipfile.ZipFile(path) as z:  # plain arrays, nothing pickled
+        for name in z.namelist():
+            assert b"pickle" not in z.read(name)[:200]
+
+
+def _rewrite(path, edit):
+    with np.load(path, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    header = json.loads(arrays["__nnc__"].tobytes())
+    edit(arrays, header)
+    arrays["__nnc__"] = np.frombuffer(json.dumps(header).encode(), np.uint8)
+    with open(path, "wb") as f:
+        np.savez(f, **arrays)
+
+
+def _tamper_shape(arrays, header):
+    header["model"]["config"]["layers"][0]["config"]["out_features"] = 9
+
+
+def _tamper_value(arrays, header):
+    arrays["p:0.W"] = arrays["p:0.W"] + 1
+
+
+def _tamper_class(arrays, header):
+    header["model"]["config"]["layers"][0]["class_name"] = "os.system"
+
+
+def _tamper_missing(arrays, header):
+    del arrays["p:2.b"]
+
+
+def _tamper_dtype(arrays, header):
+    arrays["p:0.b"] = arrays["p:0.b"].astype(np.float64)
+
+
+def _tamper_config(arrays, header):
+    header["model"]["config"]["layers"][0]["config"]["evil"] = 1
+
+
+@pytest.mark.parametrize("edit", [_tamper_shape, _tamper_value, _tamper_class, _tamper_missing, _tamper_dtype,
+                                  _tamper_config])
+def test_load_rejects_tampered_files(tmp_path, edit):
+    path = tmp_path / "m.npz"
+    _mlp().save(path)
+    _rewrite(path, edit)
+    with pytest.raises(ValueError, match="nnc.load"):
+        nnc.load(path)
+
+
+@pytest.mark.parametrize("cut", [0, 10, 100, 0.5, -30])
+def test_load_rejects_truncated_files(tmp_path, cut):
+    path = tmp_path / "m.npz"
+    _mlp().save(path)
+    data = path.read_bytes()
+    n = int(len(data) * cut) if isinstance(cut, float) else (cut if cut >= 0 else len(data) + cut)
+    path.write_bytes(data[:n])
+    with pytest.raises(ValueError, match="nnc.load"):
+        nnc.load(path)
+
+
+def test_load_rejects_corrupted_and_foreign_files(tmp_path, rng):
+    path = tmp_path / "m.npz"
+    _mlp().save(path)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 3] ^= 0xFF  # one flipped byte inside the stored arrays
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="nnc.load"):
+        nnc.load(path)
+    np.save(tmp_path / "a.npy", np.zeros(3))
+    np.savez(tmp_path / "b.npz", x=np.zeros(3))
+    np.savez(tmp_path / "c.npz", __nnc__=np.array([{"a": 1}], dtype=object))
+    (tmp_path / "d.npz").write_bytes(b"not a model at all")
+    for name in ("a.npy", "b.npz", "c.npz", "d.npz"):
+        with pytest.raises(ValueError, match="nnc.load"):
+            nnc.load(tmp_path / name)
+    with pytest.raises(FileNotFoundError):
+        nnc.load(tmp_path / "missing.npz")
+
+
+def test_registry_covers_every_exported_layer():
+    from nnc.serialization import registry
+    reg = registry()
+    assert "Layer" not in reg and reg["Sequential"] is nnc.Sequential
+    for name in nnc.layers.__all__:
+        if name != "Layer":
+            assert reg[name] is getattr(nnc.layers, name)
+
+
+def test_sequential_contract(rng):
+    m = _mlp()
+    with pytest.raises(RuntimeError):
+        m.backward(np.zeros((2, 3)))
+    with pytest.raises(TypeError):
+        nnc.Sequential([nnc.Dense(2, 2), "relu"])
+    with pytest.raises(ValueError):
+        nnc.Sequential([]).forward(np.zeros((2, 2)))
+    with pytest.raises(ValueError, match=r"Dense.*\(2, 5\)"):
+        m.forward(np.zeros((2, 5)))
+    nested = nnc.Sequential([nnc.Sequential([nnc.Dense(2, 3)]), nnc.Dense(3, 1)])
+    assert list(nested.params) == ["0.0.W", "0.0.b", "1.W", "1.b"]
+    assert nested.predict(rng.standard_normal((4, 2))).shape == (4, 1)
+
+
+def test_demo_quick(capsys):
+    from nnc.__main__ import main
+    assert main(["demo", "--quick", "--only", "cnn", "--threads", "1"]) == 0
+    out = capsys.readouterr().out
+    acc = float(out.split("test accuracy:")[1].split("%")[0])
+    assert acc > 30  # chance is 10%
+    assert "images/s" in out and "training time" in out
+
+
+def test_cli_help(capsys):
+    from nnc.__main__ import main
+    with pytest.raises(SystemExit):
+        main(["demo", "--help"])
+    out = capsys.readouterr().out
+    for opt in ("--epochs", "--threads", "--only", "--quick"):
+        assert opt in out

@@ -1,0 +1,139 @@
+"""Residual: forward/backward vs the reference, finite differences, contract."""
+import json
+
+import numpy as np
+import pytest
+
+import nnc
+from nnc.reference import dense as dref
+from nnc.reference import train as ref
+from helpers import assert_close, check_layer_grads
+
+
+def _dense(i, o, act, dtype, rng):
+    layer = nnc.Dense(i, o, activation=act, dtype=dtype)
+    layer.params["W"][...] = rng.standard_normal((o, i)) / np.sqrt(i)
+    layer.params["b"][...] = rng.standard_normal(o)
+    return layer
+
+
+@pytest.mark.parametrize("with_shortcut", [False, True])
+@pytest.mark.parametrize("shape", [(1, 6), (9, 6), (2, 3, 6)])
+def test_forward_backward_vs_reference(with_shortcut, shape, dtype, isa, rng):
+    out = 6 if not with_shortcut else 5
+    block = _dense(6, out, "tanh", dtype, rng)
+    shortcut = _dense(6, out, None, dtype, rng) if with_shortcut else None
+    res = nnc.Residual(block, shortcut)
+    x = rng.standard_normal(shape)
+    xr = x.astype(dtype).astype(np.float64)
+    W, b = (block.params[k].astype(np.float64) for k in ("W", "b"))
+
+    def f_block(v):
+        return dref.dense_forward(v, W, b, "tanh")
+
+    f_short = None
+    if with_shortcut:
+        Ws, bs = (shortcut.params[k].astype(np.float64) for k in ("W", "b"))
+
+        def f_short(v):
+            return dref.dense_forward(v, Ws, bs, None)
+
+    y = res.forward(x, training=True)
+    assert y.dtype == dtype
+    assert_close(y, ref.residual_forward(xr, f_block, f_short), dtype, scale=3, what="y")
+    dy = rng.standard_normal(y.shape)
+    dyr = dy.astype(dtype).astype(np.float64)
+    dx = res.backward(dy)
+    dxb, dWb, dbb = dref.dense_backward(xr, W, f_block(xr), dyr, "tanh")
+    if with_shortcut:
+        dxs, dWs, dbs = dref.dense_backward(xr, Ws, f_short(xr), dyr, None)
+        assert_close(res.grads["shortcut.W"], dWs, dtype, scale=3, what="dWs")
+        assert_close(res.grads["shortcut.b"], dbs, dtype, scale=3, what="dbs")
+    else:
+        dxs = dyr
+    assert_close(dx, dxb + dxs, dtype, scale=3, what="dx")
+    assert_close(res.grads["block.W"], dWb, dtype, scale=3, what="dWb")
+    assert_close(res.grads["block.b"], dbb, dtype, scale=3, what="dbb")
+
+
+@pytest.mark.parametrize("with_shortcut", [False, True])
+def test_finite_differences(with_shortcut, rng):
+    block = nnc.Sequential([_dense(4, 8, "tanh", np.float64, rng), _dense(8, 3, "sigmoid", np.float64, rng)])
+    shortcut = _dense(4, 3, None, np.float64, rng) if with_shortcut else None
+    if not with_shortcut:
+        block.add(_dense(3, 4, None, np.float64, rng))
+    res = nnc.Residual(block, shortcut)
+    check_layer_grads(res, rng.standard_normal((5, 4)), rng)
+
+
+def test_params_are_the_sublayer_arrays(rng):
+    block, sc = nnc.Dense(3, 2), nnc.Dense(3, 2, use_bias=False)
+    res = nnc.Residual(block, sc)
+    assert list(res.params) == ["block.W", "block.b", "shortcut.W"] == list(res.grads)
+    assert res.params["block.W"] is block.params["W"] and res.grads["shortcut.W"] is sc.grads["W"]
+    res.params["block.W"][...] = 0
+    assert not block.params["W"].any()
+    nested = nnc.Residual(nnc.Sequential([nnc.Dense(3, 3), nnc.Residual(nnc.Dense(3, 3))]))
+    assert list(nested.params) == ["block.0.W", "block.0.b", "block.1.block.W", "block.1.block.b"]
+
+
+def test_identity_block_doubles_and_add_is_bitwise(rng):
+    block = nnc.Dense(5, 5, use_bias=False, dtype=np.float64)
+    block.params["W"][...] = np.eye(5)
+    x = rng.standard_normal((4, 5))
+    np.testing.assert_array_equal(nnc.Residual(block)(x), 2 * x)
+    big = nnc.Dense(3, 3, dtype=np.float32)
+    res = nnc.Residual(big)
+    xb = rng.standard_normal((7000, 3)).astype(np.float32)
+    with nnc.threads(1):
+        y1 = res(xb)
+    with nnc.threads(2):
+        y2 = res(xb)
+    np.testing.assert_array_equal(y1, y2)
+    np.testing.assert_array_equal(y1, big(xb) + xb)
+
+
+def test_config_round_trip_through_json(rng):
+    f64 = np.float64
+    res = nnc.Residual(nnc.Sequential([nnc.Dense(4, 4, "relu", dtype=f64), nnc.Dense(4, 4, dtype=f64)]),
+                       nnc.Dense(4, 4, dtype=f64), dtype=f64)
+    cfg = json.loads(json.dumps(res.get_config()))
+    assert cfg["dtype"] == "float64" and cfg["block"]["class_name"] == "Sequential"
+    clone = nnc.Residual.from_config(cfg)
+    assert clone.get_config() == res.get_config()
+    for k, v in res.params.items():
+        clone.params[k][...] = v
+    x = rng.standard_normal((3, 4))
+    np.testing.assert_array_equal(clone(x), res(x))
+
+
+def test_errors(rng):
+    with pytest.raises(ValueError, match=r"Residual.*\(2, 3\).*\(2, 4\)"):
+        nnc.Residual(nnc.Dense(3, 4))(np.zeros((2, 3)))
+    with pytest.raises(ValueError, match=r"Residual.*shortcut.*\(2, 5\).*\(2, 4\)"):
+        nnc.Residual(nnc.Dense(3, 4), nnc.Dense(3, 5))(np.zeros((2, 3)))
+    with pytest.raises(RuntimeError):
+        res = nnc.Residual(nnc.Dense(3, 3))
+        res(np.zeros((2, 3)))
+        res.backward(np.zeros((2, 3)))
+    with pytest.raises(TypeError):
+        nnc.Residual("dense")
+    with pytest.raises(TypeError):
+        nnc.Residual(nnc.Dense(3, 3), nnc.Dense(3, 3, dtype=np.float64))
+    res = nnc.Residual(nnc.Dense(3, 3))
+    res.forward(np.zeros((2, 3)), training=True)
+    with pytest.raises(ValueError, match=r"Residual.backward.*\(2, 3\).*\(3, 3\)"):
+        res.backward(np.zeros((3, 3)))
+    with pytest.raises(TypeError):
+        res(np.zeros((2, 3), np.int32))
+
+
+def test_empty_batch_and_nan(rng):
+    res = nnc.Residual(nnc.Dense(3, 3))
+    y = res.forward(np.zeros((0, 3)), training=True)
+    assert y.shape == (0, 3)
+    assert res.backward(np.zeros((0, 3))).shape == (0, 3)
+    assert not res.grads["block.W"].any()
+    x = np.array([[np.nan, 0, 1], [0, 1, 2]], np.float32)
+    out = res(x)
+    assert np.isnan(out[0]).all() and np.isfinite(out[1]).all()
