@@ -499,55 +499,6 @@ static int NNC_FN(gemm_packed)(int ta, nnc_ssize m, nnc_ssize n, nnc_ssize k, NN
     return NNC_FN(gemm_run)(&g, nnc_threads_for(2.0 * (double)m * (double)n * (double)k));
 }
 
-// One row of C: c (n) = alpha*a (k) Bp + beta*c + bias, then act, with B
-// packed by gemm_pack_b; on the calling thread.  Bitwise the same as
-// gemm_run's row (same KC slices, same FMA chain per element, same store), but
-// four panels are in flight at once so that the FMA latency is hidden: the
-// GEMV shape of batch-1 recurrent steps.
-NNC_INLINE void NNC_FN(gemm_row_panels)(int np_, nnc_ssize kc, const NNC_T *NNC_RESTRICT a,
-                                        const NNC_T *NNC_RESTRICT b, nnc_ssize pstride, NNC_T *c,
-                                        nnc_ssize n, nnc_ssize j0, int first, int last,
-                                        const NNC_FN(gemm_args) *g)
-{
-    nnc_v acc[4][GEMM_NV];
-    for (int r = 0; r < np_; ++r)
-        for (int j = 0; j < GEMM_NV; ++j) acc[r][j] = vzero();
-    for (nnc_ssize p = 0; p < kc; ++p) {
-        nnc_v av = vset1(a[p]);
-        for (int r = 0; r < np_; ++r)
-            for (int j = 0; j < GEMM_NV; ++j)
-                acc[r][j] = vfma(av, vload(b + r * pstride + p * GEMM_NR + j * NNC_VLEN), acc[r][j]);
-    }
-    for (int r = 0; r < np_; ++r) {
-        nnc_ssize jj = j0 + (nnc_ssize)r * GEMM_NR;
-        NNC_FN(gemm_store_row)(c + jj, acc[r], NNC_MIN(GEMM_NR, n - jj), first, last, g,
-                               g->bias ? g->bias + jj : NULL);
-    }
-}
-
-static void NNC_FN(gemm_packed_row)(nnc_ssize n, nnc_ssize k, NNC_T alpha, const NNC_T *a, const NNC_T *Bp,
-                                    NNC_T beta, NNC_T *c, const NNC_T *bias, int act)
-{
-    NNC_FN(gemm_args) g = {0, 1, n, k, alpha, beta, a, k, 0, NULL, 0, Bp, c, n, bias, act};
-    if (n <= 0) return;
-    if (k <= 0 || alpha == 0) {
-        NNC_FN(gemm_scale_only)(&g);
-        return;
-    }
-    const nnc_ssize np = NNC_CEILDIV(n, GEMM_NR), pstride = k * GEMM_NR;
-    for (nnc_ssize pc = 0; pc < k; pc += GEMM_KC) {
-        const nnc_ssize kc = NNC_MIN(GEMM_KC, k - pc);
-        const int first = pc == 0, last = pc + kc == k;
-        nnc_ssize jp = 0;
-        for (; jp + 4 <= np; jp += 4)
-            NNC_FN(gemm_row_panels)(4, kc, a + pc, Bp + jp * pstride + pc * GEMM_NR, pstride, c, n, jp * GEMM_NR,
-                                    first, last, &g);
-        for (; jp < np; ++jp)
-            NNC_FN(gemm_row_panels)(1, kc, a + pc, Bp + jp * pstride + pc * GEMM_NR, pstride, c, n, jp * GEMM_NR,
-                                    first, last, &g);
-    }
-}
-
 #undef GEMM_MR
 #undef GEMM_NV
 #undef GEMM_NR

@@ -25,6 +25,10 @@
 // recurrent product is then the MR=1 micro-kernel over the packed W_h (a GEMV
 // streaming the packed panels).
 
+#if defined(__unix__) || defined(__APPLE__)
+#include <sched.h>
+#endif
+
 #define RNN_LD(p, m) ((m) == NNC_VLEN ? vload(p) : vloadn((p), (m)))
 #define RNN_ST(p, v, m)                     \
     do {                                    \
@@ -245,15 +249,11 @@ typedef struct {
 } NNC_FN(rnn_ctx);
 
 // C (rows, n) = A (rows, k) B + beta C + bias with B packed, on the calling
-// thread (one row: the GEMV kernel, bitwise the same as the GEMM's row).
+// thread (one row: the GEMM's GEMV-shaped kernel, bitwise the same row).
 NNC_INLINE void NNC_FN(rnn_gemm)(nnc_ssize rows, nnc_ssize n, nnc_ssize k, const NNC_T *A, nnc_ssize lda,
                                  const NNC_T *Bp, NNC_T beta, NNC_T *C, nnc_ssize ldc, const NNC_T *bias,
                                  int *failed)
 {
-    if (rows == 1) {
-        NNC_FN(gemm_packed_row)(n, k, 1, A, Bp, beta, C, bias, NNC_ACT_LINEAR);
-        return;
-    }
     NNC_FN(gemm_args) g = {0, rows, n, k, 1, beta, A, lda, 0, NULL, 0, Bp, C, ldc, bias, NNC_ACT_LINEAR};
     if (NNC_FN(gemm_run)(&g, 1) != NNC_OK) __atomic_store_n(failed, 1, __ATOMIC_RELAXED);
 }
@@ -325,10 +325,15 @@ static void NNC_FN(rnn_fwd_piece)(const NNC_FN(rnn_ctx) *cx, nnc_ssize t, int ph
     }
 }
 
-NNC_INLINE void NNC_FN(rnn_spin_pause)(void)
+// Busy-wait step: pause, and after a while give the core away (the thread
+// we wait for may be descheduled on this very core).
+NNC_INLINE void NNC_FN(rnn_spin_wait)(unsigned spins)
 {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();
+#endif
+#if defined(__unix__) || defined(__APPLE__)
+    if (spins > 2000) sched_yield();
 #endif
 }
 
@@ -351,7 +356,8 @@ static void NNC_FN(rnn_fwd_split)(const NNC_FN(rnn_ctx) *cx, NNC_FN(rnn_sync) *s
                 NNC_FN(rnn_fwd_piece)(cx, t, p, 0, d->n, c * chunk, NNC_MIN(d->h, (c + 1) * chunk), failed);
                 __atomic_fetch_add(&s->done, 1, __ATOMIC_RELEASE);
             }
-            while (__atomic_load_n(&s->done, __ATOMIC_ACQUIRE) < nch) NNC_FN(rnn_spin_pause)();
+            for (unsigned spins = 0; __atomic_load_n(&s->done, __ATOMIC_ACQUIRE) < nch; ++spins)
+                NNC_FN(rnn_spin_wait)(spins);
         }
     }
 }
@@ -424,7 +430,7 @@ static int NNC_FN(rnn_forward)(const nnc_rnn_desc *d, const NNC_T *x, const NNC_
     if (!wbuf || (d->cell == NNC_RNN_GRU && d->reset_after && !qbuf) || (split && !sync)) {
         failed = 1;
     } else if (split) {
-        #pragma omp parallel num_threads(nt)
+        #pragma omp parallel num_threads(nt) if (nt > 1)
         NNC_FN(rnn_fwd_split)(&cx, sync, chunk, nch, &failed);
     } else {
         const nnc_ssize rchunk = NNC_CEILDIV(N, nt);
