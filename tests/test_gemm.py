@@ -77,8 +77,8 @@ def sweep_shapes():
 
 
 def random_shapes(rng, count):
-    # Crossing MC (rows), several NR panels and KC slices (k up to 600).
-    return [tuple(int(v) for v in (rng.integers(1, 140), rng.integers(1, 140), rng.integers(1, 600)))
+    # Crossing MC (rows, up to 600: the blocked path), several NR panels and KC slices (k up to 600).
+    return [tuple(int(v) for v in (rng.integers(1, 600), rng.integers(1, 140), rng.integers(1, 600)))
             for _ in range(count)]
 
 
@@ -183,7 +183,8 @@ def test_threads_bitwise_equal(ta, tb, dtype, isa, rng):
 @pytest.mark.parametrize("packed", [False, True], ids=["unpacked", "packed"])
 def test_row_subsets_bitwise_equal(ta, packed, dtype, isa, nthreads, rng):
     """predict() contract: any block of rows, computed alone, equals those rows of the full product."""
-    for m, n, k in [(70, 45, 300), (200, 300, 64), (130, 1030, 20)]:
+    # Small-m path (m <= MC) and the blocked path (m > MC) alike: any subset equals the full run.
+    for m, n, k in [(70, 45, 300), (200, 300, 64), (130, 1030, 20), (300, 45, 300), (700, 70, 20)]:
         A, B, C, b = operands(rng, dtype, ta, 1, m, n, k, 1.0, bias=True)
         full = run(ta, 1, A, B, C, 1.0, 1.0, b, ACTS["tanh"], packed)
         cuts = sorted({0, m, *(int(c) for c in rng.integers(1, m, 4))})

@@ -118,15 +118,20 @@ def test_first_maximum_wins_ties():
 
 @pytest.mark.parametrize("kind", ["max", "avg"])
 def test_nan_and_inf_propagate(kind, dtype, isa, rng):
-    x = rng.standard_normal((2, 6, 6, 19)).astype(dtype)
+    # 67 channels: NaN in a block of slices kept in registers together (3, 40),
+    # in a single slice and in the partial last slice (66)
+    x = rng.standard_normal((2, 6, 6, 67)).astype(dtype)
     x[0, 1, 1, 3] = np.nan
     x[0, 1, 2, 3] = np.nan
+    x[1, 3, 3, 40] = np.nan
+    x[0, 5, 0, 66] = np.nan
     x[1, 4, 5, 18] = np.inf
     x[1, 0, 0, 0] = -np.inf
     layer = LAYERS[kind](3, 2, 1, dtype=dtype)
     y, dy, dx = run(layer, x)
     yr, dxr = run_ref(kind, x.astype(np.float64), dy.astype(np.float64), 3, 2, 1)
-    assert np.isnan(y[0, :2, :2, 3]).all() and np.isnan(y).sum() == np.isnan(yr).sum() == 4
+    assert np.isnan(y[0, :2, :2, 3]).all() and np.isnan(y[1, 1:, 1:, 40]).all() and np.isnan(y[0, 2:, 0, 66]).all()
+    assert np.isnan(y).sum() == np.isnan(yr).sum() == 9
     assert y[1, 2, 2, 18] == np.inf
     if kind == "max":
         np.testing.assert_array_equal(y, yr.astype(dtype))

@@ -1,6 +1,7 @@
 """nnc layers (also re-exported as ``nnc.<Name>``)."""
 from .base import Layer
 from .conv import Conv2D
+from .conv_recurrent import ConvLSTM2D, ConvRNN2D
 from .dense import Dense
 from .perceptron import Perceptron
 from .pooling import AvgPool2D, GlobalAvgPool2D, MaxPool2D
@@ -9,4 +10,5 @@ from .reshape import Flatten
 from .residual import Residual
 
 __all__ = ["Layer", "Dense", "Perceptron", "Conv2D", "MaxPool2D", "AvgPool2D", "GlobalAvgPool2D", "Flatten",
-           "SimpleRNN", "LSTM", "GRU", "Residual"]
+           "SimpleRNN", "LSTM", "GRU", "ConvRNN2D", "ConvLSTM2D",
+           "Residual"]

@@ -51,19 +51,23 @@ typedef struct {
     nnc_ssize off, widx, len;
 } NNC_FN(conv_tap);
 
-// Stores one pixel's NV_ vectors (nch valid channels): act(acc + bias).
-NNC_INLINE void NNC_FN(conv_store)(NNC_T *y, const nnc_v *acc, int nv, nnc_ssize nch, const NNC_T *bias,
-                                   int act)
+// Stores a finished tile: rw pixels (stride ocs) x nv vectors, nch valid
+// channels: act(acc + bias).  Out of line, so the activation's constants do
+// not take registers from the accumulators of the tap loop.
+static __attribute__((noinline)) void NNC_FN(conv_store)(NNC_T *y, nnc_ssize ocs, const nnc_v *acc, int rw,
+                                                         int nv, nnc_ssize nch, const NNC_T *bias, int act)
 {
-    for (int j = 0; j < nv; ++j) {
-        const nnc_ssize nc = nch - (nnc_ssize)j * NNC_VLEN;
-        const int full = nc >= NNC_VLEN;
-        nnc_v r = acc[j];
-        if (bias) r = vadd(r, full ? vload(bias + j * NNC_VLEN) : vloadn(bias + j * NNC_VLEN, nc));
-        r = NNC_FN(vact)(r, act);
-        if (full) vstore(y + j * NNC_VLEN, r);
-        else vstoren(y + j * NNC_VLEN, r, nc);
-    }
+    for (int r = 0; r < rw; ++r)
+        for (int j = 0; j < nv; ++j) {
+            const nnc_ssize nc = nch - (nnc_ssize)j * NNC_VLEN;
+            const int full = nc >= NNC_VLEN;
+            NNC_T *yp = y + r * ocs + j * NNC_VLEN;
+            nnc_v v = acc[r * nv + j];
+            if (bias) v = vadd(v, full ? vload(bias + j * NNC_VLEN) : vloadn(bias + j * NNC_VLEN, nc));
+            v = NNC_FN(vact)(v, act);
+            if (full) vstore(yp, v);
+            else vstoren(yp, v, nc);
+        }
 }
 
 // Micro-kernels for RW_ pixels x NV_ vectors.
@@ -94,7 +98,7 @@ NNC_INLINE void NNC_FN(conv_store)(NNC_T *y, const nnc_v *acc, int nv, nnc_ssize
                 }                                                                                   \
             }                                                                                       \
         }                                                                                           \
-        for (int r = 0; r < RW_; ++r) NNC_FN(conv_store)(y + r * ocs, acc[r], NV_, nch, bias, act); \
+        CONV_STORE_(RW_, NV_)                                                                       \
     }                                                                                               \
     static void NNC_FN(dw_ukr_##RW_##_##NV_)(const NNC_FN(conv_tap) *tp, nnc_ssize ntap,            \
                                              const NNC_T *x, nnc_ssize xsh, nnc_ssize ics,         \
@@ -105,19 +109,29 @@ NNC_INLINE void NNC_FN(conv_store)(NNC_T *y, const nnc_v *acc, int nv, nnc_ssize
         const nnc_ssize last = nch - (NV_ - 1) * NNC_VLEN;                                          \
         for (int r = 0; r < RW_; ++r)                                                               \
             for (int j = 0; j < NV_; ++j) acc[r][j] = vzero();                                      \
-        for (nnc_ssize t = 0; t < ntap; ++t) {                                                      \
-            const NNC_T *NNC_RESTRICT xs = x + (tp[t].off + xsh);                                   \
-            const NNC_T *NNC_RESTRICT ws = w + tp[t].widx * wst;                                    \
-            for (int j = 0; j < NV_; ++j) {                                                         \
-                const int full = j < NV_ - 1 || last >= NNC_VLEN;                                   \
-                const nnc_v wv = full ? vload(ws + j * NNC_VLEN) : vloadn(ws + j * NNC_VLEN, last); \
-                for (int r = 0; r < RW_; ++r) {                                                     \
-                    const NNC_T *xp = xs + r * ics + j * NNC_VLEN;                                  \
-                    acc[r][j] = vfma(full ? vload(xp) : vloadn(xp, last), wv, acc[r][j]);           \
-                }                                                                                   \
+        if (last >= NNC_VLEN)                                                                       \
+            CONV_DW_BODY_(RW_, NV_, vload(p_))                                                      \
+        else                                                                                        \
+            CONV_DW_BODY_(RW_, NV_, (j < NV_ - 1 ? vload(p_) : vloadn(p_, last)))                   \
+        CONV_STORE_(RW_, NV_)                                                                       \
+    }
+
+#define CONV_STORE_(RW_, NV_) NNC_FN(conv_store)(y, ocs, &acc[0][0], RW_, NV_, nch, bias, act);
+
+// The depthwise tap loop; LD_ loads the vector at p_ (masked for a partial
+// last vector), kept out of the full-vector loop so acc stays in registers.
+#define CONV_DW_BODY_(RW_, NV_, LD_)                                                                \
+    for (nnc_ssize t = 0; t < ntap; ++t) {                                                          \
+        const NNC_T *NNC_RESTRICT xs = x + (tp[t].off + xsh);                                       \
+        const NNC_T *NNC_RESTRICT ws = w + tp[t].widx * wst;                                        \
+        for (int j = 0; j < NV_; ++j) {                                                             \
+            const NNC_T *p_ = ws + j * NNC_VLEN;                                                    \
+            const nnc_v wv = LD_;                                                                   \
+            for (int r = 0; r < RW_; ++r) {                                                         \
+                p_ = xs + r * ics + j * NNC_VLEN;                                                   \
+                acc[r][j] = vfma(LD_, wv, acc[r][j]);                                               \
             }                                                                                       \
         }                                                                                           \
-        for (int r = 0; r < RW_; ++r) NNC_FN(conv_store)(y + r * ocs, acc[r], NV_, nch, bias, act); \
     }
 
 #if CONV_NV == 4
@@ -149,6 +163,8 @@ typedef void (*NNC_FN(conv_ukr_fn))(const NNC_FN(conv_tap) *, nnc_ssize, const N
 static const NNC_FN(conv_ukr_fn) NNC_FN(conv_ukrs)[CONV_RW][CONV_NV] = CONV_TABLE_(conv);
 static const NNC_FN(conv_ukr_fn) NNC_FN(dw_ukrs)[CONV_RW][CONV_NV] = CONV_TABLE_(dw);
 #undef CONV_UKR
+#undef CONV_DW_BODY_
+#undef CONV_STORE_
 #undef CONV_UKR34_
 #undef CONV_ROW34_
 #undef CONV_UKRS_
@@ -533,43 +549,62 @@ static void NNC_FN(conv_dw_filter)(const nnc_conv_params *p, const NNC_T *x, con
                         const nnc_ssize jhi =
                             NNC_MIN(p->OW, p->W - bcol <= 0 ? 0 : (p->W - bcol - 1) / p->stride_w + 1);
                         NNC_T *dw = dW + (kh * p->KW + kw) * C;
-                        for (nnc_ssize c = b * bw; c < c1; c += NNC_VLEN) {
-                            const nnc_ssize nc = NNC_MIN(NNC_VLEN, c1 - c);
-                            nnc_v acc = vzero();
-                            for (nnc_ssize j = jlo; j < jhi; ++j) {
-                                const NNC_T *xp = xr + (j * p->stride_w + bcol) * p->ldx + c;
-                                const NNC_T *zp = zr + j * p->ldy + c;
-                                acc = nc == NNC_VLEN ? vfma(vload(xp), vload(zp), acc)
-                                                     : vfma(vloadn(xp, nc), vloadn(zp, nc), acc);
+                        for (nnc_ssize c = b * bw; c < c1; c += CONV_NB) {
+                            // CONV_NV independent chains (vectors of channels) along ow
+                            const nnc_ssize nch = NNC_MIN(CONV_NB, c1 - c);
+                            nnc_v acc[CONV_NV];
+                            for (int v = 0; v < CONV_NV; ++v) acc[v] = vzero();
+                            if (nch == CONV_NB) {
+                                for (nnc_ssize j = jlo; j < jhi; ++j) {
+                                    const NNC_T *xp = xr + (j * p->stride_w + bcol) * p->ldx + c;
+                                    const NNC_T *zp = zr + j * p->ldy + c;
+                                    for (int v = 0; v < CONV_NV; ++v)
+                                        acc[v] = vfma(vload(xp + v * NNC_VLEN), vload(zp + v * NNC_VLEN), acc[v]);
+                                }
+                            } else {
+                                for (nnc_ssize j = jlo; j < jhi; ++j) {
+                                    const NNC_T *xp = xr + (j * p->stride_w + bcol) * p->ldx + c;
+                                    const NNC_T *zp = zr + j * p->ldy + c;
+                                    for (int v = 0; v < CONV_NV; ++v) {
+                                        const nnc_ssize nc = nch - (nnc_ssize)v * NNC_VLEN;
+                                        if (nc <= 0) break;
+                                        acc[v] = vfma(vloadn(xp + v * NNC_VLEN, NNC_MIN(nc, NNC_VLEN)),
+                                                      vloadn(zp + v * NNC_VLEN, NNC_MIN(nc, NNC_VLEN)), acc[v]);
+                                    }
+                                }
                             }
-                            if (nc == NNC_VLEN) vstore(dw + c, vadd(vload(dw + c), acc));
-                            else vstoren(dw + c, vadd(vloadn(dw + c, nc), acc), nc);
+                            for (int v = 0; v < CONV_NV; ++v) {
+                                const nnc_ssize nc = nch - (nnc_ssize)v * NNC_VLEN;
+                                if (nc <= 0) break;
+                                NNC_T *o = dw + c + v * NNC_VLEN;
+                                if (nc >= NNC_VLEN) vstore(o, vadd(vload(o), acc[v]));
+                                else vstoren(o, vadd(vloadn(o, nc), acc[v]), nc);
+                            }
                         }
                     }
                 }
     }
 }
 
-// Unrolls output pixels [q0, q0+pc) of image n, group g, into col (pc, KH*KW*Cg).
+// Unrolls output pixels [q0, q0+pc) of image n, group g, into col (pc, mc):
+// columns [m0, m0+mc) of the (kh, kw, c) unrolling, c < C/G.
 static void NNC_FN(conv_im2col)(NNC_T *NNC_RESTRICT col, const nnc_conv_params *p, const NNC_T *x,
-                                nnc_ssize n, nnc_ssize g, nnc_ssize q0, nnc_ssize pc, int nt)
+                                nnc_ssize n, nnc_ssize g, nnc_ssize q0, nnc_ssize pc, nnc_ssize m0, nnc_ssize mc)
 {
-    const nnc_ssize Cg = p->C / p->groups, M = p->KH * p->KW * Cg;
-    #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
+    const nnc_ssize Cg = p->C / p->groups;
     for (nnc_ssize q = 0; q < pc; ++q) {
         const nnc_ssize oh = (q0 + q) / p->OW, ow = (q0 + q) % p->OW;
-        NNC_T *row = col + q * M;
-        for (nnc_ssize kh = 0; kh < p->KH; ++kh) {
-            const nnc_ssize ih = oh * p->stride_h - p->pad_top + kh * p->dil_h;
-            for (nnc_ssize kw = 0; kw < p->KW; ++kw) {
-                const nnc_ssize iw = ow * p->stride_w - p->pad_left + kw * p->dil_w;
-                NNC_T *o = row + (kh * p->KW + kw) * Cg;
-                if (ih < 0 || ih >= p->H || iw < 0 || iw >= p->W) {
-                    for (nnc_ssize c = 0; c < Cg; ++c) o[c] = 0;
-                } else {
-                    memcpy(o, x + ((n * p->H + ih) * p->W + iw) * p->ldx + g * Cg, sizeof(NNC_T) * (size_t)Cg);
-                }
-            }
+        NNC_T *o = col + q * mc;
+        for (nnc_ssize m = m0; m < m0 + mc;) {
+            const nnc_ssize tap = m / Cg, c0 = m % Cg, cnt = NNC_MIN(Cg - c0, m0 + mc - m);
+            const nnc_ssize ih = oh * p->stride_h - p->pad_top + (tap / p->KW) * p->dil_h;
+            const nnc_ssize iw = ow * p->stride_w - p->pad_left + (tap % p->KW) * p->dil_w;
+            if (ih < 0 || ih >= p->H || iw < 0 || iw >= p->W)
+                memset(o, 0, sizeof(NNC_T) * (size_t)cnt);
+            else
+                memcpy(o, x + ((n * p->H + ih) * p->W + iw) * p->ldx + g * Cg + c0, sizeof(NNC_T) * (size_t)cnt);
+            o += cnt;
+            m += cnt;
         }
     }
 }
@@ -598,25 +633,45 @@ static int NNC_FN(conv_bwd_filter)(const nnc_conv_params *p, const NNC_T *x, con
         NNC_FN(conv_dw_filter)(p, x, dz, dW);
         return NNC_OK;
     }
+    // dW rows (the (kh, kw, c) unrolling) are split into chunks; a chunk runs
+    // over every image and pixel tile in order, unrolling only its columns
+    // and accumulating dW[rows] (+)= col^T dz[tile] with a one-thread GEMM.
+    // A dW element's sum is the same whatever the chunking.
+    const nnc_ssize nchunk = nt > 1 ? NNC_MAX(1, NNC_MIN(4 * (nnc_ssize)nt, M / 32)) : 1;
+    const nnc_ssize mchunk = NNC_CEILDIV(M, nchunk);
     nnc_ssize bytes;
-    if (!nnc_mul_ok(M, CONV_PT * (nnc_ssize)sizeof(NNC_T), &bytes)) return NNC_EOVERFLOW;
-    NNC_T *col = nnc_tls_scratch(2, (size_t)bytes);
-    if (!col) return NNC_ENOMEM;
+    if (!nnc_mul_ok(mchunk, CONV_PT * (nnc_ssize)sizeof(NNC_T), &bytes)) return NNC_EOVERFLOW;
     const nnc_ssize npix = p->OH * p->OW;
-    const int ntc = nnc_threads_for((double)CONV_PT * (double)M);
-    for (nnc_ssize g = 0; g < G; ++g)
-        for (nnc_ssize n = 0; n < p->N; ++n)
-            for (nnc_ssize q0 = 0; q0 < npix; q0 += CONV_PT) {
-                const nnc_ssize pc = NNC_MIN(CONV_PT, npix - q0);
-                NNC_FN(conv_im2col)(col, p, x, n, g, q0, pc, ntc);
-                // dW[:, g*Kg : (g+1)*Kg] (+)= col^T dz[pixels, g*Kg : (g+1)*Kg]
-                NNC_FN(gemm_args) a = {1, M, Kg, pc, 1, (n == 0 && q0 == 0) ? 0 : 1, col, M, 0,
-                                       dz + (n * npix + q0) * p->ldy + g * Kg, p->ldy, NULL, dW + g * Kg, p->K,
-                                       NULL, NNC_ACT_LINEAR};
-                st = NNC_FN(gemm_run)(&a, nt);
-                if (st != NNC_OK) return st;
+    int failed = 0;
+    #pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        NNC_T *col = nnc_tls_scratch(2, (size_t)bytes);
+        #pragma omp for schedule(dynamic, 1)
+        for (nnc_ssize ch = 0; ch < nchunk; ++ch) {
+            const nnc_ssize m0 = ch * mchunk, mc = NNC_MIN(mchunk, M - m0);
+            if (mc <= 0) continue;
+            if (!col) {
+                #pragma omp atomic write
+                failed = NNC_ENOMEM;
+                continue;
             }
-    return NNC_OK;
+            for (nnc_ssize g = 0; g < G; ++g)
+                for (nnc_ssize n = 0; n < p->N; ++n)
+                    for (nnc_ssize q0 = 0; q0 < npix; q0 += CONV_PT) {
+                        const nnc_ssize pc = NNC_MIN(CONV_PT, npix - q0);
+                        NNC_FN(conv_im2col)(col, p, x, n, g, q0, pc, m0, mc);
+                        NNC_FN(gemm_args) a = {1, mc, Kg, pc, 1, (n == 0 && q0 == 0) ? 0 : 1, col, mc, 0,
+                                               dz + (n * npix + q0) * p->ldy + g * Kg, p->ldy, NULL,
+                                               dW + m0 * p->K + g * Kg, p->K, NULL, NNC_ACT_LINEAR};
+                        int s2 = NNC_FN(gemm_run)(&a, 1);
+                        if (s2 != NNC_OK) {
+                            #pragma omp atomic write
+                            failed = s2;
+                        }
+                    }
+        }
+    }
+    return failed;
 }
 
 #undef CONV_RW

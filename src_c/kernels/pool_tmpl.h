@@ -20,6 +20,14 @@
 // exact, avg differs only in the order lanes are added (none: one lane per
 // channel), so every ISA gives bitwise the same result.
 
+#if NNC_ISA_ID == 2
+#define POOL_U 4   // channel slices per output pixel kept in registers
+#else
+#define POOL_U 2
+#endif
+#define POOL_AVG 0
+#define POOL_MAX 1
+#define POOL_MAXIDX 2
 #define POOL_LD(ptr) (full ? vload(ptr) : vloadn((ptr), nl))
 #define POOL_ST(ptr, v) do { if (full) vstore((ptr), (v)); else vstoren((ptr), (v), nl); } while (0)
 
@@ -53,61 +61,115 @@ NNC_INLINE void NNC_FN(pool_span)(nnc_ssize o, nnc_ssize s, nnc_ssize pad, nnc_s
     *hi = NNC_MIN(k, in - a);
 }
 
-// One output pixel, one channel slice (nl lanes; full: nl == NNC_VLEN).  xb is
-// the window's first cell inside the input, cell number cell0; ni x nj cells
-// inside, rows rs and columns cs elements apart.
-NNC_INLINE void NNC_FN(pool_fwd_vec)(NNC_T *y, NNC_T *idx, const NNC_T *xb, nnc_ssize rs, nnc_ssize cs,
-                                     nnc_ssize ni, nnc_ssize nj, nnc_ssize cell0, nnc_ssize kw, int nl,
-                                     const int full, const int is_max)
+// The first NaN cell (cell number; cell0 where none) of each lane of one
+// channel slice of a window: the rare path of windows holding NaN.
+NNC_INLINE nnc_v NNC_FN(pool_first_nan)(const NNC_T *xb, nnc_ssize rs, nnc_ssize cs, nnc_ssize ni, nnc_ssize nj,
+                                        nnc_ssize cell0, nnc_ssize kw, int nl, const int full)
 {
-    nnc_v m = POOL_LD(xb);
-    if (is_max) {
-        nnc_v id = vset1((NNC_T)cell0);
-        for (nnc_ssize i = 0; i < ni; ++i)
-            for (nnc_ssize j = i == 0; j < nj; ++j) {
-                nnc_v v = POOL_LD(xb + i * rs + j * cs);
-                nnc_v cf = vset1((NNC_T)(cell0 + i * kw + j));
-                // keep m where m >= v; else take v unless m is NaN
-                id = vsel_ge(m, v, id, vsel_eq(m, m, cf, id));
-                m = vsel_ge(m, v, m, vsel_eq(m, m, v, m));
-            }
-        if (idx) POOL_ST(idx, id);
-    } else {
-        for (nnc_ssize i = 0; i < ni; ++i)
-            for (nnc_ssize j = i == 0; j < nj; ++j) m = vadd(m, POOL_LD(xb + i * rs + j * cs));
-        m = vdiv(m, vset1((NNC_T)(ni * nj)));
-    }
-    POOL_ST(y, m);
+    nnc_v idn = vset1((NNC_T)cell0);
+    for (nnc_ssize i = ni - 1; i >= 0; --i)
+        for (nnc_ssize j = nj - 1; j >= 0; --j) {
+            nnc_v v = POOL_LD(xb + i * rs + j * cs);
+            idn = vsel_eq(v, v, idn, vset1((NNC_T)(cell0 + i * kw + j)));
+        }
+    return idn;
 }
 
-// Output row oh of image n: y row (ow, c) and, for max in training, idx row.
-NNC_INLINE void NNC_FN(pool_fwd_row)(NNC_T *yr, NNC_T *ir, const NNC_T *x, const nnc_pool2d *p, nnc_ssize n,
-                                     nnc_ssize oh, const int is_max)
+// One output pixel, U channel slices (U compile-time; nl lanes in a single
+// partial slice when !full).  xb is the window's first cell inside the input,
+// cell number cell0; ni x nj cells inside, rows rs and columns cs elements
+// apart.  The slices are independent chains the CPU overlaps.
+NNC_INLINE void NNC_FN(pool_fwd_vec)(NNC_T *y, NNC_T *idx, const NNC_T *xb, nnc_ssize rs, nnc_ssize cs,
+                                     nnc_ssize ni, nnc_ssize nj, nnc_ssize cell0, nnc_ssize kw, int nl,
+                                     const int U, const int full, const int mode)
 {
-    nnc_ssize C = p->c, hs, i0, i1;
+    // max: m = vmax(v, m) from -inf keeps the first of equal values and
+    // ignores a NaN v, id moves only to a strictly larger value, and nan is
+    // NaN in the lanes that met one (then the first NaN wins).  avg: 0 + cells.
+    nnc_v m[POOL_U], nan[POOL_U], id[POOL_U];
+    for (int u = 0; u < U; ++u) {
+        m[u] = mode == POOL_AVG ? vzero() : vset1(-(NNC_T)INFINITY);
+        nan[u] = vzero();
+        id[u] = vset1((NNC_T)cell0);
+    }
+    for (nnc_ssize i = 0; i < ni; ++i) {
+        const NNC_T *xc = xb + i * rs;
+        nnc_ssize cell = cell0 + i * kw;
+        for (nnc_ssize j = 0; j < nj; ++j, xc += cs, ++cell) {
+            nnc_v cf = vset1((NNC_T)cell);
+            for (int u = 0; u < U; ++u) {
+                nnc_v v = POOL_LD(xc + u * NNC_VLEN);
+                if (mode == POOL_AVG) {
+                    m[u] = vadd(m[u], v);
+                } else {
+                    if (mode == POOL_MAXIDX) id[u] = vsel_gt(v, m[u], cf, id[u]);
+                    m[u] = vsel_gt(v, m[u], v, m[u]);   // vmax(v, m), sharing id's compare
+                    nan[u] = vsel_eq(v, v, nan[u], v);
+                }
+            }
+        }
+    }
+    if (mode == POOL_MAXIDX) {
+        nnc_v any = nan[0];
+        for (int u = 1; u < U; ++u) any = vadd(any, nan[u]);
+        NNC_T t = vhsum(any);
+        if (t != t)
+            for (int u = 0; u < U; ++u)
+                id[u] = vsel_eq(nan[u], nan[u], id[u],
+                                NNC_FN(pool_first_nan)(xb + u * NNC_VLEN, rs, cs, ni, nj, cell0, kw, nl, full));
+    }
+    for (int u = 0; u < U; ++u) {
+        nnc_v r = m[u];
+        if (mode == POOL_AVG) {
+            r = vdiv(r, vset1((NNC_T)(ni * nj)));
+        } else {
+            r = vsel_eq(nan[u], nan[u], r, nan[u]);
+            if (mode == POOL_MAXIDX) POOL_ST(idx + u * NNC_VLEN, id[u]);
+        }
+        POOL_ST(y + u * NNC_VLEN, r);
+    }
+}
+
+// Output row oh of image n: y row (ow, c) and, for POOL_MAXIDX, idx row.
+NNC_INLINE void NNC_FN(pool_fwd_row)(NNC_T *yr, NNC_T *ir, const NNC_T *x, const nnc_pool2d *p, nnc_ssize n,
+                                     nnc_ssize oh, const int mode)
+{
+    nnc_ssize C = p->c, rs = p->w * C, hs, i0, i1;
     NNC_FN(pool_span)(oh, p->sh, p->ph, p->kh, p->h, &hs, &i0, &i1);
     const NNC_T *xr = x + ((n * p->h + hs + i0) * p->w) * C;
     for (nnc_ssize ow = 0; ow < p->ow; ++ow) {
         nnc_ssize ws, j0, j1;
         NNC_FN(pool_span)(ow, p->sw, p->pw, p->kw, p->w, &ws, &j0, &j1);
         const NNC_T *xb = xr + (ws + j0) * C;
-        nnc_ssize cell0 = i0 * p->kw + j0, o = ow * C, c = 0;
+        nnc_ssize cell0 = i0 * p->kw + j0, ni = i1 - i0, nj = j1 - j0, o = ow * C, c = 0;
+        NNC_T *yo = yr + o, *io = mode == POOL_MAXIDX ? ir + o : NULL;
+        for (; c + POOL_U * NNC_VLEN <= C; c += POOL_U * NNC_VLEN)
+            NNC_FN(pool_fwd_vec)(yo + c, io ? io + c : NULL, xb + c, rs, C, ni, nj, cell0, p->kw, NNC_VLEN,
+                                 POOL_U, 1, mode);
         for (; c + NNC_VLEN <= C; c += NNC_VLEN)
-            NNC_FN(pool_fwd_vec)(yr + o + c, ir ? ir + o + c : NULL, xb + c, p->w * C, C, i1 - i0, j1 - j0,
-                                 cell0, p->kw, NNC_VLEN, 1, is_max);
+            NNC_FN(pool_fwd_vec)(yo + c, io ? io + c : NULL, xb + c, rs, C, ni, nj, cell0, p->kw, NNC_VLEN, 1,
+                                 1, mode);
         if (c < C)
-            NNC_FN(pool_fwd_vec)(yr + o + c, ir ? ir + o + c : NULL, xb + c, p->w * C, C, i1 - i0, j1 - j0,
-                                 cell0, p->kw, (int)(C - c), 0, is_max);
+            NNC_FN(pool_fwd_vec)(yo + c, io ? io + c : NULL, xb + c, rs, C, ni, nj, cell0, p->kw, (int)(C - c),
+                                 1, 0, mode);
     }
 }
 
-NNC_INLINE void NNC_FN(pool_fwd)(NNC_T *y, NNC_T *idx, const NNC_T *x, const nnc_pool2d *p, const int is_max)
+NNC_INLINE void NNC_FN(pool_fwd)(NNC_T *y, NNC_T *idx, const NNC_T *x, const nnc_pool2d *p, const int mode)
 {
     nnc_ssize rows = p->n * p->oh, len = p->ow * p->c;
     int nt = nnc_threads_for((double)rows * (double)len * (double)(p->kh * p->kw));
+    // OpenMP outlines the loop before inlining: the switch gives one
+    // specialised row loop per mode.
     #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
-    for (nnc_ssize r = 0; r < rows; ++r)
-        NNC_FN(pool_fwd_row)(y + r * len, idx ? idx + r * len : NULL, x, p, r / p->oh, r % p->oh, is_max);
+    for (nnc_ssize r = 0; r < rows; ++r) {
+        nnc_ssize n = r / p->oh, oh = r % p->oh;
+        switch (mode) {
+        case POOL_AVG: NNC_FN(pool_fwd_row)(y + r * len, NULL, x, p, n, oh, POOL_AVG); break;
+        case POOL_MAX: NNC_FN(pool_fwd_row)(y + r * len, NULL, x, p, n, oh, POOL_MAX); break;
+        default: NNC_FN(pool_fwd_row)(y + r * len, idx + r * len, x, p, n, oh, POOL_MAXIDX); break;
+        }
+    }
 }
 
 // One output pixel's gradient g (one channel slice) added to its window's
@@ -183,14 +245,17 @@ NNC_INLINE void NNC_FN(pool_bwd)(NNC_T *dx, const NNC_T *dy, const NNC_T *idx, c
     #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
     for (nnc_ssize it = 0; it < p->n * nb; ++it) {
         nnc_ssize r0 = (it % nb) * band;
-        NNC_FN(pool_bwd_band)(dx, dy, idx, p, it / nb, r0, NNC_MIN(p->h, r0 + band), is_max);
+        nnc_ssize r1 = NNC_MIN(p->h, r0 + band);
+        if (is_max) NNC_FN(pool_bwd_band)(dx, dy, idx, p, it / nb, r0, r1, 1);   // specialised, as pool_fwd
+        else NNC_FN(pool_bwd_band)(dx, dy, NULL, p, it / nb, r0, r1, 0);
     }
 }
 
 static int NNC_FN(maxpool2d_fwd)(NNC_T *y, NNC_T *idx, const NNC_T *x, const nnc_pool2d *p)
 {
     int st = NNC_FN(pool_check)(p, idx != NULL);
-    if (st == NNC_OK && p->n > 0 && p->c > 0) NNC_FN(pool_fwd)(y, idx, x, p, 1);
+    if (st != NNC_OK || p->n == 0 || p->c == 0) return st;
+    NNC_FN(pool_fwd)(y, idx, x, p, idx ? POOL_MAXIDX : POOL_MAX);
     return st;
 }
 
@@ -204,7 +269,7 @@ static int NNC_FN(maxpool2d_bwd)(NNC_T *dx, const NNC_T *dy, const NNC_T *idx, c
 static int NNC_FN(avgpool2d_fwd)(NNC_T *y, const NNC_T *x, const nnc_pool2d *p)
 {
     int st = NNC_FN(pool_check)(p, 0);
-    if (st == NNC_OK && p->n > 0 && p->c > 0) NNC_FN(pool_fwd)(y, NULL, x, p, 0);
+    if (st == NNC_OK && p->n > 0 && p->c > 0) NNC_FN(pool_fwd)(y, NULL, x, p, POOL_AVG);
     return st;
 }
 
@@ -215,5 +280,9 @@ static int NNC_FN(avgpool2d_bwd)(NNC_T *dx, const NNC_T *dy, const nnc_pool2d *p
     return st;
 }
 
+#undef POOL_U
+#undef POOL_AVG
+#undef POOL_MAX
+#undef POOL_MAXIDX
 #undef POOL_LD
 #undef POOL_ST
