@@ -62,8 +62,8 @@ def demo_digits(epochs=None, quick=False, seed=0, out=sys.stdout):
     rng = np.random.default_rng(0)
     xtr, ytr, xte, yte = _split(x, y, 0.2, rng)
     if quick:
-        xtr, ytr = xtr[:320], ytr[:320]
-    epochs = (2 if quick else 12) if epochs is None else epochs
+        xtr, ytr = xtr[:640], ytr[:640]
+    epochs = (4 if quick else 12) if epochs is None else epochs
     nnc.seed(seed)
     model = build_digits_cnn(8 if quick else 16)
     print(f"== digits (UCI optical digits, bundled): {len(xtr)} train / {len(xte)} held-out images "
