@@ -102,11 +102,12 @@ def _softmax_copy(a):
 
 
 def conv2d_backward(geo, x, W, dz, need_dx=True, need_db=True, dx_out=None, x_offset=0, dz_offset=0,
-                    dx_offset=0, dW=None, db=None):
+                    dx_offset=0, dW=None, db=None, dx_accumulate=False):
     """Gradients of z = conv(x, W) + b given dz = dL/dz (activation already
     applied).  Returns (dx, dW, db); dx is written into
     ``dx_out[..., dx_offset:dx_offset+C]`` when given (overwriting it), and
-    is None when not ``need_dx``; db is None when not ``need_db``.  ``dW``
+    is None when not ``need_dx``; with ``dx_accumulate`` the input gradient is
+    added to ``dx_out`` instead.  db is None when not ``need_db``.  ``dW``
     and ``db`` may be given (C-contiguous, overwritten)."""
     if dW is None:
         dW = np.empty(W.shape, dtype=W.dtype)
@@ -120,7 +121,7 @@ def conv2d_backward(geo, x, W, dz, need_dx=True, need_db=True, dx_out=None, x_of
         if dx_out is None:
             dx_out = np.empty(x.shape[:3] + (geo[3],), dtype=x.dtype)
             dx_offset = 0
-        _core.conv_bwd_data(geo, dz, dz_offset, W, dx_out, dx_offset)
+        _core.conv_bwd_data(geo, dz, dz_offset, W, dx_out, dx_offset, dx_accumulate)
         dx = dx_out
     return dx, dW, db
 

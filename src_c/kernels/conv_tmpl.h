@@ -52,7 +52,7 @@ typedef struct {
 } NNC_FN(conv_tap);
 
 // Stores a finished tile: rw pixels (stride ocs) x nv vectors, nch valid
-// channels: act(acc + bias).  Out of line, so the activation's constants do
+// channels: act(acc + bias), or y + acc when act is NNC_CONV_ACCUMULATE.  Out of line, so the activation's constants do
 // not take registers from the accumulators of the tap loop.
 static __attribute__((noinline)) void NNC_FN(conv_store)(NNC_T *y, nnc_ssize ocs, const nnc_v *acc, int rw,
                                                          int nv, nnc_ssize nch, const NNC_T *bias, int act)
@@ -63,8 +63,12 @@ static __attribute__((noinline)) void NNC_FN(conv_store)(NNC_T *y, nnc_ssize ocs
             const int full = nc >= NNC_VLEN;
             NNC_T *yp = y + r * ocs + j * NNC_VLEN;
             nnc_v v = acc[r * nv + j];
-            if (bias) v = vadd(v, full ? vload(bias + j * NNC_VLEN) : vloadn(bias + j * NNC_VLEN, nc));
-            v = NNC_FN(vact)(v, act);
+            if (act == NNC_CONV_ACCUMULATE) {
+                v = vadd(full ? vload(yp) : vloadn(yp, nc), v);
+            } else {
+                if (bias) v = vadd(v, full ? vload(bias + j * NNC_VLEN) : vloadn(bias + j * NNC_VLEN, nc));
+                v = NNC_FN(vact)(v, act);
+            }
             if (full) vstore(yp, v);
             else vstoren(yp, v, nc);
         }
@@ -478,15 +482,16 @@ static int NNC_FN(conv_fwd)(const nnc_conv_params *p, const NNC_T *x, const NNC_
     return NNC_FN(dconv_run)(&d, p->N, nt);
 }
 
-static int NNC_FN(conv_bwd_data)(const nnc_conv_params *p, const NNC_T *dz, const NNC_T *W, NNC_T *dx)
+static int NNC_FN(conv_bwd_data)(const nnc_conv_params *p, const NNC_T *dz, const NNC_T *W, NNC_T *dx,
+                                 int accumulate)
 {
     int st = NNC_FN(conv_check)(p);
     if (st != NNC_OK) return st;
     if (p->N == 0) return NNC_OK;
     const int nt = nnc_threads_for(NNC_FN(conv_flops)(p));
     if (NNC_FN(conv_is_gemm)(p)) {
-        NNC_FN(gemm_args) g = {0, p->N * p->H * p->W, p->C, p->K, 1, 0, dz, p->ldy, 1, W, p->K, NULL, dx, p->ldx,
-                               NULL, NNC_ACT_LINEAR};
+        NNC_FN(gemm_args) g = {0, p->N * p->H * p->W, p->C, p->K, 1, accumulate ? 1 : 0, dz, p->ldy, 1, W, p->K,
+                               NULL, dx, p->ldx, NULL, NNC_ACT_LINEAR};
         return NNC_FN(gemm_run)(&g, nt);
     }
     NNC_FN(dconv) d;
@@ -500,6 +505,7 @@ static int NNC_FN(conv_bwd_data)(const nnc_conv_params *p, const NNC_T *dz, cons
     d.old = p->ldx;
     d.OHo = p->H;
     d.OWo = p->W;
+    if (accumulate) d.act = NNC_CONV_ACCUMULATE;
     return NNC_FN(dconv_run)(&d, p->N, nt);
 }
 
