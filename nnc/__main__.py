@@ -38,18 +38,19 @@ def _throughput(model, x, min_seconds=0.5, batch_size=256):
 def build_digits_cnn(width=16, in_channels=1, dtype=np.float32):
     """The small residual CNN of the demo: (N, H, W, in_channels) images -> 10 logits.
 
-    conv 3x3 -> residual block (two 3x3 convs) -> 2x2 max-pool -> residual
-    block with a strided 1x1-conv projection shortcut -> global average pool
-    -> dense head."""
+    3x3 conv -> residual block (two 3x3 convs) -> 2x2 max-pool -> dense block
+    (2 layers, growth width/2) -> residual block with a strided 1x1-conv
+    projection shortcut -> global average pool -> dense head."""
     w, kw = width, dict(padding="same", dtype=dtype)
     conv = nnc.Conv2D
     return nnc.Sequential([
         conv(in_channels, w, 3, activation="relu", **kw),
         nnc.Residual(nnc.Sequential([conv(w, w, 3, activation="relu", **kw), conv(w, w, 3, **kw)])),
         nnc.MaxPool2D(2, dtype=dtype),
-        nnc.Residual(nnc.Sequential([conv(w, 2 * w, 3, stride=2, activation="relu", **kw),
+        nnc.DenseBlock(w, 2, w // 2, dtype=dtype),
+        nnc.Residual(nnc.Sequential([conv(2 * w, 2 * w, 3, stride=2, activation="relu", **kw),
                                      conv(2 * w, 2 * w, 3, **kw)]),
-                     shortcut=conv(w, 2 * w, 1, stride=2, dtype=dtype)),
+                     shortcut=conv(2 * w, 2 * w, 1, stride=2, dtype=dtype)),
         nnc.GlobalAvgPool2D(dtype=dtype),
         nnc.Dense(2 * w, 10, dtype=dtype),
     ])

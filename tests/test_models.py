@@ -311,7 +311,8 @@ def _small_cnn(dtype=np.float32):
         nnc.Conv2D(1, 4, 3, activation="relu", **kw),
         nnc.Residual(nnc.Sequential([nnc.Conv2D(4, 4, 3, activation="tanh", **kw), nnc.Conv2D(4, 4, 3, **kw)])),
         nnc.MaxPool2D(2, dtype=dtype),
-        nnc.Residual(nnc.Conv2D(4, 6, 3, stride=2, **kw), shortcut=nnc.Conv2D(4, 6, 1, stride=2, dtype=dtype)),
+        nnc.DenseBlock(4, 2, 2, dtype=dtype),
+        nnc.Residual(nnc.Conv2D(8, 6, 3, stride=2, **kw), shortcut=nnc.Conv2D(8, 6, 1, stride=2, dtype=dtype)),
         nnc.GlobalAvgPool2D(dtype=dtype),
         nnc.Dense(6, 10, dtype=dtype),
     ])
