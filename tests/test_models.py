@@ -195,8 +195,12 @@ def _tamper_config(arrays, header):
     header["model"]["config"]["layers"][0]["config"]["evil"] = 1
 
 
+def _tamper_huge(arrays, header):
+    header["model"]["config"]["layers"][0]["config"]["in_features"] = 10 ** 12
+
+
 @pytest.mark.parametrize("edit", [_tamper_shape, _tamper_value, _tamper_class, _tamper_missing, _tamper_dtype,
-                                  _tamper_config])
+                                  _tamper_config, _tamper_huge])
 def test_load_rejects_tampered_files(tmp_path, edit):
     path = tmp_path / "m.npz"
     _mlp().save(path)
