@@ -1,10 +1,15 @@
 """Conv2D benchmark: nnc vs PyTorch (faster of NCHW and channels_last) and
 ONNX Runtime (inference), the "Done when" workloads of issue #3.
 
-    python bench/bench_conv.py [--threads 2] [--reps 20]
+    python bench/bench_conv.py [--threads 2] [--reps 20] [--clock wall|cpu]
 
-Prints min and median milliseconds per call and the ratios nnc / other
-(< 1 means nnc is faster).  torch and onnxruntime are optional."""
+The contenders run interleaved (one call each per round), so a load change
+on a shared machine hits all of them alike.  Prints min and median
+milliseconds per call and the ratios nnc / other of the minima (< 1 means
+nnc is faster).  ``--clock cpu`` times with the process CPU clock instead of
+the wall clock: with --threads 1 that is robust to other jobs sharing the
+machine (it measures the kernels' efficiency, not the latency).  torch and
+onnxruntime are optional."""
 import argparse
 import io
 import time
@@ -22,55 +27,43 @@ WORKLOADS = [
 ]
 
 
-def timeit(fn, reps, warm=3):
-    for _ in range(warm):
-        fn()
-    ts = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return 1e3 * min(ts), 1e3 * float(np.median(ts))
-
-
-def bench_nnc(w, reps):
+def nnc_fns(w):
     _, N, H, W, C, K, k, s, p, g = w
     layer = nnc.Conv2D(C, K, k, stride=s, padding=p, groups=g)
     x = np.random.default_rng(0).standard_normal((N, H, W, C)).astype(np.float32)
-    y = layer.forward(x)
-    gy = np.ones_like(y)
+    gy = np.ones_like(layer.forward(x))
 
     def fb():
         layer.forward(x, training=True)
         layer.backward(gy)
-    return timeit(lambda: layer.forward(x), reps), timeit(fb, max(3, reps // 2))
+    return {"nnc": (lambda: layer.forward(x), fb)}
 
 
-def bench_torch(w, reps, threads):
+def torch_fns(w, threads):
     import torch
     torch.set_num_threads(threads)
     _, N, H, W, C, K, k, s, p, g = w
     conv = torch.nn.Conv2d(C, K, k, stride=s, padding=p, groups=g)
-    best_f, best_fb = (np.inf, np.inf), (np.inf, np.inf)
-    for fmt in (torch.contiguous_format, torch.channels_last):
-        m = conv.to(memory_format=fmt)
+    out = {}
+    for name, fmt in (("torch-nchw", torch.contiguous_format), ("torch-cl", torch.channels_last)):
+        m = conv.to(memory_format=fmt) if fmt is torch.channels_last else conv
         x = torch.randn(N, C, H, W).contiguous(memory_format=fmt)
-        with torch.no_grad():
-            f = timeit(lambda: m(x), reps)
         xg = x.clone().requires_grad_(True)
-        gy = torch.ones_like(m(xg))
+        gy = torch.ones_like(m(x))
 
-        def fb():
+        def fwd(m=m, x=x):
+            with torch.no_grad():
+                m(x)
+
+        def fb(m=m, xg=xg, gy=gy):
             m.zero_grad(set_to_none=True)
             xg.grad = None
             m(xg).backward(gy)
-        fbt = timeit(fb, max(3, reps // 2))
-        best_f = min(best_f, f)
-        best_fb = min(best_fb, fbt)
-    return best_f, best_fb
+        out[name] = (fwd, fb)
+    return out
 
 
-def bench_ort(w, reps, threads):
+def ort_fns(w, threads):
     import onnxruntime as ort
     import torch
     _, N, H, W, C, K, k, s, p, g = w
@@ -86,32 +79,55 @@ def bench_ort(w, reps, threads):
     so.inter_op_num_threads = 1
     sess = ort.InferenceSession(buf.getvalue(), so, providers=["CPUExecutionProvider"])
     xn = x.numpy()
-    return timeit(lambda: sess.run(None, {"x": xn}), reps)
+    return {"ort": (lambda: sess.run(None, {"x": xn}), None)}
+
+
+CLOCK = time.perf_counter
+
+
+def interleaved(fns, reps, which):
+    """fns: name -> callable; runs one call of each per round."""
+    times = {n: [] for n in fns}
+    for f in fns.values():
+        f()
+        f()
+    for _ in range(reps):
+        for n, f in fns.items():
+            t0 = CLOCK()
+            f()
+            times[n].append(CLOCK() - t0)
+    return {n: (1e3 * min(t), 1e3 * float(np.median(t))) for n, t in times.items()}
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--reps", type=int, default=20)
+    ap.add_argument("--clock", choices=("wall", "cpu"), default="wall")
     args = ap.parse_args()
+    global CLOCK
+    CLOCK = time.perf_counter if args.clock == "wall" else time.process_time
     nnc.set_num_threads(args.threads)
-    print(f"threads={args.threads}  times in ms (min / median); ratio = nnc / other (min times)")
-    hdr = f"{'workload':26s} {'pass':5s} {'nnc':>15s} {'torch':>15s} {'ort':>15s} {'nnc/torch':>9s} {'nnc/ort':>8s}"
-    print(hdr)
+    print(f"threads={args.threads} clock={args.clock}  ms per call (min / median); ratios of the minima, nnc / other; "
+          f"torch = faster of NCHW and channels_last")
+    print(f"{'workload':24s} {'pass':4s} {'nnc':>15s} {'torch':>15s} {'ort':>15s} {'nnc/torch':>9s} {'nnc/ort':>8s}")
     for w in WORKLOADS:
-        f, fb = bench_nnc(w, args.reps)
-        try:
-            tf, tfb = bench_torch(w, args.reps, args.threads)
-        except ImportError:
-            tf = tfb = (np.nan, np.nan)
-        try:
-            of = bench_ort(w, args.reps, args.threads)
-        except ImportError:
-            of = (np.nan, np.nan)
-        fmt = lambda t: f"{t[0]:7.3f}/{t[1]:7.3f}"
-        print(f"{w[0]:26s} {'fwd':5s} {fmt(f):>15s} {fmt(tf):>15s} {fmt(of):>15s} {f[0] / tf[0]:9.2f} "
-              f"{f[0] / of[0]:8.2f}")
-        print(f"{'':26s} {'f+b':5s} {fmt(fb):>15s} {fmt(tfb):>15s} {'':>15s} {fb[0] / tfb[0]:9.2f}")
+        fns = nnc_fns(w)
+        for extra in (lambda: torch_fns(w, args.threads), lambda: ort_fns(w, args.threads)):
+            try:
+                fns.update(extra())
+            except ImportError:
+                pass
+        for pi, pname in enumerate(("fwd", "f+b")):
+            sel = {n: f[pi] for n, f in fns.items() if f[pi] is not None}
+            r = interleaved(sel, args.reps if pi == 0 else max(3, args.reps // 2), pname)
+            tk = [k for k in r if k.startswith("torch")]
+            tbest = min((r[k] for k in tk), default=(np.nan, np.nan))
+            ort_t = r.get("ort", (np.nan, np.nan))
+            fmt = lambda t: f"{t[0]:7.3f}/{t[1]:7.3f}" if np.isfinite(t[0]) else "-"
+            ratio = lambda a, b: f"{a[0] / b[0]:.2f}" if np.isfinite(b[0]) else "-"
+            print(f"{w[0] if pi == 0 else '':24s} {pname:4s} {fmt(r['nnc']):>15s} {fmt(tbest):>15s} "
+                  f"{fmt(ort_t):>15s} {ratio(r['nnc'], tbest):>9s} {ratio(r['nnc'], ort_t):>8s}")
 
 
 if __name__ == "__main__":

@@ -15,8 +15,8 @@ cdef extern from "nnc/nnc.h" nogil:
                          float *y)
     int nnc_conv_fwd_f64(const nnc_conv_params *p, const double *x, const double *W, const double *bias,
                          int act, double *y)
-    int nnc_conv_bwd_data_f32(const nnc_conv_params *p, const float *dz, const float *W, float *dx)
-    int nnc_conv_bwd_data_f64(const nnc_conv_params *p, const double *dz, const double *W, double *dx)
+    int nnc_conv_bwd_data_f32(const nnc_conv_params *p, const float *dz, const float *W, float *dx, int acc)
+    int nnc_conv_bwd_data_f64(const nnc_conv_params *p, const double *dz, const double *W, double *dx, int acc)
     int nnc_conv_bwd_filter_f32(const nnc_conv_params *p, const float *x, const float *dz, float *dW, float *db)
     int nnc_conv_bwd_filter_f64(const nnc_conv_params *p, const double *x, const double *dz, double *dW,
                                 double *db)
@@ -56,17 +56,18 @@ def conv_fwd(tuple geo, const floating[:, :, :, ::1] x, nnc_ssize x_off, const f
 
 
 def conv_bwd_data(tuple geo, const floating[:, :, :, ::1] dz, nnc_ssize dz_off, const floating[:, :, :, ::1] W,
-                  floating[:, :, :, ::1] dx, nnc_ssize dx_off):
-    """dx[..., dx_off:dx_off+C] = conv_transpose(dz[..., dz_off:dz_off+K], W) (overwritten)."""
+                  floating[:, :, :, ::1] dx, nnc_ssize dx_off, bint accumulate=False):
+    """dx[..., dx_off:dx_off+C] = conv_transpose(dz[..., dz_off:dz_off+K], W), overwritten
+    (or added to it with accumulate)."""
     cdef nnc_conv_params p
     _conv_params(&p, geo, (dx.shape[0], dx.shape[1], dx.shape[2], dx.shape[3]), dx_off, (dz.shape[0], dz.shape[1], dz.shape[2], dz.shape[3]), dz_off, (W.shape[0], W.shape[1], W.shape[2], W.shape[3]))
     if p.N == 0:
         return
     with nogil:
         if floating is float:
-            _ck(nnc_conv_bwd_data_f32(&p, &dz[0, 0, 0, dz_off], &W[0, 0, 0, 0], &dx[0, 0, 0, dx_off]))
+            _ck(nnc_conv_bwd_data_f32(&p, &dz[0, 0, 0, dz_off], &W[0, 0, 0, 0], &dx[0, 0, 0, dx_off], accumulate))
         else:
-            _ck(nnc_conv_bwd_data_f64(&p, &dz[0, 0, 0, dz_off], &W[0, 0, 0, 0], &dx[0, 0, 0, dx_off]))
+            _ck(nnc_conv_bwd_data_f64(&p, &dz[0, 0, 0, dz_off], &W[0, 0, 0, 0], &dx[0, 0, 0, dx_off], accumulate))
 
 
 def conv_bwd_filter(tuple geo, const floating[:, :, :, ::1] x, nnc_ssize x_off, const floating[:, :, :, ::1] dz,

@@ -23,11 +23,14 @@ cdef extern from "nnc/nnc.h" nogil:
     int nnc_gemm_nt_f64(nnc_ssize m, nnc_ssize n, nnc_ssize k, double alpha, const double *A, nnc_ssize lda,
                         const double *B, nnc_ssize ldb, double beta, double *C, nnc_ssize ldc,
                         const double *bias, int act)
-    int nnc_act_fwd_f32(float *y, const float *z, nnc_ssize rows, nnc_ssize cols, int act)
-    int nnc_act_fwd_f64(double *y, const double *z, nnc_ssize rows, nnc_ssize cols, int act)
-    int nnc_act_bwd_f32(float *dz, const float *dy, const float *y, nnc_ssize rows, nnc_ssize cols, int act)
-    int nnc_act_bwd_f64(double *dz, const double *dy, const double *y, nnc_ssize rows, nnc_ssize cols,
+    int nnc_act_fwd_f32(float *y, nnc_ssize ldy, const float *z, nnc_ssize ldz, nnc_ssize rows, nnc_ssize cols,
                         int act)
+    int nnc_act_fwd_f64(double *y, nnc_ssize ldy, const double *z, nnc_ssize ldz, nnc_ssize rows,
+                        nnc_ssize cols, int act)
+    int nnc_act_bwd_f32(float *dz, nnc_ssize lddz, const float *dy, nnc_ssize lddy, const float *y, nnc_ssize ldy,
+                        nnc_ssize rows, nnc_ssize cols, int act)
+    int nnc_act_bwd_f64(double *dz, nnc_ssize lddz, const double *dy, nnc_ssize lddy, const double *y,
+                        nnc_ssize ldy, nnc_ssize rows, nnc_ssize cols, int act)
     int nnc_colsum_f32(float *out, const float *x, nnc_ssize rows, nnc_ssize cols)
     int nnc_colsum_f64(double *out, const double *x, nnc_ssize rows, nnc_ssize cols)
 
@@ -107,26 +110,46 @@ def gemm_nt(const floating[:, ::1] A, const floating[:, ::1] B, floating[:, ::1]
                                 beta, &C[0, 0], n, bp, act))
 
 
-def act_fwd(floating[:, ::1] y, const floating[:, ::1] z, int act):
-    """y = act(z) row-wise (softmax over each row); y may be z."""
+cdef inline nnc_ssize _ld(nnc_ssize stride_bytes, nnc_ssize itemsize) noexcept nogil:
+    return stride_bytes // itemsize
+
+
+cdef int _rows_ok(tuple arrays, nnc_ssize rows, nnc_ssize cols, nnc_ssize sz) except -1:
+    for a in arrays:
+        if a.shape[0] != rows or a.shape[1] != cols or a.strides[1] != sz or a.strides[0] % sz:
+            raise ValueError("act: arrays must share one 2-D shape with contiguous rows")
+    return 0
+
+
+def act_fwd(floating[:, :] y, const floating[:, :] z, int act):
+    """y = act(z) row-wise (softmax over each row); y may be z.  Rows may be
+    strided (e.g. a channel slice of an NHWC buffer reshaped to 2-D)."""
     if y.shape[0] == 0 or y.shape[1] == 0:
         return
+    cdef nnc_ssize sz = sizeof(floating)
+    _rows_ok((y, z), y.shape[0], y.shape[1], sz)
     with nogil:
         if floating is float:
-            _ck(nnc_act_fwd_f32(&y[0, 0], &z[0, 0], y.shape[0], y.shape[1], act))
+            _ck(nnc_act_fwd_f32(&y[0, 0], _ld(y.strides[0], sz), &z[0, 0], _ld(z.strides[0], sz), y.shape[0],
+                                y.shape[1], act))
         else:
-            _ck(nnc_act_fwd_f64(&y[0, 0], &z[0, 0], y.shape[0], y.shape[1], act))
+            _ck(nnc_act_fwd_f64(&y[0, 0], _ld(y.strides[0], sz), &z[0, 0], _ld(z.strides[0], sz), y.shape[0],
+                                y.shape[1], act))
 
 
-def act_bwd(floating[:, ::1] dz, const floating[:, ::1] dy, const floating[:, ::1] y, int act):
-    """dz = dy * act'(.) from the forward output y; dz may be dy."""
+def act_bwd(floating[:, :] dz, const floating[:, :] dy, const floating[:, :] y, int act):
+    """dz = dy * act'(.) from the forward output y; dz may be dy; rows may be strided."""
     if dz.shape[0] == 0 or dz.shape[1] == 0:
         return
+    cdef nnc_ssize sz = sizeof(floating)
+    _rows_ok((dz, dy, y), dz.shape[0], dz.shape[1], sz)
     with nogil:
         if floating is float:
-            _ck(nnc_act_bwd_f32(&dz[0, 0], &dy[0, 0], &y[0, 0], dz.shape[0], dz.shape[1], act))
+            _ck(nnc_act_bwd_f32(&dz[0, 0], _ld(dz.strides[0], sz), &dy[0, 0], _ld(dy.strides[0], sz), &y[0, 0],
+                                _ld(y.strides[0], sz), dz.shape[0], dz.shape[1], act))
         else:
-            _ck(nnc_act_bwd_f64(&dz[0, 0], &dy[0, 0], &y[0, 0], dz.shape[0], dz.shape[1], act))
+            _ck(nnc_act_bwd_f64(&dz[0, 0], _ld(dz.strides[0], sz), &dy[0, 0], _ld(dy.strides[0], sz), &y[0, 0],
+                                _ld(y.strides[0], sz), dz.shape[0], dz.shape[1], act))
 
 
 def colsum(floating[::1] out, const floating[:, ::1] x):

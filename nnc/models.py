@@ -237,7 +237,7 @@ class Sequential(Layer):
 
     def get_config(self):
         from .serialization import layer_to_config
-        return {"layers": [layer_to_config(layer) for layer in self.layers]}
+        return {"layers": [layer_to_config(layer) for layer in self.layers], "dtype": dtype_name(self.dtype)}
 
     @classmethod
     def from_config(cls, config):
@@ -245,7 +245,7 @@ class Sequential(Layer):
         specs = config.get("layers")
         if not isinstance(specs, list):
             raise ValueError("Sequential.from_config: expected a list under 'layers'")
-        return cls([layer_from_config(s, "Sequential.from_config") for s in specs])
+        return cls([layer_from_config(s, "Sequential.from_config") for s in specs], dtype=config.get("dtype"))
 
     def save(self, path):
         """Write the model to exactly ``path`` (one .npz, no pickle); ``nnc.load(path)`` restores it."""

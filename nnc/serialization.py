@@ -57,7 +57,7 @@ def layer_from_config(spec, where="nnc.load"):
         raise ValueError(f"{where}: unknown layer class {spec['class_name']!r}")
     try:
         return cls.from_config(spec["config"])
-    except (TypeError, KeyError, OverflowError) as e:
+    except (TypeError, KeyError, OverflowError, MemoryError) as e:
         raise ValueError(f"{where}: invalid config for {spec['class_name']}: {e}") from None
 
 

@@ -47,9 +47,13 @@ GRID = [
     ("3x3-k70", 2, 5, 5, 9, 70, 3, 1, 1, 1, 1, "relu"),
     ("3x3-bigpad", 1, 3, 3, 2, 3, 3, 1, 2, 1, 1, None),
     ("3x3-softmax", 2, 5, 6, 3, 7, 3, 1, 1, 1, 1, "softmax"),
+    # few outputs per group: the reduction-in-lanes kernel (forward; dx of few inputs)
+    ("3x3-c20-k3", 2, 7, 8, 20, 3, 3, 1, 1, 1, 1, "sigmoid"),
+    ("3x3-g2-c36-k4-s2", 1, 6, 7, 36, 4, 3, 2, "same", 1, 2, None),
+    ("5x5-c2-k33-d2", 2, 9, 10, 2, 33, 5, 1, "same", 2, 1, None),
 ]
 ISA_SUBSET = ["3x3-p1", "3x3-same-s2-even", "3x3-dw-s2-d2", "5x3-p2-s2", "7x7-s2-p3-cin3", "1x1",
-              "3x3-c70-k40", "1x7-p(0,3)-g2"]
+              "3x3-c70-k40", "1x7-p(0,3)-g2", "3x3-c20-k3", "3x3-g2-c36-k4-s2", "5x5-c2-k33-d2"]
 BY_NAME = {c[0]: c for c in GRID}
 
 
@@ -114,6 +118,7 @@ THREAD_CASES = [
     ("1x1", 7, 16, 16, 32, 48, 1, 1, 0, 1, 1, None),
     ("7x7-cin3", 3, 30, 29, 3, 32, 7, 2, 3, 1, 1, None),
     ("g2-5x3", 7, 12, 11, 16, 16, (5, 3), 1, "same", 1, 2, None),
+    ("dot", 7, 16, 15, 40, 3, 3, 1, 1, 1, 1, "relu"),
 ]
 
 
@@ -140,7 +145,7 @@ def test_threads_and_batch_split_bitwise(case, dtype, isa, rng):
 
 
 GRAD_CASES = ["3x3-same-s2-even", "3x3-dw-s2-d2", "5x3-p2-s2", "1x1", "3x3-g2", "1x7-same",
-              "4x4-s2-same-d3", "3x3-softmax"]
+              "4x4-s2-same-d3", "3x3-softmax", "3x3-c20-k3", "5x5-c2-k33-d2"]
 
 
 @pytest.mark.parametrize("name", GRAD_CASES)

@@ -189,3 +189,27 @@ def test_bad_input():
         nnc.ConvRNN2D(3, 4, 0)
     with pytest.raises(ValueError, match="activation"):
         nnc.ConvRNN2D(3, 4, 3, activation="softmax")
+
+
+@pytest.mark.parametrize("cls", ["lstm", "rnn"])
+def test_backward_twice_gives_the_same_result_stateful(cls, rng):
+    make = lstm if cls == "lstm" else crnn
+    layer = make(2, 3, 3, np.float64, rng, stateful=True, **({} if cls == "lstm" else dict(out_channels=2)))
+    x = rng.standard_normal((2, 3, 4, 3, 2))
+    layer(x)   # carries a non-zero state into the training call
+    y = layer.forward(x, training=True)
+    G = rng.standard_normal(y.shape)
+    dx1 = layer.backward(G)
+    g1 = {k: v.copy() for k, v in layer.grads.items()}
+    s1 = layer.grad_initial_state
+    state = layer.state
+    dx2 = layer.backward(G)
+    np.testing.assert_array_equal(dx1, dx2)
+    np.testing.assert_array_equal(dx1, layer.backward(G))
+    for k in g1:
+        np.testing.assert_array_equal(g1[k], layer.grads[k])
+    for a, b in zip(np.atleast_1d(s1) if cls == "rnn" else s1, np.atleast_1d(layer.grad_initial_state)
+                    if cls == "rnn" else layer.grad_initial_state):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(state if cls == "lstm" else [state], layer.state if cls == "lstm" else [layer.state]):
+        np.testing.assert_array_equal(a, b)

@@ -77,8 +77,8 @@ def sweep_shapes():
 
 
 def random_shapes(rng, count):
-    # Crossing MC (rows), several NR panels and KC slices (k up to 600).
-    return [tuple(int(v) for v in (rng.integers(1, 140), rng.integers(1, 140), rng.integers(1, 600)))
+    # Crossing MC (rows, up to 600: the blocked path), several NR panels and KC slices (k up to 600).
+    return [tuple(int(v) for v in (rng.integers(1, 600), rng.integers(1, 140), rng.integers(1, 600)))
             for _ in range(count)]
 
 
@@ -147,7 +147,9 @@ def test_nan_inf_propagate(dtype, isa):
 
 @pytest.mark.parametrize("ta,tb", TRANS)
 def test_packed_b_bitwise_equal_unpacked(ta, tb, dtype, isa, rng):
-    shapes = [(1, 1, 1), (1, 70, 33), (4, 100, 257), (37, 45, 8), (2, 129, 600)] + random_shapes(rng, 4)
+    # (40, 64, 64), (100, 96, 30): row-major B small enough to be read in place by the unpacked path.
+    shapes = [(1, 1, 1), (1, 70, 33), (4, 100, 257), (37, 45, 8), (2, 129, 600), (40, 64, 64),
+              (100, 96, 30)] + random_shapes(rng, 4)
     for m, n, k in shapes:
         A, B, C, b = operands(rng, dtype, ta, tb, m, n, k, 0.5, bias=True)
         for act in (0, ACTS["sigmoid"]):
@@ -179,16 +181,17 @@ def test_threads_bitwise_equal(ta, tb, dtype, isa, rng):
         nnc.set_num_threads(old)
 
 
-@pytest.mark.parametrize("ta", [0, 1])
+@pytest.mark.parametrize("ta,tb", TRANS)
 @pytest.mark.parametrize("packed", [False, True], ids=["unpacked", "packed"])
-def test_row_subsets_bitwise_equal(ta, packed, dtype, isa, nthreads, rng):
+def test_row_subsets_bitwise_equal(ta, tb, packed, dtype, isa, nthreads, rng):
     """predict() contract: any block of rows, computed alone, equals those rows of the full product."""
-    for m, n, k in [(70, 45, 300), (200, 300, 64), (130, 1030, 20)]:
-        A, B, C, b = operands(rng, dtype, ta, 1, m, n, k, 1.0, bias=True)
-        full = run(ta, 1, A, B, C, 1.0, 1.0, b, ACTS["tanh"], packed)
+    # Small-m path (m <= MC) and the blocked path (m > MC) alike: any subset equals the full run.
+    for m, n, k in [(70, 45, 300), (200, 300, 64), (130, 1030, 20), (300, 45, 300), (700, 70, 20), (90, 64, 48)]:
+        A, B, C, b = operands(rng, dtype, ta, tb, m, n, k, 1.0, bias=True)
+        full = run(ta, tb, A, B, C, 1.0, 1.0, b, ACTS["tanh"], packed)
         cuts = sorted({0, m, *(int(c) for c in rng.integers(1, m, 4))})
         for i0, i1 in list(zip(cuts, cuts[1:])) + [(r, r + 1) for r in (0, m // 2, m - 1)]:
             As = np.ascontiguousarray(A[:, i0:i1] if ta else A[i0:i1])
-            part = run(ta, 1, As, B, C[i0:i1], 1.0, 1.0, b, ACTS["tanh"], packed)
+            part = run(ta, tb, As, B, C[i0:i1], 1.0, 1.0, b, ACTS["tanh"], packed)
             np.testing.assert_array_equal(part, full[i0:i1], err_msg=f"{isa} rows {i0}:{i1} of {m}x{n}x{k}")
 

@@ -137,3 +137,46 @@ def test_empty_batch_and_nan(rng):
     x = np.array([[np.nan, 0, 1], [0, 1, 2]], np.float32)
     out = res(x)
     assert np.isnan(out[0]).all() and np.isfinite(out[1]).all()
+
+
+@pytest.mark.parametrize("with_shortcut", [False, True])
+def test_conv_block_vs_reference(with_shortcut, dtype, rng):
+    from nnc.reference import conv as cref
+    cout, stride = (6, 2) if with_shortcut else (4, 1)
+    block = nnc.Conv2D(4, cout, 3, stride=stride, padding="same", activation="relu", dtype=dtype)
+    block.params["W"][...] = rng.standard_normal(block.params["W"].shape) / 6
+    block.params["b"][...] = rng.standard_normal(cout) / 4
+    shortcut = nnc.Conv2D(4, cout, 1, stride=stride, dtype=dtype) if with_shortcut else None
+    res = nnc.Residual(block, shortcut)
+    x = rng.standard_normal((2, 7, 7, 4))
+    xr = x.astype(dtype).astype(np.float64)
+    W, b = (block.params[k].astype(np.float64) for k in ("W", "b"))
+    pad = cref.same_padding(7, 3, stride, 1) * 2
+    sargs = dict(stride=(stride, stride), padding=pad)
+    yb = cref.conv2d_forward(xr, W, b, activation="relu", **sargs)
+    if with_shortcut:
+        Ws, bs = (shortcut.params[k].astype(np.float64) for k in ("W", "b"))
+        ys = cref.conv2d_forward(xr, Ws, bs, stride=(2, 2))
+    else:
+        ys = xr
+    y = res.forward(x, training=True)
+    assert_close(y, yb + ys, dtype, scale=6, what="y")
+    dy = rng.standard_normal(y.shape)
+    dyr = dy.astype(dtype).astype(np.float64)
+    dx = res.backward(dy)
+    dxb, dWb, dbb = cref.conv2d_backward(xr, W, yb, dyr, activation="relu", **sargs)
+    dxs = cref.conv2d_backward(xr, Ws, ys, dyr, stride=(2, 2))[0] if with_shortcut else dyr
+    assert_close(dx, dxb + dxs, dtype, scale=6, what="dx")
+    assert_close(res.grads["block.W"], dWb, dtype, scale=10, what="dW")
+    assert_close(res.grads["block.b"], dbb, dtype, scale=10, what="db")
+
+
+@pytest.mark.parametrize("with_shortcut", [False, True])
+def test_conv_block_finite_differences(with_shortcut, rng):
+    kw = dict(padding="same", dtype=np.float64)
+    if with_shortcut:
+        res = nnc.Residual(nnc.Conv2D(3, 5, 3, stride=2, activation="tanh", **kw),
+                           nnc.Conv2D(3, 5, 1, stride=2, dtype=np.float64))
+    else:
+        res = nnc.Residual(nnc.Sequential([nnc.Conv2D(3, 3, 3, activation="tanh", **kw), nnc.Conv2D(3, 3, 3, **kw)]))
+    check_layer_grads(res, rng.standard_normal((2, 5, 5, 3)), rng)

@@ -3,6 +3,7 @@ from .base import Layer
 from .conv import Conv2D
 from .conv_recurrent import ConvLSTM2D, ConvRNN2D
 from .dense import Dense
+from .densenet import DenseBlock
 from .perceptron import Perceptron
 from .pooling import AvgPool2D, GlobalAvgPool2D, MaxPool2D
 from .recurrent import GRU, LSTM, SimpleRNN
@@ -11,4 +12,4 @@ from .residual import Residual
 
 __all__ = ["Layer", "Dense", "Perceptron", "Conv2D", "MaxPool2D", "AvgPool2D", "GlobalAvgPool2D", "Flatten",
            "SimpleRNN", "LSTM", "GRU", "ConvRNN2D", "ConvLSTM2D",
-           "Residual"]
+           "Residual", "DenseBlock"]

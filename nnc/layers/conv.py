@@ -78,9 +78,12 @@ def conv2d_forward(x, W, b=None, stride=(1, 1), padding=(0, 0), dilation=(1, 1),
     stride = pair(stride, "stride", where)
     dilation = pair(dilation, "dilation", where)
     padding = _padding_arg(padding, where)
-    C = W.shape[2] * groups
-    geo = conv_geometry(x.shape, C, W.shape, stride, padding, dilation, groups, where)
-    act = act_id(activation, where)
+    geo = conv_geometry(x.shape, W.shape[2] * groups, W.shape, stride, padding, dilation, groups, where)
+    return _run_forward(x, W, b, geo, act_id(activation, where), out, x_offset, out_offset), geo
+
+
+def _run_forward(x, W, b, geo, act, out=None, x_offset=0, out_offset=0):
+    """The kernel call of conv2d_forward, for a checked geometry."""
     if out is None:
         out = np.empty(x.shape[:1] + geo[16:18] + (W.shape[3],), dtype=x.dtype)
         out_offset = 0
@@ -92,7 +95,7 @@ def conv2d_forward(x, W, b=None, stride=(1, 1), padding=(0, 0), dilation=(1, 1),
         else:
             sl = out[..., out_offset:out_offset + K]
             sl[...] = _softmax_copy(sl)
-    return out, geo
+    return out
 
 
 def _softmax_copy(a):
@@ -102,11 +105,12 @@ def _softmax_copy(a):
 
 
 def conv2d_backward(geo, x, W, dz, need_dx=True, need_db=True, dx_out=None, x_offset=0, dz_offset=0,
-                    dx_offset=0, dW=None, db=None):
+                    dx_offset=0, dW=None, db=None, dx_accumulate=False):
     """Gradients of z = conv(x, W) + b given dz = dL/dz (activation already
     applied).  Returns (dx, dW, db); dx is written into
     ``dx_out[..., dx_offset:dx_offset+C]`` when given (overwriting it), and
-    is None when not ``need_dx``; db is None when not ``need_db``.  ``dW``
+    is None when not ``need_dx``; with ``dx_accumulate`` the input gradient is
+    added to ``dx_out`` instead.  db is None when not ``need_db``.  ``dW``
     and ``db`` may be given (C-contiguous, overwritten)."""
     if dW is None:
         dW = np.empty(W.shape, dtype=W.dtype)
@@ -120,7 +124,7 @@ def conv2d_backward(geo, x, W, dz, need_dx=True, need_db=True, dx_out=None, x_of
         if dx_out is None:
             dx_out = np.empty(x.shape[:3] + (geo[3],), dtype=x.dtype)
             dx_offset = 0
-        _core.conv_bwd_data(geo, dz, dz_offset, W, dx_out, dx_offset)
+        _core.conv_bwd_data(geo, dz, dz_offset, W, dx_out, dx_offset, dx_accumulate)
         dx = dx_out
     return dx, dW, db
 
@@ -173,6 +177,7 @@ class Conv2D(Layer):
         self._add_param("W", _config.rng().uniform(-limit, limit, (KH, KW, cg, self.out_channels)))
         if self.use_bias:
             self._add_param("b", np.zeros(self.out_channels))
+        self._geo = {}  # input shape -> geometry (immutable tuples)
 
     def get_config(self):
         pad = self.padding if isinstance(self.padding, str) else list(self.padding)
@@ -191,8 +196,14 @@ class Conv2D(Layer):
         x = self._check(x)
         W = self._param("W")
         b = self._param("b") if self.use_bias else None
-        y, geo = conv2d_forward(x, W, b, self.stride, self.padding, self.dilation, self.groups,
-                                self.activation, where=self.name)
+        geo = self._geo.get(x.shape)
+        if geo is None:
+            geo = conv_geometry(x.shape, self.in_channels, W.shape, self.stride, self.padding, self.dilation,
+                                self.groups, self.name)
+            if len(self._geo) > 16:
+                self._geo = {}
+            self._geo[x.shape] = geo
+        y = _run_forward(x, W, b, geo, self._act)
         if training:
             self._cache = (x, y, geo)
         return y

@@ -102,7 +102,8 @@ class _ConvRecurrent(_Recurrent):
         else:
             self.state = last_h
         if training:
-            self._cache = dict(x=x, xt=xt, hist=hist, chist=chist, gates=gates)
+            self._cache = dict(x=x, xt=xt, hist=hist, chist=chist, gates=gates, consumed=False,
+                               initial=(h0, c0))
         return hist[1:] if keep_h else hist[last][None]
 
     def _bptt(self, dhs_t):
@@ -116,7 +117,16 @@ class _ConvRecurrent(_Recurrent):
         shape = self._state_shape(xt.shape[1])
         dh0 = np.empty(shape, self.dtype)
         dc0 = np.empty(shape, self.dtype) if self._has_cell_state else None
-        gates = c["gates"].copy()   # the kernel overwrites it; backward may be called twice
+        if c["consumed"]:
+            # The kernel turned the saved gates into their gradients (no extra
+            # copy of the largest buffer): a second backward re-runs the forward.
+            zeros = np.zeros(self._state_shape(c["x"].shape[0]), self.dtype)
+            h0, c0 = c["initial"]
+            h0 = zeros if h0 is None else h0
+            self._run(c["x"], True, (h0, zeros if c0 is None else c0) if self._has_cell_state else h0)
+            c = self._cache = {**c, **self._cache}   # keeps the output projection's entries
+        gates = c["gates"]
+        c["consumed"] = True
         _core.convrnn_backward(self._cell, self._act(), xt, Wx, Wh, c["hist"].reshape(-1),
                                None if c["chist"] is None else c["chist"].reshape(-1), gates,
                                np.ascontiguousarray(dhs_t).reshape(-1), dxt, self.grads[kx], self.grads[kh_],

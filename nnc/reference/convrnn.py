@@ -3,41 +3,24 @@ written from the formulas of API.md: the recurrent layers with both matrix
 products replaced by "same" (stride 1) cross-correlations."""
 import numpy as np
 
+from .conv import conv2d_backward, conv2d_forward, same_padding
 from .dense import act, act_grad
 
 
-def _pads(k):
-    total = k - 1
-    return total // 2, total - total // 2
+def _same(w):
+    (t, b), (l, r) = (same_padding(1, k, 1, 1) for k in w.shape[:2])
+    return (t, b, l, r)
 
 
 def conv_same(x, w):
-    """"same" cross-correlation: x (N,H,W,C), w (KH,KW,C,O) -> (N,H,W,O)."""
-    kh, kw = w.shape[:2]
-    (t, b), (l, r) = _pads(kh), _pads(kw)
-    xp = np.pad(x, ((0, 0), (t, b), (l, r), (0, 0)))
-    H, W = x.shape[1:3]
-    out = np.zeros(x.shape[:3] + (w.shape[3],))
-    for a in range(kh):
-        for c in range(kw):
-            out += xp[:, a:a + H, c:c + W, :] @ w[a, c]
-    return out
+    """"same" stride-1 cross-correlation: x (N,H,W,C), w (KH,KW,C,O) -> (N,H,W,O)."""
+    return conv2d_forward(x, w, padding=_same(w))
 
 
 def conv_same_backward(x, w, dy):
     """Gradients (dx, dw) of conv_same(x, w) given dy."""
-    kh, kw = w.shape[:2]
-    (t, b), (l, r) = _pads(kh), _pads(kw)
-    xp = np.pad(x, ((0, 0), (t, b), (l, r), (0, 0)))
-    dxp = np.zeros_like(xp)
-    dw = np.zeros_like(w, dtype=np.float64)
-    H, W = x.shape[1:3]
-    for a in range(kh):
-        for c in range(kw):
-            win = xp[:, a:a + H, c:c + W, :]
-            dw[a, c] = np.einsum("nhwc,nhwo->co", win, dy)
-            dxp[:, a:a + H, c:c + W, :] += dy @ w[a, c].T
-    return dxp[:, t:t + H, l:l + W, :], dw
+    dx, dw, _ = conv2d_backward(x, w, None, dy, padding=_same(w))
+    return dx, dw
 
 
 def _sig(z):

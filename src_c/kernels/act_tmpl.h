@@ -61,33 +61,39 @@ static void NNC_FN(softmax_row)(NNC_T *y, const NNC_T *z, nnc_ssize n)
     for (; i < n; ++i) y[i] *= (NNC_T)1 / s;
 }
 
-// y (rows, cols) = g(z); softmax normalises each row.  y may equal z.
-static int NNC_FN(act_fwd)(NNC_T *y, const NNC_T *z, nnc_ssize rows, nnc_ssize cols, int act)
+// y (rows, cols; row stride ldy) = g(z) (row stride ldz); softmax
+// normalises each row.  y may equal z.
+static int NNC_FN(act_fwd)(NNC_T *y, nnc_ssize ldy, const NNC_T *z, nnc_ssize ldz, nnc_ssize rows, nnc_ssize cols,
+                           int act)
 {
     if (rows <= 0 || cols <= 0) return NNC_OK;
     int nt = nnc_threads_for(20.0 * (double)rows * (double)cols);
     if (act == NNC_ACT_SOFTMAX) {
         #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
-        for (nnc_ssize r = 0; r < rows; ++r) NNC_FN(softmax_row)(y + r * cols, z + r * cols, cols);
-    } else {
+        for (nnc_ssize r = 0; r < rows; ++r) NNC_FN(softmax_row)(y + r * ldy, z + r * ldz, cols);
+    } else if (ldy == cols && ldz == cols) {
         nnc_ssize n = rows * cols, chunk = 4096;
         #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
         for (nnc_ssize s = 0; s < n; s += chunk)
             NNC_FN(act_apply)(y + s, z + s, NNC_MIN(chunk, n - s), act);
+    } else {
+        #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
+        for (nnc_ssize r = 0; r < rows; ++r) NNC_FN(act_apply)(y + r * ldy, z + r * ldz, cols, act);
     }
     return NNC_OK;
 }
 
-// dz (rows, cols) = dy * g'(.) from the forward output y; dz may equal dy.
-static int NNC_FN(act_bwd)(NNC_T *dz, const NNC_T *dy, const NNC_T *y, nnc_ssize rows, nnc_ssize cols,
-                           int act)
+// dz (rows, cols) = dy * g'(.) from the forward output y, each with its own
+// row stride; dz may equal dy.
+static int NNC_FN(act_bwd)(NNC_T *dz, nnc_ssize lddz, const NNC_T *dy, nnc_ssize lddy, const NNC_T *y,
+                           nnc_ssize ldy, nnc_ssize rows, nnc_ssize cols, int act)
 {
     if (rows <= 0 || cols <= 0) return NNC_OK;
     int nt = nnc_threads_for(4.0 * (double)rows * (double)cols);
     #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
     for (nnc_ssize r = 0; r < rows; ++r) {
-        const NNC_T *yr = y + r * cols, *gr = dy + r * cols;
-        NNC_T *dr = dz + r * cols;
+        const NNC_T *yr = y + r * ldy, *gr = dy + r * lddy;
+        NNC_T *dr = dz + r * lddz;
         if (act == NNC_ACT_SOFTMAX) {
             NNC_T s = 0;
             for (nnc_ssize c = 0; c < cols; ++c) s += gr[c] * yr[c];

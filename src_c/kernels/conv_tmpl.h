@@ -20,16 +20,22 @@
 //   with stride s the dx columns split into s residue classes, each of which
 //   reads consecutive dz pixels.  Every thread owns the dx rows it writes.
 //   Depthwise (C/G == K/G == 1) has its own micro-kernel: channels in the
-//   vector lanes of both x and W.
-// - dW (general case): per image, tiles of CONV_PT output pixels are
-//   unrolled (im2col, bounded: CONV_PT x KH*KW*C/G elements of per-thread
-//   scratch, independent of N) and accumulated with the GEMM engine
-//   (dW += col^T dz).  Depthwise dW: a direct kernel over channel blocks.
+//   vector lanes of both x and W.  Few output channels per group (< VLEN/2,
+//   e.g. dx of a first layer with 3 input channels) use conv_dot instead:
+//   reduction channels in the lanes, one horizontal sum per output.
+//   Workspace, per thread: 2*KH*KW taps, plus the packed weights (about |W|
+//   rounded up to whole vectors) on the calling thread; nothing grows with N.
+// - dW (general case): a direct kernel with the GEMM micro-kernel's shape:
+//   a register tile of CONV_RW input channels x CONV_NV vectors of output
+//   channels per tap, FMA chains along each output row (x broadcast, dz
+//   vectors), added into dW row after row.  Threads own dW tiles and read
+//   every row, so no workspace at all.  Depthwise dW: the same with channels
+//   in the lanes of both operands.
 //   db: column sums of dz over the pixels in order.
 //
 // Determinism: each output element is one FMA chain over its taps in
 // (kh, kw, c) order, whatever tile, edge path or thread computes it; dW and
-// db add images (and pixel tiles) in order.  So results are bitwise
+// db add the output rows (images, then rows) in order.  So results are bitwise
 // identical for any thread count and, for y and dx, any batch split.
 
 #if NNC_ISA_ID == 0
@@ -43,7 +49,6 @@
 #define CONV_NV 4
 #endif
 #define CONV_NB (CONV_NV * NNC_VLEN)
-#define CONV_PT 256
 
 // A tap: input element offset (for the job's pixel 0, channel 0), index of
 // its first weight row, number of reduction channels it covers.
@@ -51,19 +56,40 @@ typedef struct {
     nnc_ssize off, widx, len;
 } NNC_FN(conv_tap);
 
-// Stores one pixel's NV_ vectors (nch valid channels): act(acc + bias).
-NNC_INLINE void NNC_FN(conv_store)(NNC_T *y, const nnc_v *acc, int nv, nnc_ssize nch, const NNC_T *bias,
-                                   int act)
+// Stores a finished tile: rw pixels (stride ocs) x nv vectors, nch valid
+// channels: act(acc + bias), or y + acc when act is NNC_CONV_ACCUMULATE.  Out of line, so the activation's constants do
+// not take registers from the accumulators of the tap loop.
+static __attribute__((noinline)) void NNC_FN(conv_store)(NNC_T *y, nnc_ssize ocs, const nnc_v *acc, int rw,
+                                                         int nv, nnc_ssize nch, const NNC_T *bias, int act)
 {
-    for (int j = 0; j < nv; ++j) {
-        const nnc_ssize nc = nch - (nnc_ssize)j * NNC_VLEN;
-        const int full = nc >= NNC_VLEN;
-        nnc_v r = acc[j];
-        if (bias) r = vadd(r, full ? vload(bias + j * NNC_VLEN) : vloadn(bias + j * NNC_VLEN, nc));
-        r = NNC_FN(vact)(r, act);
-        if (full) vstore(y + j * NNC_VLEN, r);
-        else vstoren(y + j * NNC_VLEN, r, nc);
-    }
+    for (int r = 0; r < rw; ++r)
+        for (int j = 0; j < nv; ++j) {
+            const nnc_ssize nc = nch - (nnc_ssize)j * NNC_VLEN;
+            const int full = nc >= NNC_VLEN;
+            NNC_T *yp = y + r * ocs + j * NNC_VLEN;
+            nnc_v v = acc[r * nv + j];
+            if (act == NNC_CONV_ACCUMULATE) {
+                v = vadd(full ? vload(yp) : vloadn(yp, nc), v);
+            } else {
+                if (bias) v = vadd(v, full ? vload(bias + j * NNC_VLEN) : vloadn(bias + j * NNC_VLEN, nc));
+                v = NNC_FN(vact)(v, act);
+            }
+            if (full) vstore(yp, v);
+            else vstoren(yp, v, nc);
+        }
+}
+
+// dw[r*ldw + j-th vector] += acc[r][j] (nch valid channels); out of line.
+static __attribute__((noinline)) void NNC_FN(conv_acc_store)(NNC_T *dw, nnc_ssize ldw, const nnc_v *acc, int rw,
+                                                             int nv, nnc_ssize nch)
+{
+    for (int r = 0; r < rw; ++r)
+        for (int j = 0; j < nv; ++j) {
+            const nnc_ssize nc = nch - (nnc_ssize)j * NNC_VLEN;
+            NNC_T *o = dw + r * ldw + j * NNC_VLEN;
+            if (nc >= NNC_VLEN) vstore(o, vadd(vload(o), acc[r * nv + j]));
+            else vstoren(o, vadd(vloadn(o, nc), acc[r * nv + j]), nc);
+        }
 }
 
 // Micro-kernels for RW_ pixels x NV_ vectors.
@@ -94,7 +120,20 @@ NNC_INLINE void NNC_FN(conv_store)(NNC_T *y, const nnc_v *acc, int nv, nnc_ssize
                 }                                                                                   \
             }                                                                                       \
         }                                                                                           \
-        for (int r = 0; r < RW_; ++r) NNC_FN(conv_store)(y + r * ocs, acc[r], NV_, nch, bias, act); \
+        CONV_STORE_(RW_, NV_)                                                                       \
+    }                                                                                               \
+    static void NNC_FN(dwk_ukr_##RW_##_##NV_)(const NNC_T *x, nnc_ssize xps, const NNC_T *z, nnc_ssize zps, \
+                                              nnc_ssize npx, NNC_T *dw, nnc_ssize ldw, nnc_ssize nch)  \
+    {                                                                                               \
+        nnc_v acc[RW_][NV_];                                                                        \
+        const nnc_ssize last = nch - (NV_ - 1) * NNC_VLEN;                                          \
+        for (int r = 0; r < RW_; ++r)                                                               \
+            for (int j = 0; j < NV_; ++j) acc[r][j] = vzero();                                      \
+        if (last >= NNC_VLEN)                                                                       \
+            CONV_DWK_BODY_(RW_, NV_, vload(p_))                                                     \
+        else                                                                                        \
+            CONV_DWK_BODY_(RW_, NV_, (j < NV_ - 1 ? vload(p_) : vloadn(p_, last)))                  \
+        NNC_FN(conv_acc_store)(dw, ldw, &acc[0][0], RW_, NV_, nch);                                 \
     }                                                                                               \
     static void NNC_FN(dw_ukr_##RW_##_##NV_)(const NNC_FN(conv_tap) *tp, nnc_ssize ntap,            \
                                              const NNC_T *x, nnc_ssize xsh, nnc_ssize ics,         \
@@ -105,19 +144,44 @@ NNC_INLINE void NNC_FN(conv_store)(NNC_T *y, const nnc_v *acc, int nv, nnc_ssize
         const nnc_ssize last = nch - (NV_ - 1) * NNC_VLEN;                                          \
         for (int r = 0; r < RW_; ++r)                                                               \
             for (int j = 0; j < NV_; ++j) acc[r][j] = vzero();                                      \
-        for (nnc_ssize t = 0; t < ntap; ++t) {                                                      \
-            const NNC_T *NNC_RESTRICT xs = x + (tp[t].off + xsh);                                   \
-            const NNC_T *NNC_RESTRICT ws = w + tp[t].widx * wst;                                    \
-            for (int j = 0; j < NV_; ++j) {                                                         \
-                const int full = j < NV_ - 1 || last >= NNC_VLEN;                                   \
-                const nnc_v wv = full ? vload(ws + j * NNC_VLEN) : vloadn(ws + j * NNC_VLEN, last); \
-                for (int r = 0; r < RW_; ++r) {                                                     \
-                    const NNC_T *xp = xs + r * ics + j * NNC_VLEN;                                  \
-                    acc[r][j] = vfma(full ? vload(xp) : vloadn(xp, last), wv, acc[r][j]);           \
-                }                                                                                   \
+        if (last >= NNC_VLEN)                                                                       \
+            CONV_DW_BODY_(RW_, NV_, vload(p_))                                                      \
+        else                                                                                        \
+            CONV_DW_BODY_(RW_, NV_, (j < NV_ - 1 ? vload(p_) : vloadn(p_, last)))                   \
+        CONV_STORE_(RW_, NV_)                                                                       \
+    }
+
+#define CONV_STORE_(RW_, NV_) NNC_FN(conv_store)(y, ocs, &acc[0][0], RW_, NV_, nch, bias, act);
+
+// The dW pixel loop: acc[r][j] += x[p, r] * dz[p, j-th vector], p < npx.
+#define CONV_DWK_BODY_(RW_, NV_, LD_)                                                               \
+    for (nnc_ssize q = 0; q < npx; ++q) {                                                           \
+        const NNC_T *NNC_RESTRICT xq = x + q * xps;                                                 \
+        nnc_v zv[NV_];                                                                              \
+        for (int j = 0; j < NV_; ++j) {                                                             \
+            const NNC_T *p_ = z + q * zps + j * NNC_VLEN;                                           \
+            zv[j] = LD_;                                                                            \
+        }                                                                                           \
+        for (int r = 0; r < RW_; ++r) {                                                             \
+            const nnc_v xb = vset1(xq[r]);                                                          \
+            for (int j = 0; j < NV_; ++j) acc[r][j] = vfma(xb, zv[j], acc[r][j]);                   \
+        }                                                                                           \
+    }
+
+// The depthwise tap loop; LD_ loads the vector at p_ (masked for a partial
+// last vector), kept out of the full-vector loop so acc stays in registers.
+#define CONV_DW_BODY_(RW_, NV_, LD_)                                                                \
+    for (nnc_ssize t = 0; t < ntap; ++t) {                                                          \
+        const NNC_T *NNC_RESTRICT xs = x + (tp[t].off + xsh);                                       \
+        const NNC_T *NNC_RESTRICT ws = w + tp[t].widx * wst;                                        \
+        for (int j = 0; j < NV_; ++j) {                                                             \
+            const NNC_T *p_ = ws + j * NNC_VLEN;                                                    \
+            const nnc_v wv = LD_;                                                                   \
+            for (int r = 0; r < RW_; ++r) {                                                         \
+                p_ = xs + r * ics + j * NNC_VLEN;                                                   \
+                acc[r][j] = vfma(LD_, wv, acc[r][j]);                                               \
             }                                                                                       \
         }                                                                                           \
-        for (int r = 0; r < RW_; ++r) NNC_FN(conv_store)(y + r * ocs, acc[r], NV_, nch, bias, act); \
     }
 
 #if CONV_NV == 4
@@ -148,7 +212,13 @@ typedef void (*NNC_FN(conv_ukr_fn))(const NNC_FN(conv_tap) *, nnc_ssize, const N
 // [rw - 1][nv - 1]
 static const NNC_FN(conv_ukr_fn) NNC_FN(conv_ukrs)[CONV_RW][CONV_NV] = CONV_TABLE_(conv);
 static const NNC_FN(conv_ukr_fn) NNC_FN(dw_ukrs)[CONV_RW][CONV_NV] = CONV_TABLE_(dw);
+typedef void (*NNC_FN(dwk_ukr_fn))(const NNC_T *, nnc_ssize, const NNC_T *, nnc_ssize, nnc_ssize, NNC_T *,
+                                   nnc_ssize, nnc_ssize);
+static const NNC_FN(dwk_ukr_fn) NNC_FN(dwk_ukrs)[CONV_RW][CONV_NV] = CONV_TABLE_(dwk);
 #undef CONV_UKR
+#undef CONV_DW_BODY_
+#undef CONV_DWK_BODY_
+#undef CONV_STORE_
 #undef CONV_UKR34_
 #undef CONV_ROW34_
 #undef CONV_UKRS_
@@ -165,6 +235,7 @@ typedef struct {
     nnc_ssize old, OHo, OWo;
     nnc_ssize KH, KW, sh, sw, dh, dw, pt, pl;
     int bwd, depthwise, merge;
+    int dot;                 // few output channels: reduction in the lanes (conv_dot)
     nnc_ssize Cr;            // reduction channels per tap (general)
     nnc_ssize ngrp, Cog;     // groups; output channels per group (depthwise: all, ngrp 1)
     nnc_ssize xg;            // input channel offset per group
@@ -185,11 +256,52 @@ static int NNC_FN(dconv_scratch_bytes)(const NNC_FN(dconv) *d, size_t *bytes)
     return 1;
 }
 
+// Few output channels (Cog < NNC_VLEN/2, e.g. dx of a first layer with 3
+// input channels): the reduction channels go in the vector lanes.  Per pixel
+// and 4 outputs: lane-wise FMA chains over the taps and their channels, then
+// a horizontal sum in a fixed lane order.  Weights [tap][o (4-padded)][r
+// (wst, zero-padded to whole vectors)].
+static void NNC_FN(conv_dot)(const NNC_FN(conv_tap) *tp, nnc_ssize ntap, const NNC_T *x, nnc_ssize xsh,
+                             const NNC_T *w, nnc_ssize wst, NNC_T *y, nnc_ssize nout, const NNC_T *bias, int act)
+{
+    for (nnc_ssize o0 = 0; o0 < nout; o0 += 4) {
+        nnc_v acc[4] = {vzero(), vzero(), vzero(), vzero()};
+        for (nnc_ssize t = 0; t < ntap; ++t) {
+            const NNC_T *NNC_RESTRICT xs = x + (tp[t].off + xsh);
+            const NNC_T *NNC_RESTRICT ws = w + (tp[t].widx + o0) * wst;
+            const nnc_ssize len = tp[t].len;
+            nnc_ssize c = 0;
+            for (; c + NNC_VLEN <= len; c += NNC_VLEN) {
+                const nnc_v xv = vload(xs + c);
+                for (int o = 0; o < 4; ++o) acc[o] = vfma(xv, vload(ws + o * wst + c), acc[o]);
+            }
+            if (c < len) {
+                const nnc_v xv = vloadn(xs + c, len - c);
+                for (int o = 0; o < 4; ++o) acc[o] = vfma(xv, vload(ws + o * wst + c), acc[o]);
+            }
+        }
+        NNC_T r[NNC_VLEN];
+        for (int o = 0; o < NNC_VLEN; ++o) r[o] = o < 4 ? vhsum(acc[o]) : 0;
+        const nnc_ssize n = NNC_MIN(4, nout - o0);
+        nnc_v v = vloadn(r, n);
+        if (bias) v = vadd(v, vloadn(bias + o0, n));
+        vstoren(y + o0, NNC_FN(vact)(v, act), n);
+    }
+}
+
 // Calls the micro-kernels for pixels [j0, j1) of the job's column class with
 // one tap list, over every (group, channel block).
 static void NNC_FN(dconv_run_px)(const NNC_FN(dconv) *d, const NNC_FN(conv_tap) *taps, nnc_ssize ntap,
                                  nnc_ssize j0, nnc_ssize j1, nnc_ssize cs, NNC_T *orow, nnc_ssize ostep)
 {
+    if (d->dot) {
+        for (nnc_ssize g = 0; g < d->ngrp; ++g)
+            for (nnc_ssize j = j0; j < j1; ++j)
+                NNC_FN(conv_dot)(taps, ntap, d->in, j * cs * d->ild + g * d->xg, d->wp + g * d->wgs, d->wbs,
+                                 orow + (j * ostep) * d->old + g * d->Cog, d->Cog,
+                                 d->bias ? d->bias + g * d->Cog : NULL, d->act);
+        return;
+    }
     const nnc_ssize nblk = NNC_CEILDIV(d->Cog, CONV_NB);
     for (nnc_ssize g = 0; g < d->ngrp; ++g) {
         for (nnc_ssize b = 0; b < nblk; ++b) {
@@ -225,7 +337,7 @@ static void NNC_FN(dconv_row)(const NNC_FN(dconv) *d, nnc_ssize n, nnc_ssize oro
 {
     NNC_FN(conv_tap) *taps = scratch, *etaps = taps + d->KH * d->KW;
     nnc_ssize *khs = (nnc_ssize *)(etaps + d->KH * d->KW), *kws = khs + 2 * d->KH;
-    const nnc_ssize wunit = d->depthwise ? 1 : d->Cr;
+    const nnc_ssize wunit = d->depthwise ? 1 : d->dot ? NNC_CEILDIV(d->Cog, 4) * 4 : d->Cr;
     nnc_ssize nkh = 0, nkw = 0;
     for (nnc_ssize kh = 0; kh < d->KH; ++kh) {
         nnc_ssize ir;
@@ -315,7 +427,9 @@ static int NNC_FN(dconv_run)(const NNC_FN(dconv) *d, nnc_ssize N, int nt)
             #pragma omp atomic write
             failed = 1;
         }
-        #pragma omp for schedule(static)
+        // dynamic: a thread preempted on a shared machine does not hold the
+        // others at the barrier; results do not depend on who runs a row.
+        #pragma omp for schedule(dynamic, 1)
         for (nnc_ssize it = 0; it < items; ++it) {
             if (!scratch) continue;
             const nnc_ssize rho = it % ncls, row = it / ncls;
@@ -353,6 +467,24 @@ static void NNC_FN(conv_pack)(NNC_T *NNC_RESTRICT dst, const NNC_T *NNC_RESTRICT
                 }
             }
     }
+}
+
+// Packs W for conv_dot: dst[g][tap][o][r], o padded to 4 outputs and r to
+// rpad (a whole number of vectors), zeros in the padding.
+static void NNC_FN(conv_pack_dot)(NNC_T *NNC_RESTRICT dst, const NNC_T *NNC_RESTRICT W, nnc_ssize taps,
+                                  nnc_ssize Cg, nnc_ssize K, nnc_ssize G, int bwd, nnc_ssize rpad)
+{
+    const nnc_ssize Kg = K / G, red = bwd ? Kg : Cg, outc = bwd ? Cg : Kg, opad = NNC_CEILDIV(outc, 4) * 4;
+    for (nnc_ssize g = 0; g < G; ++g)
+        for (nnc_ssize t = 0; t < taps; ++t)
+            for (nnc_ssize o = 0; o < opad; ++o) {
+                NNC_T *d = dst + ((g * taps + t) * opad + o) * rpad;
+                for (nnc_ssize r = 0; r < rpad; ++r) {
+                    if (o >= outc || r >= red) d[r] = 0;
+                    else if (!bwd) d[r] = W[(t * Cg + r) * K + g * Kg + o];
+                    else d[r] = W[(t * Cg + o) * K + g * Kg + r];
+                }
+            }
 }
 
 // Fields check (Python validates; this keeps the C core memory-safe).
@@ -416,17 +548,23 @@ static int NNC_FN(conv_engine)(NNC_FN(dconv) *d, const nnc_conv_params *p, const
         return NNC_OK;
     }
     const nnc_ssize red = bwd ? Kg : Cg, outc = bwd ? Cg : Kg;
-    nnc_ssize wbs, wgs, total;
-    if (!nnc_mul_ok(taps * red, CONV_NB, &wbs) || !nnc_mul_ok(NNC_CEILDIV(outc, CONV_NB), wbs, &wgs) ||
-        !nnc_mul_ok(G, wgs, &total) || !nnc_mul_ok(total, (nnc_ssize)sizeof(NNC_T), &total))
-        return NNC_EOVERFLOW;
-    NNC_T *wp = nnc_tls_scratch(3, (size_t)total);
-    if (!wp) return NNC_ENOMEM;
-    NNC_FN(conv_pack)(wp, W, taps, Cg, p->K, G, bwd);
     d->ngrp = G;
     d->Cog = outc;
     d->Cr = red;
     d->xg = red;
+    d->dot = NNC_VLEN >= 4 && 2 * outc <= NNC_VLEN && red >= NNC_VLEN;
+    nnc_ssize wbs, wgs, total;
+    if (d->dot) {  // [g][tap][o (4-padded)][r (vector-padded)]
+        wbs = NNC_CEILDIV(red, NNC_VLEN) * NNC_VLEN;
+        if (!nnc_mul_ok(taps * NNC_CEILDIV(outc, 4) * 4, wbs, &wgs)) return NNC_EOVERFLOW;
+    } else if (!nnc_mul_ok(taps * red, CONV_NB, &wbs) || !nnc_mul_ok(NNC_CEILDIV(outc, CONV_NB), wbs, &wgs)) {
+        return NNC_EOVERFLOW;
+    }
+    if (!nnc_mul_ok(G, wgs, &total) || !nnc_mul_ok(total, (nnc_ssize)sizeof(NNC_T), &total)) return NNC_EOVERFLOW;
+    NNC_T *wp = nnc_tls_scratch(3, (size_t)total);
+    if (!wp) return NNC_ENOMEM;
+    if (d->dot) NNC_FN(conv_pack_dot)(wp, W, taps, Cg, p->K, G, bwd, wbs);
+    else NNC_FN(conv_pack)(wp, W, taps, Cg, p->K, G, bwd);
     d->wp = wp;
     d->wbs = wbs;
     d->wgs = wgs;
@@ -458,19 +596,20 @@ static int NNC_FN(conv_fwd)(const nnc_conv_params *p, const NNC_T *x, const NNC_
     d.OWo = p->OW;
     d.bias = bias;
     d.act = act;
-    d.merge = !d.depthwise && p->dil_w == 1 && p->groups == 1 && p->ldx == p->C;
+    d.merge = !d.depthwise && !d.dot && p->dil_w == 1 && p->groups == 1 && p->ldx == p->C;
     return NNC_FN(dconv_run)(&d, p->N, nt);
 }
 
-static int NNC_FN(conv_bwd_data)(const nnc_conv_params *p, const NNC_T *dz, const NNC_T *W, NNC_T *dx)
+static int NNC_FN(conv_bwd_data)(const nnc_conv_params *p, const NNC_T *dz, const NNC_T *W, NNC_T *dx,
+                                 int accumulate)
 {
     int st = NNC_FN(conv_check)(p);
     if (st != NNC_OK) return st;
     if (p->N == 0) return NNC_OK;
     const int nt = nnc_threads_for(NNC_FN(conv_flops)(p));
     if (NNC_FN(conv_is_gemm)(p)) {
-        NNC_FN(gemm_args) g = {0, p->N * p->H * p->W, p->C, p->K, 1, 0, dz, p->ldy, 1, W, p->K, NULL, dx, p->ldx,
-                               NULL, NNC_ACT_LINEAR};
+        NNC_FN(gemm_args) g = {0, p->N * p->H * p->W, p->C, p->K, 1, accumulate ? 1 : 0, dz, p->ldy, 1, W, p->K,
+                               NULL, dx, p->ldx, NULL, NNC_ACT_LINEAR};
         return NNC_FN(gemm_run)(&g, nt);
     }
     NNC_FN(dconv) d;
@@ -484,6 +623,7 @@ static int NNC_FN(conv_bwd_data)(const nnc_conv_params *p, const NNC_T *dz, cons
     d.old = p->ldx;
     d.OHo = p->H;
     d.OWo = p->W;
+    if (accumulate) d.act = NNC_CONV_ACCUMULATE;
     return NNC_FN(dconv_run)(&d, p->N, nt);
 }
 
@@ -533,44 +673,79 @@ static void NNC_FN(conv_dw_filter)(const nnc_conv_params *p, const NNC_T *x, con
                         const nnc_ssize jhi =
                             NNC_MIN(p->OW, p->W - bcol <= 0 ? 0 : (p->W - bcol - 1) / p->stride_w + 1);
                         NNC_T *dw = dW + (kh * p->KW + kw) * C;
-                        for (nnc_ssize c = b * bw; c < c1; c += NNC_VLEN) {
-                            const nnc_ssize nc = NNC_MIN(NNC_VLEN, c1 - c);
-                            nnc_v acc = vzero();
-                            for (nnc_ssize j = jlo; j < jhi; ++j) {
-                                const NNC_T *xp = xr + (j * p->stride_w + bcol) * p->ldx + c;
-                                const NNC_T *zp = zr + j * p->ldy + c;
-                                acc = nc == NNC_VLEN ? vfma(vload(xp), vload(zp), acc)
-                                                     : vfma(vloadn(xp, nc), vloadn(zp, nc), acc);
+                        for (nnc_ssize c = b * bw; c < c1; c += CONV_NB) {
+                            // CONV_NV independent chains (vectors of channels) along ow
+                            const nnc_ssize nch = NNC_MIN(CONV_NB, c1 - c);
+                            nnc_v acc[CONV_NV];
+                            for (int v = 0; v < CONV_NV; ++v) acc[v] = vzero();
+                            if (nch == CONV_NB) {
+                                for (nnc_ssize j = jlo; j < jhi; ++j) {
+                                    const NNC_T *xp = xr + (j * p->stride_w + bcol) * p->ldx + c;
+                                    const NNC_T *zp = zr + j * p->ldy + c;
+                                    for (int v = 0; v < CONV_NV; ++v)
+                                        acc[v] = vfma(vload(xp + v * NNC_VLEN), vload(zp + v * NNC_VLEN), acc[v]);
+                                }
+                            } else {
+                                for (nnc_ssize j = jlo; j < jhi; ++j) {
+                                    const NNC_T *xp = xr + (j * p->stride_w + bcol) * p->ldx + c;
+                                    const NNC_T *zp = zr + j * p->ldy + c;
+                                    for (int v = 0; v < CONV_NV; ++v) {
+                                        const nnc_ssize nc = nch - (nnc_ssize)v * NNC_VLEN;
+                                        if (nc <= 0) break;
+                                        acc[v] = vfma(vloadn(xp + v * NNC_VLEN, NNC_MIN(nc, NNC_VLEN)),
+                                                      vloadn(zp + v * NNC_VLEN, NNC_MIN(nc, NNC_VLEN)), acc[v]);
+                                    }
+                                }
                             }
-                            if (nc == NNC_VLEN) vstore(dw + c, vadd(vload(dw + c), acc));
-                            else vstoren(dw + c, vadd(vloadn(dw + c, nc), acc), nc);
+                            for (int v = 0; v < CONV_NV; ++v) {
+                                const nnc_ssize nc = nch - (nnc_ssize)v * NNC_VLEN;
+                                if (nc <= 0) break;
+                                NNC_T *o = dw + c + v * NNC_VLEN;
+                                if (nc >= NNC_VLEN) vstore(o, vadd(vload(o), acc[v]));
+                                else vstoren(o, vadd(vloadn(o, nc), acc[v]), nc);
+                            }
                         }
                     }
                 }
     }
 }
 
-// Unrolls output pixels [q0, q0+pc) of image n, group g, into col (pc, KH*KW*Cg).
-static void NNC_FN(conv_im2col)(NNC_T *NNC_RESTRICT col, const nnc_conv_params *p, const NNC_T *x,
-                                nnc_ssize n, nnc_ssize g, nnc_ssize q0, nnc_ssize pc, int nt)
+// dW[kh,kw,c,k] = sum_{n,oh} (sum_ow x[n, ih, iw, c] dz[n, oh, ow, k]) for
+// a general (not depthwise) conv.  Items (group, tap, CONV_RW input
+// channels, CONV_NB output channels) are split over the threads; each
+// thread runs over every output row in order and, per row, adds a register
+// chain over ow into its dW items.  No unrolled copy of x.
+static void NNC_FN(conv_w_filter)(const nnc_conv_params *p, const NNC_T *x, const NNC_T *dz, NNC_T *dW, int nt)
 {
-    const nnc_ssize Cg = p->C / p->groups, M = p->KH * p->KW * Cg;
+    const nnc_ssize G = p->groups, Cg = p->C / G, Kg = p->K / G, taps = p->KH * p->KW;
+    const nnc_ssize rcb = NNC_CEILDIV(Cg, CONV_RW), cob = NNC_CEILDIV(Kg, CONV_NB);
+    const nnc_ssize items = G * taps * rcb * cob;
+    for (nnc_ssize i = 0; i < taps * Cg * p->K; ++i) dW[i] = 0;
+    nt = (int)NNC_MIN(nt, items);
+    const nnc_ssize per = NNC_CEILDIV(items, nt);
     #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
-    for (nnc_ssize q = 0; q < pc; ++q) {
-        const nnc_ssize oh = (q0 + q) / p->OW, ow = (q0 + q) % p->OW;
-        NNC_T *row = col + q * M;
-        for (nnc_ssize kh = 0; kh < p->KH; ++kh) {
-            const nnc_ssize ih = oh * p->stride_h - p->pad_top + kh * p->dil_h;
-            for (nnc_ssize kw = 0; kw < p->KW; ++kw) {
-                const nnc_ssize iw = ow * p->stride_w - p->pad_left + kw * p->dil_w;
-                NNC_T *o = row + (kh * p->KW + kw) * Cg;
-                if (ih < 0 || ih >= p->H || iw < 0 || iw >= p->W) {
-                    for (nnc_ssize c = 0; c < Cg; ++c) o[c] = 0;
-                } else {
-                    memcpy(o, x + ((n * p->H + ih) * p->W + iw) * p->ldx + g * Cg, sizeof(NNC_T) * (size_t)Cg);
+    for (nnc_ssize slot = 0; slot < nt; ++slot) {
+        const nnc_ssize i0 = slot * per, i1 = NNC_MIN(items, i0 + per);
+        for (nnc_ssize n = 0; n < p->N; ++n)
+            for (nnc_ssize oh = 0; oh < p->OH; ++oh)
+                for (nnc_ssize it = i0; it < i1; ++it) {
+                    const nnc_ssize cb = it % cob, rb = (it / cob) % rcb, tap = (it / (cob * rcb)) % taps;
+                    const nnc_ssize g = it / (cob * rcb * taps);
+                    const nnc_ssize kh = tap / p->KW, kw = tap % p->KW;
+                    const nnc_ssize ih = oh * p->stride_h - p->pad_top + kh * p->dil_h;
+                    if (ih < 0 || ih >= p->H) continue;
+                    const nnc_ssize bcol = kw * p->dil_w - p->pad_left;
+                    const nnc_ssize jlo = bcol >= 0 ? 0 : NNC_CEILDIV(-bcol, p->stride_w);
+                    const nnc_ssize jhi = NNC_MIN(p->OW, p->W - bcol <= 0 ? 0 : (p->W - bcol - 1) / p->stride_w + 1);
+                    if (jhi <= jlo) continue;
+                    const nnc_ssize ci0 = rb * CONV_RW, rc = NNC_MIN(CONV_RW, Cg - ci0);
+                    const nnc_ssize co0 = cb * CONV_NB, nch = NNC_MIN(CONV_NB, Kg - co0);
+                    const nnc_ssize nv = NNC_CEILDIV(nch, NNC_VLEN);
+                    NNC_FN(dwk_ukrs)[rc - 1][nv - 1](
+                        x + ((n * p->H + ih) * p->W + jlo * p->stride_w + bcol) * p->ldx + g * Cg + ci0,
+                        p->stride_w * p->ldx, dz + ((n * p->OH + oh) * p->OW + jlo) * p->ldy + g * Kg + co0,
+                        p->ldy, jhi - jlo, dW + (tap * Cg + ci0) * p->K + g * Kg + co0, p->K, nch);
                 }
-            }
-        }
     }
 }
 
@@ -579,8 +754,7 @@ static int NNC_FN(conv_bwd_filter)(const nnc_conv_params *p, const NNC_T *x, con
 {
     int st = NNC_FN(conv_check)(p);
     if (st != NNC_OK) return st;
-    const nnc_ssize G = p->groups, Cg = p->C / G, Kg = p->K / G, M = p->KH * p->KW * Cg;
-    const nnc_ssize P = p->N * p->OH * p->OW;
+    const nnc_ssize M = p->KH * p->KW * (p->C / p->groups), P = p->N * p->OH * p->OW;
     if (p->N == 0) {
         for (nnc_ssize i = 0; i < M * p->K; ++i) dW[i] = 0;
         if (db)
@@ -598,28 +772,10 @@ static int NNC_FN(conv_bwd_filter)(const nnc_conv_params *p, const NNC_T *x, con
         NNC_FN(conv_dw_filter)(p, x, dz, dW);
         return NNC_OK;
     }
-    nnc_ssize bytes;
-    if (!nnc_mul_ok(M, CONV_PT * (nnc_ssize)sizeof(NNC_T), &bytes)) return NNC_EOVERFLOW;
-    NNC_T *col = nnc_tls_scratch(2, (size_t)bytes);
-    if (!col) return NNC_ENOMEM;
-    const nnc_ssize npix = p->OH * p->OW;
-    const int ntc = nnc_threads_for((double)CONV_PT * (double)M);
-    for (nnc_ssize g = 0; g < G; ++g)
-        for (nnc_ssize n = 0; n < p->N; ++n)
-            for (nnc_ssize q0 = 0; q0 < npix; q0 += CONV_PT) {
-                const nnc_ssize pc = NNC_MIN(CONV_PT, npix - q0);
-                NNC_FN(conv_im2col)(col, p, x, n, g, q0, pc, ntc);
-                // dW[:, g*Kg : (g+1)*Kg] (+)= col^T dz[pixels, g*Kg : (g+1)*Kg]
-                NNC_FN(gemm_args) a = {1, M, Kg, pc, 1, (n == 0 && q0 == 0) ? 0 : 1, col, M, 0,
-                                       dz + (n * npix + q0) * p->ldy + g * Kg, p->ldy, NULL, dW + g * Kg, p->K,
-                                       NULL, NNC_ACT_LINEAR};
-                st = NNC_FN(gemm_run)(&a, nt);
-                if (st != NNC_OK) return st;
-            }
+    NNC_FN(conv_w_filter)(p, x, dz, dW, nt);
     return NNC_OK;
 }
 
 #undef CONV_RW
 #undef CONV_NV
 #undef CONV_NB
-#undef CONV_PT

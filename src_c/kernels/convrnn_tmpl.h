@@ -80,7 +80,7 @@ static int NNC_FN(convrnn_forward)(const nnc_convrnn_desc *d, const NNC_T *xt, c
             st = NNC_FN(lstm_cell_fwd)(rows, d->ch, a, 4 * d->ch, chist + cp * ss, d->ch, chist + cn * ss, d->ch,
                                        hist + hn * ss, d->ch, d->training);
         else
-            st = NNC_FN(act_fwd)(hist + hn * ss, a, rows, d->ch, d->act);
+            st = NNC_FN(act_fwd)(hist + hn * ss, d->ch, a, d->ch, rows, d->ch, d->act);
         if (st) return st;
     }
     return NNC_OK;
@@ -111,7 +111,7 @@ static int NNC_FN(convrnn_backward)(const nnc_convrnn_desc *d, const NNC_T *xt, 
                 st = NNC_FN(rnn_cell_bwd)(rows, d->ch, hist + (t + 1) * ss, d->ch, dhs + t * ss, d->ch, dh_rec,
                                           d->ch, da, d->ch, d->act);
             if (st) return st;
-            st = NNC_FN(conv_bwd_data)(&ph, da, Wh, dh0);
+            st = NNC_FN(conv_bwd_data)(&ph, da, Wh, dh0, 0);
             if (st) return st;
         }
     }
@@ -120,5 +120,5 @@ static int NNC_FN(convrnn_backward)(const nnc_convrnn_desc *d, const NNC_T *xt, 
     if (st) return st;
     st = NNC_FN(conv_bwd_filter)(&px, xt, gates, dWx, db);
     if (st) return st;
-    return rows > 0 ? NNC_FN(conv_bwd_data)(&px, gates, Wx, dxt) : NNC_OK;
+    return rows > 0 ? NNC_FN(conv_bwd_data)(&px, gates, Wx, dxt, 0) : NNC_OK;
 }

@@ -10,14 +10,29 @@
 // KC-deep slices.  A B operand can also be packed once (gemm_pack_b) and
 // reused across calls: the weights of a dense, recurrent or conv layer.
 //
-// Determinism: every element of C is the same FMA chain over each KC slice,
-// whatever m, n, the tile it falls in, or the thread count; rows of a partial
-// tile run a micro-kernel specialised for fewer rows, never a different
-// summation.  So predict() gives bitwise the same rows for any batch size.
+// Determinism (API contract; tests/test_gemm.py checks it bitwise): every
+// element C[i][j] is, per KC slice [pc, pc+kc) in increasing pc, the FMA
+// chain acc = fma(A[i][p], B[p][j], acc) over p in order from acc = 0, then
+// c = alpha*acc (+ beta*C on the first slice, + c on later ones), bias and
+// activation on the last.  KC is a per-(ISA) constant, never derived from
+// m, n or the thread count.  Everything else may vary without changing a
+// bit: the tile an element falls in (rows of a partial tile run a kernel
+// specialised for fewer rows; one row may run gemm_ukr_1x4, four panels at
+// once), the path (small-m or blocked), whether B is packed per call,
+// prepacked (gemm_pack_b) or read in place, and which thread owns a tile.
+// So predict() gives bitwise the same rows for any batch size, and results
+// are the same for any thread count.  Across ISAs results differ (FMA width
+// and KC are per ISA).
 //
-// Threads: one parallel region; per KC slice an omp-for packs B panels, then
-// an omp-for runs (MC-row block x column chunk) items, each packing its own
-// A block into per-thread scratch.
+// Paths and threads (each thread owns the C tiles it writes; no atomics):
+// - m <= MC, the layer shapes (gemm_small): thread t owns a contiguous run
+//   of B panels; it packs A (all m rows) once per KC slice and packs each of
+//   its B panel slices into an L1 buffer right before using it.  nt == 1
+//   runs without an OpenMP team.
+// - m > MC (gemm_blocked): one parallel region; per KC slice an omp-for
+//   packs the shared B block, then an omp-for runs (row block x column
+//   chunk) items, each packing its own A block into per-thread scratch.
+// Packing transposes with NNC_TB x NNC_TB register blocks (vtransp).
 
 #if NNC_ISA_ID == 0
 #define GEMM_MR 4
@@ -30,9 +45,14 @@
 #define GEMM_NV 2
 #endif
 #define GEMM_NR (GEMM_NV * NNC_VLEN)
+// KC 256: a KC x NR B micro-panel (reused by every MR-row tile of a block)
+// is 16-32 KiB, L1/L2-resident; KC = 128 for AVX-512 f32 (16 KiB) measured
+// ~3% slower on Zen 4.  The A block (MC x KC) stays in L2.
 #define GEMM_KC 256
-#define GEMM_MC (10 * GEMM_MR)
+#define GEMM_MC (264 / GEMM_MR * GEMM_MR)
 #define GEMM_NC (128 * GEMM_NR)
+// Elements of packed A the small-m path keeps (all KC slices it can): 256 KiB.
+#define GEMM_ABUDGET (262144 / (nnc_ssize)sizeof(NNC_T))
 
 typedef struct {
     int ta;
@@ -73,6 +93,41 @@ NNC_INLINE void NNC_FN(gemm_store_row)(NNC_T *c, const nnc_v *acc, nnc_ssize nco
     }
 }
 
+// Stores a rows x NR tile (rows a compile-time constant after inlining).
+// Full-width tiles: the products straight from registers (unrolled), then,
+// on the last slice, bias and activation over the tile just written.  The
+// operations and their order are gemm_store_row's (c is stored exactly and
+// 1*c == c), so both give bitwise the same C.
+NNC_INLINE void NNC_FN(gemm_store_tile)(NNC_T *c, nnc_ssize ldc, nnc_v (*acc)[GEMM_NV], int rows,
+                                        nnc_ssize ncols, int first, int last, const NNC_FN(gemm_args) *g,
+                                        const NNC_T *bias)
+{
+    if (ncols < GEMM_NR) {
+        for (int i = 0; i < rows; ++i) NNC_FN(gemm_store_row)(c + i * ldc, acc[i], ncols, first, last, g, bias);
+        return;
+    }
+    const nnc_v va = vset1(g->alpha);
+    if (first && g->beta == 0) {
+        for (int i = 0; i < rows; ++i)
+            for (int j = 0; j < GEMM_NV; ++j) vstore(c + i * ldc + j * NNC_VLEN, vmul(va, acc[i][j]));
+    } else {
+        const nnc_v vb = vset1(first ? g->beta : (NNC_T)1);
+        for (int i = 0; i < rows; ++i)
+            for (int j = 0; j < GEMM_NV; ++j) {
+                NNC_T *cij = c + i * ldc + j * NNC_VLEN;
+                vstore(cij, vadd(vmul(va, acc[i][j]), vmul(vb, vload(cij))));
+            }
+    }
+    if (last && (bias || g->act != NNC_ACT_LINEAR))
+        for (int i = 0; i < rows; ++i)
+            for (int j = 0; j < GEMM_NV; ++j) {
+                NNC_T *cij = c + i * ldc + j * NNC_VLEN;
+                nnc_v r = vload(cij);
+                if (bias) r = vadd(r, vload(bias + j * NNC_VLEN));
+                vstore(cij, NNC_FN(vact)(r, g->act));
+            }
+}
+
 // The micro-kernel for MR_ (compile-time) rows: acc = A panel (kc x MR, only
 // the first MR_ rows used) times B panel (kc x NR, rows bs apart: NR when
 // packed, ldb when read in place), then stored.
@@ -85,6 +140,10 @@ NNC_INLINE void NNC_FN(gemm_store_row)(NNC_T *c, const nnc_v *acc, nnc_ssize nco
         nnc_v acc[MR_][GEMM_NV];                                                                  \
         for (int i = 0; i < MR_; ++i)                                                             \
             for (int j = 0; j < GEMM_NV; ++j) acc[i][j] = vzero();                                \
+        for (int i = 0; i < MR_; ++i) { /* C tile rows, read/written after the loop */           \
+            __builtin_prefetch(c + i * ldc, 1);                                                   \
+            __builtin_prefetch(c + i * ldc + GEMM_NR - 1, 1);                                     \
+        }                                                                                         \
         for (nnc_ssize p = 0; p < kc; ++p) {                                                      \
             nnc_v bv[GEMM_NV];                                                                    \
             for (int j = 0; j < GEMM_NV; ++j) bv[j] = vload(b + p * bs + j * NNC_VLEN);          \
@@ -93,8 +152,7 @@ NNC_INLINE void NNC_FN(gemm_store_row)(NNC_T *c, const nnc_v *acc, nnc_ssize nco
                 for (int j = 0; j < GEMM_NV; ++j) acc[i][j] = vfma(av, bv[j], acc[i][j]);         \
             }                                                                                     \
         }                                                                                         \
-        for (int i = 0; i < MR_; ++i)                                                             \
-            NNC_FN(gemm_store_row)(c + i * ldc, acc[i], ncols, first, last, g, bias);            \
+        NNC_FN(gemm_store_tile)(c, ldc, acc, MR_, ncols, first, last, g, bias);                  \
     }
 NNC_GEMM_UKR(1)
 NNC_GEMM_UKR(2)
@@ -147,8 +205,8 @@ static void NNC_FN(gemm_ukr_1x4)(nnc_ssize kc, const NNC_T *NNC_RESTRICT a, cons
                 acc[q][j] = vfma(av, vload(b + q * pstride + p * bs + j * NNC_VLEN), acc[q][j]);
     }
     for (int q = 0; q < 4; ++q)
-        NNC_FN(gemm_store_row)(c + q * GEMM_NR, acc[q], NNC_MIN(GEMM_NR, ncols - q * GEMM_NR), first, last, g,
-                               bias ? bias + q * GEMM_NR : NULL);
+        NNC_FN(gemm_store_tile)(c + q * GEMM_NR, 0, &acc[q], 1, NNC_MIN(GEMM_NR, ncols - q * GEMM_NR), first, last,
+                                g, bias ? bias + q * GEMM_NR : NULL);
 }
 
 // Packs rows [i0, i0+mc) x cols [p0, p0+kc) of op(A) into MR-row panels:
@@ -166,7 +224,17 @@ static void NNC_FN(gemm_pack_a)(NNC_T *NNC_RESTRICT dst, const NNC_FN(gemm_args)
                 for (nnc_ssize i = 0; i < rows; ++i) d[p * GEMM_MR + i] = s[i];
             }
         } else {
-            for (nnc_ssize i = 0; i < rows; ++i) {
+            // Row-major A: NNC_TB x NNC_TB register transposes, scalar edges.
+            const nnc_ssize it = rows / NNC_TB * NNC_TB, pt = kc / NNC_TB * NNC_TB;
+            nnc_ssize i = 0;
+            for (; i < it; i += NNC_TB) {
+                const NNC_T *s = g->A + (i0 + ip + i) * g->lda + p0;
+                nnc_ssize p = 0;
+                for (; p < pt; p += NNC_TB) vtransp(d + p * GEMM_MR + i, GEMM_MR, s + p, g->lda);
+                for (; p < kc; ++p)
+                    for (nnc_ssize ii = 0; ii < NNC_TB; ++ii) d[p * GEMM_MR + i + ii] = s[ii * g->lda + p];
+            }
+            for (; i < rows; ++i) {
                 const NNC_T *s = g->A + (i0 + ip + i) * g->lda + p0;
                 for (nnc_ssize p = 0; p < kc; ++p) d[p * GEMM_MR + i] = s[p];
             }
@@ -250,7 +318,9 @@ static void NNC_FN(gemm_scale_only)(const NNC_FN(gemm_args) *g)
 static void NNC_FN(gemm_blocked)(const NNC_FN(gemm_args) *g, NNC_T *bbuf, NNC_T *abuf, int nt)
 {
     const nnc_ssize m = g->m, n = g->n, k = g->k;
+    // Row blocks of equal size (a multiple of MR), so threads get equal items.
     const nnc_ssize n_ib = NNC_CEILDIV(m, GEMM_MC);
+    const nnc_ssize mcb = NNC_CEILDIV(NNC_CEILDIV(m, n_ib), GEMM_MR) * GEMM_MR;
     for (nnc_ssize jc = 0; jc < n; jc += GEMM_NC) {
         const nnc_ssize nc = NNC_MIN(GEMM_NC, n - jc);
         const nnc_ssize np = NNC_CEILDIV(nc, GEMM_NR);
@@ -278,7 +348,7 @@ static void NNC_FN(gemm_blocked)(const NNC_FN(gemm_args) *g, NNC_T *bbuf, NNC_T 
             for (nnc_ssize item = 0; item < n_ib * n_jb; ++item) {
                 if (!abuf) continue;
                 const nnc_ssize ib = item / n_jb, jb = item % n_jb;
-                const nnc_ssize ic = ib * GEMM_MC, mc = NNC_MIN(GEMM_MC, m - ic);
+                const nnc_ssize ic = ib * mcb, mc = NNC_MIN(mcb, m - ic);
                 NNC_FN(gemm_pack_a)(abuf, g, ic, mc, pc, kc);
                 const nnc_ssize jp1 = NNC_MIN(np, (jb + 1) * pchunk);
                 for (nnc_ssize jp = jb * pchunk; jp < jp1; ++jp) {
@@ -297,57 +367,65 @@ static void NNC_FN(gemm_blocked)(const NNC_FN(gemm_args) *g, NNC_T *bbuf, NNC_T 
 }
 
 // The small-m path (m <= MC, one row block): thread t owns a contiguous run
-// of B panels and, per KC slice, packs all m rows of A once, then each of its
-// B panels (unless prepacked) into an L1-sized buffer and consumes it at
-// once.  Same micro-kernels and KC slices as the big path, so bitwise the
-// same rows; no shared buffer, no barrier.
+// of B panels.  It packs all m rows of A for as many KC slices as fit in
+// GEMM_ABUDGET (usually all of k), then walks its panels, each through every
+// slice, packing a panel slice (unless prepacked, or row-major and used by
+// one tile) into an L1 buffer and consuming it at once.  Same micro-kernels
+// and KC slices as the big path, so bitwise the same rows; no shared buffer,
+// no barrier.
 static int NNC_FN(gemm_small_part)(const NNC_FN(gemm_args) *g, int t, int nt)
 {
     const nnc_ssize m = g->m, n = g->n, k = g->k;
-    const nnc_ssize np = NNC_CEILDIV(n, GEMM_NR);
+    const nnc_ssize np = NNC_CEILDIV(n, GEMM_NR), mp = NNC_CEILDIV(m, GEMM_MR) * GEMM_MR;
+    const nnc_ssize kb = NNC_MIN(NNC_MAX(1, GEMM_ABUDGET / mp / GEMM_KC) * GEMM_KC, k);
     const nnc_ssize kc_max = NNC_MIN(GEMM_KC, k);
-    NNC_T *abuf = nnc_tls_scratch(1, sizeof(NNC_T) * (size_t)(NNC_CEILDIV(m, GEMM_MR) * GEMM_MR * kc_max));
-    NNC_T *pbuf = g->Bp ? NULL : nnc_tls_scratch(0, sizeof(NNC_T) * (size_t)(GEMM_NR * kc_max * 4));
+    NNC_T *abuf = nnc_tls_scratch(1, sizeof(NNC_T) * (size_t)(mp * kb));
+    // One row: four panels at a time, for enough independent FMA chains.
+    const nnc_ssize group = m == 1 ? 4 : 1;
+    NNC_T *pbuf = g->Bp ? NULL : nnc_tls_scratch(0, sizeof(NNC_T) * (size_t)(GEMM_NR * kc_max * group));
     if (!abuf || (!g->Bp && !pbuf)) return NNC_ENOMEM;
     const nnc_ssize jp0 = np * t / nt, jp1 = np * (t + 1) / nt;
-    for (nnc_ssize pc = 0; pc < k; pc += GEMM_KC) {
-        const nnc_ssize kc = NNC_MIN(GEMM_KC, k - pc);
-        const int first = pc == 0, last = pc + kc == k;
-        NNC_FN(gemm_pack_a)(abuf, g, 0, m, pc, kc);
-        // One row: four panels at a time, for enough independent FMA chains.
-        const nnc_ssize group = m == 1 ? 4 : 1;
+    for (nnc_ssize k0 = 0; k0 < k; k0 += kb) {
+        const nnc_ssize k1 = NNC_MIN(k, k0 + kb);
+        for (nnc_ssize pc = k0; pc < k1; pc += GEMM_KC)
+            NNC_FN(gemm_pack_a)(abuf + mp * (pc - k0), g, 0, m, pc, NNC_MIN(GEMM_KC, k - pc));
         for (nnc_ssize jp = jp0; jp < jp1; jp += group) {
-            const nnc_ssize gp = NNC_MIN(group, jp1 - jp);
-            const NNC_T *bp;
-            nnc_ssize pstride, bs = GEMM_NR;
-            if (g->Bp) {
-                bp = g->Bp + jp * k * GEMM_NR + pc * GEMM_NR;
-                pstride = k * GEMM_NR;
-            } else if (!g->tb && m <= GEMM_MR && (jp + gp) * GEMM_NR <= n) {
-                // Full panels of a row-major B used once: read in place.
-                bp = g->B + pc * g->ldb + jp * GEMM_NR;
-                pstride = GEMM_NR;
-                bs = g->ldb;
-            } else {
-                for (nnc_ssize q = 0; q < gp; ++q)
-                    NNC_FN(gemm_pack_b_panel)(pbuf + q * kc * GEMM_NR, g->tb, g->B, g->ldb, n,
-                                              (jp + q) * GEMM_NR, pc, kc);
-                bp = pbuf;
-                pstride = kc * GEMM_NR;
-            }
-            const nnc_ssize j = jp * GEMM_NR;
-            if (gp == 4) {
-                NNC_FN(gemm_ukr_1x4)(kc, abuf, bp, pstride, bs, g->C + j, n - j, first, last, g,
-                                     g->bias ? g->bias + j : NULL);
-                continue;
-            }
-            for (nnc_ssize q = 0; q < gp; ++q) {
-                const nnc_ssize jq = j + q * GEMM_NR, ncols = NNC_MIN(GEMM_NR, n - jq);
-                const NNC_T *bias = g->bias ? g->bias + jq : NULL;
-                for (nnc_ssize ir = 0; ir < m; ir += GEMM_MR)
-                    NNC_FN(gemm_ukrs)[NNC_MIN(GEMM_MR, m - ir)](kc, abuf + ir * kc, bp + q * pstride, bs,
-                                                                g->C + ir * g->ldc + jq, g->ldc, ncols,
-                                                                first, last, g, bias);
+            const nnc_ssize gp = NNC_MIN(group, jp1 - jp), j = jp * GEMM_NR;
+            for (nnc_ssize pc = k0; pc < k1; pc += GEMM_KC) {
+                const nnc_ssize kc = NNC_MIN(GEMM_KC, k - pc);
+                const int first = pc == 0, last = pc + kc == k;
+                const NNC_T *a = abuf + mp * (pc - k0), *bp;
+                nnc_ssize pstride, bs = GEMM_NR;
+                if (g->Bp) {
+                    bp = g->Bp + jp * k * GEMM_NR + pc * GEMM_NR;
+                    pstride = k * GEMM_NR;
+                } else if (!g->tb && (jp + gp) * GEMM_NR <= n &&
+                           (m <= GEMM_MR || kc * g->ldb <= 16384 / (nnc_ssize)sizeof(NNC_T))) {
+                    // Full panels of a row-major B, used by one tile or spanning
+                    // at most 16 KiB (no L1 set conflicts): read in place.
+                    bp = g->B + pc * g->ldb + j;
+                    pstride = GEMM_NR;
+                    bs = g->ldb;
+                } else {
+                    for (nnc_ssize q = 0; q < gp; ++q)
+                        NNC_FN(gemm_pack_b_panel)(pbuf + q * kc * GEMM_NR, g->tb, g->B, g->ldb, n,
+                                                  (jp + q) * GEMM_NR, pc, kc);
+                    bp = pbuf;
+                    pstride = kc * GEMM_NR;
+                }
+                if (gp == 4) {
+                    NNC_FN(gemm_ukr_1x4)(kc, a, bp, pstride, bs, g->C + j, n - j, first, last, g,
+                                         g->bias ? g->bias + j : NULL);
+                    continue;
+                }
+                for (nnc_ssize q = 0; q < gp; ++q) {
+                    const nnc_ssize jq = j + q * GEMM_NR, ncols = NNC_MIN(GEMM_NR, n - jq);
+                    const NNC_T *bias = g->bias ? g->bias + jq : NULL;
+                    for (nnc_ssize ir = 0; ir < m; ir += GEMM_MR)
+                        NNC_FN(gemm_ukrs)[NNC_MIN(GEMM_MR, m - ir)](kc, a + ir * kc, bp + q * pstride, bs,
+                                                                    g->C + ir * g->ldc + jq, g->ldc, ncols,
+                                                                    first, last, g, bias);
+                }
             }
         }
     }
@@ -427,3 +505,4 @@ static int NNC_FN(gemm_packed)(int ta, nnc_ssize m, nnc_ssize n, nnc_ssize k, NN
 #undef GEMM_KC
 #undef GEMM_MC
 #undef GEMM_NC
+#undef GEMM_ABUDGET

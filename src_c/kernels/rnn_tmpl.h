@@ -25,6 +25,10 @@
 // recurrent product is then the MR=1 micro-kernel over the packed W_h (a GEMV
 // streaming the packed panels).
 
+#if defined(__unix__) || defined(__APPLE__)
+#include <sched.h>
+#endif
+
 #define RNN_LD(p, m) ((m) == NNC_VLEN ? vload(p) : vloadn((p), (m)))
 #define RNN_ST(p, v, m)                     \
     do {                                    \
@@ -37,14 +41,17 @@
 // ---- fused gate passes (rows x h; any producer of the pre-activations) ----
 
 // LSTM step: i,f,o = sigma, c~ = tanh; C = f*C_prev + i*c~; h = o*tanh(C).
-static void NNC_FN(lstm_rows_fwd)(nnc_ssize rows, nnc_ssize H, NNC_T *a, nnc_ssize lda, const NNC_T *cp,
-                                  nnc_ssize ldcp, NNC_T *c, nnc_ssize ldc, NNC_T *h, nnc_ssize ldh, int save)
+// Forward passes work on W units whose gate blocks are H (>= W) apart, so a
+// thread may run a slice of the units.
+static void NNC_FN(lstm_rows_fwd)(nnc_ssize rows, nnc_ssize W, nnc_ssize H, NNC_T *a, nnc_ssize lda,
+                                  const NNC_T *cp, nnc_ssize ldcp, NNC_T *c, nnc_ssize ldc, NNC_T *h, nnc_ssize ldh,
+                                  int save)
 {
     for (nnc_ssize r = 0; r < rows; ++r) {
         NNC_T *ar = a + r * lda, *cr = c + r * ldc, *hr = h + r * ldh;
         const NNC_T *cpr = cp ? cp + r * ldcp : NULL;
-        for (nnc_ssize j = 0; j < H; j += NNC_VLEN) {
-            const nnc_ssize m = NNC_MIN(NNC_VLEN, H - j);
+        for (nnc_ssize j = 0; j < W; j += NNC_VLEN) {
+            const nnc_ssize m = NNC_MIN(NNC_VLEN, W - j);
             nnc_v i = vsigmoid(RNN_LD(ar + j, m));
             nnc_v f = vsigmoid(RNN_LD(ar + H + j, m));
             nnc_v g = vtanh(RNN_LD(ar + 2 * H + j, m));
@@ -110,14 +117,14 @@ static void NNC_FN(rnn_rows_bwd)(nnc_ssize rows, nnc_ssize H, const NNC_T *h, nn
 
 // GRU, reset_after = 0, first pass: r,u = sigma(a_r, a_u) in place (a holds
 // x and h terms and both biases); rh = r * h_prev.
-static void NNC_FN(gru_rows_gates)(nnc_ssize rows, nnc_ssize H, NNC_T *a, nnc_ssize lda, const NNC_T *hp,
-                                   nnc_ssize ldhp, NNC_T *rh, nnc_ssize ldrh)
+static void NNC_FN(gru_rows_gates)(nnc_ssize rows, nnc_ssize W, nnc_ssize H, NNC_T *a, nnc_ssize lda,
+                                   const NNC_T *hp, nnc_ssize ldhp, NNC_T *rh, nnc_ssize ldrh)
 {
     for (nnc_ssize r = 0; r < rows; ++r) {
         NNC_T *ar = a + r * lda, *rhr = rh + r * ldrh;
         const NNC_T *hpr = hp ? hp + r * ldhp : NULL;
-        for (nnc_ssize j = 0; j < H; j += NNC_VLEN) {
-            const nnc_ssize m = NNC_MIN(NNC_VLEN, H - j);
+        for (nnc_ssize j = 0; j < W; j += NNC_VLEN) {
+            const nnc_ssize m = NNC_MIN(NNC_VLEN, W - j);
             nnc_v rr = vsigmoid(RNN_LD(ar + j, m));
             RNN_ST(ar + j, rr, m);
             RNN_ST(ar + H + j, vsigmoid(RNN_LD(ar + H + j, m)), m);
@@ -130,16 +137,16 @@ static void NNC_FN(gru_rows_gates)(nnc_ssize rows, nnc_ssize H, NNC_T *a, nnc_ss
 // already activated in a, c~ = tanh(a_c).  reset_after = 1: q (rows, 3h) =
 // W_h h_prev + b_h; r,u = sigma(a + q), c~ = tanh(a_c + r*q_c); q_c is kept in
 // qsave.  With save, a holds r, u, c~ afterwards.
-static void NNC_FN(gru_rows_fwd)(nnc_ssize rows, nnc_ssize H, NNC_T *a, nnc_ssize lda, const NNC_T *q,
-                                 nnc_ssize ldq, const NNC_T *hp, nnc_ssize ldhp, NNC_T *h, nnc_ssize ldh,
-                                 NNC_T *qsave, nnc_ssize ldqs, int save)
+static void NNC_FN(gru_rows_fwd)(nnc_ssize rows, nnc_ssize W, nnc_ssize H, NNC_T *a, nnc_ssize lda,
+                                 const NNC_T *q, nnc_ssize ldq, const NNC_T *hp, nnc_ssize ldhp, NNC_T *h,
+                                 nnc_ssize ldh, NNC_T *qsave, nnc_ssize ldqs, int save)
 {
     const nnc_v one = vset1(1);
     for (nnc_ssize r = 0; r < rows; ++r) {
         NNC_T *ar = a + r * lda, *hr = h + r * ldh;
         const NNC_T *hpr = hp ? hp + r * ldhp : NULL, *qr = q ? q + r * ldq : NULL;
-        for (nnc_ssize j = 0; j < H; j += NNC_VLEN) {
-            const nnc_ssize m = NNC_MIN(NNC_VLEN, H - j);
+        for (nnc_ssize j = 0; j < W; j += NNC_VLEN) {
+            const nnc_ssize m = NNC_MIN(NNC_VLEN, W - j);
             nnc_v rr, u, cand;
             if (qr) {
                 nnc_v qc = RNN_LD(qr + 2 * H + j, m);
@@ -222,91 +229,33 @@ static void NNC_FN(gru_rows_bwd_r)(nnc_ssize rows, nnc_ssize H, const NNC_T *g, 
 
 // ---- sequence driver ---------------------------------------------------
 
+// Column split: below this many flops per step a team is not worth a sync.
+#define RNN_SPLIT_WORK 2.5e5
+#define RNN_OFS(p, j) ((p) ? (p) + (j) : NULL)
+
+// Per (step, phase) work counters of the column-split forward, a cache line each.
+typedef struct {
+    int claim, done;
+    char pad[56];
+} NNC_FN(rnn_sync);
+
 typedef struct {
     const nnc_rnn_desc *d;
-    nnc_ssize G;
-    const NNC_T *Wp1, *Wp2;  // packed W_h parts (see rnn_pack)
+    nnc_ssize G, NR;
+    const NNC_T *Wp[4];      // forward: gate block g of W_h packed as op(B) = W_h[g]^T
+    const NNC_T *Wb1, *Wb2;  // backward: W_h (GRU reset_after = 0: rows r,u and c apart)
+    const NNC_T *bh, *h0, *c0;
+    NNC_T *hs, *cs, *a, *aux, *q;
 } NNC_FN(rnn_ctx);
 
-// C (rows, n) = A (rows, k) B + beta C with B packed; on the calling thread.
+// C (rows, n) = A (rows, k) B + beta C + bias with B packed, on the calling
+// thread (one row: the GEMM's GEMV-shaped kernel, bitwise the same row).
 NNC_INLINE void NNC_FN(rnn_gemm)(nnc_ssize rows, nnc_ssize n, nnc_ssize k, const NNC_T *A, nnc_ssize lda,
                                  const NNC_T *Bp, NNC_T beta, NNC_T *C, nnc_ssize ldc, const NNC_T *bias,
                                  int *failed)
 {
     NNC_FN(gemm_args) g = {0, rows, n, k, 1, beta, A, lda, 0, NULL, 0, Bp, C, ldc, bias, NNC_ACT_LINEAR};
-    if (NNC_FN(gemm_run)(&g, 1) != NNC_OK) *failed = 1;
-}
-
-// Packs W_h for the forward (tb = 1: op(B) = W_h^T) or the backward (tb = 0:
-// op(B) = W_h).  GRU reset_after = 0 packs the r,u rows and the c rows apart.
-// Returns the buffer (free with nnc_aligned_free) or NULL.
-static NNC_T *NNC_FN(rnn_pack)(const nnc_rnn_desc *d, nnc_ssize G, const NNC_T *Wh, int tb, const NNC_T **p1,
-                               const NNC_T **p2)
-{
-    const nnc_ssize H = d->h;
-    const int split = d->cell == NNC_RNN_GRU && !d->reset_after;
-    nnc_ssize gh1 = split ? 2 * H : G * H;
-    nnc_ssize s1 = tb ? NNC_FN(gemm_packed_b_size)(gh1, H) : NNC_FN(gemm_packed_b_size)(H, gh1);
-    nnc_ssize s2 = split ? NNC_FN(gemm_packed_b_size)(H, H) : 0;
-    nnc_ssize tot;
-    if (s1 < 0 || s2 < 0 || !nnc_mul_ok(s1 + s2, (nnc_ssize)sizeof(NNC_T), &tot)) return NULL;
-    NNC_T *buf = nnc_aligned_alloc((size_t)tot);
-    if (!buf) return NULL;
-    if (tb) NNC_FN(gemm_pack_b)(buf, 1, gh1, H, Wh, H);
-    else NNC_FN(gemm_pack_b)(buf, 0, H, gh1, Wh, H);
-    if (split) NNC_FN(gemm_pack_b)(buf + s1, tb, H, H, Wh + 2 * H * H, H);
-    *p1 = buf;
-    *p2 = split ? buf + s1 : NULL;
-    return buf;
-}
-
-// The time loop of the forward for batch rows [r0, r1).
-static int NNC_FN(rnn_fwd_rows)(const NNC_FN(rnn_ctx) *cx, nnc_ssize r0, nnc_ssize r1, const NNC_T *bh,
-                                const NNC_T *h0, const NNC_T *c0, NNC_T *hs, NNC_T *cs, NNC_T *a, NNC_T *aux)
-{
-    const nnc_rnn_desc *d = cx->d;
-    const nnc_ssize T = d->t, H = d->h, GH = cx->G * H, rows = r1 - r0;
-    const nnc_ssize lda = T * GH, ldh = T * H;
-    const int ra = d->cell == NNC_RNN_GRU && d->reset_after;
-    int failed = 0;
-    NNC_T *q = NULL;
-    if (ra) {
-        q = nnc_tls_scratch(2, sizeof(NNC_T) * (size_t)rows * (size_t)GH);
-        if (!q) return NNC_ENOMEM;
-    }
-    for (nnc_ssize t = 0; t < T && !failed; ++t) {
-        const NNC_T *hp = t ? hs + (r0 * T + t - 1) * H : (h0 ? h0 + r0 * H : NULL);
-        const nnc_ssize ldhp = t ? ldh : H;
-        NNC_T *at = a + (r0 * T + t) * GH, *ht = hs + (r0 * T + t) * H;
-        switch (d->cell) {
-        case NNC_RNN_SIMPLE:  // a is hs itself
-            if (hp) NNC_FN(rnn_gemm)(rows, H, H, hp, ldhp, cx->Wp1, 1, at, lda, NULL, &failed);
-            for (nnc_ssize r = 0; r < rows; ++r) NNC_FN(act_apply)(at + r * lda, at + r * lda, H, d->act);
-            break;
-        case NNC_RNN_LSTM: {
-            const NNC_T *cp = t ? cs + (r0 * T + t - 1) * H : (c0 ? c0 + r0 * H : NULL);
-            if (hp) NNC_FN(rnn_gemm)(rows, GH, H, hp, ldhp, cx->Wp1, 1, at, lda, NULL, &failed);
-            NNC_FN(lstm_rows_fwd)(rows, H, at, lda, cp, t ? ldh : H, cs + (r0 * T + t) * H, ldh, ht, ldh,
-                                  d->training);
-            break;
-        }
-        default:
-            if (ra) {
-                if (hp) NNC_FN(rnn_gemm)(rows, GH, H, hp, ldhp, cx->Wp1, 0, q, GH, bh, &failed);
-                else
-                    for (nnc_ssize r = 0; r < rows; ++r) memcpy(q + r * GH, bh, sizeof(NNC_T) * (size_t)GH);
-                NNC_FN(gru_rows_fwd)(rows, H, at, lda, q, GH, hp, ldhp, ht, ldh, aux + (r0 * T + t) * H, ldh,
-                                     d->training);
-            } else {
-                NNC_T *rh = aux + (r0 * T + t) * H;
-                if (hp) NNC_FN(rnn_gemm)(rows, 2 * H, H, hp, ldhp, cx->Wp1, 1, at, lda, NULL, &failed);
-                NNC_FN(gru_rows_gates)(rows, H, at, lda, hp, ldhp, rh, ldh);
-                if (hp) NNC_FN(rnn_gemm)(rows, H, H, rh, ldh, cx->Wp2, 1, at + 2 * H, lda, NULL, &failed);
-                NNC_FN(gru_rows_fwd)(rows, H, at, lda, NULL, 0, hp, ldhp, ht, ldh, NULL, 0, d->training);
-            }
-        }
-    }
-    return failed ? NNC_ENOMEM : NNC_OK;
+    if (NNC_FN(gemm_run)(&g, 1) != NNC_OK) __atomic_store_n(failed, 1, __ATOMIC_RELAXED);
 }
 
 static nnc_ssize NNC_FN(rnn_gates)(const nnc_rnn_desc *d)
@@ -314,12 +263,119 @@ static nnc_ssize NNC_FN(rnn_gates)(const nnc_rnn_desc *d)
     return d->cell == NNC_RNN_LSTM ? 4 : d->cell == NNC_RNN_GRU ? 3 : 1;
 }
 
-// Threads for the time loop: batch blocks of at least 4 rows, and only when
-// the work pays for a team.
-static int NNC_FN(rnn_threads)(const nnc_rnn_desc *d, nnc_ssize G)
+// Phases per step: GRU reset_after = 0 needs all of r*h_{t-1} before the
+// candidate's product.
+static int NNC_FN(rnn_phases)(const nnc_rnn_desc *d)
 {
-    int nt = nnc_threads_for(2.0 * (double)d->n * (double)d->t * (double)(G * d->h) * (double)d->h);
-    return (int)NNC_MAX(1, NNC_MIN((nnc_ssize)nt, d->n / 4));
+    return d->cell == NNC_RNN_GRU && !d->reset_after ? 2 : 1;
+}
+
+// One phase of step t for batch rows [r0, r1) and hidden units [j0, j1)
+// (j0 a multiple of the GEMM's panel width).
+static void NNC_FN(rnn_fwd_piece)(const NNC_FN(rnn_ctx) *cx, nnc_ssize t, int phase, nnc_ssize r0, nnc_ssize r1,
+                                  nnc_ssize j0, nnc_ssize j1, int *failed)
+{
+    const nnc_rnn_desc *d = cx->d;
+    const nnc_ssize T = d->t, H = d->h, GH = cx->G * H, rows = r1 - r0, w = j1 - j0;
+    const nnc_ssize lda = T * GH, ldh = T * H, off = r0 * T + t;
+    const nnc_ssize poff = (j0 / cx->NR) * H * cx->NR;  // first packed panel of the slice
+    const NNC_T *hp = t ? cx->hs + (off - 1) * H : RNN_OFS(cx->h0, r0 * H);
+    const nnc_ssize ldhp = t ? ldh : H;
+    NNC_T *at = cx->a + off * GH, *ht = cx->hs + off * H + j0;
+    switch (d->cell) {
+    case NNC_RNN_SIMPLE:  // a is hs itself
+        if (hp) NNC_FN(rnn_gemm)(rows, w, H, hp, ldhp, cx->Wp[0] + poff, 1, at + j0, lda, NULL, failed);
+        for (nnc_ssize r = 0; r < rows; ++r) NNC_FN(act_apply)(at + r * lda + j0, at + r * lda + j0, w, d->act);
+        break;
+    case NNC_RNN_LSTM: {
+        const NNC_T *cp = t ? cx->cs + (off - 1) * H : RNN_OFS(cx->c0, r0 * H);
+        if (hp)
+            for (int g = 0; g < 4; ++g)
+                NNC_FN(rnn_gemm)(rows, w, H, hp, ldhp, cx->Wp[g] + poff, 1, at + g * H + j0, lda, NULL, failed);
+        NNC_FN(lstm_rows_fwd)(rows, w, H, at + j0, lda, RNN_OFS(cp, j0), t ? ldh : H, cx->cs + off * H + j0, ldh,
+                              ht, ldh, d->training);
+        break;
+    }
+    default:
+        if (d->reset_after) {
+            NNC_T *q = cx->q + r0 * GH;
+            for (int g = 0; g < 3; ++g) {
+                if (hp)
+                    NNC_FN(rnn_gemm)(rows, w, H, hp, ldhp, cx->Wp[g] + poff, 0, q + g * H + j0, GH,
+                                     cx->bh + g * H + j0, failed);
+                else
+                    for (nnc_ssize r = 0; r < rows; ++r)
+                        memcpy(q + r * GH + g * H + j0, cx->bh + g * H + j0, sizeof(NNC_T) * (size_t)w);
+            }
+            NNC_FN(gru_rows_fwd)(rows, w, H, at + j0, lda, q + j0, GH, RNN_OFS(hp, j0), ldhp, ht, ldh,
+                                 cx->aux + off * H + j0, ldh, d->training);
+        } else if (phase == 0) {
+            if (hp)
+                for (int g = 0; g < 2; ++g)
+                    NNC_FN(rnn_gemm)(rows, w, H, hp, ldhp, cx->Wp[g] + poff, 1, at + g * H + j0, lda, NULL,
+                                     failed);
+            NNC_FN(gru_rows_gates)(rows, w, H, at + j0, lda, RNN_OFS(hp, j0), ldhp, cx->aux + off * H + j0, ldh);
+        } else {
+            if (hp)
+                NNC_FN(rnn_gemm)(rows, w, H, cx->aux + off * H, ldh, cx->Wp[2] + poff, 1, at + 2 * H + j0, lda,
+                                 NULL, failed);
+            NNC_FN(gru_rows_fwd)(rows, w, H, at + j0, lda, NULL, 0, RNN_OFS(hp, j0), ldhp, ht, ldh, NULL, 0,
+                                 d->training);
+        }
+    }
+}
+
+// Busy-wait step: pause, and after a while give the core away (the thread
+// we wait for may be descheduled on this very core).
+NNC_INLINE void NNC_FN(rnn_spin_wait)(unsigned spins)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+#if defined(__unix__) || defined(__APPLE__)
+    if (spins > 2000) sched_yield();
+#endif
+}
+
+// Column-split time loop (small batches): every (step, phase) is cut into
+// `nch` unit slices that the threads claim from a counter, so a thread that
+// is descheduled (a loaded core) never holds back work it has not started:
+// the other thread takes it over.  A slice's result does not depend on which
+// thread computes it.
+static void NNC_FN(rnn_fwd_split)(const NNC_FN(rnn_ctx) *cx, NNC_FN(rnn_sync) *sync, nnc_ssize chunk, int nch,
+                                  int *failed)
+{
+    const nnc_rnn_desc *d = cx->d;
+    const int ph = NNC_FN(rnn_phases)(d);
+    for (nnc_ssize t = 0; t < d->t; ++t) {
+        for (int p = 0; p < ph; ++p) {
+            NNC_FN(rnn_sync) *s = sync + t * ph + p;
+            for (;;) {
+                int c = __atomic_fetch_add(&s->claim, 1, __ATOMIC_RELAXED);
+                if (c >= nch) break;
+                NNC_FN(rnn_fwd_piece)(cx, t, p, 0, d->n, c * chunk, NNC_MIN(d->h, (c + 1) * chunk), failed);
+                __atomic_fetch_add(&s->done, 1, __ATOMIC_RELEASE);
+            }
+            for (unsigned spins = 0; __atomic_load_n(&s->done, __ATOMIC_ACQUIRE) < nch; ++spins)
+                NNC_FN(rnn_spin_wait)(spins);
+        }
+    }
+}
+
+// Packs the forward weights: every gate block of W_h apart.  Returns the
+// buffer (free with nnc_aligned_free) or NULL.
+static NNC_T *NNC_FN(rnn_pack_fwd)(NNC_FN(rnn_ctx) *cx, const NNC_T *Wh)
+{
+    const nnc_ssize H = cx->d->h, s1 = NNC_FN(gemm_packed_b_size)(H, H);
+    nnc_ssize tot;
+    if (s1 < 0 || !nnc_mul_ok(s1 * cx->G, (nnc_ssize)sizeof(NNC_T), &tot)) return NULL;
+    NNC_T *buf = nnc_aligned_alloc((size_t)tot);
+    if (!buf) return NULL;
+    for (nnc_ssize g = 0; g < cx->G; ++g) {
+        NNC_FN(gemm_pack_b)(buf + g * s1, 1, H, H, Wh + g * H * H, H);
+        cx->Wp[g] = buf + g * s1;
+    }
+    return buf;
 }
 
 static int NNC_FN(rnn_forward)(const nnc_rnn_desc *d, const NNC_T *x, const NNC_T *Wx, const NNC_T *Wh,
@@ -331,8 +387,9 @@ static int NNC_FN(rnn_forward)(const nnc_rnn_desc *d, const NNC_T *x, const NNC_
     if (N <= 0 || T <= 0 || H <= 0) return NNC_OK;
     if (!nnc_mul_ok(N, T, &nt_rows) || !nnc_mul_ok(nt_rows, GH, &tmp) || !nnc_mul_ok(nt_rows, F, &tmp))
         return NNC_EOVERFLOW;
-    NNC_T *a = d->cell == NNC_RNN_SIMPLE ? hs : gates;
-    // Bias of the input projection; GRU reset_after = 0 adds b_h there too.
+    NNC_FN(rnn_ctx) cx = {d, G, NNC_FN(gemm_packed_b_size)(1, 1), {NULL, NULL, NULL, NULL}, NULL, NULL,
+                          bh, h0, c0, hs, cs, d->cell == NNC_RNN_SIMPLE ? hs : gates, aux, NULL};
+    // 1. input projection of every step, one GEMM; GRU reset_after = 0 adds b_h there too.
     const NNC_T *bias = bx;
     NNC_T *bsum = NULL;
     if (d->cell == NNC_RNN_GRU && !d->reset_after) {
@@ -341,25 +398,52 @@ static int NNC_FN(rnn_forward)(const nnc_rnn_desc *d, const NNC_T *x, const NNC_
         for (nnc_ssize j = 0; j < GH; ++j) bsum[j] = bx[j] + bh[j];
         bias = bsum;
     }
-    NNC_FN(gemm_args) g = {0, nt_rows, GH, F, 1, 0, x, F, 1, Wx, F, NULL, a, GH, bias, NNC_ACT_LINEAR};
+    NNC_FN(gemm_args) g = {0, nt_rows, GH, F, 1, 0, x, F, 1, Wx, F, NULL, cx.a, GH, bias, NNC_ACT_LINEAR};
     int st = NNC_FN(gemm_run)(&g, nnc_threads_for(2.0 * (double)nt_rows * (double)GH * (double)F));
     nnc_aligned_free(bsum);
     if (st != NNC_OK) return st;
 
-    NNC_FN(rnn_ctx) cx = {d, G, NULL, NULL};
-    NNC_T *wbuf = NNC_FN(rnn_pack)(d, G, Wh, 1, &cx.Wp1, &cx.Wp2);
-    if (!wbuf) return NNC_ENOMEM;
-    const int nt = NNC_FN(rnn_threads)(d, G);
-    const nnc_ssize chunk = NNC_CEILDIV(N, nt);
-    int failed = 0;
-    #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static, 1)
-    for (int b = 0; b < nt; ++b) {
-        nnc_ssize r0 = b * chunk, r1 = NNC_MIN(N, r0 + chunk);
-        if (r0 < r1 && NNC_FN(rnn_fwd_rows)(&cx, r0, r1, bh, h0, c0, hs, cs, a, aux) != NNC_OK) {
-            #pragma omp atomic write
-            failed = 1;
+    // 2. W_h packed once; scratch.
+    NNC_T *wbuf = NNC_FN(rnn_pack_fwd)(&cx, Wh);
+    NNC_T *qbuf = NULL;
+    if (d->cell == NNC_RNN_GRU && d->reset_after) qbuf = cx.q = nnc_aligned_alloc(sizeof(NNC_T) * (size_t)(N * GH));
+    // 3. the time loop: batch blocks of >= 4 rows per thread, else (small
+    // batch, big step) slices of the hidden units, else one thread.
+    const double step_work = 2.0 * (double)N * (double)GH * (double)H;
+    int nt = nnc_threads_for(step_work * (double)T);
+    const int row_nt = (int)NNC_MIN((nnc_ssize)nt, N / 4);
+    const nnc_ssize panels = NNC_CEILDIV(H, cx.NR);
+    const int split = row_nt < 2 && nt > 1 && step_work >= RNN_SPLIT_WORK && panels >= 2;
+    NNC_FN(rnn_sync) *sync = NULL;
+    nnc_ssize chunk = 0;
+    int nch = 0, failed = 0;
+    if (split) {
+        nch = (int)NNC_MIN(panels, (nnc_ssize)(2 * nt));
+        chunk = NNC_CEILDIV(panels, nch) * cx.NR;
+        nch = (int)NNC_CEILDIV(H, chunk);
+        size_t ns = (size_t)(T * NNC_FN(rnn_phases)(d));
+        sync = nnc_aligned_alloc(sizeof(*sync) * ns);
+        if (sync) memset(sync, 0, sizeof(*sync) * ns);
+    } else {
+        nt = NNC_MAX(1, row_nt);
+    }
+    if (!wbuf || (d->cell == NNC_RNN_GRU && d->reset_after && !qbuf) || (split && !sync)) {
+        failed = 1;
+    } else if (split) {
+        #pragma omp parallel num_threads(nt) if (nt > 1)
+        NNC_FN(rnn_fwd_split)(&cx, sync, chunk, nch, &failed);
+    } else {
+        const nnc_ssize rchunk = NNC_CEILDIV(N, nt);
+        const int ph = NNC_FN(rnn_phases)(d);
+        #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static, 1)
+        for (int b = 0; b < nt; ++b) {
+            nnc_ssize r0 = b * rchunk, r1 = NNC_MIN(N, r0 + rchunk);
+            for (nnc_ssize t = 0; t < T && r0 < r1; ++t)
+                for (int p = 0; p < ph; ++p) NNC_FN(rnn_fwd_piece)(&cx, t, p, r0, r1, 0, H, &failed);
         }
     }
+    nnc_aligned_free(sync);
+    nnc_aligned_free(qbuf);
     nnc_aligned_free(wbuf);
     return failed ? NNC_ENOMEM : NNC_OK;
 }
@@ -375,6 +459,25 @@ static nnc_ssize NNC_FN(rnn_backward_workspace_size)(const nnc_rnn_desc *d)
         !nnc_mul_ok(G * mult + 1, d->h, &per_row) || !nnc_mul_ok(nt_rows, per_row, &tot))
         return -1;
     return tot;
+}
+
+// Packs W_h for the backward, op(B) = W_h (GH, h) (GRU reset_after = 0:
+// rows r,u and rows c apart).  Returns the buffer or NULL.
+static NNC_T *NNC_FN(rnn_pack_bwd)(NNC_FN(rnn_ctx) *cx, const NNC_T *Wh)
+{
+    const nnc_ssize H = cx->d->h;
+    const int split = NNC_FN(rnn_phases)(cx->d) == 2;
+    const nnc_ssize gh1 = split ? 2 * H : cx->G * H;
+    const nnc_ssize s1 = NNC_FN(gemm_packed_b_size)(H, gh1), s2 = split ? NNC_FN(gemm_packed_b_size)(H, H) : 0;
+    nnc_ssize tot;
+    if (s1 < 0 || s2 < 0 || !nnc_mul_ok(s1 + s2, (nnc_ssize)sizeof(NNC_T), &tot)) return NULL;
+    NNC_T *buf = nnc_aligned_alloc((size_t)tot);
+    if (!buf) return NULL;
+    NNC_FN(gemm_pack_b)(buf, 0, H, gh1, Wh, H);
+    if (split) NNC_FN(gemm_pack_b)(buf + s1, 0, H, H, Wh + 2 * H * H, H);
+    cx->Wb1 = buf;
+    cx->Wb2 = split ? buf + s1 : NULL;
+    return buf;
 }
 
 // The reverse time loop for batch rows [r0, r1): da (and dq), h_prev rows,
@@ -408,13 +511,13 @@ static int NNC_FN(rnn_bwd_rows)(const NNC_FN(rnn_ctx) *cx, nnc_ssize r0, nnc_ssi
         switch (d->cell) {
         case NNC_RNN_SIMPLE:
             NNC_FN(rnn_rows_bwd)(rows, H, hs + off * H, ldh, dhs + off * H, ldh, dhr, H, dat, lda, d->act);
-            NNC_FN(rnn_gemm)(rows, H, GH, dat, lda, cx->Wp1, 0, dh, H, NULL, &failed);
+            NNC_FN(rnn_gemm)(rows, H, GH, dat, lda, cx->Wb1, 0, dh, H, NULL, &failed);
             break;
         case NNC_RNN_LSTM: {
             const NNC_T *cp = t ? cs + (off - 1) * H : (c0 ? c0 + r0 * H : NULL);
             NNC_FN(lstm_rows_bwd)(rows, H, gates + off * GH, lda, cp, t ? ldh : H, cs + off * H, ldh,
                                   dhs + off * H, ldh, dhr, H, dc, H, dat, lda);
-            NNC_FN(rnn_gemm)(rows, H, GH, dat, lda, cx->Wp1, 0, dh, H, NULL, &failed);
+            NNC_FN(rnn_gemm)(rows, H, GH, dat, lda, cx->Wb1, 0, dh, H, NULL, &failed);
             break;
         }
         default:
@@ -422,13 +525,13 @@ static int NNC_FN(rnn_bwd_rows)(const NNC_FN(rnn_ctx) *cx, nnc_ssize r0, nnc_ssi
                 NNC_T *dqt = dq + off * GH;
                 NNC_FN(gru_rows_bwd)(rows, H, gates + off * GH, lda, aux + off * H, ldh, hp, ldhp, dhs + off * H,
                                      ldh, dhr, H, dat, lda, dqt, lda, dh, H);
-                NNC_FN(rnn_gemm)(rows, H, GH, dqt, lda, cx->Wp1, 1, dh, H, NULL, &failed);
+                NNC_FN(rnn_gemm)(rows, H, GH, dqt, lda, cx->Wb1, 1, dh, H, NULL, &failed);
             } else {
                 NNC_FN(gru_rows_bwd)(rows, H, gates + off * GH, lda, NULL, 0, hp, ldhp, dhs + off * H, ldh, dhr,
                                      H, dat, lda, NULL, 0, dh, H);
-                NNC_FN(rnn_gemm)(rows, H, H, dat + 2 * H, lda, cx->Wp2, 0, dc, H, NULL, &failed);
+                NNC_FN(rnn_gemm)(rows, H, H, dat + 2 * H, lda, cx->Wb2, 0, dc, H, NULL, &failed);
                 NNC_FN(gru_rows_bwd_r)(rows, H, gates + off * GH, lda, hp, ldhp, dc, H, dat, lda, dh, H);
-                NNC_FN(rnn_gemm)(rows, H, 2 * H, dat, lda, cx->Wp1, 1, dh, H, NULL, &failed);
+                NNC_FN(rnn_gemm)(rows, H, 2 * H, dat, lda, cx->Wb1, 1, dh, H, NULL, &failed);
             }
         }
     }
@@ -454,10 +557,12 @@ static int NNC_FN(rnn_backward)(const nnc_rnn_desc *d, const NNC_T *x, const NNC
     }
     int failed = 0;
     if (NT > 0) {
-        NNC_FN(rnn_ctx) cx = {d, G, NULL, NULL};
-        NNC_T *wbuf = NNC_FN(rnn_pack)(d, G, Wh, 0, &cx.Wp1, &cx.Wp2);
+        NNC_FN(rnn_ctx) cx = {d, G, 0, {NULL, NULL, NULL, NULL}, NULL, NULL, NULL, h0, c0, NULL, NULL, NULL, NULL,
+                              NULL};
+        NNC_T *wbuf = NNC_FN(rnn_pack_bwd)(&cx, Wh);
         if (!wbuf) return NNC_ENOMEM;
-        const int nt = NNC_FN(rnn_threads)(d, G);
+        const int nt = (int)NNC_MAX(1, NNC_MIN((nnc_ssize)nnc_threads_for(2.0 * (double)NT * (double)GH * (double)H),
+                                               N / 4));
         const nnc_ssize chunk = NNC_CEILDIV(N, nt);
         #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static, 1)
         for (int b = 0; b < nt; ++b) {
@@ -502,7 +607,7 @@ static int NNC_FN(lstm_cell_fwd)(nnc_ssize rows, nnc_ssize h, NNC_T *a, nnc_ssiz
     int nt = nnc_threads_for(60.0 * (double)rows * (double)h);
     #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
     for (nnc_ssize r = 0; r < rows; ++r)
-        NNC_FN(lstm_rows_fwd)(1, h, a + r * lda, lda, c_prev ? c_prev + r * ldcp : NULL, ldcp, c + r * ldc, ldc,
+        NNC_FN(lstm_rows_fwd)(1, h, h, a + r * lda, lda, c_prev ? c_prev + r * ldcp : NULL, ldcp, c + r * ldc, ldc,
                               hout + r * ldh, ldh, save);
     return NNC_OK;
 }
@@ -591,6 +696,8 @@ static int NNC_FN(sumsq)(const NNC_T *x, nnc_ssize n, double *out)
 }
 
 #undef RNN_CHUNK
+#undef RNN_SPLIT_WORK
+#undef RNN_OFS
 #undef RNN_LD
 #undef RNN_ST
 #undef RNN_LDZ

@@ -24,4 +24,8 @@ typedef struct nnc_conv_params {
     nnc_ssize ldx, ldy;               // pixel strides of x / dx and y / dz (elements)
 } nnc_conv_params;
 
+// Internal activation code of the conv store: add the result to the output
+// instead of overwriting it (conv_bwd_data with accumulate != 0).
+#define NNC_CONV_ACCUMULATE (-1)
+
 #endif

@@ -1,0 +1,40 @@
+"""Helpers shared by the Python benchmarks: timing and peak-memory probes."""
+import resource
+import time
+
+import numpy as np
+
+
+def timeit(fn, repeat):
+    """(min, median) milliseconds of fn() over ``repeat`` runs after one warm-up."""
+    fn()
+    ts = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t0)
+    return 1e3 * min(ts), 1e3 * float(np.median(ts))
+
+
+def _status_mb(field):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024.0
+    raise KeyError(field)
+
+
+def reset_peak_rss():
+    """Start a new peak-RSS window (Linux: writing 5 to clear_refs resets VmHWM);
+    returns the current RSS in MB."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    return _status_mb("VmRSS")
+
+
+def peak_rss_mb():
+    """Peak resident set size since the last reset_peak_rss(), in MB."""
+    try:
+        return _status_mb("VmHWM")
+    except (OSError, KeyError):   # not Linux: whole-process peak (ru_maxrss is KiB)
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0

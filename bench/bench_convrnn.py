@@ -1,0 +1,143 @@
+"""ConvLSTM2D vs a straightforward PyTorch ConvLSTM and its ONNX Runtime
+export (issue #7).
+
+    python bench/bench_convrnn.py [--threads 2] [--repeat 10]
+
+Workload: batch 8, T=10, 32x32, 16 -> 32 channels, 3x3 kernel.  The PyTorch
+version runs one conv2d per step over cat(x_t, h_{t-1}) (NCHW) giving 4*32
+channels, then the gate math; autograd does backward.  Outputs are checked
+to agree before timing.  Peak memory of one training step (forward+backward)
+is measured for each library in a fresh process (peak RSS during the step
+minus RSS before it).  torch and onnxruntime are optional bench dependencies.
+"""
+import argparse
+import io
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+import nnc  # noqa: E402
+from _common import peak_rss_mb, reset_peak_rss, timeit  # noqa: E402
+
+N, T, H, W, CIN, CH, K = 8, 10, 32, 32, 16, 32, 3
+
+
+def torch_module(layer):
+    import torch
+
+    class ConvLSTM(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(CIN + CH, 4 * CH, K, padding=K // 2)
+            w = np.concatenate([layer.params["W_x"], layer.params["W_h"]], axis=2)   # (K,K,CIN+CH,4CH)
+            with torch.no_grad():
+                self.conv.weight.copy_(torch.from_numpy(w.transpose(3, 2, 0, 1).copy()))
+                self.conv.bias.copy_(torch.from_numpy(layer.params["b"]))
+
+        def forward(self, x):   # x (N, T, C, H, W)
+            n = x.shape[0]
+            h = x.new_zeros(n, CH, H, W)
+            c = x.new_zeros(n, CH, H, W)
+            out = []
+            for t in range(x.shape[1]):
+                a = self.conv(torch.cat([x[:, t], h], 1))
+                i, f, g, o = torch.split(a, CH, 1)
+                c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+                h = torch.sigmoid(o) * torch.tanh(c)
+                out.append(h)
+            return torch.stack(out, 1)
+
+    return ConvLSTM()
+
+
+def make():
+    nnc.seed(0)
+    layer = nnc.ConvLSTM2D(CIN, CH, K)
+    x = np.random.default_rng(0).standard_normal((N, T, H, W, CIN)).astype(np.float32)
+    return layer, x
+
+
+def memory_probe(lib):
+    """One training step in this (fresh) process; prints the peak-RSS growth."""
+    layer, x = make()
+    if lib == "nnc":
+        before = reset_peak_rss()
+        y = layer.forward(x, training=True)
+        layer.backward(np.ones_like(y))
+    else:
+        import torch
+        torch.set_num_threads(2)
+        m = torch_module(layer)
+        xt = torch.from_numpy(x.transpose(0, 1, 4, 2, 3).copy())
+        before = reset_peak_rss()
+        m(xt).sum().backward()
+    print(json.dumps({"lib": lib, "peak_mb": peak_rss_mb() - before}))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--repeat", type=int, default=10)
+    ap.add_argument("--memory-probe", choices=["nnc", "torch"])
+    args = ap.parse_args()
+    nnc.set_num_threads(args.threads)
+    if args.memory_probe:
+        memory_probe(args.memory_probe)
+        return
+    import torch
+    torch.set_num_threads(args.threads)
+    layer, x = make()
+    m = torch_module(layer)
+    xt = torch.from_numpy(x.transpose(0, 1, 4, 2, 3).copy())
+    with torch.no_grad():
+        ref = m(xt).numpy().transpose(0, 1, 3, 4, 2)
+    err = np.abs(layer(x) - ref).max()
+    assert err < 1e-4, err
+    print(f"ConvLSTM2D N={N} T={T} {H}x{W} {CIN}->{CH} k={K}, {args.threads} threads; max |nnc - torch| = {err:.1e}")
+    print(f"training memory kept per timestep by nnc: {layer.bytes_per_timestep(N, H, W) / 2**20:.2f} MiB")
+    rows = []
+    fwd = timeit(lambda: layer(x), args.repeat)
+    with torch.no_grad():
+        tfwd = timeit(lambda: m(xt), args.repeat)
+    rows.append(("forward (inference)", fwd, "torch", tfwd))
+
+    def nnc_step():
+        y = layer.forward(x, training=True)
+        layer.backward(np.ones_like(y))
+
+    def torch_step():
+        m.zero_grad()
+        m(xt).sum().backward()
+
+    rows.append(("forward+backward", timeit(nnc_step, args.repeat), "torch", timeit(torch_step, args.repeat)))
+    try:
+        import onnxruntime as ort
+        buf = io.BytesIO()
+        torch.onnx.export(m, (xt,), buf, input_names=["x"], output_names=["y"], dynamo=False)
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = args.threads
+        sess = ort.InferenceSession(buf.getvalue(), so, providers=["CPUExecutionProvider"])
+        xo = xt.numpy()
+        assert np.abs(sess.run(None, {"x": xo})[0].transpose(0, 1, 3, 4, 2) - ref).max() < 1e-4
+        rows.append(("forward (inference)", fwd, "onnxruntime", timeit(lambda: sess.run(None, {"x": xo}), args.repeat)))
+    except ImportError:
+        print("onnxruntime not installed: skipped")
+    print(f"{'workload':<22}{'nnc min/med ms':>18}{'peer':>13}{'peer min/med ms':>18}{'ratio':>8}")
+    for name, (a, am), peer, (b, bm) in rows:
+        print(f"{name:<22}{a:>9.2f}/{am:<8.2f}{peer:>13}{b:>9.2f}/{bm:<8.2f}{a / b:>8.2f}")
+    mem = {}
+    for lib in ("nnc", "torch"):
+        out = subprocess.run([sys.executable, __file__, "--threads", str(args.threads), "--memory-probe", lib],
+                             capture_output=True, text=True, check=True).stdout
+        mem[lib] = json.loads(out.strip().splitlines()[-1])["peak_mb"]
+    print(f"peak memory of one training step: nnc {mem['nnc']:.1f} MB, torch {mem['torch']:.1f} MB "
+          f"(ratio {mem['nnc'] / mem['torch']:.2f})")
+
+
+if __name__ == "__main__":
+    main()

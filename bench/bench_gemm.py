@@ -1,0 +1,148 @@
+"""GEMM and Dense through the public API vs NumPy (OpenBLAS) and PyTorch, float32.
+
+    python bench/bench_gemm.py [--threads 1,2] [--reps 30] [--quick]
+
+Each thread count runs in a child process whose OpenBLAS/OpenMP/PyTorch pools
+are set to that count (OPENBLAS_NUM_THREADS, OMP_NUM_THREADS,
+torch.set_num_threads, nnc.set_num_threads).  Inside a child, the competitors
+are timed round-robin (one call each per round) so that machine noise hits
+them alike; the table shows median microseconds and the ratio
+other / nnc (> 1: nnc is faster).  PyTorch is optional.
+"""
+import argparse
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+GEMM_SHAPES = [  # (m, n, k, ta, tb, label)
+    (64, 64, 64, 0, 0, "64^3"),
+    (128, 128, 128, 0, 0, "128^3"),
+    (256, 256, 256, 0, 0, "256^3"),
+    (512, 512, 512, 0, 0, "512^3"),
+    (1024, 1024, 1024, 0, 0, "1024^3"),
+    (1, 1024, 1024, 0, 1, "x@W.T b=1 1024"),
+    (32, 1024, 1024, 0, 1, "x@W.T b=32 1024"),
+    (256, 1024, 1024, 0, 1, "x@W.T b=256 1024"),
+    (32, 256, 256, 0, 1, "x@W.T b=32 256"),
+    (256, 1024, 1024, 0, 0, "dz@W b=256 1024"),
+    (1024, 1024, 256, 1, 0, "dz.T@x b=256 1024"),
+]
+DENSE = [(b, f) for f in (256, 1024) for b in (1, 32, 256)]
+
+
+def timeit_rounds(fns, reps, budget=4.0):
+    """Round-robin timing of {name: fn}; returns {name: sorted list of seconds}."""
+    for f in fns.values():
+        f()
+        f()
+    times = {k: [] for k in fns}
+    start = time.perf_counter()
+    for r in range(reps):
+        for k, f in fns.items():
+            t = time.perf_counter()
+            f()
+            times[k].append(time.perf_counter() - t)
+        if r >= 4 and time.perf_counter() - start > budget:
+            break
+    return {k: sorted(v) for k, v in times.items()}
+
+
+def med(v):
+    return v[len(v) // 2]
+
+
+def row(label, times, base="nnc", gflop=None):
+    cells = [f"{label:22s}"]
+    for k, v in times.items():
+        cells.append(f"{k} {med(v) * 1e6:9.1f}us")
+        if gflop:
+            cells.append(f"({gflop / med(v) / 1e9:6.1f} GF/s)")
+    for k, v in times.items():
+        if k != base:
+            cells.append(f"{k}/{base} {med(v) / med(times[base]):5.2f}x")
+    print("  ".join(cells), flush=True)
+
+
+def child(nt, reps, quick):
+    import nnc
+    from nnc import _core
+    try:
+        import torch
+        torch.set_num_threads(nt)
+    except ImportError:
+        torch = None
+    nnc.set_num_threads(nt)
+    rng = np.random.default_rng(0)
+    print(f"\n== {nt} thread(s); nnc ISA {_core.get_isa()}; numpy {np.__version__}"
+          + (f"; torch {torch.__version__}" if torch else "; torch not installed"))
+    print("-- GEMM, float32 (nnc._core.gemm vs numpy.matmul vs torch.mm), median of round-robin runs")
+    for m, n, k, ta, tb, label in GEMM_SHAPES[:4] if quick else GEMM_SHAPES:
+        A = rng.standard_normal((k, m) if ta else (m, k), dtype=np.float32)
+        B = rng.standard_normal((n, k) if tb else (k, n), dtype=np.float32)
+        C = np.empty((m, n), np.float32)
+        opA, opB = (A.T if ta else A), (B.T if tb else B)
+        fns = {"nnc": lambda: _core.gemm(ta, tb, A, B, C), "numpy": lambda: np.matmul(opA, opB, out=C)}
+        if torch:
+            tA, tB, tC = torch.from_numpy(opA), torch.from_numpy(opB), torch.from_numpy(C)
+            fns["torch"] = lambda: torch.mm(tA, tB, out=tC)
+        row(label, timeit_rounds(fns, reps), gflop=2.0 * m * n * k)
+    print("-- Dense relu, float32 (nnc.Dense vs torch.nn.Linear+relu); fwd = inference, fwd+bwd = training step")
+    for batch, f in DENSE[:2] if quick else DENSE:
+        layer = nnc.Dense(f, f, activation="relu", dtype=np.float32)
+        x = rng.standard_normal((batch, f), dtype=np.float32)
+        g = rng.standard_normal((batch, f), dtype=np.float32)
+        W, b = layer.params["W"], layer.params["b"]
+
+        def nnc_train():
+            layer.forward(x, training=True)
+            layer.backward(g)
+
+        fwd = {"nnc": lambda: layer.forward(x), "numpy": lambda: np.maximum(x @ W.T + b, 0)}
+        train = {"nnc": nnc_train}
+        if torch:
+            lin = torch.nn.Linear(f, f)
+            with torch.no_grad():
+                lin.weight.copy_(torch.from_numpy(W))
+                lin.bias.copy_(torch.from_numpy(b))
+            tx, tg = torch.from_numpy(x), torch.from_numpy(g)
+            txg = tx.clone().requires_grad_(True)
+
+            def torch_fwd():
+                with torch.no_grad():
+                    return torch.relu(lin(tx))
+
+            def torch_train():
+                lin.zero_grad(set_to_none=True)
+                txg.grad = None
+                torch.relu(lin(txg)).backward(tg)
+
+            fwd["torch"] = torch_fwd
+            train["torch"] = torch_train
+        row(f"fwd b={batch} {f}->{f}", timeit_rounds(fwd, reps))
+        row(f"fwd+bwd b={batch} {f}->{f}", timeit_rounds(train, reps))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--reps", type=int, default=30)
+    ap.add_argument("--quick", action="store_true", help="a few shapes only (smoke test)")
+    ap.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.child:
+        child(a.child, a.reps, a.quick)
+        return
+    print(time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "|", " ".join(sys.argv))
+    for nt in (int(t) for t in a.threads.split(",")):
+        env = dict(os.environ, OPENBLAS_NUM_THREADS=str(nt), OMP_NUM_THREADS=str(nt), MKL_NUM_THREADS=str(nt))
+        for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
+            env.pop(var, None)
+        cmd = [sys.executable, os.path.abspath(__file__), "--child", str(nt), "--reps", str(a.reps)]
+        subprocess.run(cmd + (["--quick"] if a.quick else []), env=env, check=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,129 @@
+"""The demo's residual CNN (nnc.__main__.build_digits_cnn) on 32x32x3 inputs:
+nnc vs PyTorch (faster of NCHW and channels_last) and ONNX Runtime, the
+"Done when" workloads of issue #5.
+
+    python bench/bench_models.py [--threads 2] [--reps 30]
+
+Inference at batch 64, batch-1 latency and one training step
+(forward + loss + backward) at batch 64.  Prints min / median milliseconds and
+the ratios nnc / other of the min times (< 1 means nnc is faster).  torch and
+onnxruntime are optional."""
+import argparse
+import io
+
+import numpy as np
+
+import nnc
+from nnc.__main__ import build_digits_cnn
+from _common import timeit
+
+H = W = 32
+C = 3
+WIDTH = 16
+
+
+def bench_nnc(reps):
+    nnc.seed(0)
+    model = build_digits_cnn(WIDTH, in_channels=C)
+    rng = np.random.default_rng(0)
+    x64 = rng.standard_normal((64, H, W, C)).astype(np.float32)
+    x1 = x64[:1].copy()
+    y = rng.integers(0, 10, 64)
+    loss = nnc.losses.SoftmaxCrossEntropy()
+
+    def step():
+        loss(model.forward(x64, training=True), y)
+        model.backward(loss.backward())
+    return (timeit(lambda: model.forward(x64), reps), timeit(lambda: model.forward(x1), reps * 5),
+            timeit(step, reps))
+
+
+def torch_model():
+    import torch
+    from torch import nn
+
+    class Res(nn.Module):
+        def __init__(self, block, shortcut=None):
+            super().__init__()
+            self.block, self.shortcut = block, shortcut
+
+        def forward(self, x):
+            return self.block(x) + (x if self.shortcut is None else self.shortcut(x))
+
+    w = WIDTH
+    return nn.Sequential(
+        nn.Conv2d(C, w, 3, padding=1), nn.ReLU(),
+        Res(nn.Sequential(nn.Conv2d(w, w, 3, padding=1), nn.ReLU(), nn.Conv2d(w, w, 3, padding=1))),
+        nn.MaxPool2d(2),
+        Res(nn.Sequential(nn.Conv2d(w, 2 * w, 3, stride=2, padding=1), nn.ReLU(),
+                          nn.Conv2d(2 * w, 2 * w, 3, padding=1)), nn.Conv2d(w, 2 * w, 1, stride=2)),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2 * w, 10)), torch
+
+
+def bench_torch(reps, threads):
+    model, torch = torch_model()
+    torch.set_num_threads(threads)
+    best = [(np.inf, np.inf)] * 3
+    y = torch.randint(0, 10, (64,))
+    for fmt in (torch.contiguous_format, torch.channels_last):
+        m = model.to(memory_format=fmt)
+        x64 = torch.randn(64, C, H, W).contiguous(memory_format=fmt)
+        x1 = x64[:1].clone().contiguous(memory_format=fmt)
+        with torch.no_grad():
+            f64 = timeit(lambda: m(x64), reps)
+            f1 = timeit(lambda: m(x1), reps * 5)
+
+        def step():
+            m.zero_grad(set_to_none=True)
+            torch.nn.functional.cross_entropy(m(x64), y).backward()
+        st = timeit(step, reps)
+        best = [min(a, b) for a, b in zip(best, (f64, f1, st))]
+    return best
+
+
+def bench_ort(reps, threads):
+    import onnxruntime as ort
+    model, torch = torch_model()
+    model.eval()
+    buf = io.BytesIO()
+    x = torch.randn(1, C, H, W)
+    kw = dict(input_names=["x"], output_names=["y"], dynamic_axes={"x": {0: "n"}, "y": {0: "n"}})
+    try:
+        torch.onnx.export(model, (x,), buf, dynamo=False, **kw)
+    except TypeError:
+        torch.onnx.export(model, (x,), buf, **kw)
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    sess = ort.InferenceSession(buf.getvalue(), so, providers=["CPUExecutionProvider"])
+    x64 = np.random.default_rng(0).standard_normal((64, C, H, W)).astype(np.float32)
+    x1 = x64[:1].copy()
+    return timeit(lambda: sess.run(None, {"x": x64}), reps), timeit(lambda: sess.run(None, {"x": x1}), reps * 5)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--reps", type=int, default=30)
+    args = ap.parse_args()
+    nnc.set_num_threads(args.threads)
+    nan = (np.nan, np.nan)
+    n = bench_nnc(args.reps)
+    try:
+        t = bench_torch(args.reps, args.threads)
+    except ImportError:
+        t = [nan] * 3
+    try:
+        o = list(bench_ort(args.reps, args.threads)) + [nan]
+    except ImportError:
+        o = [nan] * 3
+    print(f"demo residual CNN, {H}x{W}x{C}, width {WIDTH}; threads={args.threads}; ms min / median; "
+          f"ratio = nnc / other (min)")
+    print(f"{'pass':22s} {'nnc':>15s} {'torch':>15s} {'ort':>15s} {'nnc/torch':>9s} {'nnc/ort':>8s}")
+    fmt = lambda v: f"{v[0]:7.3f}/{v[1]:7.3f}"  # noqa: E731
+    for name, a, b, c in zip(("inference b64", "inference b1", "train step b64"), n, t, o):
+        print(f"{name:22s} {fmt(a):>15s} {fmt(b):>15s} {fmt(c):>15s} {a[0] / b[0]:9.2f} {a[0] / c[0]:8.2f}")
+
+
+if __name__ == "__main__":
+    main()
