@@ -38,7 +38,7 @@ echo "asan.sh: ASan+UBSan build done in $(( $(date +%s) - start )) s"
 
 status=0
 LD_PRELOAD="$(gcc -print-file-name=libasan.so)" \
-ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1:abort_on_error=1:strict_string_checks=1:check_initialization_order=1:allocator_may_return_null=1 \
+ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:strict_string_checks=1:check_initialization_order=1:allocator_may_return_null=1 \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 PYTHONMALLOC=malloc \
     "$venv/bin/python" -m pytest -q -p no:cacheprovider tests/ "$@" 2>&1 | tee "$log" || status=$?
 if grep -qE "ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|SUMMARY: (Address|UndefinedBehavior)Sanitizer" "$log"; then
