@@ -195,3 +195,38 @@ def test_row_subsets_bitwise_equal(ta, tb, packed, dtype, isa, nthreads, rng):
             part = run(ta, tb, As, B, C[i0:i1], 1.0, 1.0, b, ACTS["tanh"], packed)
             np.testing.assert_array_equal(part, full[i0:i1], err_msg=f"{isa} rows {i0}:{i1} of {m}x{n}x{k}")
 
+
+
+# -- the unpacked dot-product path C = act(alpha A B^T + beta C + bias) ----------
+
+def run_nt(A, B, C, alpha=1.0, beta=0.0, bias=None, act=0):
+    C = C.copy()
+    _core.gemm_nt(A, B, C, alpha, beta, bias, act)
+    return C
+
+
+def test_nt_sizes_sweep(dtype, isa, rng):
+    for m, n, k in list(sweep_shapes()) + random_shapes(rng, 6):
+        A, B, C, _ = operands(rng, dtype, 0, 1, m, n, k)
+        check(run_nt(A, B, C), 0, 1, A, B, C, what=f"{isa} nt {m}x{n}x{k}")
+
+
+@pytest.mark.parametrize("act", list(ACTS))
+@pytest.mark.parametrize("beta", [0.0, 0.5])
+def test_nt_epilogue(act, beta, dtype, isa, rng):
+    for m, n, k in [(1, 1, 1), (9, 50, 33), (70, 13, 300)]:
+        A, B, C, b = operands(rng, dtype, 0, 1, m, n, k, beta=beta, bias=True)
+        got = run_nt(A, B, C, 0.75, beta, b, ACTS[act])
+        check(got, 0, 1, A, B, C, 0.75, beta, b, act, what=f"{isa} nt {act} beta={beta} {m}x{n}x{k}")
+
+
+def test_nt_threads_and_row_subsets_bitwise(dtype, isa, rng):
+    m, n, k = 300, 130, 517
+    A, B, C, b = operands(rng, dtype, 0, 1, m, n, k, bias=True)
+    with nnc.threads(1):
+        one = run_nt(A, B, C, bias=b, act=3)
+    with nnc.threads(2):
+        two = run_nt(A, B, C, bias=b, act=3)
+    np.testing.assert_array_equal(one, two)
+    for lo, hi in [(0, 1), (1, 4), (5, 70), (64, 129), (299, 300)]:
+        np.testing.assert_array_equal(run_nt(A[lo:hi], B, C[lo:hi], bias=b, act=3), one[lo:hi])

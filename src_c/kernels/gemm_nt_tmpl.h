@@ -15,7 +15,12 @@
 // discard the duplicate) instead of running a different summation.
 
 #define GNT_DR 4
-#define GNT_DC 3
+#if NNC_ISA_ID == 2
+#define GNT_DC 6   // 24 accumulators + 6 B vectors + 1 A vector of the 32 zmm
+#else
+#define GNT_DC 3   // 12 + 3 + 1 of the 16 ymm (scalar: plenty of spills either way)
+#endif
+#define GNT_CB (8 * GNT_DC)   // columns per block: B rows kept hot in L1/L2
 
 // acc[r][c] += A row r . B row c over k (vector lanes), for DR_ rows.
 #define NNC_GNT_TILE(DR_)                                                                          \
@@ -49,46 +54,48 @@ NNC_GNT_TILE(1)
 NNC_GNT_TILE(4)
 #undef NNC_GNT_TILE
 
-// Epilogue of one element, vectorised over a single lane so that the
-// activation is the very function the other kernels use.
-NNC_INLINE NNC_T NNC_FN(gemm_nt_epilogue)(NNC_T s, NNC_T alpha, NNC_T beta, const NNC_T *c, NNC_T bias,
-                                          int act)
-{
-    NNC_T r = alpha * s;
-    if (beta != 0) r += beta * *c;
-    r += bias;
-    NNC_T t[NNC_VLEN];
-    vstore(t, NNC_FN(vact)(vset1(r), act));
-    return t[0];
-}
-
-// Rows [i0, i1) x columns [j0, j1) of C.
+// Rows [i0, i1) x columns [j0, j1) (j1 - j0 <= GNT_CB) of C: the dot
+// products go to a local tile, then the epilogue runs vectorised along each
+// row (the same vact as every other kernel).
 static void NNC_FN(gemm_nt_block)(nnc_ssize i0, nnc_ssize i1, nnc_ssize j0, nnc_ssize j1, nnc_ssize k,
                                   NNC_T alpha, const NNC_T *A, nnc_ssize lda, const NNC_T *B, nnc_ssize ldb,
                                   NNC_T beta, NNC_T *C, nnc_ssize ldc, const NNC_T *bias, int act)
 {
     const int dr = (i1 - i0) >= GNT_DR ? GNT_DR : 1;
-    for (nnc_ssize j = j0; j < j1; j += GNT_DC) {
-        const NNC_T *br[GNT_DC];
-        for (int c = 0; c < GNT_DC; ++c) br[c] = B + NNC_MIN(j + c, j1 - 1) * ldb;
-        for (nnc_ssize i = i0; i < i1; i += dr) {
+    const nnc_ssize nc = j1 - j0;
+    NNC_T sums[GNT_DR][GNT_CB];
+    const nnc_v va = vset1(alpha), vb = vset1(beta);
+    for (nnc_ssize i = i0; i < i1; i += dr) {
+        const NNC_T *ar[GNT_DR];
+        for (int r = 0; r < dr; ++r) ar[r] = A + NNC_MIN(i + r, i1 - 1) * lda;
+        for (nnc_ssize j = j0; j < j1; j += GNT_DC) {
             NNC_T out[GNT_DR][GNT_DC];
-            const NNC_T *ar[GNT_DR];
-            for (int r = 0; r < dr; ++r) ar[r] = A + NNC_MIN(i + r, i1 - 1) * lda;
+            const NNC_T *br[GNT_DC];
+            for (int c = 0; c < GNT_DC; ++c) br[c] = B + NNC_MIN(j + c, j1 - 1) * ldb;
             if (dr == GNT_DR) NNC_FN(gemm_nt_tile_4)(ar, br, k, out);
-            else NNC_FN(gemm_nt_tile_1)(ar, br, k, (NNC_T(*)[GNT_DC])out);
-            for (int r = 0; r < dr && i + r < i1; ++r)
-                for (int c = 0; c < GNT_DC && j + c < j1; ++c) {
-                    NNC_T *cp = C + (i + r) * ldc + j + c;
-                    *cp = NNC_FN(gemm_nt_epilogue)(out[r][c], alpha, beta, cp, bias ? bias[j + c] : 0, act);
-                }
+            else NNC_FN(gemm_nt_tile_1)(ar, br, k, out);
+            for (int r = 0; r < dr; ++r)
+                for (int c = 0; c < GNT_DC && j + c < j1; ++c) sums[r][j - j0 + c] = out[r][c];
+        }
+        for (int r = 0; r < dr && i + r < i1; ++r) {
+            NNC_T *crow = C + (i + r) * ldc + j0;
+            for (nnc_ssize c = 0; c < nc; c += NNC_VLEN) {
+                const nnc_ssize w = NNC_MIN(NNC_VLEN, nc - c);
+                const int full = w == NNC_VLEN;
+                nnc_v v = vmul(va, full ? vload(&sums[r][c]) : vloadn(&sums[r][c], w));
+                if (beta != 0) v = vadd(v, vmul(vb, full ? vload(crow + c) : vloadn(crow + c, w)));
+                if (bias) v = vadd(v, full ? vload(bias + j0 + c) : vloadn(bias + j0 + c, w));
+                v = NNC_FN(vact)(v, act);
+                if (full) vstore(crow + c, v);
+                else vstoren(crow + c, v, w);
+            }
         }
     }
 }
 
 // C (m, n) = act(alpha * A B^T + beta * C + bias); A (m, k), B (n, k).
-// Work items are (64-row block x 48-column block): B's 48 rows stay in L2
-// while A's rows stream past them.
+// Work items are (64-row block x GNT_CB-column block): those rows of B stay
+// in L1/L2 while A's rows stream past them.
 static int NNC_FN(gemm_nt)(nnc_ssize m, nnc_ssize n, nnc_ssize k, NNC_T alpha, const NNC_T *A, nnc_ssize lda,
                            const NNC_T *B, nnc_ssize ldb, NNC_T beta, NNC_T *C, nnc_ssize ldc,
                            const NNC_T *bias, int act)
@@ -98,7 +105,7 @@ static int NNC_FN(gemm_nt)(nnc_ssize m, nnc_ssize n, nnc_ssize k, NNC_T alpha, c
         NNC_FN(gemm_args) g = {0, m, n, 0, alpha, beta, A, lda, 1, B, ldb, NULL, C, ldc, bias, act};
         return NNC_FN(gemm_run)(&g, 1);
     }
-    const nnc_ssize RB = 64, CB = 16 * GNT_DC;
+    const nnc_ssize RB = 64, CB = GNT_CB;
     const nnc_ssize nib = NNC_CEILDIV(m, RB), njb = NNC_CEILDIV(n, CB);
     int nt = nnc_threads_for(2.0 * (double)m * (double)n * (double)k);
     #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
@@ -117,3 +124,4 @@ static int NNC_FN(gemm_nt)(nnc_ssize m, nnc_ssize n, nnc_ssize k, NNC_T alpha, c
 }
 #undef GNT_DR
 #undef GNT_DC
+#undef GNT_CB
