@@ -12,7 +12,9 @@
 # Environment: NNC_ASAN_VENV (default /tmp/nnc-asan-venv), NNC_ASAN_TREE
 # (default /tmp/nnc-asan-tree).  Leak detection stays off: under CPython it
 # reports interpreter noise (RELIABILITY.md 2.1); leaks are tested by
-# tests/test_reliability.py instead.
+# tests/test_reliability.py instead.  allocator_may_return_null=1: a failed
+# huge allocation returns NULL (numpy raises MemoryError, as without ASan)
+# instead of aborting; tests of absurd sizes rely on it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv="${NNC_ASAN_VENV:-/tmp/nnc-asan-venv}"
@@ -36,7 +38,7 @@ echo "asan.sh: ASan+UBSan build done in $(( $(date +%s) - start )) s"
 
 status=0
 LD_PRELOAD="$(gcc -print-file-name=libasan.so)" \
-ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:strict_string_checks=1:check_initialization_order=1 \
+ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:strict_string_checks=1:check_initialization_order=1:allocator_may_return_null=1 \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 PYTHONMALLOC=malloc \
     "$venv/bin/python" -m pytest -q -p no:cacheprovider tests/ "$@" 2>&1 | tee "$log" || status=$?
 if grep -qE "ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|SUMMARY: (Address|UndefinedBehavior)Sanitizer" "$log"; then

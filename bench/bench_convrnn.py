@@ -1,7 +1,7 @@
 """ConvLSTM2D vs a straightforward PyTorch ConvLSTM and its ONNX Runtime
 export (issue #7).
 
-    python bench/bench_convrnn.py [--threads 2] [--repeat 10]
+    python bench/bench_convrnn.py [--threads 2] [--reps 10]
 
 Workload: batch 8, T=10, 32x32, 16 -> 32 channels, 3x3 kernel.  The PyTorch
 version runs one conv2d per step over cat(x_t, h_{t-1}) (NCHW) giving 4*32
@@ -82,7 +82,7 @@ def memory_probe(lib):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--repeat", type=int, default=10)
+    ap.add_argument("--reps", type=int, default=10)
     ap.add_argument("--memory-probe", choices=["nnc", "torch"])
     args = ap.parse_args()
     nnc.set_num_threads(args.threads)
@@ -101,9 +101,9 @@ def main():
     print(f"ConvLSTM2D N={N} T={T} {H}x{W} {CIN}->{CH} k={K}, {args.threads} threads; max |nnc - torch| = {err:.1e}")
     print(f"training memory kept per timestep by nnc: {layer.bytes_per_timestep(N, H, W) / 2**20:.2f} MiB")
     rows = []
-    fwd = timeit(lambda: layer(x), args.repeat)
+    fwd = timeit(lambda: layer(x), args.reps)
     with torch.no_grad():
-        tfwd = timeit(lambda: m(xt), args.repeat)
+        tfwd = timeit(lambda: m(xt), args.reps)
     rows.append(("forward (inference)", fwd, "torch", tfwd))
 
     def nnc_step():
@@ -114,7 +114,7 @@ def main():
         m.zero_grad()
         m(xt).sum().backward()
 
-    rows.append(("forward+backward", timeit(nnc_step, args.repeat), "torch", timeit(torch_step, args.repeat)))
+    rows.append(("forward+backward", timeit(nnc_step, args.reps), "torch", timeit(torch_step, args.reps)))
     try:
         import onnxruntime as ort
         buf = io.BytesIO()
@@ -124,7 +124,7 @@ def main():
         sess = ort.InferenceSession(buf.getvalue(), so, providers=["CPUExecutionProvider"])
         xo = xt.numpy()
         assert np.abs(sess.run(None, {"x": xo})[0].transpose(0, 1, 3, 4, 2) - ref).max() < 1e-4
-        rows.append(("forward (inference)", fwd, "onnxruntime", timeit(lambda: sess.run(None, {"x": xo}), args.repeat)))
+        rows.append(("forward (inference)", fwd, "onnxruntime", timeit(lambda: sess.run(None, {"x": xo}), args.reps)))
     except ImportError:
         print("onnxruntime not installed: skipped")
     print(f"{'workload':<22}{'nnc min/med ms':>18}{'peer':>13}{'peer min/med ms':>18}{'ratio':>8}")

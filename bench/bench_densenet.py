@@ -1,7 +1,7 @@
 """DenseBlock vs a straightforward PyTorch dense block (torch.cat per layer),
 issue #5.
 
-    python bench/bench_densenet.py [--threads 2] [--repeat 10]
+    python bench/bench_densenet.py [--threads 2] [--reps 10]
 
 Workload: batch 16, 32x32, 64 channels in, 6 layers, growth 32, 3x3 convs,
 forward+backward (and forward alone).  PyTorch runs NCHW and channels_last;
@@ -81,7 +81,7 @@ def memory_probe(lib, threads):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--repeat", type=int, default=10)
+    ap.add_argument("--reps", type=int, default=10)
     ap.add_argument("--memory-probe")
     args = ap.parse_args()
     nnc.set_num_threads(args.threads)
@@ -98,7 +98,7 @@ def main():
         out = layer.forward(x, training=True)
         layer.backward(np.ones_like(out))
 
-    rows = [("forward", timeit(lambda: layer(x), args.repeat)), ("forward+backward", timeit(nnc_step, args.repeat))]
+    rows = [("forward", timeit(lambda: layer(x), args.reps)), ("forward+backward", timeit(nnc_step, args.reps))]
     best = {}
     for cl in (False, True):
         m, xt = torch_block(layer, cl), torch_input(x, cl)
@@ -111,8 +111,8 @@ def main():
             m(xt).sum().backward()
 
         with torch.no_grad():
-            f = timeit(lambda: m(xt), args.repeat)
-        for name, t in (("forward", f), ("forward+backward", timeit(step, args.repeat))):
+            f = timeit(lambda: m(xt), args.reps)
+        for name, t in (("forward", f), ("forward+backward", timeit(step, args.reps))):
             tag = "channels_last" if cl else "NCHW"
             if name not in best or t[0] < best[name][1][0]:
                 best[name] = (tag, t)

@@ -15,10 +15,18 @@ cdef extern from "nnc/nnc.h" nogil:
     int nnc_avgpool2d_bwd_f64(double *dx, const double *dy, const nnc_pool2d *p)
 
 
-cdef nnc_pool2d _pool2d(Py_ssize_t[:] xs, Py_ssize_t[:] ys, tuple window):
+cdef nnc_pool2d _pool2d(const Py_ssize_t *xs, const Py_ssize_t *ys, tuple window,
+                        const Py_ssize_t *ids=NULL) except *:
     """The nnc_pool2d of input shape xs, output shape ys and window
-    (kh, kw, sh, sw, ph, pw)."""
+    (kh, kw, sh, sw, ph, pw).  The C core checks the window against H, W,
+    OH, OW; the batch and channel counts and the idx shape are checked here,
+    so that no call reaches memory outside the arrays."""
     cdef nnc_pool2d p
+    if xs[0] != ys[0] or xs[3] != ys[3] or (ids != NULL and (ids[0] != ys[0] or ids[1] != ys[1] or
+                                                             ids[2] != ys[2] or ids[3] != ys[3])):
+        raise ValueError(f"nnc pooling: inconsistent shapes: input {[xs[i] for i in range(4)]}, output "
+                         f"{[ys[i] for i in range(4)]}"
+                         + ("" if ids == NULL else f", idx {[ids[i] for i in range(4)]}"))
     p.n, p.h, p.w, p.c = xs[0], xs[1], xs[2], xs[3]
     p.oh, p.ow = ys[1], ys[2]
     p.kh, p.kw, p.sh, p.sw, p.ph, p.pw = window
@@ -29,7 +37,7 @@ def maxpool2d_fwd(floating[:, :, :, ::1] y, const floating[:, :, :, ::1] x, tupl
                   floating[:, :, :, ::1] idx=None):
     """y = max pooling of x; idx (y's shape, optional) receives the window cell
     of each first maximum."""
-    cdef nnc_pool2d p = _pool2d(x.shape, y.shape, window)
+    cdef nnc_pool2d p = _pool2d(x.shape, y.shape, window, NULL if idx is None else idx.shape)
     cdef floating *ip = NULL
     if y.shape[0] == 0 or y.shape[3] == 0:
         return
@@ -45,7 +53,7 @@ def maxpool2d_fwd(floating[:, :, :, ::1] y, const floating[:, :, :, ::1] x, tupl
 def maxpool2d_bwd(floating[:, :, :, ::1] dx, const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] idx,
                   tuple window):
     """dx = gradient of max pooling from dy and the forward's idx (dx overwritten)."""
-    cdef nnc_pool2d p = _pool2d(dx.shape, dy.shape, window)
+    cdef nnc_pool2d p = _pool2d(dx.shape, dy.shape, window, idx.shape)
     if dx.shape[0] == 0 or dx.shape[3] == 0:
         return
     with nogil:

@@ -276,6 +276,22 @@ def test_functional_channel_slices(dtype, rng):
     assert np.array_equal(dW, dW2) and np.array_equal(db, db2)
 
 
+@pytest.mark.parametrize("C, K, k, s, g", [(5, 4, 3, 1, 1), (3, 20, 3, 2, 1), (6, 6, 3, 1, 6), (4, 7, 1, 1, 1),
+                                           (4, 6, 5, 1, 2)], ids=["general", "dot", "depthwise", "1x1", "groups"])
+def test_functional_dx_accumulate(C, K, k, s, g, dtype, isa, rng):
+    """dx_accumulate adds the input gradient into a channel slice (DenseBlock)."""
+    W = rng.standard_normal((k, k, C // g, K)).astype(dtype)
+    x = rng.standard_normal((2, 7, 6, C)).astype(dtype)
+    y, geo = conv2d_forward(x, W, padding="same", stride=s, groups=g)
+    dz = rng.standard_normal(y.shape).astype(dtype)
+    dx, _, _ = conv2d_backward(geo, x, W, dz)
+    base = rng.standard_normal((2, 7, 6, C + 3)).astype(dtype)
+    acc = base.copy()
+    conv2d_backward(geo, x, W, dz, dx_out=acc, dx_offset=1, dx_accumulate=True)
+    assert_close(acc[..., 1:1 + C], base[..., 1:1 + C] + dx, dtype)
+    assert np.array_equal(acc[..., :1], base[..., :1]) and np.array_equal(acc[..., 1 + C:], base[..., 1 + C:])
+
+
 def test_binding_rejects_mismatched_buffers():
     W = np.zeros((3, 3, 2, 4))
     x = np.zeros((1, 5, 5, 2))

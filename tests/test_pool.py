@@ -322,3 +322,20 @@ def test_c_core_rejects_inconsistent_problems():
             _core.maxpool2d_fwd(y, x, window)
         with pytest.raises(RuntimeError, match="rejected"):
             _core.avgpool2d_bwd(x.copy(), y, window)
+
+
+def test_bindings_reject_inconsistent_shapes():
+    """Batch, channel and idx shapes are checked before any C call."""
+    x, y = np.zeros((2, 4, 4, 3), np.float32), np.zeros((2, 2, 2, 3), np.float32)
+    w = (2, 2, 2, 2, 0, 0)
+    for bad_y in [np.zeros((1, 2, 2, 3), np.float32), np.zeros((2, 2, 2, 4), np.float32)]:
+        for call in [lambda: _core.maxpool2d_fwd(bad_y, x, w), lambda: _core.avgpool2d_fwd(bad_y, x, w),
+                     lambda: _core.avgpool2d_bwd(x.copy(), bad_y, w),
+                     lambda: _core.maxpool2d_bwd(x.copy(), bad_y, bad_y, w)]:
+            with pytest.raises(ValueError, match="inconsistent shapes"):
+                call()
+    small_idx = np.zeros((2, 1, 2, 3), np.float32)
+    with pytest.raises(ValueError, match="idx"):
+        _core.maxpool2d_fwd(y, x, w, small_idx)
+    with pytest.raises(ValueError, match="idx"):
+        _core.maxpool2d_bwd(x.copy(), y, small_idx, w)

@@ -57,8 +57,9 @@ typedef struct {
 } NNC_FN(conv_tap);
 
 // Stores a finished tile: rw pixels (stride ocs) x nv vectors, nch valid
-// channels: act(acc + bias), or y + acc when act is NNC_CONV_ACCUMULATE.  Out of line, so the activation's constants do
-// not take registers from the accumulators of the tap loop.
+// channels: act(acc + bias), or y + acc when act is NNC_CONV_ACCUMULATE.
+// Out of line, so the activation's constants do not take registers from the
+// accumulators of the tap loop.
 static __attribute__((noinline)) void NNC_FN(conv_store)(NNC_T *y, nnc_ssize ocs, const nnc_v *acc, int rw,
                                                          int nv, nnc_ssize nch, const NNC_T *bias, int act)
 {
@@ -284,8 +285,13 @@ static void NNC_FN(conv_dot)(const NNC_FN(conv_tap) *tp, nnc_ssize ntap, const N
         for (int o = 0; o < NNC_VLEN; ++o) r[o] = o < 4 ? vhsum(acc[o]) : 0;
         const nnc_ssize n = NNC_MIN(4, nout - o0);
         nnc_v v = vloadn(r, n);
-        if (bias) v = vadd(v, vloadn(bias + o0, n));
-        vstoren(y + o0, NNC_FN(vact)(v, act), n);
+        if (act == NNC_CONV_ACCUMULATE) {
+            v = vadd(vloadn(y + o0, n), v);
+        } else {
+            if (bias) v = vadd(v, vloadn(bias + o0, n));
+            v = NNC_FN(vact)(v, act);
+        }
+        vstoren(y + o0, v, n);
     }
 }
 
