@@ -21,7 +21,9 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.dirname(__file__))
 import nnc  # noqa: E402
+from _common import timeit  # noqa: E402
 
 try:
     import torch
@@ -31,16 +33,6 @@ try:
     import onnxruntime as ort
 except ImportError:  # pragma: no cover
     ort = None
-
-
-def timeit(fn, repeat):
-    fn()
-    ts = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return 1e3 * min(ts), 1e3 * float(np.median(ts))
 
 
 def build(kind, I, H):

@@ -10,6 +10,11 @@
 //      region per call and no barrier per step; a step is one recurrent GEMM
 //      (beta = 1 onto the step's rows of a, or into q for GRU reset_after)
 //      plus one fused pass computing every gate and the new state.
+//   Small batches with a big step (batch 1) instead cut the hidden units into
+//   slices that the threads claim per step from a counter (rnn_fwd_split):
+//   still one parallel region (the input projection, sliced the same way,
+//   runs in it too), a thread never waits for work nobody has started, so a
+//   descheduled thread (a loaded core) does not stall the other.
 // Backward: per step (reverse) one fused pass gives the gate gradients da_t,
 // dh_{t-1} goes through the recurrent GEMM with W_h (packed once); at the end
 // dWx, dWh, dx and the bias gradients are large GEMMs / column sums over all
@@ -246,6 +251,7 @@ typedef struct {
     const NNC_T *Wb1, *Wb2;  // backward: W_h (GRU reset_after = 0: rows r,u and c apart)
     const NNC_T *bh, *h0, *c0;
     NNC_T *hs, *cs, *a, *aux, *q;
+    const NNC_T *x, *Wx, *bias;  // input projection (bias: b_x, or b_x + b_h)
 } NNC_FN(rnn_ctx);
 
 // C (rows, n) = A (rows, k) B + beta C + bias with B packed, on the calling
@@ -347,13 +353,26 @@ static void NNC_FN(rnn_fwd_split)(const NNC_FN(rnn_ctx) *cx, NNC_FN(rnn_sync) *s
 {
     const nnc_rnn_desc *d = cx->d;
     const int ph = NNC_FN(rnn_phases)(d);
-    for (nnc_ssize t = 0; t < d->t; ++t) {
-        for (int p = 0; p < ph; ++p) {
-            NNC_FN(rnn_sync) *s = sync + t * ph + p;
+    const nnc_ssize H = d->h, GH = cx->G * H, F = d->f;
+    // Stage -1 (sync[0]): the input projection, sliced like the steps (the
+    // same GEMM elements, so bitwise the one-GEMM result); then the steps.
+    for (nnc_ssize t = -1; t < d->t; ++t) {
+        for (int p = 0; p < (t < 0 ? 1 : ph); ++p) {
+            NNC_FN(rnn_sync) *s = sync + (t < 0 ? 0 : 1 + t * ph + p);
             for (;;) {
                 int c = __atomic_fetch_add(&s->claim, 1, __ATOMIC_RELAXED);
                 if (c >= nch) break;
-                NNC_FN(rnn_fwd_piece)(cx, t, p, 0, d->n, c * chunk, NNC_MIN(d->h, (c + 1) * chunk), failed);
+                const nnc_ssize j0 = c * chunk, j1 = NNC_MIN(H, j0 + chunk);
+                if (t >= 0) {
+                    NNC_FN(rnn_fwd_piece)(cx, t, p, 0, d->n, j0, j1, failed);
+                } else {
+                    for (nnc_ssize g = 0; g < cx->G; ++g) {
+                        NNC_FN(gemm_args) ga = {0, d->n * d->t, j1 - j0, F, 1, 0, cx->x, F, 1,
+                                                cx->Wx + (g * H + j0) * F, F, NULL, cx->a + g * H + j0, GH,
+                                                cx->bias + g * H + j0, NNC_ACT_LINEAR};
+                        if (NNC_FN(gemm_run)(&ga, 1) != NNC_OK) __atomic_store_n(failed, 1, __ATOMIC_RELAXED);
+                    }
+                }
                 __atomic_fetch_add(&s->done, 1, __ATOMIC_RELEASE);
             }
             for (unsigned spins = 0; __atomic_load_n(&s->done, __ATOMIC_ACQUIRE) < nch; ++spins)
@@ -387,52 +406,52 @@ static int NNC_FN(rnn_forward)(const nnc_rnn_desc *d, const NNC_T *x, const NNC_
     if (N <= 0 || T <= 0 || H <= 0) return NNC_OK;
     if (!nnc_mul_ok(N, T, &nt_rows) || !nnc_mul_ok(nt_rows, GH, &tmp) || !nnc_mul_ok(nt_rows, F, &tmp))
         return NNC_EOVERFLOW;
-    NNC_FN(rnn_ctx) cx = {d, G, NNC_FN(gemm_packed_b_size)(1, 1), {NULL, NULL, NULL, NULL}, NULL, NULL,
-                          bh, h0, c0, hs, cs, d->cell == NNC_RNN_SIMPLE ? hs : gates, aux, NULL};
-    // 1. input projection of every step, one GEMM; GRU reset_after = 0 adds b_h there too.
-    const NNC_T *bias = bx;
-    NNC_T *bsum = NULL;
-    if (d->cell == NNC_RNN_GRU && !d->reset_after) {
-        bsum = nnc_aligned_alloc(sizeof(NNC_T) * (size_t)GH);
-        if (!bsum) return NNC_ENOMEM;
-        for (nnc_ssize j = 0; j < GH; ++j) bsum[j] = bx[j] + bh[j];
-        bias = bsum;
-    }
-    NNC_FN(gemm_args) g = {0, nt_rows, GH, F, 1, 0, x, F, 1, Wx, F, NULL, cx.a, GH, bias, NNC_ACT_LINEAR};
-    int st = NNC_FN(gemm_run)(&g, nnc_threads_for(2.0 * (double)nt_rows * (double)GH * (double)F));
-    nnc_aligned_free(bsum);
-    if (st != NNC_OK) return st;
-
-    // 2. W_h packed once; scratch.
-    NNC_T *wbuf = NNC_FN(rnn_pack_fwd)(&cx, Wh);
-    NNC_T *qbuf = NULL;
-    if (d->cell == NNC_RNN_GRU && d->reset_after) qbuf = cx.q = nnc_aligned_alloc(sizeof(NNC_T) * (size_t)(N * GH));
-    // 3. the time loop: batch blocks of >= 4 rows per thread, else (small
-    // batch, big step) slices of the hidden units, else one thread.
+    NNC_FN(rnn_ctx) cx = {.d = d, .G = G, .NR = NNC_FN(gemm_packed_b_size)(1, 1), .bh = bh, .h0 = h0, .c0 = c0,
+                          .hs = hs, .cs = cs, .a = d->cell == NNC_RNN_SIMPLE ? hs : gates, .aux = aux, .x = x,
+                          .Wx = Wx, .bias = bx};
+    // The time loop: batch blocks of >= 4 rows per thread, else (small batch,
+    // big step) slices of the hidden units, else one thread.
     const double step_work = 2.0 * (double)N * (double)GH * (double)H;
     int nt = nnc_threads_for(step_work * (double)T);
     const int row_nt = (int)NNC_MIN((nnc_ssize)nt, N / 4);
     const nnc_ssize panels = NNC_CEILDIV(H, cx.NR);
     const int split = row_nt < 2 && nt > 1 && step_work >= RNN_SPLIT_WORK && panels >= 2;
+    // GRU reset_after = 0 adds b_h to the input projection's bias.
+    NNC_T *bsum = NULL;
+    if (d->cell == NNC_RNN_GRU && !d->reset_after) {
+        bsum = nnc_aligned_alloc(sizeof(NNC_T) * (size_t)GH);
+        if (!bsum) return NNC_ENOMEM;
+        for (nnc_ssize j = 0; j < GH; ++j) bsum[j] = bx[j] + bh[j];
+        cx.bias = bsum;
+    }
+    int failed = 0;
+    if (!split) {  // 1. input projection of every step: one GEMM
+        NNC_FN(gemm_args) g = {0, nt_rows, GH, F, 1, 0, x, F, 1, Wx, F, NULL, cx.a, GH, cx.bias, NNC_ACT_LINEAR};
+        failed = NNC_FN(gemm_run)(&g, nnc_threads_for(2.0 * (double)nt_rows * (double)GH * (double)F)) != NNC_OK;
+    }
+    // 2. W_h packed once; scratch.
+    NNC_T *wbuf = NNC_FN(rnn_pack_fwd)(&cx, Wh);
+    NNC_T *qbuf = NULL;
+    if (d->cell == NNC_RNN_GRU && d->reset_after) qbuf = cx.q = nnc_aligned_alloc(sizeof(NNC_T) * (size_t)(N * GH));
     NNC_FN(rnn_sync) *sync = NULL;
     nnc_ssize chunk = 0;
-    int nch = 0, failed = 0;
+    int nch = 0;
     if (split) {
         nch = (int)NNC_MIN(panels, (nnc_ssize)(2 * nt));
         chunk = NNC_CEILDIV(panels, nch) * cx.NR;
         nch = (int)NNC_CEILDIV(H, chunk);
-        size_t ns = (size_t)(T * NNC_FN(rnn_phases)(d));
+        size_t ns = (size_t)(T * NNC_FN(rnn_phases)(d) + 1);
         sync = nnc_aligned_alloc(sizeof(*sync) * ns);
         if (sync) memset(sync, 0, sizeof(*sync) * ns);
     } else {
         nt = NNC_MAX(1, row_nt);
     }
-    if (!wbuf || (d->cell == NNC_RNN_GRU && d->reset_after && !qbuf) || (split && !sync)) {
+    if (failed || !wbuf || (d->cell == NNC_RNN_GRU && d->reset_after && !qbuf) || (split && !sync)) {
         failed = 1;
-    } else if (split) {
+    } else if (split) {  // 1. and 3. in one parallel region
         #pragma omp parallel num_threads(nt) if (nt > 1)
         NNC_FN(rnn_fwd_split)(&cx, sync, chunk, nch, &failed);
-    } else {
+    } else {  // 3.
         const nnc_ssize rchunk = NNC_CEILDIV(N, nt);
         const int ph = NNC_FN(rnn_phases)(d);
         #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static, 1)
@@ -442,6 +461,7 @@ static int NNC_FN(rnn_forward)(const nnc_rnn_desc *d, const NNC_T *x, const NNC_
                 for (int p = 0; p < ph; ++p) NNC_FN(rnn_fwd_piece)(&cx, t, p, r0, r1, 0, H, &failed);
         }
     }
+    nnc_aligned_free(bsum);
     nnc_aligned_free(sync);
     nnc_aligned_free(qbuf);
     nnc_aligned_free(wbuf);
@@ -557,8 +577,7 @@ static int NNC_FN(rnn_backward)(const nnc_rnn_desc *d, const NNC_T *x, const NNC
     }
     int failed = 0;
     if (NT > 0) {
-        NNC_FN(rnn_ctx) cx = {d, G, 0, {NULL, NULL, NULL, NULL}, NULL, NULL, NULL, h0, c0, NULL, NULL, NULL, NULL,
-                              NULL};
+        NNC_FN(rnn_ctx) cx = {.d = d, .G = G, .h0 = h0, .c0 = c0};
         NNC_T *wbuf = NNC_FN(rnn_pack_bwd)(&cx, Wh);
         if (!wbuf) return NNC_ENOMEM;
         const int nt = (int)NNC_MAX(1, NNC_MIN((nnc_ssize)nnc_threads_for(2.0 * (double)NT * (double)GH * (double)H),
