@@ -1,6 +1,7 @@
 """The Layer base class: params/grads dicts, the training cache and its lock,
 input conversion, config round trip.  Subclasses implement ``_forward`` and
 ``_backward`` and call one kernel each."""
+import contextlib
 import threading
 
 import numpy as np
@@ -53,18 +54,15 @@ class Layer:
         return f"{self.name}({cfg})"
 
     # -- helpers for subclasses ----------------------------------------
+    @contextlib.contextmanager
     def _training_lock(self, what):
-        layer = self
-
-        class _Guard:
-            def __enter__(self):
-                if not layer._lock.acquire(blocking=False):
-                    raise RuntimeError(f"{layer.name}.{what}: another thread is training this layer")
-
-            def __exit__(self, *exc):
-                layer._lock.release()
-
-        return _Guard()
+        """Training forward/backward hold the layer; a second thread gets RuntimeError."""
+        if not self._lock.acquire(blocking=False):
+            raise RuntimeError(f"{self.name}.{what}: another thread is training this layer")
+        try:
+            yield
+        finally:
+            self._lock.release()
 
     def _input(self, x, what="input"):
         return as_input(x, self.dtype, self.name, what)
