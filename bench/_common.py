@@ -1,4 +1,5 @@
 """Helpers shared by the Python benchmarks: timing and peak-memory probes."""
+import os
 import resource
 import time
 
@@ -38,3 +39,41 @@ def peak_rss_mb():
         return _status_mb("VmHWM")
     except (OSError, KeyError):   # not Linux: whole-process peak (ru_maxrss is KiB)
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def time_contenders(fns, reps, clock=time.perf_counter, budget=None):
+    """Times {name: fn}; returns {name: sorted list of seconds}.
+
+    Order (env NNC_BENCH_ORDER): "blocked" (default) runs each contender's
+    repetitions back to back after two warm-up calls; "interleaved" runs one
+    call of each per round, so a load change hits all alike.  Blocked is the
+    default because at 2 threads on 2 cores interleaving lets one runtime's
+    spin-waiting workers (OpenBLAS, libgomp, torch's pool) steal the cores
+    the next contender needs.  ``budget`` (seconds) caps each contender
+    (blocked) or the whole run (interleaved) after 5 repetitions.
+    """
+    times = {k: [] for k in fns}
+    if os.environ.get("NNC_BENCH_ORDER", "blocked") == "interleaved":
+        for f in fns.values():
+            f()
+            f()
+        start = time.perf_counter()
+        for r in range(reps):
+            for k, f in fns.items():
+                t = clock()
+                f()
+                times[k].append(clock() - t)
+            if budget and r >= 4 and time.perf_counter() - start > budget:
+                break
+    else:
+        for k, f in fns.items():
+            f()
+            f()
+            start = time.perf_counter()
+            for r in range(reps):
+                t = clock()
+                f()
+                times[k].append(clock() - t)
+                if budget and r >= 4 and time.perf_counter() - start > budget:
+                    break
+    return {k: sorted(v) for k, v in times.items()}

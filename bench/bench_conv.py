@@ -3,7 +3,8 @@ ONNX Runtime (inference), the "Done when" workloads of issue #3.
 
     python bench/bench_conv.py [--threads 2] [--reps 20] [--clock wall|cpu]
 
-The contenders run interleaved (one call each per round), so a load change
+The contenders run through bench/_common.time_contenders (each in its own block
+by default; NNC_BENCH_ORDER=interleaved runs one call each per round), so a load change
 on a shared machine hits all of them alike.  Prints min and median
 milliseconds per call and the ratios nnc / other of the minima (< 1 means
 nnc is faster).  ``--clock cpu`` times with the process CPU clock instead of
@@ -11,10 +12,15 @@ the wall clock: with --threads 1 that is robust to other jobs sharing the
 machine (it measures the kernels' efficiency, not the latency).  torch and
 onnxruntime are optional."""
 import argparse
+import os
 import io
+import sys
 import time
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import time_contenders  # noqa: E402
 
 import nnc
 
@@ -86,16 +92,8 @@ CLOCK = time.perf_counter
 
 
 def interleaved(fns, reps, which):
-    """fns: name -> callable; runs one call of each per round."""
-    times = {n: [] for n in fns}
-    for f in fns.values():
-        f()
-        f()
-    for _ in range(reps):
-        for n, f in fns.items():
-            t0 = CLOCK()
-            f()
-            times[n].append(CLOCK() - t0)
+    """fns: name -> callable; (min, median) ms each (see bench/_common.time_contenders)."""
+    times = time_contenders(fns, reps, CLOCK)
     return {n: (1e3 * min(t), 1e3 * float(np.median(t))) for n, t in times.items()}
 
 

@@ -5,7 +5,7 @@
 Each thread count runs in a child process whose OpenBLAS/OpenMP/PyTorch pools
 are set to that count (OPENBLAS_NUM_THREADS, OMP_NUM_THREADS,
 torch.set_num_threads, nnc.set_num_threads).  Inside a child, the competitors
-are timed round-robin (one call each per round) so that machine noise hits
+are timed by bench/_common.time_contenders (blocked by default, NNC_BENCH_ORDER=interleaved for round-robin) so that machine noise hits
 them alike; the table shows median microseconds and the ratio
 other / nnc (> 1: nnc is faster).  PyTorch is optional.  --cpu-time times
 with time.thread_time() instead of the wall clock: on a machine shared with
@@ -19,6 +19,9 @@ import sys
 import time
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import time_contenders  # noqa: E402
 
 GEMM_SHAPES = [  # (m, n, k, ta, tb, label)
     (64, 64, 64, 0, 0, "64^3"),
@@ -40,20 +43,8 @@ CLOCK = time.perf_counter
 
 
 def timeit_rounds(fns, reps, budget=4.0):
-    """Round-robin timing of {name: fn}; returns {name: sorted list of seconds}."""
-    for f in fns.values():
-        f()
-        f()
-    times = {k: [] for k in fns}
-    start = time.perf_counter()
-    for r in range(reps):
-        for k, f in fns.items():
-            t = CLOCK()
-            f()
-            times[k].append(CLOCK() - t)
-        if r >= 4 and time.perf_counter() - start > budget:
-            break
-    return {k: sorted(v) for k, v in times.items()}
+    """{name: sorted seconds} (see bench/_common.time_contenders)."""
+    return time_contenders(fns, reps, CLOCK, budget)
 
 
 def med(v):
@@ -87,7 +78,7 @@ def child(nt, reps, quick, cpu_time):
     rng = np.random.default_rng(0)
     print(f"\n== {nt} thread(s); {'CPU' if cpu_time else 'wall'} time; nnc ISA {_core.get_isa()}; numpy {np.__version__}"
           + (f"; torch {torch.__version__}" if torch else "; torch not installed"))
-    print("-- GEMM, float32 (nnc._core.gemm vs numpy.matmul vs torch.mm), median of round-robin runs")
+    print("-- GEMM, float32 (nnc._core.gemm vs numpy.matmul vs torch.mm), median of timed runs")
     for m, n, k, ta, tb, label in GEMM_SHAPES[:4] if quick else GEMM_SHAPES:
         A = rng.standard_normal((k, m) if ta else (m, k), dtype=np.float32)
         B = rng.standard_normal((n, k) if tb else (k, n), dtype=np.float32)

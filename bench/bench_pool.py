@@ -9,16 +9,21 @@ forward(training=True) + backward; PyTorch autograd.grad).  Prints min and
 median ms, GB/s of compulsory traffic (forward: read x + write y;
 forward+backward: that + read dy + write dx), its share of the 27 GB/s
 one-core copy bandwidth of these machines, and the ratio nnc/PyTorch of the
-min times (< 1: nnc is faster).  Implementations are timed round-robin in the
+min times (< 1: nnc is faster).  Implementations are timed by bench/_common.time_contenders in the
 same run.  The copy bandwidth of one core (numpy copyto of the input, which
 fits in L3) is measured too, for reference.
 PyTorch is optional: without it only nnc's figures are printed.
 """
 import argparse
+import os
 import statistics
+import sys
 import time
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import time_contenders  # noqa: E402
 
 import nnc
 
@@ -51,7 +56,7 @@ def copy_bandwidth(nbytes, reps):
 
 
 def bench_case(name, layer, tfn, x, reps):
-    """Times every implementation round-robin (one call each per round), so
+    """Times every implementation (bench/_common.time_contenders), so
     that a busy machine slows them alike; returns rows for the table."""
     y = layer(x)
     dy = np.random.default_rng(1).standard_normal(y.shape).astype(np.float32)
@@ -83,15 +88,7 @@ def bench_case(name, layer, tfn, x, reps):
 
             fns[("fwd", f"torch {fmt}")] = t_fwd
             fns[("fwd+bwd", f"torch {fmt}")] = t_both
-    times = {k: [] for k in fns}
-    for f in fns.values():
-        f()
-        f()
-    for _ in range(reps):
-        for k, f in fns.items():
-            t0 = time.perf_counter()
-            f()
-            times[k].append(time.perf_counter() - t0)
+    times = time_contenders(fns, reps)
     rows = []
     for what, nbytes in (("fwd", fwd_bytes), ("fwd+bwd", both_bytes)):
         rows.append((f"{name} {what}", "nnc", (min(times[(what, 'nnc')]), statistics.median(times[(what, 'nnc')])),
