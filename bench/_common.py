@@ -1,6 +1,9 @@
 """Helpers shared by the Python benchmarks: timing and peak-memory probes."""
+import json
 import os
 import resource
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -77,3 +80,21 @@ def time_contenders(fns, reps, clock=time.perf_counter, budget=None):
                 if budget and r >= 4 and time.perf_counter() - start > budget:
                     break
     return {k: sorted(v) for k, v in times.items()}
+
+
+def report_peak(lib, step):
+    """Runs step() once and prints the growth of the peak RSS (MB) as JSON:
+    the body of a --memory-probe child process."""
+    before = reset_peak_rss()
+    step()
+    print(json.dumps({"lib": lib, "peak_mb": peak_rss_mb() - before}))
+
+
+def probe_peaks(script, threads, libs):
+    """{lib: MB}: ``script --threads T --memory-probe lib``, each in a fresh process."""
+    mem = {}
+    for lib in libs:
+        out = subprocess.run([sys.executable, script, "--threads", str(threads), "--memory-probe", lib],
+                             capture_output=True, text=True, check=True).stdout
+        mem[lib] = json.loads(out.strip().splitlines()[-1])["peak_mb"]
+    return mem

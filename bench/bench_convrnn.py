@@ -12,9 +12,7 @@ minus RSS before it).  torch and onnxruntime are optional bench dependencies.
 """
 import argparse
 import io
-import json
 import os
-import subprocess
 import sys
 
 import numpy as np
@@ -22,7 +20,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 import nnc  # noqa: E402
-from _common import peak_rss_mb, reset_peak_rss, timeit  # noqa: E402
+from _common import probe_peaks, report_peak, timeit  # noqa: E402
 
 N, T, H, W, CIN, CH, K = 8, 10, 32, 32, 16, 32, 3
 
@@ -66,17 +64,13 @@ def memory_probe(lib):
     """One training step in this (fresh) process; prints the peak-RSS growth."""
     layer, x = make()
     if lib == "nnc":
-        before = reset_peak_rss()
-        y = layer.forward(x, training=True)
-        layer.backward(np.ones_like(y))
+        report_peak(lib, lambda: layer.backward(np.ones_like(layer.forward(x, training=True))))
     else:
         import torch
         torch.set_num_threads(2)
         m = torch_module(layer)
         xt = torch.from_numpy(x.transpose(0, 1, 4, 2, 3).copy())
-        before = reset_peak_rss()
-        m(xt).sum().backward()
-    print(json.dumps({"lib": lib, "peak_mb": peak_rss_mb() - before}))
+        report_peak(lib, lambda: m(xt).sum().backward())
 
 
 def main():
@@ -130,11 +124,7 @@ def main():
     print(f"{'workload':<22}{'nnc min/med ms':>18}{'peer':>13}{'peer min/med ms':>18}{'ratio':>8}")
     for name, (a, am), peer, (b, bm) in rows:
         print(f"{name:<22}{a:>9.2f}/{am:<8.2f}{peer:>13}{b:>9.2f}/{bm:<8.2f}{a / b:>8.2f}")
-    mem = {}
-    for lib in ("nnc", "torch"):
-        out = subprocess.run([sys.executable, __file__, "--threads", str(args.threads), "--memory-probe", lib],
-                             capture_output=True, text=True, check=True).stdout
-        mem[lib] = json.loads(out.strip().splitlines()[-1])["peak_mb"]
+    mem = probe_peaks(__file__, args.threads, ("nnc", "torch"))
     print(f"peak memory of one training step: nnc {mem['nnc']:.1f} MB, torch {mem['torch']:.1f} MB "
           f"(ratio {mem['nnc'] / mem['torch']:.2f})")
 

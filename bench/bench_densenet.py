@@ -9,9 +9,7 @@ the faster is reported.  Peak memory of one training step is measured for
 each library in a fresh process.  torch is an optional bench dependency.
 """
 import argparse
-import json
 import os
-import subprocess
 import sys
 
 import numpy as np
@@ -19,7 +17,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 import nnc  # noqa: E402
-from _common import peak_rss_mb, reset_peak_rss, timeit  # noqa: E402
+from _common import probe_peaks, report_peak, timeit  # noqa: E402
 
 N, H, W, C, L, G = 16, 32, 32, 64, 6, 32
 
@@ -65,17 +63,13 @@ def torch_input(x, channels_last):
 def memory_probe(lib, threads):
     layer, x = make()
     if lib == "nnc":
-        before = reset_peak_rss()
-        y = layer.forward(x, training=True)
-        layer.backward(np.ones_like(y))
+        report_peak(lib, lambda: layer.backward(np.ones_like(layer.forward(x, training=True))))
     else:
         import torch
         torch.set_num_threads(threads)
         cl = lib == "torch-channels_last"
         m, xt = torch_block(layer, cl), torch_input(x, cl)
-        before = reset_peak_rss()
-        m(xt).sum().backward()
-    print(json.dumps({"lib": lib, "peak_mb": peak_rss_mb() - before}))
+        report_peak(lib, lambda: m(xt).sum().backward())
 
 
 def main():
@@ -120,11 +114,7 @@ def main():
     for name, (a, am) in rows:
         tag, (b, bm) = best[name]
         print(f"{name:<18}{a:>9.2f}/{am:<8.2f}{tag:>22}{b:>9.2f}/{bm:<8.2f}{a / b:>8.2f}")
-    mem = {}
-    for lib in ("nnc", "torch-NCHW", "torch-channels_last"):
-        out = subprocess.run([sys.executable, __file__, "--threads", str(args.threads), "--memory-probe", lib],
-                             capture_output=True, text=True, check=True).stdout
-        mem[lib] = json.loads(out.strip().splitlines()[-1])["peak_mb"]
+    mem = probe_peaks(__file__, args.threads, ("nnc", "torch-NCHW", "torch-channels_last"))
     print("peak memory of one training step (MB): " + ", ".join(f"{k} {v:.1f}" for k, v in mem.items()))
 
 

@@ -36,12 +36,12 @@ static void NNC_FN(act_apply)(NNC_T *y, const NNC_T *z, nnc_ssize n, int act)
     if (i < n) vstoren(y + i, NNC_FN(vact)(vloadn(z + i, n - i), act), n - i);
 }
 
-// One row of softmax: y = exp(z - max z) / sum.  NaN or +Inf anywhere in the
-// row gives a NaN row (as PyTorch); y may equal z.
-static void NNC_FN(softmax_row)(NNC_T *y, const NNC_T *z, nnc_ssize n)
+// y = exp(z - max z) for one row of n; returns the sum of y and sets *zmax.
+// y may equal z.  Shared by softmax and the fused softmax cross-entropy.
+static NNC_T NNC_FN(exp_shift_row)(NNC_T *y, const NNC_T *z, nnc_ssize n, NNC_T *zmax)
 {
     NNC_T m = z[0];
-    for (nnc_ssize i = 1; i < n; ++i) m = z[i] > m ? z[i] : m;
+    for (nnc_ssize i = 1; i < n; ++i) m = z[i] > m ? z[i] : m;   // a NaN elsewhere still reaches s
     nnc_v vm = vset1(m), vs = vzero();
     nnc_ssize i = 0;
     for (; i + NNC_VLEN <= n; i += NNC_VLEN) {
@@ -56,6 +56,17 @@ static void NNC_FN(softmax_row)(NNC_T *y, const NNC_T *z, nnc_ssize n)
         y[i] = t[0];
         s += t[0];
     }
+    *zmax = m;
+    return s;
+}
+
+// One row of softmax: y = exp(z - max z) / sum.  NaN or +Inf anywhere in the
+// row gives a NaN row (as PyTorch); y may equal z.
+static void NNC_FN(softmax_row)(NNC_T *y, const NNC_T *z, nnc_ssize n)
+{
+    NNC_T m;
+    const NNC_T s = NNC_FN(exp_shift_row)(y, z, n, &m);
+    nnc_ssize i;
     nnc_v inv = vset1((NNC_T)1 / s);
     for (i = 0; i + NNC_VLEN <= n; i += NNC_VLEN) vstore(y + i, vmul(vload(y + i), inv));
     for (; i < n; ++i) y[i] *= (NNC_T)1 / s;

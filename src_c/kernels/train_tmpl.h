@@ -29,21 +29,8 @@ static double NNC_FN(xent_row)(const NNC_FN(loss_args) *a, nnc_ssize r)
     nnc_ssize n = a->cols, i;
     const NNC_T *z = a->p + r * n;
     NNC_T *g = a->grad + r * n;
-    NNC_T m = z[0];
-    for (i = 1; i < n; ++i) m = z[i] > m ? z[i] : m;  // a NaN elsewhere still reaches s below
-    nnc_v vm = vset1(m), vs = vzero();
-    for (i = 0; i + NNC_VLEN <= n; i += NNC_VLEN) {
-        nnc_v e = vexp(vsub(vload(z + i), vm));
-        vstore(g + i, e);
-        vs = vadd(vs, e);
-    }
-    NNC_T s = vhsum(vs);
-    for (; i < n; ++i) {
-        NNC_T t[NNC_VLEN];
-        vstore(t, vexp(vset1(z[i] - m)));
-        g[i] = t[0];
-        s += t[0];
-    }
+    NNC_T m;
+    const NNC_T s = NNC_FN(exp_shift_row)(g, z, n, &m);
     NNC_T lse = NNC_TR_LOG(s) + m;
     nnc_v vinv = vset1((NNC_T)1 / s), vsc = vset1(a->scale);
     double loss = 0;
