@@ -58,3 +58,25 @@ def check_layer_grads(layer, x, rng, n_coords=12, eps=1e-6, forward_kwargs=None)
     for k, p in layer.params.items():
         check(p, grads[k], k)
     return dx, grads
+
+
+def assert_threads_bitwise(layer, x, dy=None, subsets=((1, 2),)):
+    """Training forward + backward at 1 and at 2 threads give bitwise the same
+    output, input gradient and parameter gradients, and inference on the batch
+    rows [lo, hi) of each subset gives bitwise those rows.  dy defaults to the
+    output itself.  Returns the output."""
+    import nnc
+    runs = []
+    for n in (1, 2):
+        with nnc.threads(n):
+            y = layer.forward(x, training=True)
+            dx = layer.backward(y if dy is None else dy)
+            runs.append((y, dx, {k: v.copy() for k, v in layer.grads.items()}))
+    (y1, dx1, g1), (y2, dx2, g2) = runs
+    np.testing.assert_array_equal(y1, y2)
+    np.testing.assert_array_equal(dx1, dx2)
+    for k in g1:
+        np.testing.assert_array_equal(g1[k], g2[k], err_msg=k)
+    for lo, hi in subsets:
+        np.testing.assert_array_equal(layer(x[lo:hi]), y1[lo:hi])
+    return y1

@@ -7,7 +7,7 @@ import pytest
 
 import nnc
 from nnc.reference import convrnn as ref
-from helpers import assert_close, check_layer_grads
+from helpers import assert_close, assert_threads_bitwise, check_layer_grads
 
 
 def lstm(cin, ch, k, dtype, rng, **kw):
@@ -129,19 +129,7 @@ def test_stateful_two_calls_equal_one_long_call(dtype, rng):
 
 def test_threads_and_batch_split_bitwise(dtype, rng):
     layer = lstm(3, 4, 3, dtype, rng)
-    x = rng.standard_normal((3, 4, 5, 6, 3)).astype(dtype)
-    with nnc.threads(1):
-        y1 = layer.forward(x, training=True)
-        dx1 = layer.backward(y1)
-        g1 = {k: v.copy() for k, v in layer.grads.items()}
-    with nnc.threads(2):
-        y2 = layer.forward(x, training=True)
-        dx2 = layer.backward(y1)
-    np.testing.assert_array_equal(y1, y2)
-    np.testing.assert_array_equal(dx1, dx2)
-    for k in g1:
-        np.testing.assert_array_equal(g1[k], layer.grads[k])
-    np.testing.assert_array_equal(layer(x[1:2]), y1[1:2])
+    assert_threads_bitwise(layer, rng.standard_normal((3, 4, 5, 6, 3)).astype(dtype))
 
 
 def test_inference_does_not_touch_cache_and_matches_training(rng):

@@ -6,7 +6,7 @@ import pytest
 
 import nnc
 from nnc.reference import dense as ref
-from helpers import assert_close, check_layer_grads
+from helpers import assert_close, assert_threads_bitwise, check_layer_grads
 
 ACTS = [None, "linear", "relu", "sigmoid", "tanh", "sign", "softmax"]
 
@@ -93,19 +93,7 @@ def test_large_inputs_stay_finite(act, dtype):
 def test_threads_and_row_subsets_are_bitwise_identical(dtype, isa, rng):
     layer = make(70, 45, "tanh", dtype, rng)
     x = rng.standard_normal((67, 70)).astype(dtype)
-    with nnc.threads(1):
-        y1 = layer.forward(x, training=True)
-        dx1 = layer.backward(y1)
-        g1 = {k: v.copy() for k, v in layer.grads.items()}
-    with nnc.threads(2):
-        y2 = layer.forward(x, training=True)
-        dx2 = layer.backward(y2)
-    np.testing.assert_array_equal(y1, y2)
-    np.testing.assert_array_equal(dx1, dx2)
-    for k in g1:
-        np.testing.assert_array_equal(g1[k], layer.grads[k])
-    for lo, hi in [(0, 1), (5, 12), (13, 67), (60, 67)]:
-        np.testing.assert_array_equal(layer(x[lo:hi]), y1[lo:hi])
+    assert_threads_bitwise(layer, x, subsets=[(0, 1), (5, 12), (13, 67), (60, 67)])
 
 
 def test_input_layouts_are_accepted_and_never_written(rng):
