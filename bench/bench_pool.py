@@ -18,12 +18,11 @@ import argparse
 import os
 import statistics
 import sys
-import time
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import time_contenders  # noqa: E402
+from _common import time_contenders, timeit  # noqa: E402
 
 import nnc
 
@@ -36,23 +35,11 @@ except ImportError:  # optional bench dependency
 COPY_GBS = 27.0   # one-core copy bandwidth of these machines (issue #3)
 
 
-def timeit(fn, reps):
-    """(min, median) seconds of reps calls after two warm-up calls."""
-    fn()
-    fn()
-    ts = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return min(ts), statistics.median(ts)
-
-
 def copy_bandwidth(nbytes, reps):
     src = np.ones(nbytes // 4, np.float32)
     dst = np.empty_like(src)
-    t, _ = timeit(lambda: np.copyto(dst, src), reps)
-    return 2 * nbytes / t / 1e9
+    ms, _ = timeit(lambda: np.copyto(dst, src), reps)
+    return 2 * nbytes / (ms * 1e-3) / 1e9
 
 
 def bench_case(name, layer, tfn, x, reps):

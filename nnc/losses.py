@@ -54,6 +54,16 @@ class Loss:
     def get_config(self):
         return {}
 
+    def _elementwise(self, pred, target, kernel, *args):
+        """Mean of an element-wise loss over every element: one fused kernel
+        call ``kernel(p, t, grad, 1/size, *args) -> loss`` on flat views."""
+        p = _pred(pred, self.name)
+        t = _float_target(target, p, self.name)
+        g = np.empty_like(p)
+        if p.size == 0:
+            return float("nan"), g
+        return kernel(p.reshape(-1), t.reshape(-1), g.reshape(-1), 1.0 / p.size, *args), g
+
     def __repr__(self):
         return f"{self.name}()"
 
@@ -62,13 +72,7 @@ class MeanSquaredError(Loss):
     """``mean((pred - target)^2)`` over every element."""
 
     def _compute(self, pred, target):
-        p = _pred(pred, self.name)
-        t = _float_target(target, p, self.name)
-        g = np.empty_like(p)
-        if p.size == 0:
-            return float("nan"), g
-        loss = _core.mse(p.reshape(-1), t.reshape(-1), g.reshape(-1), 1.0 / p.size)
-        return loss, g
+        return self._elementwise(pred, target, _core.mse)
 
 
 class SoftmaxCrossEntropy(Loss):
@@ -128,13 +132,7 @@ class BinaryCrossEntropy(Loss):
         return f"{self.name}(from_logits={self.from_logits})"
 
     def _compute(self, pred, target):
-        p = _pred(pred, self.name)
-        t = _float_target(target, p, self.name)
-        g = np.empty_like(p)
-        if p.size == 0:
-            return float("nan"), g
-        loss = _core.bce(p.reshape(-1), t.reshape(-1), g.reshape(-1), 1.0 / p.size, self.from_logits)
-        return loss, g
+        return self._elementwise(pred, target, _core.bce, self.from_logits)
 
 
 _NAMES = {

@@ -34,17 +34,23 @@ def _geometry(x, W, stride, padding, dilation):
     return OH, OW
 
 
+def _operands(x, W, stride, padding, dilation, groups):
+    """float64 x and W, the zero-padded x, channels per group (in, out) and
+    the output size."""
+    x = np.asarray(x, np.float64)
+    W = np.asarray(W, np.float64)
+    pt, pb, pl, pr = padding
+    xp = np.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)))
+    OH, OW = _geometry(x, W, stride, padding, dilation)
+    return x, W, xp, W.shape[2], W.shape[3] // groups, OH, OW
+
+
 def conv2d_forward(x, W, b=None, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), groups=1,
                    activation=None):
     """y = act(conv(x, W) + b); padding = (top, bottom, left, right)."""
-    x = np.asarray(x, np.float64)
-    W = np.asarray(W, np.float64)
+    x, W, xp, Cg, Kg, OH, OW = _operands(x, W, stride, padding, dilation, groups)
     N, H, Wd, C = x.shape
-    KH, KW, Cg, K = W.shape
-    Kg = K // groups
-    OH, OW = _geometry(x, W, stride, padding, dilation)
-    pt, pb, pl, pr = padding
-    xp = np.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)))
+    KH, KW, _, K = W.shape
     z = np.zeros((N, OH, OW, K))
     for kh, kw, (si, sj) in _slices(H, Wd, KH, KW, stride, dilation, OH, OW):
         patch = xp[:, si, sj, :]
@@ -58,15 +64,11 @@ def conv2d_forward(x, W, b=None, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(
 def conv2d_backward(x, W, y, dy, stride=(1, 1), padding=(0, 0, 0, 0), dilation=(1, 1), groups=1,
                     activation=None):
     """Returns dx, dW, db for y = act(conv(x, W) + b)."""
-    x = np.asarray(x, np.float64)
-    W = np.asarray(W, np.float64)
-    N, H, Wd, C = x.shape
-    KH, KW, Cg, K = W.shape
-    Kg = K // groups
-    OH, OW = _geometry(x, W, stride, padding, dilation)
-    pt, pb, pl, pr = padding
+    x, W, xp, Cg, Kg, OH, OW = _operands(x, W, stride, padding, dilation, groups)
+    H, Wd = x.shape[1:3]
+    KH, KW = W.shape[:2]
+    pt, _, pl, _ = padding
     dz = act_grad(np.asarray(y, np.float64), np.asarray(dy, np.float64), activation)
-    xp = np.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)))
     dxp = np.zeros_like(xp)
     dW = np.zeros_like(W)
     for kh, kw, (si, sj) in _slices(H, Wd, KH, KW, stride, dilation, OH, OW):

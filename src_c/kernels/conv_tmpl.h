@@ -529,9 +529,11 @@ static double NNC_FN(conv_flops)(const nnc_conv_params *p)
            (double)(p->C / p->groups);
 }
 
-// Sets up the engine for forward (bwd 0) or dx (bwd 1), packing the weights
-// into the calling thread's scratch slot 3.
-static int NNC_FN(conv_engine)(NNC_FN(dconv) *d, const nnc_conv_params *p, const NNC_T *W, int bwd)
+// Sets up the engine for forward (bwd 0: in = x, out = y) or dx (bwd 1:
+// in = dz, out = dx), packing the weights into the calling thread's scratch
+// slot 3.
+static int NNC_FN(conv_engine)(NNC_FN(dconv) *d, const nnc_conv_params *p, const NNC_T *W, int bwd,
+                               const NNC_T *in, NNC_T *out)
 {
     const nnc_ssize G = p->groups, Cg = p->C / G, Kg = p->K / G, taps = p->KH * p->KW;
     *d = (NNC_FN(dconv)){0};
@@ -544,6 +546,14 @@ static int NNC_FN(conv_engine)(NNC_FN(dconv) *d, const nnc_conv_params *p, const
     d->pt = p->pad_top;
     d->pl = p->pad_left;
     d->bwd = bwd;
+    d->in = in;
+    d->out = out;
+    d->ild = bwd ? p->ldy : p->ldx;
+    d->old = bwd ? p->ldx : p->ldy;
+    d->IH = bwd ? p->OH : p->H;
+    d->IW = bwd ? p->OW : p->W;
+    d->OHo = bwd ? p->H : p->OH;
+    d->OWo = bwd ? p->W : p->OW;
     d->act = NNC_ACT_LINEAR;
     if (NNC_FN(conv_is_depthwise)(p)) {
         d->depthwise = 1;
@@ -590,16 +600,8 @@ static int NNC_FN(conv_fwd)(const nnc_conv_params *p, const NNC_T *x, const NNC_
         return NNC_FN(gemm_run)(&g, nt);
     }
     NNC_FN(dconv) d;
-    st = NNC_FN(conv_engine)(&d, p, W, 0);
+    st = NNC_FN(conv_engine)(&d, p, W, 0, x, y);
     if (st != NNC_OK) return st;
-    d.in = x;
-    d.ild = p->ldx;
-    d.IH = p->H;
-    d.IW = p->W;
-    d.out = y;
-    d.old = p->ldy;
-    d.OHo = p->OH;
-    d.OWo = p->OW;
     d.bias = bias;
     d.act = act;
     d.merge = !d.depthwise && !d.dot && p->dil_w == 1 && p->groups == 1 && p->ldx == p->C;
@@ -619,16 +621,8 @@ static int NNC_FN(conv_bwd_data)(const nnc_conv_params *p, const NNC_T *dz, cons
         return NNC_FN(gemm_run)(&g, nt);
     }
     NNC_FN(dconv) d;
-    st = NNC_FN(conv_engine)(&d, p, W, 1);
+    st = NNC_FN(conv_engine)(&d, p, W, 1, dz, dx);
     if (st != NNC_OK) return st;
-    d.in = dz;
-    d.ild = p->ldy;
-    d.IH = p->OH;
-    d.IW = p->OW;
-    d.out = dx;
-    d.old = p->ldx;
-    d.OHo = p->H;
-    d.OWo = p->W;
     if (accumulate) d.act = NNC_CONV_ACCUMULATE;
     return NNC_FN(dconv_run)(&d, p->N, nt);
 }
