@@ -39,6 +39,7 @@ def bench_nnc(reps):
 
 
 def torch_model():
+    """The same network as nnc's build_digits_cnn, layer for layer."""
     import torch
     from torch import nn
 
@@ -50,13 +51,24 @@ def torch_model():
         def forward(self, x):
             return self.block(x) + (x if self.shortcut is None else self.shortcut(x))
 
+    class Dense(nn.Module):  # DenseNet block, the straightforward way: torch.cat per layer
+        def __init__(self, cin, layers, growth):
+            super().__init__()
+            self.convs = nn.ModuleList(nn.Conv2d(cin + i * growth, growth, 3, padding=1) for i in range(layers))
+
+        def forward(self, x):
+            for conv in self.convs:
+                x = torch.cat([x, torch.relu(conv(x))], 1)
+            return x
+
     w = WIDTH
     return nn.Sequential(
         nn.Conv2d(C, w, 3, padding=1), nn.ReLU(),
         Res(nn.Sequential(nn.Conv2d(w, w, 3, padding=1), nn.ReLU(), nn.Conv2d(w, w, 3, padding=1))),
         nn.MaxPool2d(2),
-        Res(nn.Sequential(nn.Conv2d(w, 2 * w, 3, stride=2, padding=1), nn.ReLU(),
-                          nn.Conv2d(2 * w, 2 * w, 3, padding=1)), nn.Conv2d(w, 2 * w, 1, stride=2)),
+        Dense(w, 2, w // 2),
+        Res(nn.Sequential(nn.Conv2d(2 * w, 2 * w, 3, stride=2, padding=1), nn.ReLU(),
+                          nn.Conv2d(2 * w, 2 * w, 3, padding=1)), nn.Conv2d(2 * w, 2 * w, 1, stride=2)),
         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2 * w, 10)), torch
 
 
