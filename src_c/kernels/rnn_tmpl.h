@@ -238,10 +238,12 @@ static void NNC_FN(gru_rows_bwd_r)(nnc_ssize rows, nnc_ssize H, const NNC_T *g, 
 #define RNN_SPLIT_WORK 2.5e5
 #define RNN_OFS(p, j) ((p) ? (p) + (j) : NULL)
 
-// Per (step, phase) work counters of the column-split forward, a cache line each.
+// Per (step, phase) slice claims (a bit per slice) and completions, a cache
+// line each.
 typedef struct {
-    int claim, done;
-    char pad[56];
+    unsigned long long claim;
+    int done;
+    char pad[52];
 } NNC_FN(rnn_sync);
 
 typedef struct {
@@ -252,6 +254,9 @@ typedef struct {
     const NNC_T *bh, *h0, *c0;
     NNC_T *hs, *cs, *a, *aux, *q;
     const NNC_T *x, *Wx, *bias;  // input projection (bias: b_x, or b_x + b_h)
+    const NNC_T *Wh;             // W_h, for packing slices in rnn_fwd_split
+    NNC_T *Wbuf;                 // the packed gate blocks (Wp[g] = Wbuf + g * Wgs)
+    nnc_ssize Wgs;
 } NNC_FN(rnn_ctx);
 
 // C (rows, n) = A (rows, k) B + beta C + bias with B packed, on the calling
@@ -262,6 +267,87 @@ NNC_INLINE void NNC_FN(rnn_gemm)(nnc_ssize rows, nnc_ssize n, nnc_ssize k, const
 {
     NNC_FN(gemm_args) g = {0, rows, n, k, 1, beta, A, lda, 0, NULL, 0, Bp, C, ldc, bias, NNC_ACT_LINEAR};
     if (NNC_FN(gemm_run)(&g, 1) != NNC_OK) __atomic_store_n(failed, 1, __ATOMIC_RELAXED);
+}
+
+// One row (batch 1) times packed W_h: NQ "streams", each 2*NNC_VLEN
+// columns of one packed panel (rows nr apart) into its own output row
+// segment, c = h W (+ beta c + bias).  Per element this is exactly the
+// GEMM's chain (gemm_ukr_1: from 0, acc = fma(h[p], B[p][j], acc) over p in
+// order within each KC slice, stored by gemm_store_row), so the row is
+// bitwise the one the GEMM gives the same row in a batch.  The GEMM's own
+// one-row kernel (gemm_ukr_1x4) needs four adjacent panels written to
+// adjacent columns; here the streams are the gate blocks of one slice of
+// hidden units (H apart in the output), which gives 2*NQ independent chains
+// with no packing of h and no per-call set-up.
+typedef struct {
+    const NNC_T *b;     // packed panel + column offset of the block
+    NNC_T *c;           // output, first column of the block
+    const NNC_T *bias;  // bias of that column, or NULL
+    nnc_ssize ncols;    // 1 .. 2*NNC_VLEN
+} NNC_FN(rnn_strm);
+
+#define RNN_GEMV(NQ)                                                                                        \
+    static void NNC_FN(rnn_gemv_##NQ)(const NNC_FN(rnn_strm) *s, const NNC_T *NNC_RESTRICT h, nnc_ssize k,  \
+                                      nnc_ssize nr, const NNC_FN(gemm_args) *g)                             \
+    {                                                                                                       \
+        const nnc_ssize kcs = NNC_FN(gemm_kc)();                                                            \
+        for (nnc_ssize pc = 0; pc < k; pc += kcs) {                                                         \
+            const nnc_ssize kc = NNC_MIN(kcs, k - pc);                                                      \
+            nnc_v acc[NQ][4]; /* gemm_store_row indexes up to GEMM_NV (<= 4), reads only [0], [1] */    \
+            const NNC_T *b[NQ];                                                                             \
+            for (int q = 0; q < NQ; ++q) {                                                                  \
+                acc[q][0] = acc[q][1] = acc[q][2] = acc[q][3] = vzero();                                    \
+                b[q] = s[q].b + pc * nr;                                                                    \
+            }                                                                                               \
+            for (nnc_ssize p = 0; p < kc; ++p) {                                                            \
+                const nnc_v av = vset1(h[pc + p]);                                                          \
+                for (int q = 0; q < NQ; ++q) {                                                              \
+                    acc[q][0] = vfma(av, vload(b[q] + p * nr), acc[q][0]);                                  \
+                    acc[q][1] = vfma(av, vload(b[q] + p * nr + NNC_VLEN), acc[q][1]);                       \
+                }                                                                                           \
+            }                                                                                               \
+            for (int q = 0; q < NQ; ++q)                                                                    \
+                NNC_FN(gemm_store_row)(s[q].c, acc[q], s[q].ncols, pc == 0, pc + kc == k, g, s[q].bias);   \
+        }                                                                                                   \
+    }
+RNN_GEMV(1)
+RNN_GEMV(2)
+RNN_GEMV(3)
+RNN_GEMV(4)
+#undef RNN_GEMV
+
+// The recurrent product of gates [g0, g0+ng) for hidden units [j0, j1) (j0 a
+// multiple of NR) and `rows` rows of A (lda apart):
+// C[:, g*H + j] = A W_h[g]^T + beta C (+ bias[g*H + j]).  One row: the GEMV
+// streams above; more rows: the GEMM on the packed blocks.
+static void NNC_FN(rnn_rec)(const NNC_FN(rnn_ctx) *cx, nnc_ssize rows, const NNC_T *A, nnc_ssize lda, int g0,
+                            int ng, NNC_T *C, nnc_ssize ldc, NNC_T beta, const NNC_T *bias, nnc_ssize j0,
+                            nnc_ssize j1, int *failed)
+{
+    const nnc_ssize H = cx->d->h, NR = cx->NR, cw = 2 * NNC_VLEN;
+    if (rows != 1) {
+        for (int g = g0; g < g0 + ng; ++g)
+            NNC_FN(rnn_gemm)(rows, j1 - j0, H, A, lda, cx->Wp[g] + (j0 / NR) * H * NR, beta, C + g * H + j0, ldc,
+                             RNN_OFS(bias, g * H + j0), failed);
+        return;
+    }
+    NNC_FN(gemm_args) ga = {0, 1, j1 - j0, H, 1, beta, A, lda, 0, NULL, 0, NULL, C, ldc, NULL, NNC_ACT_LINEAR};
+    NNC_FN(rnn_strm) st[4];
+    int ns = 0;
+    for (nnc_ssize j = j0; j < j1; j += cw)
+        for (int g = g0; g < g0 + ng; ++g) {
+            st[ns].b = cx->Wp[g] + (j / NR) * H * NR + j % NR;
+            st[ns].c = C + g * H + j;
+            st[ns].bias = RNN_OFS(bias, g * H + j);
+            st[ns].ncols = NNC_MIN(cw, j1 - j);
+            if (++ns == 4) {
+                NNC_FN(rnn_gemv_4)(st, A, H, NR, &ga);
+                ns = 0;
+            }
+        }
+    if (ns == 3) NNC_FN(rnn_gemv_3)(st, A, H, NR, &ga);
+    else if (ns == 2) NNC_FN(rnn_gemv_2)(st, A, H, NR, &ga);
+    else if (ns == 1) NNC_FN(rnn_gemv_1)(st, A, H, NR, &ga);
 }
 
 static nnc_ssize NNC_FN(rnn_gates)(const nnc_rnn_desc *d)
@@ -284,20 +370,17 @@ static void NNC_FN(rnn_fwd_piece)(const NNC_FN(rnn_ctx) *cx, nnc_ssize t, int ph
     const nnc_rnn_desc *d = cx->d;
     const nnc_ssize T = d->t, H = d->h, GH = cx->G * H, rows = r1 - r0, w = j1 - j0;
     const nnc_ssize lda = T * GH, ldh = T * H, off = r0 * T + t;
-    const nnc_ssize poff = (j0 / cx->NR) * H * cx->NR;  // first packed panel of the slice
     const NNC_T *hp = t ? cx->hs + (off - 1) * H : RNN_OFS(cx->h0, r0 * H);
     const nnc_ssize ldhp = t ? ldh : H;
     NNC_T *at = cx->a + off * GH, *ht = cx->hs + off * H + j0;
     switch (d->cell) {
     case NNC_RNN_SIMPLE:  // a is hs itself
-        if (hp) NNC_FN(rnn_gemm)(rows, w, H, hp, ldhp, cx->Wp[0] + poff, 1, at + j0, lda, NULL, failed);
+        if (hp) NNC_FN(rnn_rec)(cx, rows, hp, ldhp, 0, 1, at, lda, 1, NULL, j0, j1, failed);
         for (nnc_ssize r = 0; r < rows; ++r) NNC_FN(act_apply)(at + r * lda + j0, at + r * lda + j0, w, d->act);
         break;
     case NNC_RNN_LSTM: {
         const NNC_T *cp = t ? cx->cs + (off - 1) * H : RNN_OFS(cx->c0, r0 * H);
-        if (hp)
-            for (int g = 0; g < 4; ++g)
-                NNC_FN(rnn_gemm)(rows, w, H, hp, ldhp, cx->Wp[g] + poff, 1, at + g * H + j0, lda, NULL, failed);
+        if (hp) NNC_FN(rnn_rec)(cx, rows, hp, ldhp, 0, 4, at, lda, 1, NULL, j0, j1, failed);
         NNC_FN(lstm_rows_fwd)(rows, w, H, at + j0, lda, RNN_OFS(cp, j0), t ? ldh : H, cx->cs + off * H + j0, ldh,
                               ht, ldh, d->training);
         break;
@@ -305,26 +388,19 @@ static void NNC_FN(rnn_fwd_piece)(const NNC_FN(rnn_ctx) *cx, nnc_ssize t, int ph
     default:
         if (d->reset_after) {
             NNC_T *q = cx->q + r0 * GH;
-            for (int g = 0; g < 3; ++g) {
-                if (hp)
-                    NNC_FN(rnn_gemm)(rows, w, H, hp, ldhp, cx->Wp[g] + poff, 0, q + g * H + j0, GH,
-                                     cx->bh + g * H + j0, failed);
-                else
-                    for (nnc_ssize r = 0; r < rows; ++r)
+            if (hp)
+                NNC_FN(rnn_rec)(cx, rows, hp, ldhp, 0, 3, q, GH, 0, cx->bh, j0, j1, failed);
+            else
+                for (nnc_ssize r = 0; r < rows; ++r)
+                    for (int g = 0; g < 3; ++g)
                         memcpy(q + r * GH + g * H + j0, cx->bh + g * H + j0, sizeof(NNC_T) * (size_t)w);
-            }
             NNC_FN(gru_rows_fwd)(rows, w, H, at + j0, lda, q + j0, GH, RNN_OFS(hp, j0), ldhp, ht, ldh,
                                  cx->aux + off * H + j0, ldh, d->training);
         } else if (phase == 0) {
-            if (hp)
-                for (int g = 0; g < 2; ++g)
-                    NNC_FN(rnn_gemm)(rows, w, H, hp, ldhp, cx->Wp[g] + poff, 1, at + g * H + j0, lda, NULL,
-                                     failed);
+            if (hp) NNC_FN(rnn_rec)(cx, rows, hp, ldhp, 0, 2, at, lda, 1, NULL, j0, j1, failed);
             NNC_FN(gru_rows_gates)(rows, w, H, at + j0, lda, RNN_OFS(hp, j0), ldhp, cx->aux + off * H + j0, ldh);
         } else {
-            if (hp)
-                NNC_FN(rnn_gemm)(rows, w, H, cx->aux + off * H, ldh, cx->Wp[2] + poff, 1, at + 2 * H + j0, lda,
-                                 NULL, failed);
+            if (hp) NNC_FN(rnn_rec)(cx, rows, cx->aux + off * H, ldh, 2, 1, at, lda, 1, NULL, j0, j1, failed);
             NNC_FN(gru_rows_fwd)(rows, w, H, at + j0, lda, NULL, 0, RNN_OFS(hp, j0), ldhp, ht, ldh, NULL, 0,
                                  d->training);
         }
@@ -343,36 +419,55 @@ NNC_INLINE void NNC_FN(rnn_spin_wait)(unsigned spins)
 #endif
 }
 
+// Slice c's set-up, done by whoever runs slice c of step 0: pack its columns
+// of every gate block of W_h (a thread's own slices then sit in its cache)
+// and its columns of the input projection of every step (the same GEMM
+// elements as the one-GEMM projection, so bitwise that result).
+static void NNC_FN(rnn_slice_setup)(const NNC_FN(rnn_ctx) *cx, nnc_ssize j0, nnc_ssize j1, int *failed)
+{
+    const nnc_rnn_desc *d = cx->d;
+    const nnc_ssize H = d->h, GH = cx->G * H, F = d->f, NR = cx->NR;
+    for (nnc_ssize g = 0; g < cx->G; ++g) {
+        for (nnc_ssize j = j0; j < j1; j += NR)
+            NNC_FN(gemm_pack_b_panel)(cx->Wbuf + g * cx->Wgs + (j / NR) * H * NR, 1, cx->Wh + g * H * H, H, H, j, 0,
+                                      H);
+        NNC_FN(gemm_args) ga = {0, d->n * d->t, j1 - j0, F, 1, 0, cx->x, F, 1, cx->Wx + (g * H + j0) * F, F, NULL,
+                                cx->a + g * H + j0, GH, cx->bias + g * H + j0, NNC_ACT_LINEAR};
+        if (NNC_FN(gemm_run)(&ga, 1) != NNC_OK) __atomic_store_n(failed, 1, __ATOMIC_RELAXED);
+    }
+}
+
 // Column-split time loop (small batches): every (step, phase) is cut into
-// `nch` unit slices that the threads claim from a counter, so a thread that
-// is descheduled (a loaded core) never holds back work it has not started:
-// the other thread takes it over.  A slice's result does not depend on which
-// thread computes it.
+// `nch` slices of hidden units (all gates of those units).  Each thread owns
+// a fixed block of slices for the whole sequence, so its part of W_h stays
+// in its own cache; it claims its own slices first (a bit each), then any
+// slice nobody has claimed yet, so a thread that is descheduled (a loaded
+// core) never holds back work it has not started: the other thread takes it
+// over.  A slice's result does not depend on which thread computes it.
 static void NNC_FN(rnn_fwd_split)(const NNC_FN(rnn_ctx) *cx, NNC_FN(rnn_sync) *sync, nnc_ssize chunk, int nch,
-                                  int *failed)
+                                  int nt, int *failed)
 {
     const nnc_rnn_desc *d = cx->d;
     const int ph = NNC_FN(rnn_phases)(d);
-    const nnc_ssize H = d->h, GH = cx->G * H, F = d->f;
-    // Stage -1 (sync[0]): the input projection, sliced like the steps (the
-    // same GEMM elements, so bitwise the one-GEMM result); then the steps.
-    for (nnc_ssize t = -1; t < d->t; ++t) {
-        for (int p = 0; p < (t < 0 ? 1 : ph); ++p) {
-            NNC_FN(rnn_sync) *s = sync + (t < 0 ? 0 : 1 + t * ph + p);
-            for (;;) {
-                int c = __atomic_fetch_add(&s->claim, 1, __ATOMIC_RELAXED);
-                if (c >= nch) break;
+    const nnc_ssize H = d->h;
+    unsigned long long mine = 0;
+    #pragma omp for schedule(static) nowait
+    for (int k = 0; k < nt; ++k)
+        for (int c = nch * k / nt; c < nch * (k + 1) / nt; ++c) mine |= 1ull << c;
+    for (nnc_ssize t = 0; t < d->t; ++t) {
+        for (int p = 0; p < ph; ++p) {
+            NNC_FN(rnn_sync) *s = sync + t * ph + p;
+            // Own slices in order, then the others from the far end.
+            for (int i = 0; i < 2 * nch; ++i) {
+                const int c = i < nch ? i : 2 * nch - 1 - i;
+                const unsigned long long bit = 1ull << c;
+                if (!(mine & bit) != (i >= nch)) continue;
+                if ((__atomic_load_n(&s->claim, __ATOMIC_RELAXED) & bit) ||
+                    (__atomic_fetch_or(&s->claim, bit, __ATOMIC_RELAXED) & bit))
+                    continue;
                 const nnc_ssize j0 = c * chunk, j1 = NNC_MIN(H, j0 + chunk);
-                if (t >= 0) {
-                    NNC_FN(rnn_fwd_piece)(cx, t, p, 0, d->n, j0, j1, failed);
-                } else {
-                    for (nnc_ssize g = 0; g < cx->G; ++g) {
-                        NNC_FN(gemm_args) ga = {0, d->n * d->t, j1 - j0, F, 1, 0, cx->x, F, 1,
-                                                cx->Wx + (g * H + j0) * F, F, NULL, cx->a + g * H + j0, GH,
-                                                cx->bias + g * H + j0, NNC_ACT_LINEAR};
-                        if (NNC_FN(gemm_run)(&ga, 1) != NNC_OK) __atomic_store_n(failed, 1, __ATOMIC_RELAXED);
-                    }
-                }
+                if (t == 0 && p == 0) NNC_FN(rnn_slice_setup)(cx, j0, j1, failed);
+                NNC_FN(rnn_fwd_piece)(cx, t, p, 0, d->n, j0, j1, failed);
                 __atomic_fetch_add(&s->done, 1, __ATOMIC_RELEASE);
             }
             for (unsigned spins = 0; __atomic_load_n(&s->done, __ATOMIC_ACQUIRE) < nch; ++spins)
@@ -381,17 +476,21 @@ static void NNC_FN(rnn_fwd_split)(const NNC_FN(rnn_ctx) *cx, NNC_FN(rnn_sync) *s
     }
 }
 
-// Packs the forward weights: every gate block of W_h apart.  Returns the
-// buffer (free with nnc_aligned_free) or NULL.
-static NNC_T *NNC_FN(rnn_pack_fwd)(NNC_FN(rnn_ctx) *cx, const NNC_T *Wh)
+// Allocates the forward weights (every gate block of W_h apart, each packed
+// as op(B) = W_h[g]^T) and packs them unless `pack` is 0 (rnn_slice_setup
+// does).  Returns the buffer (free with nnc_aligned_free) or NULL.
+static NNC_T *NNC_FN(rnn_pack_fwd)(NNC_FN(rnn_ctx) *cx, const NNC_T *Wh, int pack)
 {
     const nnc_ssize H = cx->d->h, s1 = NNC_FN(gemm_packed_b_size)(H, H);
     nnc_ssize tot;
     if (s1 < 0 || !nnc_mul_ok(s1 * cx->G, (nnc_ssize)sizeof(NNC_T), &tot)) return NULL;
     NNC_T *buf = nnc_aligned_alloc((size_t)tot);
     if (!buf) return NULL;
+    cx->Wh = Wh;
+    cx->Wbuf = buf;
+    cx->Wgs = s1;
     for (nnc_ssize g = 0; g < cx->G; ++g) {
-        NNC_FN(gemm_pack_b)(buf + g * s1, 1, H, H, Wh + g * H * H, H);
+        if (pack) NNC_FN(gemm_pack_b)(buf + g * s1, 1, H, H, Wh + g * H * H, H);
         cx->Wp[g] = buf + g * s1;
     }
     return buf;
@@ -414,8 +513,12 @@ static int NNC_FN(rnn_forward)(const nnc_rnn_desc *d, const NNC_T *x, const NNC_
     const double step_work = 2.0 * (double)N * (double)GH * (double)H;
     int nt = nnc_threads_for(step_work * (double)T);
     const int row_nt = (int)NNC_MIN((nnc_ssize)nt, N / 4);
-    const nnc_ssize panels = NNC_CEILDIV(H, cx.NR);
-    const int split = row_nt < 2 && nt > 1 && step_work >= RNN_SPLIT_WORK && panels >= 2;
+    // Split slices: whole panels giving at least four GEMV streams (2*VLEN
+    // columns of one gate each), at most 64 slices (a claim bit each).
+    const nnc_ssize panels = NNC_CEILDIV(H, cx.NR), per_panel = G * (cx.NR / (2 * NNC_VLEN));
+    const nnc_ssize chunk = NNC_MAX(NNC_CEILDIV(4, per_panel), NNC_CEILDIV(panels, 64)) * cx.NR;
+    const int nch = (int)NNC_CEILDIV(H, chunk);
+    const int split = row_nt < 2 && nt > 1 && step_work >= RNN_SPLIT_WORK && nch >= 2;
     // GRU reset_after = 0 adds b_h to the input projection's bias.
     NNC_T *bsum = NULL;
     if (d->cell == NNC_RNN_GRU && !d->reset_after) {
@@ -429,18 +532,13 @@ static int NNC_FN(rnn_forward)(const nnc_rnn_desc *d, const NNC_T *x, const NNC_
         NNC_FN(gemm_args) g = {0, nt_rows, GH, F, 1, 0, x, F, 1, Wx, F, NULL, cx.a, GH, cx.bias, NNC_ACT_LINEAR};
         failed = NNC_FN(gemm_run)(&g, nnc_threads_for(2.0 * (double)nt_rows * (double)GH * (double)F)) != NNC_OK;
     }
-    // 2. W_h packed once; scratch.
-    NNC_T *wbuf = NNC_FN(rnn_pack_fwd)(&cx, Wh);
+    // 2. W_h packed once (by slices in rnn_fwd_split); scratch.
+    NNC_T *wbuf = NNC_FN(rnn_pack_fwd)(&cx, Wh, !split);
     NNC_T *qbuf = NULL;
     if (d->cell == NNC_RNN_GRU && d->reset_after) qbuf = cx.q = nnc_aligned_alloc(sizeof(NNC_T) * (size_t)(N * GH));
     NNC_FN(rnn_sync) *sync = NULL;
-    nnc_ssize chunk = 0;
-    int nch = 0;
     if (split) {
-        nch = (int)NNC_MIN(panels, (nnc_ssize)(2 * nt));
-        chunk = NNC_CEILDIV(panels, nch) * cx.NR;
-        nch = (int)NNC_CEILDIV(H, chunk);
-        size_t ns = (size_t)(T * NNC_FN(rnn_phases)(d) + 1);
+        size_t ns = (size_t)(T * NNC_FN(rnn_phases)(d));
         sync = nnc_aligned_alloc(sizeof(*sync) * ns);
         if (sync) memset(sync, 0, sizeof(*sync) * ns);
     } else {
@@ -448,9 +546,9 @@ static int NNC_FN(rnn_forward)(const nnc_rnn_desc *d, const NNC_T *x, const NNC_
     }
     if (failed || !wbuf || (d->cell == NNC_RNN_GRU && d->reset_after && !qbuf) || (split && !sync)) {
         failed = 1;
-    } else if (split) {  // 1. and 3. in one parallel region
+    } else if (split) {  // 1. (by slices) and 3. in one parallel region
         #pragma omp parallel num_threads(nt) if (nt > 1)
-        NNC_FN(rnn_fwd_split)(&cx, sync, chunk, nch, &failed);
+        NNC_FN(rnn_fwd_split)(&cx, sync, chunk, nch, nt, &failed);
     } else {  // 3.
         const nnc_ssize rchunk = NNC_CEILDIV(N, nt);
         const int ph = NNC_FN(rnn_phases)(d);
