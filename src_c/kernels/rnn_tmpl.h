@@ -32,6 +32,7 @@
 
 #if defined(__unix__) || defined(__APPLE__)
 #include <sched.h>
+#include <time.h>
 #endif
 
 #define RNN_LD(p, m) ((m) == NNC_VLEN ? vload(p) : vloadn((p), (m)))
@@ -290,7 +291,7 @@ typedef struct {
     static void NNC_FN(rnn_gemv_##NQ)(const NNC_FN(rnn_strm) *s, const NNC_T *NNC_RESTRICT h, nnc_ssize k,  \
                                       nnc_ssize nr, const NNC_FN(gemm_args) *g)                             \
     {                                                                                                       \
-        const nnc_ssize kcs = NNC_FN(gemm_kc)();                                                            \
+        const nnc_ssize kcs = NNC_FN(gemm_kc)();                                            \
         for (nnc_ssize pc = 0; pc < k; pc += kcs) {                                                         \
             const nnc_ssize kc = NNC_MIN(kcs, k - pc);                                                      \
             nnc_v acc[NQ][4]; /* gemm_store_row indexes up to GEMM_NV (<= 4), reads only [0], [1] */    \
@@ -419,6 +420,25 @@ NNC_INLINE void NNC_FN(rnn_spin_wait)(unsigned spins)
 #endif
 }
 
+// Monotonic nanoseconds (0 where there is no such clock: no stall detection).
+static long long NNC_FN(rnn_now_ns)(void)
+{
+#if defined(__unix__) || defined(__APPLE__)
+    struct timespec ts;
+    if (clock_gettime(CLOCK_MONOTONIC, &ts) == 0) return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+#endif
+    return 0;
+}
+
+// After a stall (a thread waited RNN_STALL_NS for a slice its partner
+// claimed: the partner was descheduled, e.g. a busy process shares its core)
+// the next RNN_SOLO_CALLS column-split calls run on one thread, then two
+// threads are tried again.  Only the thread count depends on it, never a bit
+// of the results.
+static int NNC_FN(rnn_solo_left);
+#define RNN_STALL_NS 200000
+#define RNN_SOLO_CALLS 32
+
 // Slice c's set-up, done by whoever runs slice c of step 0: pack its columns
 // of every gate block of W_h (a thread's own slices then sit in its cache)
 // and its columns of the input projection of every step (the same GEMM
@@ -443,17 +463,25 @@ static void NNC_FN(rnn_slice_setup)(const NNC_FN(rnn_ctx) *cx, nnc_ssize j0, nnc
 // in its own cache; it claims its own slices first (a bit each), then any
 // slice nobody has claimed yet, so a thread that is descheduled (a loaded
 // core) never holds back work it has not started: the other thread takes it
-// over.  A slice's result does not depend on which thread computes it.
+// over.  A slice's result does not depend on which thread computes it.  A
+// thread that waits RNN_STALL_NS for a claimed slice becomes the lead
+// (sync[-1].done = its slot + 1): the others stop after the slice they hold,
+// and it finishes the sequence alone.  sync[-1].claim: when the first thread
+// got through the last step.
 static void NNC_FN(rnn_fwd_split)(const NNC_FN(rnn_ctx) *cx, NNC_FN(rnn_sync) *sync, nnc_ssize chunk, int nch,
                                   int nt, int *failed)
 {
     const nnc_rnn_desc *d = cx->d;
     const int ph = NNC_FN(rnn_phases)(d);
     const nnc_ssize H = d->h;
+    int *lead = &sync[-1].done;
     unsigned long long mine = 0;
+    int me = 0;
     #pragma omp for schedule(static) nowait
-    for (int k = 0; k < nt; ++k)
+    for (int k = 0; k < nt; ++k) {
+        me = k;
         for (int c = nch * k / nt; c < nch * (k + 1) / nt; ++c) mine |= 1ull << c;
+    }
     for (nnc_ssize t = 0; t < d->t; ++t) {
         for (int p = 0; p < ph; ++p) {
             NNC_FN(rnn_sync) *s = sync + t * ph + p;
@@ -462,6 +490,8 @@ static void NNC_FN(rnn_fwd_split)(const NNC_FN(rnn_ctx) *cx, NNC_FN(rnn_sync) *s
                 const int c = i < nch ? i : 2 * nch - 1 - i;
                 const unsigned long long bit = 1ull << c;
                 if (!(mine & bit) != (i >= nch)) continue;
+                const int l = __atomic_load_n(lead, __ATOMIC_RELAXED);
+                if (l && l != me + 1) return;
                 if ((__atomic_load_n(&s->claim, __ATOMIC_RELAXED) & bit) ||
                     (__atomic_fetch_or(&s->claim, bit, __ATOMIC_RELAXED) & bit))
                     continue;
@@ -470,10 +500,25 @@ static void NNC_FN(rnn_fwd_split)(const NNC_FN(rnn_ctx) *cx, NNC_FN(rnn_sync) *s
                 NNC_FN(rnn_fwd_piece)(cx, t, p, 0, d->n, j0, j1, failed);
                 __atomic_fetch_add(&s->done, 1, __ATOMIC_RELEASE);
             }
-            for (unsigned spins = 0; __atomic_load_n(&s->done, __ATOMIC_ACQUIRE) < nch; ++spins)
+            long long t0 = 0;
+            for (unsigned spins = 0; __atomic_load_n(&s->done, __ATOMIC_ACQUIRE) < nch; ++spins) {
                 NNC_FN(rnn_spin_wait)(spins);
+                if ((spins & 255) != 255) continue;
+                const int l = __atomic_load_n(lead, __ATOMIC_RELAXED);
+                if (l && l != me + 1) return;  // nothing claimed here: the lead finishes
+                const long long now = NNC_FN(rnn_now_ns)();
+                if (!t0) t0 = now;
+                else if (now - t0 > RNN_STALL_NS && !l) {
+                    int z = 0;
+                    __atomic_compare_exchange_n(lead, &z, me + 1, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+                    __atomic_store_n(&NNC_FN(rnn_solo_left), RNN_SOLO_CALLS, __ATOMIC_RELAXED);
+                }
+            }
         }
     }
+    unsigned long long z = 0;  // the first thread through the last step: when all was done
+    __atomic_compare_exchange_n(&sync[-1].claim, &z, (unsigned long long)NNC_FN(rnn_now_ns)(), 0,
+                                __ATOMIC_RELAXED, __ATOMIC_RELAXED);
 }
 
 // Allocates the forward weights (every gate block of W_h apart, each packed
@@ -538,9 +583,17 @@ static int NNC_FN(rnn_forward)(const nnc_rnn_desc *d, const NNC_T *x, const NNC_
     if (d->cell == NNC_RNN_GRU && d->reset_after) qbuf = cx.q = nnc_aligned_alloc(sizeof(NNC_T) * (size_t)(N * GH));
     NNC_FN(rnn_sync) *sync = NULL;
     if (split) {
-        size_t ns = (size_t)(T * NNC_FN(rnn_phases)(d));
+        // One more line first: the lead (see rnn_fwd_split).
+        size_t ns = (size_t)(T * NNC_FN(rnn_phases)(d) + 1);
         sync = nnc_aligned_alloc(sizeof(*sync) * ns);
         if (sync) memset(sync, 0, sizeof(*sync) * ns);
+        // Shortly after a stall: one thread.
+        int left = __atomic_load_n(&NNC_FN(rnn_solo_left), __ATOMIC_RELAXED);
+        if (left > 0) {
+            __atomic_compare_exchange_n(&NNC_FN(rnn_solo_left), &left, left - 1, 0, __ATOMIC_RELAXED,
+                                        __ATOMIC_RELAXED);
+            nt = 1;
+        }
     } else {
         nt = NNC_MAX(1, row_nt);
     }
@@ -548,7 +601,11 @@ static int NNC_FN(rnn_forward)(const nnc_rnn_desc *d, const NNC_T *x, const NNC_
         failed = 1;
     } else if (split) {  // 1. (by slices) and 3. in one parallel region
         #pragma omp parallel num_threads(nt) if (nt > 1)
-        NNC_FN(rnn_fwd_split)(&cx, sync, chunk, nch, nt, &failed);
+        NNC_FN(rnn_fwd_split)(&cx, sync + 1, chunk, nch, nt, &failed);
+        // A partner descheduled at the end of the region (the join waits for
+        // it) is a stall too.
+        if (nt > 1 && sync[0].claim && NNC_FN(rnn_now_ns)() - (long long)sync[0].claim > RNN_STALL_NS)
+            __atomic_store_n(&NNC_FN(rnn_solo_left), RNN_SOLO_CALLS, __ATOMIC_RELAXED);
     } else {  // 3.
         const nnc_ssize rchunk = NNC_CEILDIV(N, nt);
         const int ph = NNC_FN(rnn_phases)(d);
@@ -814,6 +871,8 @@ static int NNC_FN(sumsq)(const NNC_T *x, nnc_ssize n, double *out)
 
 #undef RNN_CHUNK
 #undef RNN_SPLIT_WORK
+#undef RNN_STALL_NS
+#undef RNN_SOLO_CALLS
 #undef RNN_OFS
 #undef RNN_LD
 #undef RNN_ST

@@ -1,0 +1,97 @@
+"""Small batches of the recurrent layers: the batch-1 GEMV over the packed
+W_h gate blocks and the column split of the hidden units over the threads.
+H = 300 is more than the GEMM's KC slice (256) and not a multiple of any
+panel width, so the GEMV restarts its chains at KC and ends on partial
+panels.  Checked against the reference (forward and BPTT), bitwise across
+thread counts, and bitwise against the same rows run in a big batch (the
+GEMM's row-block path)."""
+import numpy as np
+import pytest
+
+import nnc
+from helpers import assert_close
+from test_rnn import cast_state, is_lstm, make, make_state, reference
+
+H = 300
+F = 5
+
+
+def _contract(layer, rng):
+    """Recurrent weights with spectral radius about 0.5: a 57-step recurrence
+    that neither explodes nor amplifies rounding chaotically."""
+    for k in ("W_h", "W_hh"):
+        if k in layer.params:
+            p = layer.params[k]
+            p[...] = rng.standard_normal(p.shape) * (0.5 / np.sqrt(H))
+
+
+def _state_rows(init, lo, hi):
+    if init is None:
+        return None
+    if isinstance(init, tuple):
+        return tuple(a[lo:hi] for a in init)
+    return init[lo:hi]
+
+
+def _run(layer, x, init, nt, training):
+    with nnc.threads(nt):
+        kw = {} if init is None else {"initial_state": init}
+        return layer.forward(x, training=training, **kw)
+
+
+@pytest.mark.parametrize("cfg", ["lstm", "gru", "gru_ra", "rnn_tanh"])
+@pytest.mark.parametrize("N", [1, 2])
+@pytest.mark.parametrize("T", [1, 57])
+@pytest.mark.parametrize("with_init", [False, True])
+def test_small_batch_vs_reference_and_bitwise(cfg, N, T, with_init, dtype, isa, rng):
+    layer = make(cfg, F, H, dtype, rng)
+    _contract(layer, rng)
+    xb = rng.standard_normal((N + 7, T, F)).astype(dtype)
+    x = xb[:N]
+    initb = cast_state(make_state(layer, N + 7, rng), dtype) if with_init else None
+    init = _state_rows(initb, 0, N)
+    # training forward + BPTT at 1 and 2 threads: bitwise the same
+    runs = []
+    for nt in (1, 2):
+        y = _run(layer, x, init, nt, True)
+        dy = np.random.default_rng(5).standard_normal(y.shape).astype(dtype)
+        with nnc.threads(nt):
+            dx = layer.backward(dy)
+        runs.append((y, dx, {k: v.copy() for k, v in layer.grads.items()}))
+    (y1, dx1, g1), (y2, dx2, g2) = runs
+    np.testing.assert_array_equal(y1, y2)
+    np.testing.assert_array_equal(dx1, dx2)
+    for k in g1:
+        np.testing.assert_array_equal(g1[k], g2[k], err_msg=k)
+    # inference gives the training forward's output, and the same rows of a
+    # big batch (row blocks through the GEMM) bitwise
+    np.testing.assert_array_equal(_run(layer, x, init, 2, False), y1)
+    np.testing.assert_array_equal(_run(layer, xb, initb, 2, False)[:N], y1)
+    # vs the reference
+    hs, yr, dxr, gr, _ = reference(layer, x.astype(np.float64), dy.astype(np.float64), init)
+    grow = max(1.0, T / 10)
+    assert_close(y1, yr, dtype, scale=grow * np.sqrt(H), what=f"{cfg} y")
+    assert_close(dx1, dxr, dtype, scale=grow * np.sqrt(H), what=f"{cfg} dx")
+    for k in layer.params:
+        assert_close(g1[k], gr[k], dtype, scale=grow * np.sqrt(N * T * H), what=f"{cfg} d{k}")
+
+
+@pytest.mark.parametrize("cfg", ["lstm", "gru", "gru_ra"])
+def test_batch1_stateful_two_calls(cfg, dtype, isa, rng):
+    """Carried state across calls on the batch-1 path: two calls equal one,
+    at 1 and 2 threads alike."""
+    layer = make(cfg, F, H, dtype, rng, stateful=True)
+    _contract(layer, rng)
+    full = make(cfg, F, H, dtype, rng)
+    for k in layer.params:
+        full.params[k][...] = layer.params[k]
+    x = rng.standard_normal((1, 40, F)).astype(dtype)
+    for nt in (1, 2):
+        with nnc.threads(nt):
+            y_full = full.forward(x)
+            layer.reset_state()
+            y = np.concatenate([layer.forward(x[:, :17]), layer.forward(x[:, 17:])], axis=1)
+        np.testing.assert_array_equal(y, y_full)
+        st = layer.state
+        h_last = st[0] if is_lstm(layer) else st
+        np.testing.assert_array_equal(h_last, y_full[:, -1])
