@@ -95,3 +95,21 @@ def test_batch1_stateful_two_calls(cfg, dtype, isa, rng):
         st = layer.state
         h_last = st[0] if is_lstm(layer) else st
         np.testing.assert_array_equal(h_last, y_full[:, -1])
+
+
+@pytest.mark.parametrize("cfg", ["lstm", "gru", "gru_ra"])
+@pytest.mark.parametrize("N,T,Hs", [(3, 100, 128), (8, 70, 32)])
+def test_long_sequences_in_thread_blocks(cfg, N, T, Hs, dtype, rng):
+    """More than one GEMM row block (MC = 264 rows) of input projection per
+    thread, inside the kernel's parallel region: unit slices over n*t = 300
+    rows (N=3), and row blocks of 4*70 = 280 rows (N=8)."""
+    layer = make(cfg, F, Hs, dtype, rng)
+    for k in ("W_h",):
+        layer.params[k][...] = rng.standard_normal(layer.params[k].shape) * (0.5 / np.sqrt(Hs))
+    x = rng.standard_normal((N, T, F)).astype(dtype)
+    y1 = _run(layer, x, None, 1, False)
+    y2 = _run(layer, x, None, 2, False)
+    np.testing.assert_array_equal(y1, y2)
+    np.testing.assert_array_equal(_run(layer, x[:1], None, 2, False), y1[:1])
+    _, yr, _, _, _ = reference(layer, x.astype(np.float64), np.zeros((N, T, Hs)), None)
+    assert_close(y2, yr, dtype, scale=max(1.0, T / 10) * np.sqrt(Hs), what=f"{cfg} y")

@@ -270,6 +270,22 @@ NNC_INLINE void NNC_FN(rnn_gemm)(nnc_ssize rows, nnc_ssize n, nnc_ssize k, const
     if (NNC_FN(gemm_run)(&g, 1) != NNC_OK) __atomic_store_n(failed, 1, __ATOMIC_RELAXED);
 }
 
+// The GEMM g on the calling thread inside a parallel region: row chunks of
+// at most MC rows (the small path, no worksharing constructs); the same
+// elements, bitwise, as one call.
+static int NNC_FN(rnn_gemm_rows)(const NNC_FN(gemm_args) *g)
+{
+    const nnc_ssize mc = NNC_FN(gemm_mc)();
+    for (nnc_ssize i = 0; i < g->m; i += mc) {
+        NNC_FN(gemm_args) c = *g;
+        c.m = NNC_MIN(mc, g->m - i);
+        c.A = g->A + i * g->lda;
+        c.C = g->C + i * g->ldc;
+        if (NNC_FN(gemm_run)(&c, 1) != NNC_OK) return NNC_ENOMEM;
+    }
+    return NNC_OK;
+}
+
 // One row (batch 1) times packed W_h: NQ "streams", each 2*NNC_VLEN
 // columns of one packed panel (rows nr apart) into its own output row
 // segment, c = h W (+ beta c + bias).  Per element this is exactly the
@@ -453,7 +469,7 @@ static void NNC_FN(rnn_slice_setup)(const NNC_FN(rnn_ctx) *cx, nnc_ssize j0, nnc
                                       H);
         NNC_FN(gemm_args) ga = {0, d->n * d->t, j1 - j0, F, 1, 0, cx->x, F, 1, cx->Wx + (g * H + j0) * F, F, NULL,
                                 cx->a + g * H + j0, GH, cx->bias + g * H + j0, NNC_ACT_LINEAR};
-        if (NNC_FN(gemm_run)(&ga, 1) != NNC_OK) __atomic_store_n(failed, 1, __ATOMIC_RELAXED);
+        if (NNC_FN(rnn_gemm_rows)(&ga) != NNC_OK) __atomic_store_n(failed, 1, __ATOMIC_RELAXED);
     }
 }
 
@@ -573,12 +589,19 @@ static int NNC_FN(rnn_forward)(const nnc_rnn_desc *d, const NNC_T *x, const NNC_
         cx.bias = bsum;
     }
     int failed = 0;
-    if (!split) {  // 1. input projection of every step: one GEMM
+    if (!split && row_nt < 2) {  // 1. input projection of every step: one GEMM
         NNC_FN(gemm_args) g = {0, nt_rows, GH, F, 1, 0, x, F, 1, Wx, F, NULL, cx.a, GH, cx.bias, NNC_ACT_LINEAR};
         failed = NNC_FN(gemm_run)(&g, nnc_threads_for(2.0 * (double)nt_rows * (double)GH * (double)F)) != NNC_OK;
     }
-    // 2. W_h packed once (by slices in rnn_fwd_split); scratch.
+    // 2. W_h packed once (by slices in rnn_fwd_split); scratch.  Row blocks
+    // on two or more threads: W_x packed once too, for 1. in the blocks.
     NNC_T *wbuf = NNC_FN(rnn_pack_fwd)(&cx, Wh, !split);
+    NNC_T *xbuf = NULL;
+    if (!split && row_nt >= 2) {
+        const nnc_ssize sx = NNC_FN(gemm_packed_b_size)(GH, F);
+        if (sx < 0 || !(xbuf = nnc_aligned_alloc(sizeof(NNC_T) * (size_t)NNC_MAX(1, sx)))) failed = 1;
+        else NNC_FN(gemm_pack_b)(xbuf, 1, GH, F, Wx, F);
+    }
     NNC_T *qbuf = NULL;
     if (d->cell == NNC_RNN_GRU && d->reset_after) qbuf = cx.q = nnc_aligned_alloc(sizeof(NNC_T) * (size_t)(N * GH));
     NNC_FN(rnn_sync) *sync = NULL;
@@ -606,12 +629,20 @@ static int NNC_FN(rnn_forward)(const nnc_rnn_desc *d, const NNC_T *x, const NNC_
         // it) is a stall too.
         if (nt > 1 && sync[0].claim && NNC_FN(rnn_now_ns)() - (long long)sync[0].claim > RNN_STALL_NS)
             __atomic_store_n(&NNC_FN(rnn_solo_left), RNN_SOLO_CALLS, __ATOMIC_RELAXED);
-    } else {  // 3.
+    } else {  // 3. (with two or more row blocks, each thread runs 1. for its rows first)
         const nnc_ssize rchunk = NNC_CEILDIV(N, nt);
         const int ph = NNC_FN(rnn_phases)(d);
         #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static, 1)
         for (int b = 0; b < nt; ++b) {
             nnc_ssize r0 = b * rchunk, r1 = NNC_MIN(N, r0 + rchunk);
+            if (xbuf && r0 < r1) {  // the same GEMM elements as one GEMM over every row
+                NNC_FN(gemm_args) g = {0, (r1 - r0) * T, GH, F, 1, 0, x + r0 * T * F, F, 0, NULL, 0, xbuf,
+                                       cx.a + r0 * T * GH, GH, cx.bias, NNC_ACT_LINEAR};
+                if (NNC_FN(rnn_gemm_rows)(&g) != NNC_OK) {
+                    #pragma omp atomic write
+                    failed = 1;
+                }
+            }
             for (nnc_ssize t = 0; t < T && r0 < r1; ++t)
                 for (int p = 0; p < ph; ++p) NNC_FN(rnn_fwd_piece)(&cx, t, p, r0, r1, 0, H, &failed);
         }
@@ -620,6 +651,7 @@ static int NNC_FN(rnn_forward)(const nnc_rnn_desc *d, const NNC_T *x, const NNC_
     nnc_aligned_free(sync);
     nnc_aligned_free(qbuf);
     nnc_aligned_free(wbuf);
+    nnc_aligned_free(xbuf);
     return failed ? NNC_ENOMEM : NNC_OK;
 }
 
