@@ -590,8 +590,12 @@ static int NNC_FN(rnn_forward)(const nnc_rnn_desc *d, const NNC_T *x, const NNC_
     }
     int failed = 0;
     if (!split && row_nt < 2) {  // 1. input projection of every step: one GEMM
+        // On threads only if it outweighs the (one-thread) time loop: a
+        // parallel region exposes the call to a descheduled thread's join
+        // (a loaded core) for a small gain.
+        const double pw = 2.0 * (double)nt_rows * (double)GH * (double)F;
         NNC_FN(gemm_args) g = {0, nt_rows, GH, F, 1, 0, x, F, 1, Wx, F, NULL, cx.a, GH, cx.bias, NNC_ACT_LINEAR};
-        failed = NNC_FN(gemm_run)(&g, nnc_threads_for(2.0 * (double)nt_rows * (double)GH * (double)F)) != NNC_OK;
+        failed = NNC_FN(gemm_run)(&g, pw > step_work * (double)T ? nnc_threads_for(pw) : 1) != NNC_OK;
     }
     // 2. W_h packed once (by slices in rnn_fwd_split); scratch.  Row blocks
     // on two or more threads: W_x packed once too, for 1. in the blocks.
