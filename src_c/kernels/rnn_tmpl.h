@@ -579,7 +579,15 @@ static int NNC_FN(rnn_forward)(const nnc_rnn_desc *d, const NNC_T *x, const NNC_
     const nnc_ssize panels = NNC_CEILDIV(H, cx.NR), per_panel = G * (cx.NR / (2 * NNC_VLEN));
     const nnc_ssize chunk = NNC_MAX(NNC_CEILDIV(4, per_panel), NNC_CEILDIV(panels, 64)) * cx.NR;
     const int nch = (int)NNC_CEILDIV(H, chunk);
-    const int split = row_nt < 2 && nt > 1 && step_work >= RNN_SPLIT_WORK && nch >= 2;
+    int split = row_nt < 2 && nt > 1 && step_work >= RNN_SPLIT_WORK && nch >= 2;
+    if (split) {  // shortly after a stall: one thread, no parallel region
+        int left = __atomic_load_n(&NNC_FN(rnn_solo_left), __ATOMIC_RELAXED);
+        if (left > 0) {
+            __atomic_compare_exchange_n(&NNC_FN(rnn_solo_left), &left, left - 1, 0, __ATOMIC_RELAXED,
+                                        __ATOMIC_RELAXED);
+            split = 0;
+        }
+    }
     // GRU reset_after = 0 adds b_h to the input projection's bias.
     NNC_T *bsum = NULL;
     if (d->cell == NNC_RNN_GRU && !d->reset_after) {
@@ -614,13 +622,6 @@ static int NNC_FN(rnn_forward)(const nnc_rnn_desc *d, const NNC_T *x, const NNC_
         size_t ns = (size_t)(T * NNC_FN(rnn_phases)(d) + 1);
         sync = nnc_aligned_alloc(sizeof(*sync) * ns);
         if (sync) memset(sync, 0, sizeof(*sync) * ns);
-        // Shortly after a stall: one thread.
-        int left = __atomic_load_n(&NNC_FN(rnn_solo_left), __ATOMIC_RELAXED);
-        if (left > 0) {
-            __atomic_compare_exchange_n(&NNC_FN(rnn_solo_left), &left, left - 1, 0, __ATOMIC_RELAXED,
-                                        __ATOMIC_RELAXED);
-            nt = 1;
-        }
     } else {
         nt = NNC_MAX(1, row_nt);
     }
