@@ -455,10 +455,11 @@ static int NNC_FN(rnn_solo_left);
 #define RNN_STALL_NS 200000
 #define RNN_SOLO_CALLS 32
 
-// Slice c's set-up, done by whoever runs slice c of step 0: pack its columns
-// of every gate block of W_h (a thread's own slices then sit in its cache)
-// and its columns of the input projection of every step (the same GEMM
-// elements as the one-GEMM projection, so bitwise that result).
+// The set-up of hidden units [j0, j1) (a thread's block of slices, stage -1
+// of rnn_fwd_split): pack their columns of every gate block of W_h (a
+// thread's own slices then sit in its cache) and their columns of the input
+// projection of every step (the same GEMM elements as the one-GEMM
+// projection, so bitwise that result).
 static void NNC_FN(rnn_slice_setup)(const NNC_FN(rnn_ctx) *cx, nnc_ssize j0, nnc_ssize j1, int *failed)
 {
     const nnc_rnn_desc *d = cx->d;
@@ -481,8 +482,8 @@ static void NNC_FN(rnn_slice_setup)(const NNC_FN(rnn_ctx) *cx, nnc_ssize j0, nnc
 // core) never holds back work it has not started: the other thread takes it
 // over.  A slice's result does not depend on which thread computes it.  A
 // thread that waits RNN_STALL_NS for a claimed slice becomes the lead
-// (sync[-1].done = its slot + 1): the others stop after the slice they hold,
-// and it finishes the sequence alone.  sync[-1].claim: when the first thread
+// (sync[-2].done = its slot + 1): the others stop after the slice they hold,
+// and it finishes the sequence alone.  sync[-2].claim: when the first thread
 // got through the last step.
 static void NNC_FN(rnn_fwd_split)(const NNC_FN(rnn_ctx) *cx, NNC_FN(rnn_sync) *sync, nnc_ssize chunk, int nch,
                                   int nt, int *failed)
@@ -490,7 +491,7 @@ static void NNC_FN(rnn_fwd_split)(const NNC_FN(rnn_ctx) *cx, NNC_FN(rnn_sync) *s
     const nnc_rnn_desc *d = cx->d;
     const int ph = NNC_FN(rnn_phases)(d);
     const nnc_ssize H = d->h;
-    int *lead = &sync[-1].done;
+    int *lead = &sync[-2].done;
     unsigned long long mine = 0;
     int me = 0;
     #pragma omp for schedule(static) nowait
@@ -498,42 +499,48 @@ static void NNC_FN(rnn_fwd_split)(const NNC_FN(rnn_ctx) *cx, NNC_FN(rnn_sync) *s
         me = k;
         for (int c = nch * k / nt; c < nch * (k + 1) / nt; ++c) mine |= 1ull << c;
     }
-    for (nnc_ssize t = 0; t < d->t; ++t) {
-        for (int p = 0; p < ph; ++p) {
-            NNC_FN(rnn_sync) *s = sync + t * ph + p;
-            // Own slices in order, then the others from the far end.
-            for (int i = 0; i < 2 * nch; ++i) {
-                const int c = i < nch ? i : 2 * nch - 1 - i;
-                const unsigned long long bit = 1ull << c;
-                if (!(mine & bit) != (i >= nch)) continue;
-                const int l = __atomic_load_n(lead, __ATOMIC_RELAXED);
-                if (l && l != me + 1) return;
-                if ((__atomic_load_n(&s->claim, __ATOMIC_RELAXED) & bit) ||
-                    (__atomic_fetch_or(&s->claim, bit, __ATOMIC_RELAXED) & bit))
-                    continue;
-                const nnc_ssize j0 = c * chunk, j1 = NNC_MIN(H, j0 + chunk);
-                if (t == 0 && p == 0) NNC_FN(rnn_slice_setup)(cx, j0, j1, failed);
-                NNC_FN(rnn_fwd_piece)(cx, t, p, 0, d->n, j0, j1, failed);
-                __atomic_fetch_add(&s->done, 1, __ATOMIC_RELEASE);
-            }
-            long long t0 = 0;
-            for (unsigned spins = 0; __atomic_load_n(&s->done, __ATOMIC_ACQUIRE) < nch; ++spins) {
-                NNC_FN(rnn_spin_wait)(spins);
-                if ((spins & 255) != 255) continue;
-                const int l = __atomic_load_n(lead, __ATOMIC_RELAXED);
-                if (l && l != me + 1) return;  // nothing claimed here: the lead finishes
-                const long long now = NNC_FN(rnn_now_ns)();
-                if (!t0) t0 = now;
-                else if (now - t0 > RNN_STALL_NS && !l) {
-                    int z = 0;
-                    __atomic_compare_exchange_n(lead, &z, me + 1, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
-                    __atomic_store_n(&NNC_FN(rnn_solo_left), RNN_SOLO_CALLS, __ATOMIC_RELAXED);
-                }
+    // Stage -1 (sync[-1]): the set-up of each thread's block of slices (one
+    // claim per block: one projection GEMM per gate); then the steps.
+    const int units = NNC_MIN(nt, nch);
+    for (nnc_ssize st = -1; st < d->t * ph; ++st) {
+        NNC_FN(rnn_sync) *s = sync + st;
+        const int n = st < 0 ? units : nch;
+        const unsigned long long own = st >= 0 ? mine : me < units ? 1ull << me : 0;
+        // Own work in order, then the others' from the far end.
+        for (int i = 0; i < 2 * n; ++i) {
+            const int c = i < n ? i : 2 * n - 1 - i;
+            const unsigned long long bit = 1ull << c;
+            if (!(own & bit) != (i >= n)) continue;
+            const int l = __atomic_load_n(lead, __ATOMIC_RELAXED);
+            if (l && l != me + 1) return;
+            if ((__atomic_load_n(&s->claim, __ATOMIC_RELAXED) & bit) ||
+                (__atomic_fetch_or(&s->claim, bit, __ATOMIC_RELAXED) & bit))
+                continue;
+            if (st < 0)
+                NNC_FN(rnn_slice_setup)(cx, nch * c / units * chunk, NNC_MIN(H, nch * (c + 1) / units * chunk),
+                                        failed);
+            else
+                NNC_FN(rnn_fwd_piece)(cx, st / ph, (int)(st % ph), 0, d->n, c * chunk, NNC_MIN(H, (c + 1) * chunk),
+                                      failed);
+            __atomic_fetch_add(&s->done, 1, __ATOMIC_RELEASE);
+        }
+        long long t0 = 0;
+        for (unsigned spins = 0; __atomic_load_n(&s->done, __ATOMIC_ACQUIRE) < n; ++spins) {
+            NNC_FN(rnn_spin_wait)(spins);
+            if ((spins & 255) != 255) continue;
+            const int l = __atomic_load_n(lead, __ATOMIC_RELAXED);
+            if (l && l != me + 1) return;  // nothing claimed here: the lead finishes
+            const long long now = NNC_FN(rnn_now_ns)();
+            if (!t0) t0 = now;
+            else if (now - t0 > RNN_STALL_NS && !l) {
+                int z = 0;
+                __atomic_compare_exchange_n(lead, &z, me + 1, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+                __atomic_store_n(&NNC_FN(rnn_solo_left), RNN_SOLO_CALLS, __ATOMIC_RELAXED);
             }
         }
     }
     unsigned long long z = 0;  // the first thread through the last step: when all was done
-    __atomic_compare_exchange_n(&sync[-1].claim, &z, (unsigned long long)NNC_FN(rnn_now_ns)(), 0,
+    __atomic_compare_exchange_n(&sync[-2].claim, &z, (unsigned long long)NNC_FN(rnn_now_ns)(), 0,
                                 __ATOMIC_RELAXED, __ATOMIC_RELAXED);
 }
 
@@ -618,8 +625,8 @@ static int NNC_FN(rnn_forward)(const nnc_rnn_desc *d, const NNC_T *x, const NNC_
     if (d->cell == NNC_RNN_GRU && d->reset_after) qbuf = cx.q = nnc_aligned_alloc(sizeof(NNC_T) * (size_t)(N * GH));
     NNC_FN(rnn_sync) *sync = NULL;
     if (split) {
-        // One more line first: the lead (see rnn_fwd_split).
-        size_t ns = (size_t)(T * NNC_FN(rnn_phases)(d) + 1);
+        // Two more lines first: the lead and the set-up (see rnn_fwd_split).
+        size_t ns = (size_t)(T * NNC_FN(rnn_phases)(d) + 2);
         sync = nnc_aligned_alloc(sizeof(*sync) * ns);
         if (sync) memset(sync, 0, sizeof(*sync) * ns);
     } else {
@@ -629,7 +636,7 @@ static int NNC_FN(rnn_forward)(const nnc_rnn_desc *d, const NNC_T *x, const NNC_
         failed = 1;
     } else if (split) {  // 1. (by slices) and 3. in one parallel region
         #pragma omp parallel num_threads(nt) if (nt > 1)
-        NNC_FN(rnn_fwd_split)(&cx, sync + 1, chunk, nch, nt, &failed);
+        NNC_FN(rnn_fwd_split)(&cx, sync + 2, chunk, nch, nt, &failed);
         // A partner descheduled at the end of the region (the join waits for
         // it) is a stall too.
         if (nt > 1 && sync[0].claim && NNC_FN(rnn_now_ns)() - (long long)sync[0].claim > RNN_STALL_NS)
