@@ -452,8 +452,8 @@ static long long NNC_FN(rnn_now_ns)(void)
 // threads are tried again.  Only the thread count depends on it, never a bit
 // of the results.
 static int NNC_FN(rnn_solo_left);
-#define RNN_STALL_NS 200000
-#define RNN_SOLO_CALLS 32
+#define RNN_STALL_NS 500000
+#define RNN_SOLO_CALLS 16
 
 // The set-up of hidden units [j0, j1) (a thread's block of slices, stage -1
 // of rnn_fwd_split): pack their columns of every gate block of W_h (a
