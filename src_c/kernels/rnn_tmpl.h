@@ -2,33 +2,39 @@
 // gradient clipping (template; see nnc_internal.h).
 //
 // Forward (one call per sequence):
-//   1. input projection for every timestep: ONE GEMM over n*t rows,
-//      a (n*t, GH) = x Wx^T + bias;
-//   2. W_h packed once per call (gemm_pack_b);
+//   1. input projection for every timestep: a (n*t, GH) = x Wx^T + bias, the
+//      same GEMM elements however it is cut (one GEMM, a thread's rows, or a
+//      thread's columns);
+//   2. W_h packed once per call (gemm_pack_b layout);
 //   3. the time loop, in C: each thread owns a fixed block of batch rows for
-//      the whole sequence (rows are independent), so there is one parallel
-//      region per call and no barrier per step; a step is one recurrent GEMM
-//      (beta = 1 onto the step's rows of a, or into q for GRU reset_after)
-//      plus one fused pass computing every gate and the new state.
+//      the whole sequence (rows are independent) and first runs 1. for its
+//      rows, so there is one parallel region per call and no barrier at all;
+//      a step is one recurrent GEMM (beta = 1 onto the step's rows of a, or
+//      into q for GRU reset_after) plus one fused pass computing every gate
+//      and the new state.
 //   Small batches with a big step (batch 1) instead cut the hidden units into
-//   slices that the threads claim per step from a counter (rnn_fwd_split):
-//   still one parallel region (the input projection, sliced the same way,
-//   runs in it too), a thread never waits for work nobody has started, so a
-//   descheduled thread (a loaded core) does not stall the other.
+//   slices (rnn_fwd_split): each thread owns a fixed block of slices (all
+//   gates of those units), sets it up itself (packs its part of W_h, which
+//   then stays in its own L2, and runs 1. for its columns) and claims its own
+//   slices first each step, then any slice nobody has claimed yet; steps are
+//   separated by a spin-then-yield wait on a counter.  A descheduled thread
+//   (a loaded core) therefore never holds back work it has not started, and
+//   a stall (a partner descheduled while holding a slice, or late at the
+//   join) makes the waiting thread finish alone and the next calls run on
+//   one thread for a while.
+//   One row (batch 1) runs the recurrent product as rnn_gemv: the GEMM's
+//   per-element FMA chain over the packed gate blocks, four gate streams at
+//   a time, no packing of h and no per-call set-up.
 // Backward: per step (reverse) one fused pass gives the gate gradients da_t,
 // dh_{t-1} goes through the recurrent GEMM with W_h (packed once); at the end
 // dWx, dWh, dx and the bias gradients are large GEMMs / column sums over all
 // n*t rows.
 //
-// Determinism: a row's result never depends on which thread or batch block
-// computes it (the GEMM gives every element the same FMA chain whatever m
-// and the tile; the gate passes are element-wise), and the final reductions
-// run over the n*t rows in a fixed order.  So outputs and gradients are
-// bitwise identical for any thread count and any batch split.
-//
-// Batch 1 (and any small problem) runs on the calling thread only; the
-// recurrent product is then the MR=1 micro-kernel over the packed W_h (a GEMV
-// streaming the packed panels).
+// Determinism: a row's result never depends on which thread, batch block or
+// slice computes it (the GEMM and rnn_gemv give every element the same FMA
+// chain whatever m and the tile; the gate passes are element-wise), and the
+// final reductions run over the n*t rows in a fixed order.  So outputs and
+// gradients are bitwise identical for any thread count and any batch split.
 
 #if defined(__unix__) || defined(__APPLE__)
 #include <sched.h>
