@@ -113,3 +113,26 @@ def test_long_sequences_in_thread_blocks(cfg, N, T, Hs, dtype, rng):
     np.testing.assert_array_equal(_run(layer, x[:1], None, 2, False), y1[:1])
     _, yr, _, _, _ = reference(layer, x.astype(np.float64), np.zeros((N, T, Hs)), None)
     assert_close(y2, yr, dtype, scale=max(1.0, T / 10) * np.sqrt(Hs), what=f"{cfg} y")
+
+
+def test_unit_split_under_a_busy_core(rng):
+    """With a busy process on one core the column split meets descheduled
+    partners, stalls, a lead finishing alone and one-thread calls; every
+    call still gives bitwise the one-thread result."""
+    import os
+    import subprocess
+    import sys
+    layer = make("lstm", F, 256, np.float32, rng)
+    _contract(layer, rng)
+    x = rng.standard_normal((1, 50, F)).astype(np.float32)
+    y1 = _run(layer, x, None, 1, False)
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else [0]
+    busy = subprocess.Popen([sys.executable, "-c",
+                             f"import os\nif hasattr(os, 'sched_setaffinity'): os.sched_setaffinity(0, {{{cpus[-1]}}})\n"
+                             "while True: pass"])
+    try:
+        for _ in range(60):
+            np.testing.assert_array_equal(_run(layer, x, None, 2, False), y1)
+    finally:
+        busy.kill()
+        busy.wait()
