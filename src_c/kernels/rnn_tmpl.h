@@ -453,13 +453,26 @@ static long long NNC_FN(rnn_now_ns)(void)
 }
 
 // After a stall (a thread waited RNN_STALL_NS for a slice its partner
-// claimed: the partner was descheduled, e.g. a busy process shares its core)
-// the next RNN_SOLO_CALLS column-split calls run on one thread, then two
-// threads are tried again.  Only the thread count depends on it, never a bit
-// of the results.
-static int NNC_FN(rnn_solo_left);
+// claimed, or for its partner at the join: the partner was descheduled, e.g.
+// a busy process shares its core) the next column-split calls run on one
+// thread, then two threads are tried again: 2, 4, ... RNN_SOLO_MAX calls
+// after consecutive stalls (sustained load), back to 2 after a clean call
+// (a passing burst of load).  Only the thread count depends on it, never a
+// bit of the results.
+static int NNC_FN(rnn_solo_left), NNC_FN(rnn_solo_period);
 #define RNN_STALL_NS 500000
-#define RNN_SOLO_CALLS 16
+#define RNN_SOLO_MAX 64
+
+static void NNC_FN(rnn_note_stall)(int stalled)
+{
+    int p = 0;
+    if (stalled) {
+        p = __atomic_load_n(&NNC_FN(rnn_solo_period), __ATOMIC_RELAXED);
+        p = NNC_MIN(RNN_SOLO_MAX, NNC_MAX(2, 2 * p));
+        __atomic_store_n(&NNC_FN(rnn_solo_left), p, __ATOMIC_RELAXED);
+    }
+    __atomic_store_n(&NNC_FN(rnn_solo_period), p, __ATOMIC_RELAXED);
+}
 
 // The set-up of hidden units [j0, j1) (a thread's block of slices, stage -1
 // of rnn_fwd_split): pack their columns of every gate block of W_h (a
@@ -541,7 +554,6 @@ static void NNC_FN(rnn_fwd_split)(const NNC_FN(rnn_ctx) *cx, NNC_FN(rnn_sync) *s
             else if (now - t0 > RNN_STALL_NS && !l) {
                 int z = 0;
                 __atomic_compare_exchange_n(lead, &z, me + 1, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
-                __atomic_store_n(&NNC_FN(rnn_solo_left), RNN_SOLO_CALLS, __ATOMIC_RELAXED);
             }
         }
     }
@@ -643,10 +655,11 @@ static int NNC_FN(rnn_forward)(const nnc_rnn_desc *d, const NNC_T *x, const NNC_
     } else if (split) {  // 1. (by slices) and 3. in one parallel region
         #pragma omp parallel num_threads(nt) if (nt > 1)
         NNC_FN(rnn_fwd_split)(&cx, sync + 2, chunk, nch, nt, &failed);
-        // A partner descheduled at the end of the region (the join waits for
-        // it) is a stall too.
-        if (nt > 1 && sync[0].claim && NNC_FN(rnn_now_ns)() - (long long)sync[0].claim > RNN_STALL_NS)
-            __atomic_store_n(&NNC_FN(rnn_solo_left), RNN_SOLO_CALLS, __ATOMIC_RELAXED);
+        // A lead, or a partner descheduled at the end of the region (the
+        // join waits for it): a stall.
+        if (nt > 1)
+            NNC_FN(rnn_note_stall)(sync[0].done ||
+                                   (sync[0].claim && NNC_FN(rnn_now_ns)() - (long long)sync[0].claim > RNN_STALL_NS));
     } else {  // 3. (with two or more row blocks, each thread runs 1. for its rows first)
         const nnc_ssize rchunk = NNC_CEILDIV(N, nt);
         const int ph = NNC_FN(rnn_phases)(d);
@@ -922,7 +935,7 @@ static int NNC_FN(sumsq)(const NNC_T *x, nnc_ssize n, double *out)
 #undef RNN_CHUNK
 #undef RNN_SPLIT_WORK
 #undef RNN_STALL_NS
-#undef RNN_SOLO_CALLS
+#undef RNN_SOLO_MAX
 #undef RNN_OFS
 #undef RNN_LD
 #undef RNN_ST
