@@ -38,17 +38,28 @@
 // db add the output rows (images, then rows) in order.  So results are bitwise
 // identical for any thread count and, for y and dx, any batch split.
 
+// CONV_RW x CONV_NV vectors: the register tile; a narrow tile (nv <=
+// CONV_NVH vectors, e.g. 32 channels on AVX-512) runs up to CONV_RWX pixels,
+// so a small channel count still streams enough FMAs per load.
 #if NNC_ISA_ID == 0
 #define CONV_RW 4
 #define CONV_NV 4
+#define CONV_RWX 4
+#define CONV_NVH 4
 #elif NNC_ISA_ID == 1
 #define CONV_RW 6
 #define CONV_NV 2
+#define CONV_RWX 12
+#define CONV_NVH 1
 #else
 #define CONV_RW 6
 #define CONV_NV 4
+#define CONV_RWX 12
+#define CONV_NVH 2
 #endif
 #define CONV_NB (CONV_NV * NNC_VLEN)
+// Most rows of a tile with nv vectors.
+#define CONV_RWMAX(nv) ((nv) <= CONV_NVH ? CONV_RWX : CONV_RW)
 
 // A tap: input element offset (for the job's pixel 0, channel 0), index of
 // its first weight row, number of reduction channels it covers.
@@ -201,8 +212,24 @@ CONV_UKRS_(4)
 #if CONV_RW == 6
 CONV_UKRS_(5)
 CONV_UKRS_(6)
+// narrow rows 7..12: nv <= CONV_NVH only (NULL beyond)
+#if CONV_NVH == 2
+#define CONV_UKRN_(RW_) CONV_UKR(RW_, 1) CONV_UKR(RW_, 2)
+#define CONV_ROWN_(k, RW_) {NNC_FN(k##_ukr_##RW_##_1), NNC_FN(k##_ukr_##RW_##_2)}
+#else
+#define CONV_UKRN_(RW_) CONV_UKR(RW_, 1)
+#define CONV_ROWN_(k, RW_) {NNC_FN(k##_ukr_##RW_##_1)}
+#endif
+CONV_UKRN_(7)
+CONV_UKRN_(8)
+CONV_UKRN_(9)
+CONV_UKRN_(10)
+CONV_UKRN_(11)
+CONV_UKRN_(12)
 #define CONV_TABLE_(k)                                                                              \
-    {CONV_ROW_(k, 1), CONV_ROW_(k, 2), CONV_ROW_(k, 3), CONV_ROW_(k, 4), CONV_ROW_(k, 5), CONV_ROW_(k, 6)}
+    {CONV_ROW_(k, 1),  CONV_ROW_(k, 2),  CONV_ROW_(k, 3),  CONV_ROW_(k, 4),                         \
+     CONV_ROW_(k, 5),  CONV_ROW_(k, 6),  CONV_ROWN_(k, 7), CONV_ROWN_(k, 8),                        \
+     CONV_ROWN_(k, 9), CONV_ROWN_(k, 10), CONV_ROWN_(k, 11), CONV_ROWN_(k, 12)}
 #else
 #define CONV_TABLE_(k) {CONV_ROW_(k, 1), CONV_ROW_(k, 2), CONV_ROW_(k, 3), CONV_ROW_(k, 4)}
 #endif
@@ -210,12 +237,12 @@ CONV_UKRS_(6)
 typedef void (*NNC_FN(conv_ukr_fn))(const NNC_FN(conv_tap) *, nnc_ssize, const NNC_T *, nnc_ssize,
                                     nnc_ssize, const NNC_T *, nnc_ssize, NNC_T *, nnc_ssize, nnc_ssize,
                                     const NNC_T *, int);
-// [rw - 1][nv - 1]
-static const NNC_FN(conv_ukr_fn) NNC_FN(conv_ukrs)[CONV_RW][CONV_NV] = CONV_TABLE_(conv);
-static const NNC_FN(conv_ukr_fn) NNC_FN(dw_ukrs)[CONV_RW][CONV_NV] = CONV_TABLE_(dw);
+// [rw - 1][nv - 1], rw <= CONV_RWMAX(nv)
+static const NNC_FN(conv_ukr_fn) NNC_FN(conv_ukrs)[CONV_RWX][CONV_NV] = CONV_TABLE_(conv);
+static const NNC_FN(conv_ukr_fn) NNC_FN(dw_ukrs)[CONV_RWX][CONV_NV] = CONV_TABLE_(dw);
 typedef void (*NNC_FN(dwk_ukr_fn))(const NNC_T *, nnc_ssize, const NNC_T *, nnc_ssize, nnc_ssize, NNC_T *,
                                    nnc_ssize, nnc_ssize);
-static const NNC_FN(dwk_ukr_fn) NNC_FN(dwk_ukrs)[CONV_RW][CONV_NV] = CONV_TABLE_(dwk);
+static const NNC_FN(dwk_ukr_fn) NNC_FN(dwk_ukrs)[CONV_RWX][CONV_NV] = CONV_TABLE_(dwk);
 #undef CONV_UKR
 #undef CONV_DW_BODY_
 #undef CONV_DWK_BODY_
@@ -225,6 +252,8 @@ static const NNC_FN(dwk_ukr_fn) NNC_FN(dwk_ukrs)[CONV_RW][CONV_NV] = CONV_TABLE_
 #undef CONV_UKRS_
 #undef CONV_ROW_
 #undef CONV_TABLE_
+#undef CONV_UKRN_
+#undef CONV_ROWN_
 
 // The direct engine: "in" is read, "out" written.  Forward: in = x, out = y,
 // in row = out row*sh - pt + kh*dh.  Backward (bwd): in = dz, out = dx,
@@ -326,8 +355,9 @@ static void NNC_FN(dconv_run_px)(const NNC_FN(dconv) *d, const NNC_FN(conv_tap) 
                 wst = (nnc_ssize)nv * NNC_VLEN;
                 xo = g * d->xg;
             }
-            for (nnc_ssize j = j0; j < j1; j += CONV_RW) {
-                const int rw = (int)NNC_MIN(CONV_RW, j1 - j);
+            const nnc_ssize rwmax = CONV_RWMAX(nv);
+            for (nnc_ssize j = j0; j < j1; j += rwmax) {
+                const int rw = (int)NNC_MIN(rwmax, j1 - j);
                 NNC_FN(conv_ukr_fn) f = d->depthwise ? NNC_FN(dw_ukrs)[rw - 1][nv - 1]
                                                      : NNC_FN(conv_ukrs)[rw - 1][nv - 1];
                 f(taps, ntap, d->in, j * cs * d->ild + xo, cs * d->ild, w, wst, orow + (j * ostep) * d->old + yo,
@@ -531,6 +561,14 @@ static double NNC_FN(conv_flops)(const nnc_conv_params *p)
            (double)(p->C / p->groups);
 }
 
+// Threads for a conv: the direct kernels run near the FMA peak even on
+// small problems, so a team pays off from about 10 us of single-core work
+// (half nnc_threads_for's threshold).
+static int NNC_FN(conv_threads)(const nnc_conv_params *p)
+{
+    return nnc_threads_for(2.0 * NNC_FN(conv_flops)(p));
+}
+
 // Sets up the engine for forward (bwd 0: in = x, out = y) or dx (bwd 1:
 // in = dz, out = dx), packing the weights into the calling thread's scratch
 // slot 3.
@@ -595,7 +633,7 @@ static int NNC_FN(conv_fwd)(const nnc_conv_params *p, const NNC_T *x, const NNC_
     int st = NNC_FN(conv_check)(p);
     if (st != NNC_OK || act == NNC_ACT_SOFTMAX) return st != NNC_OK ? st : NNC_EINVAL;
     if (p->N == 0) return NNC_OK;
-    const int nt = nnc_threads_for(NNC_FN(conv_flops)(p));
+    const int nt = NNC_FN(conv_threads)(p);
     if (NNC_FN(conv_is_gemm)(p)) {
         NNC_FN(gemm_args) g = {0, p->N * p->H * p->W, p->K, p->C, 1, 0, x, p->ldx, 0, W, p->K, NULL, y, p->ldy,
                                bias, act};
@@ -616,7 +654,7 @@ static int NNC_FN(conv_bwd_data)(const nnc_conv_params *p, const NNC_T *dz, cons
     int st = NNC_FN(conv_check)(p);
     if (st != NNC_OK) return st;
     if (p->N == 0) return NNC_OK;
-    const int nt = nnc_threads_for(NNC_FN(conv_flops)(p));
+    const int nt = NNC_FN(conv_threads)(p);
     if (NNC_FN(conv_is_gemm)(p)) {
         NNC_FN(gemm_args) g = {0, p->N * p->H * p->W, p->C, p->K, 1, accumulate ? 1 : 0, dz, p->ldy, 1, W, p->K,
                                NULL, dx, p->ldx, NULL, NNC_ACT_LINEAR};
@@ -655,7 +693,7 @@ static void NNC_FN(conv_dw_filter)(const nnc_conv_params *p, const NNC_T *x, con
 {
     const nnc_ssize C = p->C, taps = p->KH * p->KW;
     for (nnc_ssize i = 0; i < taps * C; ++i) dW[i] = 0;
-    int nt = nnc_threads_for(NNC_FN(conv_flops)(p));
+    int nt = NNC_FN(conv_threads)(p);
     const nnc_ssize bw = NNC_CEILDIV(C, CONV_NB) >= nt ? CONV_NB : NNC_VLEN;
     const nnc_ssize nb = NNC_CEILDIV(C, bw);
     nt = (int)NNC_MIN(nt, nb);
@@ -720,7 +758,8 @@ static void NNC_FN(conv_dw_filter)(const nnc_conv_params *p, const NNC_T *x, con
 static void NNC_FN(conv_w_filter)(const nnc_conv_params *p, const NNC_T *x, const NNC_T *dz, NNC_T *dW, int nt)
 {
     const nnc_ssize G = p->groups, Cg = p->C / G, Kg = p->K / G, taps = p->KH * p->KW;
-    const nnc_ssize rcb = NNC_CEILDIV(Cg, CONV_RW), cob = NNC_CEILDIV(Kg, CONV_NB);
+    const nnc_ssize rwx = CONV_RWMAX(NNC_CEILDIV(NNC_MIN(Kg, CONV_NB), NNC_VLEN));
+    const nnc_ssize rcb = NNC_CEILDIV(Cg, rwx), cob = NNC_CEILDIV(Kg, CONV_NB);
     const nnc_ssize items = G * taps * rcb * cob;
     for (nnc_ssize i = 0; i < taps * Cg * p->K; ++i) dW[i] = 0;
     nt = (int)NNC_MIN(nt, items);
@@ -740,7 +779,7 @@ static void NNC_FN(conv_w_filter)(const nnc_conv_params *p, const NNC_T *x, cons
                     const nnc_ssize jlo = bcol >= 0 ? 0 : NNC_CEILDIV(-bcol, p->stride_w);
                     const nnc_ssize jhi = NNC_MIN(p->OW, p->W - bcol <= 0 ? 0 : (p->W - bcol - 1) / p->stride_w + 1);
                     if (jhi <= jlo) continue;
-                    const nnc_ssize ci0 = rb * CONV_RW, rc = NNC_MIN(CONV_RW, Cg - ci0);
+                    const nnc_ssize ci0 = rb * rwx, rc = NNC_MIN(rwx, Cg - ci0);
                     const nnc_ssize co0 = cb * CONV_NB, nch = NNC_MIN(CONV_NB, Kg - co0);
                     const nnc_ssize nv = NNC_CEILDIV(nch, NNC_VLEN);
                     NNC_FN(dwk_ukrs)[rc - 1][nv - 1](
@@ -764,7 +803,7 @@ static int NNC_FN(conv_bwd_filter)(const nnc_conv_params *p, const NNC_T *x, con
         return NNC_OK;
     }
     if (db) NNC_FN(conv_bias_grad)(db, dz, P, p->K, p->ldy);
-    const int nt = nnc_threads_for(NNC_FN(conv_flops)(p));
+    const int nt = NNC_FN(conv_threads)(p);
     if (NNC_FN(conv_is_gemm)(p)) {
         NNC_FN(gemm_args) g = {1, p->C, p->K, P, 1, 0, x, p->ldx, 0, dz, p->ldy, NULL, dW, p->K, NULL,
                                NNC_ACT_LINEAR};
@@ -781,3 +820,6 @@ static int NNC_FN(conv_bwd_filter)(const nnc_conv_params *p, const NNC_T *x, con
 #undef CONV_RW
 #undef CONV_NV
 #undef CONV_NB
+#undef CONV_RWX
+#undef CONV_NVH
+#undef CONV_RWMAX
