@@ -243,6 +243,54 @@ static const NNC_FN(conv_ukr_fn) NNC_FN(dw_ukrs)[CONV_RWX][CONV_NV] = CONV_TABLE
 typedef void (*NNC_FN(dwk_ukr_fn))(const NNC_T *, nnc_ssize, const NNC_T *, nnc_ssize, nnc_ssize, NNC_T *,
                                    nnc_ssize, nnc_ssize);
 static const NNC_FN(dwk_ukr_fn) NNC_FN(dwk_ukrs)[CONV_RWX][CONV_NV] = CONV_TABLE_(dwk);
+
+// Narrow micro-kernels (few output channels, Cog <= NNC_VHLEN, e.g. 8 on
+// AVX-512 float32): RW_ pixels x one half-width vector, which runs at the
+// FMA rate of a full one on Zen 4 and wastes no lanes on a K = 8 conv.
+// Weights packed with wst = NNC_VHLEN.  Same chains as the wide kernels.
+#if NNC_VLEN > 1
+#define CONV_HAS_NARROW 1
+#define CONV_UKRH(RW_)                                                                              \
+    static void NNC_FN(conv_ukrh_##RW_)(const NNC_FN(conv_tap) *tp, nnc_ssize ntap, const NNC_T *x,  \
+                                        nnc_ssize xsh, nnc_ssize ics, const NNC_T *w, nnc_ssize wst, \
+                                        NNC_T *y, nnc_ssize ocs, nnc_ssize nch, const NNC_T *bias, int act) \
+    {                                                                                               \
+        nnc_vh acc[RW_];                                                                            \
+        for (int r = 0; r < RW_; ++r) acc[r] = vhzero();                                            \
+        for (nnc_ssize t = 0; t < ntap; ++t) {                                                      \
+            const NNC_T *NNC_RESTRICT xs = x + (tp[t].off + xsh);                                   \
+            const NNC_T *NNC_RESTRICT ws = w + tp[t].widx * wst;                                    \
+            const nnc_ssize len = tp[t].len;                                                        \
+            for (nnc_ssize c = 0; c < len; ++c) {                                                   \
+                const nnc_vh wv = vhload(ws + c * wst);                                             \
+                for (int r = 0; r < RW_; ++r) acc[r] = vhfma(vhset1(xs[r * ics + c]), wv, acc[r]);  \
+            }                                                                                       \
+        }                                                                                           \
+        nnc_v wide[RW_];                                                                            \
+        for (int r = 0; r < RW_; ++r) wide[r] = vhwiden(acc[r]);                                    \
+        NNC_FN(conv_store)(y, ocs, wide, RW_, 1, nch, bias, act);                                   \
+    }
+CONV_UKRH(1) CONV_UKRH(2) CONV_UKRH(3) CONV_UKRH(4) CONV_UKRH(5) CONV_UKRH(6)
+CONV_UKRH(7) CONV_UKRH(8) CONV_UKRH(9) CONV_UKRH(10) CONV_UKRH(11) CONV_UKRH(12)
+#if NNC_ISA_ID == 2
+#define CONV_RWH 16
+CONV_UKRH(13) CONV_UKRH(14) CONV_UKRH(15) CONV_UKRH(16)
+#define CONV_UKRH_X_ , NNC_FN(conv_ukrh_13), NNC_FN(conv_ukrh_14), NNC_FN(conv_ukrh_15), NNC_FN(conv_ukrh_16)
+#else
+#define CONV_RWH 12
+#define CONV_UKRH_X_
+#endif
+// [rw - 1]
+static const NNC_FN(conv_ukr_fn) NNC_FN(conv_ukrhs)[CONV_RWH] = {
+    NNC_FN(conv_ukrh_1), NNC_FN(conv_ukrh_2), NNC_FN(conv_ukrh_3),  NNC_FN(conv_ukrh_4),
+    NNC_FN(conv_ukrh_5), NNC_FN(conv_ukrh_6), NNC_FN(conv_ukrh_7),  NNC_FN(conv_ukrh_8),
+    NNC_FN(conv_ukrh_9), NNC_FN(conv_ukrh_10), NNC_FN(conv_ukrh_11), NNC_FN(conv_ukrh_12) CONV_UKRH_X_};
+#undef CONV_UKRH
+#undef CONV_UKRH_X_
+#else
+#define CONV_HAS_NARROW 0
+#endif
+
 #undef CONV_UKR
 #undef CONV_DW_BODY_
 #undef CONV_DWK_BODY_
@@ -266,6 +314,7 @@ typedef struct {
     nnc_ssize KH, KW, sh, sw, dh, dw, pt, pl;
     int bwd, depthwise, merge;
     int dot;                 // few output channels: reduction in the lanes (conv_dot)
+    int narrow;              // Cog <= NNC_VHLEN: half-width vector kernels
     nnc_ssize Cr;            // reduction channels per tap (general)
     nnc_ssize ngrp, Cog;     // groups; output channels per group (depthwise: all, ngrp 1)
     nnc_ssize xg;            // input channel offset per group
@@ -275,12 +324,12 @@ typedef struct {
     int act;
 } NNC_FN(dconv);
 
-// Per-thread scratch of a row job: 2*KH*KW taps and 2*(KH+KW) indices.
+// Per-thread scratch of a job: 2*KH*KW taps and 4*KH + 2*KW indices.
 static int NNC_FN(dconv_scratch_bytes)(const NNC_FN(dconv) *d, size_t *bytes)
 {
     nnc_ssize t, a, b;
     if (!nnc_mul_ok(d->KH, d->KW, &t) || !nnc_mul_ok(2 * t, (nnc_ssize)sizeof(NNC_FN(conv_tap)), &a) ||
-        !nnc_mul_ok(2 * (d->KH + d->KW), (nnc_ssize)sizeof(nnc_ssize), &b))
+        !nnc_mul_ok(4 * d->KH + 2 * d->KW, (nnc_ssize)sizeof(nnc_ssize), &b))
         return 0;
     *bytes = (size_t)a + (size_t)b;
     return 1;
@@ -324,17 +373,18 @@ static void NNC_FN(conv_dot)(const NNC_FN(conv_tap) *tp, nnc_ssize ntap, const N
     }
 }
 
-// Calls the micro-kernels for pixels [j0, j1) of the job's column class with
-// one tap list, over every (group, channel block).
+// Calls the micro-kernels for npx output pixels with one tap list, over
+// every (group, channel block): pixel i reads the input at element offset
+// xoff + i*ics (plus the tap offsets) and writes out + i*ocs.  The pixels
+// are a run along a row, or (edges) one column down several rows.
 static void NNC_FN(dconv_run_px)(const NNC_FN(dconv) *d, const NNC_FN(conv_tap) *taps, nnc_ssize ntap,
-                                 nnc_ssize j0, nnc_ssize j1, nnc_ssize cs, NNC_T *orow, nnc_ssize ostep)
+                                 nnc_ssize npx, nnc_ssize xoff, nnc_ssize ics, NNC_T *out, nnc_ssize ocs)
 {
     if (d->dot) {
         for (nnc_ssize g = 0; g < d->ngrp; ++g)
-            for (nnc_ssize j = j0; j < j1; ++j)
-                NNC_FN(conv_dot)(taps, ntap, d->in, j * cs * d->ild + g * d->xg, d->wp + g * d->wgs, d->wbs,
-                                 orow + (j * ostep) * d->old + g * d->Cog, d->Cog,
-                                 d->bias ? d->bias + g * d->Cog : NULL, d->act);
+            for (nnc_ssize i = 0; i < npx; ++i)
+                NNC_FN(conv_dot)(taps, ntap, d->in, xoff + i * ics + g * d->xg, d->wp + g * d->wgs, d->wbs,
+                                 out + i * ocs + g * d->Cog, d->Cog, d->bias ? d->bias + g * d->Cog : NULL, d->act);
         return;
     }
     const nnc_ssize nblk = NNC_CEILDIV(d->Cog, CONV_NB);
@@ -352,29 +402,35 @@ static void NNC_FN(dconv_run_px)(const NNC_FN(dconv) *d, const NNC_FN(conv_tap) 
                 xo = c0;
             } else {
                 w = d->wp + g * d->wgs + b * d->wbs;
-                wst = (nnc_ssize)nv * NNC_VLEN;
+                wst = d->narrow ? NNC_VHLEN : (nnc_ssize)nv * NNC_VLEN;
                 xo = g * d->xg;
             }
+#if CONV_HAS_NARROW
+            if (d->narrow) {
+                for (nnc_ssize i = 0; i < npx; i += CONV_RWH) {
+                    const int rw = (int)NNC_MIN(CONV_RWH, npx - i);
+                    NNC_FN(conv_ukrhs)[rw - 1](taps, ntap, d->in, xoff + i * ics + xo, ics, w, wst,
+                                               out + i * ocs + yo, ocs, nch, bias, d->act);
+                }
+                continue;
+            }
+#endif
             const nnc_ssize rwmax = CONV_RWMAX(nv);
-            for (nnc_ssize j = j0; j < j1; j += rwmax) {
-                const int rw = (int)NNC_MIN(rwmax, j1 - j);
+            for (nnc_ssize i = 0; i < npx; i += rwmax) {
+                const int rw = (int)NNC_MIN(rwmax, npx - i);
                 NNC_FN(conv_ukr_fn) f = d->depthwise ? NNC_FN(dw_ukrs)[rw - 1][nv - 1]
                                                      : NNC_FN(conv_ukrs)[rw - 1][nv - 1];
-                f(taps, ntap, d->in, j * cs * d->ild + xo, cs * d->ild, w, wst, orow + (j * ostep) * d->old + yo,
-                  ostep * d->old, nch, bias, d->act);
+                f(taps, ntap, d->in, xoff + i * ics + xo, ics, w, wst, out + i * ocs + yo, ocs, nch, bias, d->act);
             }
         }
     }
 }
 
-// One row job: output row `orow` of image n, column class rho (forward: 0;
-// backward: dx columns rho, rho + sw, ...).
-static void NNC_FN(dconv_row)(const NNC_FN(dconv) *d, nnc_ssize n, nnc_ssize orow, nnc_ssize rho, void *scratch)
+// The kernel rows that reach output row orow of image n: khs[2a] = kh,
+// khs[2a + 1] = pixel index of its input row.  Returns their number.
+static nnc_ssize NNC_FN(dconv_khs)(const NNC_FN(dconv) *d, nnc_ssize n, nnc_ssize orow, nnc_ssize *khs)
 {
-    NNC_FN(conv_tap) *taps = scratch, *etaps = taps + d->KH * d->KW;
-    nnc_ssize *khs = (nnc_ssize *)(etaps + d->KH * d->KW), *kws = khs + 2 * d->KH;
-    const nnc_ssize wunit = d->depthwise ? 1 : d->dot ? NNC_CEILDIV(d->Cog, 4) * 4 : d->Cr;
-    nnc_ssize nkh = 0, nkw = 0;
+    nnc_ssize nkh = 0;
     for (nnc_ssize kh = 0; kh < d->KH; ++kh) {
         nnc_ssize ir;
         if (!d->bwd) {
@@ -386,12 +442,26 @@ static void NNC_FN(dconv_row)(const NNC_FN(dconv) *d, nnc_ssize n, nnc_ssize oro
         }
         if (ir < 0 || ir >= d->IH) continue;
         khs[2 * nkh] = kh;
-        khs[2 * nkh + 1] = (n * d->IH + ir) * d->IW;  // pixel index of the input row
+        khs[2 * nkh + 1] = (n * d->IH + ir) * d->IW;
         ++nkh;
     }
+    return nkh;
+}
+
+// One job: output rows [r0, r1) of image n, column class rho (forward: 0;
+// backward: dx columns rho, rho + sw, ...).  The interior pixels (every
+// kernel column inside the input) run along each row; an edge column runs
+// down the rows whose kernel rows are the same and step uniformly through
+// the input (a vertical tile), so edges stream FMAs like the interior.
+static void NNC_FN(dconv_rows)(const NNC_FN(dconv) *d, nnc_ssize n, nnc_ssize r0, nnc_ssize r1, nnc_ssize rho,
+                               void *scratch)
+{
+    NNC_FN(conv_tap) *taps = scratch, *etaps = taps + d->KH * d->KW;
+    nnc_ssize *khs = (nnc_ssize *)(etaps + d->KH * d->KW), *kh2 = khs + 2 * d->KH, *kws = kh2 + 2 * d->KH;
+    const nnc_ssize wunit = d->depthwise ? 1 : d->dot ? NNC_CEILDIV(d->Cog, 4) * 4 : d->Cr;
     const nnc_ssize ostep = d->bwd ? d->sw : 1, cs = d->bwd ? 1 : d->sw;
     const nnc_ssize nj = NNC_CEILDIV(d->OWo - rho, ostep);
-    nnc_ssize J0 = 0, J1 = nj;
+    nnc_ssize J0 = 0, J1 = nj, nkw = 0;
     for (nnc_ssize kw = 0; kw < d->KW; ++kw) {
         nnc_ssize bcol;  // input column of pixel j: j*cs + bcol
         if (!d->bwd) {
@@ -409,52 +479,77 @@ static void NNC_FN(dconv_row)(const NNC_FN(dconv) *d, nnc_ssize n, nnc_ssize oro
         kws[2 * nkw + 1] = bcol;
         ++nkw;
     }
-    if (nkh == 0 || nkw == 0) {  // no tap reaches this row: act(bias) (or 0)
-        J0 = 0;
-        J1 = nj;
-        nkh = 0;
-    }
     J0 = NNC_MIN(J0, nj);
     J1 = NNC_MAX(J1, J0);
-    NNC_T *orow_p = d->out + ((n * d->OHo + orow) * d->OWo + rho) * d->old;
+    const nnc_ssize orl = d->OWo * d->old;  // output row length
+    NNC_T *out0 = d->out + ((n * d->OHo) * d->OWo + rho) * d->old;
+    const nnc_ssize xs = cs * d->ild, ys = ostep * d->old;
 
-    // Interior: every tap is valid for every pixel.
-    nnc_ssize nt = 0;
-    if (d->merge && nkw == d->KW) {
-        for (nnc_ssize a = 0; a < nkh; ++a)
-            taps[nt++] = (NNC_FN(conv_tap)){(khs[2 * a + 1] + kws[1]) * d->ild, khs[2 * a] * d->KW * d->Cr,
-                                            d->KW * d->Cr};
-    } else {
-        for (nnc_ssize a = 0; a < nkh; ++a)
-            for (nnc_ssize c = 0; c < nkw; ++c)
-                taps[nt++] = (NNC_FN(conv_tap)){(khs[2 * a + 1] + kws[2 * c + 1]) * d->ild,
-                                                (khs[2 * a] * d->KW + kws[2 * c]) * wunit, d->Cr};
+    for (nnc_ssize orow = r0; orow < r1; ++orow) {
+        nnc_ssize nkh = NNC_FN(dconv_khs)(d, n, orow, khs), nt = 0;
+        NNC_T *op = out0 + orow * orl;
+        if (nkh == 0 || nkw == 0) {  // no tap reaches this row: act(bias) (or 0)
+            NNC_FN(dconv_run_px)(d, taps, 0, nj, 0, xs, op, ys);
+            continue;
+        }
+        if (J1 <= J0) continue;
+        if (d->merge && nkw == d->KW) {
+            for (nnc_ssize a = 0; a < nkh; ++a)
+                taps[nt++] = (NNC_FN(conv_tap)){(khs[2 * a + 1] + kws[1]) * d->ild, khs[2 * a] * d->KW * d->Cr,
+                                                d->KW * d->Cr};
+        } else {
+            for (nnc_ssize a = 0; a < nkh; ++a)
+                for (nnc_ssize c = 0; c < nkw; ++c)
+                    taps[nt++] = (NNC_FN(conv_tap)){(khs[2 * a + 1] + kws[2 * c + 1]) * d->ild,
+                                                    (khs[2 * a] * d->KW + kws[2 * c]) * wunit, d->Cr};
+        }
+        NNC_FN(dconv_run_px)(d, taps, nt, J1 - J0, J0 * xs, xs, op + J0 * ys, ys);
     }
-    if (J1 > J0) NNC_FN(dconv_run_px)(d, taps, nt, J0, J1, cs, orow_p, ostep);
+    if (nkw == 0) return;
 
-    // Edge pixels: only the taps inside the input, in the same order.
+    // Edge columns: only the taps inside the input, in the same order.
     for (nnc_ssize j = 0; j < nj; ++j) {
         if (j == J0) j = J1;
         if (j >= nj) break;
-        nnc_ssize ne = 0;
-        for (nnc_ssize a = 0; a < nkh; ++a)
-            for (nnc_ssize c = 0; c < nkw; ++c) {
-                const nnc_ssize col = j * cs + kws[2 * c + 1];
-                if (col < 0 || col >= d->IW) continue;
-                etaps[ne++] = (NNC_FN(conv_tap)){(khs[2 * a + 1] + kws[2 * c + 1]) * d->ild,
-                                                 (khs[2 * a] * d->KW + kws[2 * c]) * wunit, d->Cr};
+        for (nnc_ssize r = r0; r < r1;) {
+            const nnc_ssize nkh = NNC_FN(dconv_khs)(d, n, r, khs);
+            if (nkh == 0) {
+                ++r;
+                continue;
             }
-        NNC_FN(dconv_run_px)(d, etaps, ne, j, j + 1, cs, orow_p, ostep);
+            // rows r .. r+g-1: the same kernel rows, input rows D pixels apart
+            nnc_ssize g = 1, D = 0;
+            for (; r + g < r1; ++g) {
+                if (NNC_FN(dconv_khs)(d, n, r + g, kh2) != nkh) break;
+                if (g == 1) D = kh2[1] - khs[1];
+                nnc_ssize a = 0;
+                while (a < nkh && kh2[2 * a] == khs[2 * a] && kh2[2 * a + 1] - khs[2 * a + 1] == g * D) ++a;
+                if (a < nkh) break;
+            }
+            nnc_ssize ne = 0;
+            for (nnc_ssize a = 0; a < nkh; ++a)
+                for (nnc_ssize c = 0; c < nkw; ++c) {
+                    const nnc_ssize col = j * cs + kws[2 * c + 1];
+                    if (col < 0 || col >= d->IW) continue;
+                    etaps[ne++] = (NNC_FN(conv_tap)){(khs[2 * a + 1] + kws[2 * c + 1]) * d->ild,
+                                                     (khs[2 * a] * d->KW + kws[2 * c]) * wunit, d->Cr};
+                }
+            NNC_FN(dconv_run_px)(d, etaps, ne, g, j * xs, D * d->ild, out0 + r * orl + j * ys, orl);
+            r += g;
+        }
     }
 }
 
-// Runs every row job of d over N images on nt threads.
+// Runs every job of d over N images on nt threads.  A job is a block of up
+// to 8 output rows of one image (fewer when that leaves a thread idle); the
+// results do not depend on the blocking.
 static int NNC_FN(dconv_run)(const NNC_FN(dconv) *d, nnc_ssize N, int nt)
 {
     size_t bytes;
     if (!NNC_FN(dconv_scratch_bytes)(d, &bytes)) return NNC_EOVERFLOW;
     const nnc_ssize ncls = d->bwd ? NNC_MIN(d->sw, d->OWo) : 1;
-    const nnc_ssize items = N * d->OHo * ncls;
+    const nnc_ssize rb = NNC_MAX(1, NNC_MIN(8, NNC_CEILDIV(N * d->OHo * ncls, nt) / (N * ncls)));
+    const nnc_ssize nrb = NNC_CEILDIV(d->OHo, rb), items = N * nrb * ncls;
     int failed = 0;
     #pragma omp parallel num_threads(nt) if (nt > 1)
     {
@@ -463,15 +558,14 @@ static int NNC_FN(dconv_run)(const NNC_FN(dconv) *d, nnc_ssize N, int nt)
             #pragma omp atomic write
             failed = 1;
         }
-        // static: each thread runs one contiguous block of rows, so the
+        // static: each thread runs one contiguous block of jobs, so the
         // input rows it reads and the output lines it writes are its own.
         // (dynamic, 1 interleaved the rows and cost up to 2x on small convs.)
-        // Results do not depend on who runs a row.
         #pragma omp for schedule(static)
         for (nnc_ssize it = 0; it < items; ++it) {
             if (!scratch) continue;
-            const nnc_ssize rho = it % ncls, row = it / ncls;
-            NNC_FN(dconv_row)(d, row / d->OHo, row % d->OHo, rho, scratch);
+            const nnc_ssize rho = it % ncls, blk = it / ncls, r0 = (blk % nrb) * rb;
+            NNC_FN(dconv_rows)(d, blk / nrb, r0, NNC_MIN(d->OHo, r0 + rb), rho, scratch);
         }
     }
     return failed ? NNC_ENOMEM : NNC_OK;
@@ -479,10 +573,10 @@ static int NNC_FN(dconv_run)(const NNC_FN(dconv) *d, nnc_ssize N, int nt)
 
 // Packs W (KH, KW, C/G, K) into output-channel blocks for the engine:
 // dst[g][b][tap][r][wcs_b], r the reduction channel, zero-padded to whole
-// vectors.  Forward: reduction c < C/G, outputs k < K/G.  Backward (dx):
+// vectors of `lanes` (NNC_VLEN, or NNC_VHLEN for the narrow kernels).  Forward: reduction c < C/G, outputs k < K/G.  Backward (dx):
 // reduction k < K/G, outputs c < C/G (W transposed per tap).
 static void NNC_FN(conv_pack)(NNC_T *NNC_RESTRICT dst, const NNC_T *NNC_RESTRICT W, nnc_ssize taps,
-                              nnc_ssize Cg, nnc_ssize K, nnc_ssize G, int bwd)
+                              nnc_ssize Cg, nnc_ssize K, nnc_ssize G, int bwd, nnc_ssize lanes)
 {
     const nnc_ssize Kg = K / G, red = bwd ? Kg : Cg, outc = bwd ? Cg : Kg;
     const nnc_ssize nblk = NNC_CEILDIV(outc, CONV_NB), wbs = taps * red * CONV_NB;
@@ -492,7 +586,7 @@ static void NNC_FN(conv_pack)(NNC_T *NNC_RESTRICT dst, const NNC_T *NNC_RESTRICT
     for (nnc_ssize it = 0; it < items; ++it) {
         const nnc_ssize g = it / nblk, b = it % nblk;
         const nnc_ssize nch = NNC_MIN(CONV_NB, outc - b * CONV_NB);
-        const nnc_ssize wcs = NNC_CEILDIV(nch, NNC_VLEN) * NNC_VLEN;
+        const nnc_ssize wcs = NNC_CEILDIV(nch, lanes) * lanes;
         NNC_T *dd = dst + it * wbs;
         for (nnc_ssize t = 0; t < taps; ++t)
             for (nnc_ssize r = 0; r < red; ++r) {
@@ -608,7 +702,11 @@ static int NNC_FN(conv_engine)(NNC_FN(dconv) *d, const nnc_conv_params *p, const
     d->Cog = outc;
     d->Cr = red;
     d->xg = red;
-    d->dot = NNC_VLEN >= 4 && 2 * outc <= NNC_VLEN && red >= NNC_VLEN;
+    // conv_dot when at most a quarter of a vector of outputs would be used
+    // and the reduction fills whole vectors; else the narrow kernels when
+    // the outputs fit a half-width vector.
+    d->dot = NNC_VLEN >= 4 && 4 * outc <= NNC_VLEN && red >= NNC_VLEN;
+    d->narrow = CONV_HAS_NARROW && !d->dot && outc <= NNC_VHLEN;
     nnc_ssize wbs, wgs, total;
     if (d->dot) {  // [g][tap][o (4-padded)][r (vector-padded)]
         wbs = NNC_CEILDIV(red, NNC_VLEN) * NNC_VLEN;
@@ -620,7 +718,7 @@ static int NNC_FN(conv_engine)(NNC_FN(dconv) *d, const nnc_conv_params *p, const
     NNC_T *wp = nnc_tls_scratch(3, (size_t)total);
     if (!wp) return NNC_ENOMEM;
     if (d->dot) NNC_FN(conv_pack_dot)(wp, W, taps, Cg, p->K, G, bwd, wbs);
-    else NNC_FN(conv_pack)(wp, W, taps, Cg, p->K, G, bwd);
+    else NNC_FN(conv_pack)(wp, W, taps, Cg, p->K, G, bwd, d->narrow ? NNC_VHLEN : NNC_VLEN);
     d->wp = wp;
     d->wbs = wbs;
     d->wgs = wgs;
@@ -823,3 +921,5 @@ static int NNC_FN(conv_bwd_filter)(const nnc_conv_params *p, const NNC_T *x, con
 #undef CONV_RWX
 #undef CONV_NVH
 #undef CONV_RWMAX
+#undef CONV_HAS_NARROW
+#undef CONV_RWH
