@@ -91,19 +91,6 @@ static __attribute__((noinline)) void NNC_FN(conv_store)(NNC_T *y, nnc_ssize ocs
         }
 }
 
-// dw[r*ldw + j-th vector] += acc[r][j] (nch valid channels); out of line.
-static __attribute__((noinline)) void NNC_FN(conv_acc_store)(NNC_T *dw, nnc_ssize ldw, const nnc_v *acc, int rw,
-                                                             int nv, nnc_ssize nch)
-{
-    for (int r = 0; r < rw; ++r)
-        for (int j = 0; j < nv; ++j) {
-            const nnc_ssize nc = nch - (nnc_ssize)j * NNC_VLEN;
-            NNC_T *o = dw + r * ldw + j * NNC_VLEN;
-            if (nc >= NNC_VLEN) vstore(o, vadd(vload(o), acc[r * nv + j]));
-            else vstoren(o, vadd(vloadn(o, nc), acc[r * nv + j]), nc);
-        }
-}
-
 // Micro-kernels for RW_ pixels x NV_ vectors.
 //   x + xsh + tap.off + r*ics + c      input of pixel r, tap channel c
 //   general:   w + (tap.widx + c)*wst  NV_ vectors of packed weights
@@ -137,15 +124,11 @@ static __attribute__((noinline)) void NNC_FN(conv_acc_store)(NNC_T *dw, nnc_ssiz
     static void NNC_FN(dwk_ukr_##RW_##_##NV_)(const NNC_T *x, nnc_ssize xps, const NNC_T *z, nnc_ssize zps, \
                                               nnc_ssize npx, NNC_T *dw, nnc_ssize ldw, nnc_ssize nch)  \
     {                                                                                               \
-        nnc_v acc[RW_][NV_];                                                                        \
         const nnc_ssize last = nch - (NV_ - 1) * NNC_VLEN;                                          \
-        for (int r = 0; r < RW_; ++r)                                                               \
-            for (int j = 0; j < NV_; ++j) acc[r][j] = vzero();                                      \
         if (last >= NNC_VLEN)                                                                       \
-            CONV_DWK_BODY_(RW_, NV_, vload(p_))                                                     \
+            CONV_DWK_BODY_(RW_, NV_, 1)                                                             \
         else                                                                                        \
-            CONV_DWK_BODY_(RW_, NV_, (j < NV_ - 1 ? vload(p_) : vloadn(p_, last)))                  \
-        NNC_FN(conv_acc_store)(dw, ldw, &acc[0][0], RW_, NV_, nch);                                 \
+            CONV_DWK_BODY_(RW_, NV_, 0)                                                             \
     }                                                                                               \
     static void NNC_FN(dw_ukr_##RW_##_##NV_)(const NNC_FN(conv_tap) *tp, nnc_ssize ntap,            \
                                              const NNC_T *x, nnc_ssize xsh, nnc_ssize ics,         \
@@ -165,19 +148,34 @@ static __attribute__((noinline)) void NNC_FN(conv_acc_store)(NNC_T *dw, nnc_ssiz
 
 #define CONV_STORE_(RW_, NV_) NNC_FN(conv_store)(y, ocs, &acc[0][0], RW_, NV_, nch, bias, act);
 
-// The dW pixel loop: acc[r][j] += x[p, r] * dz[p, j-th vector], p < npx.
-#define CONV_DWK_BODY_(RW_, NV_, LD_)                                                               \
-    for (nnc_ssize q = 0; q < npx; ++q) {                                                           \
-        const NNC_T *NNC_RESTRICT xq = x + q * xps;                                                 \
-        nnc_v zv[NV_];                                                                              \
-        for (int j = 0; j < NV_; ++j) {                                                             \
-            const NNC_T *p_ = z + q * zps + j * NNC_VLEN;                                           \
-            zv[j] = LD_;                                                                            \
+// The dW pixel loop: acc[r][j] += x[p, r] * dz[p, j-th vector], p < npx,
+// then dw[r*ldw + j-th vector] += acc[r][j].  FULL_ 0: the last vector has
+// `last` < NNC_VLEN channels (masked).  Each variant has its own acc and
+// compile-time load/store choices.  (GCC 12 still keeps acc in memory in
+// the masked loop of the 8 x 2 tile: a dW of K = 8 from 24 inputs runs at
+// about a third of peak.)
+#define CONV_DWK_BODY_(RW_, NV_, FULL_)                                                             \
+    {                                                                                               \
+        nnc_v acc[RW_][NV_];                                                                        \
+        for (int r = 0; r < RW_; ++r)                                                               \
+            for (int j = 0; j < NV_; ++j) acc[r][j] = vzero();                                      \
+        for (nnc_ssize q = 0; q < npx; ++q) {                                                       \
+            const NNC_T *NNC_RESTRICT xq = x + q * xps;                                             \
+            const NNC_T *zq = z + q * zps;                                                          \
+            nnc_v zv[NV_];                                                                          \
+            for (int j = 0; j < NV_; ++j)                                                           \
+                zv[j] = (FULL_ || j < NV_ - 1) ? vload(zq + j * NNC_VLEN) : vloadn(zq + j * NNC_VLEN, last); \
+            for (int r = 0; r < RW_; ++r) {                                                         \
+                const nnc_v xb = vset1(xq[r]);                                                      \
+                for (int j = 0; j < NV_; ++j) acc[r][j] = vfma(xb, zv[j], acc[r][j]);               \
+            }                                                                                       \
         }                                                                                           \
-        for (int r = 0; r < RW_; ++r) {                                                             \
-            const nnc_v xb = vset1(xq[r]);                                                          \
-            for (int j = 0; j < NV_; ++j) acc[r][j] = vfma(xb, zv[j], acc[r][j]);                   \
-        }                                                                                           \
+        for (int r = 0; r < RW_; ++r)                                                               \
+            for (int j = 0; j < NV_; ++j) {                                                         \
+                NNC_T *o = dw + r * ldw + j * NNC_VLEN;                                             \
+                if (FULL_ || j < NV_ - 1) vstore(o, vadd(vload(o), acc[r][j]));                     \
+                else vstoren(o, vadd(vloadn(o, last), acc[r][j]), last);                            \
+            }                                                                                       \
     }
 
 // The depthwise tap loop; LD_ loads the vector at p_ (masked for a partial
@@ -849,17 +847,28 @@ static void NNC_FN(conv_dw_filter)(const nnc_conv_params *p, const NNC_T *x, con
 }
 
 // dW[kh,kw,c,k] = sum_{n,oh} (sum_ow x[n, ih, iw, c] dz[n, oh, ow, k]) for
-// a general (not depthwise) conv.  Items (group, tap, CONV_RW input
-// channels, CONV_NB output channels) are split over the threads; each
+// a general (not depthwise) conv.  Items (group, tap, a block of broadcast
+// channels, CONV_NB vector channels) are split over the threads; each
 // thread runs over every output row in order and, per row, adds a register
-// chain over ow into its dW items.  No unrolled copy of x.
-static void NNC_FN(conv_w_filter)(const nnc_conv_params *p, const NNC_T *x, const NNC_T *dz, NNC_T *dW, int nt)
+// chain over ow into its dW items.  The vector operand is dz (output
+// channels) unless x's channels fill the lanes better (few output channels,
+// e.g. K = 8 from 16 inputs): then x is the vector, dz the broadcast, and
+// the sums go to a transposed copy dWT[g][tap][k][c] (scratch slot 3) that
+// is written out at the end.  The same FMA chains either way.
+static int NNC_FN(conv_w_filter)(const nnc_conv_params *p, const NNC_T *x, const NNC_T *dz, NNC_T *dW, int nt)
 {
-    const nnc_ssize G = p->groups, Cg = p->C / G, Kg = p->K / G, taps = p->KH * p->KW;
-    const nnc_ssize rwx = CONV_RWMAX(NNC_CEILDIV(NNC_MIN(Kg, CONV_NB), NNC_VLEN));
-    const nnc_ssize rcb = NNC_CEILDIV(Cg, rwx), cob = NNC_CEILDIV(Kg, CONV_NB);
+    const nnc_ssize G = p->groups, Cg = p->C / G, Kg = p->K / G, taps = p->KH * p->KW, nw = taps * Cg * p->K;
+    const int swap = Cg * (NNC_CEILDIV(Kg, NNC_VLEN) * NNC_VLEN) > Kg * (NNC_CEILDIV(Cg, NNC_VLEN) * NNC_VLEN);
+    const nnc_ssize A = swap ? Kg : Cg, B = swap ? Cg : Kg;  // broadcast / vector channels
+    const nnc_ssize rwx = CONV_RWMAX(NNC_CEILDIV(NNC_MIN(B, CONV_NB), NNC_VLEN));
+    const nnc_ssize rcb = NNC_CEILDIV(A, rwx), cob = NNC_CEILDIV(B, CONV_NB);
     const nnc_ssize items = G * taps * rcb * cob;
-    for (nnc_ssize i = 0; i < taps * Cg * p->K; ++i) dW[i] = 0;
+    NNC_T *dst = dW;
+    if (swap) {
+        dst = nnc_tls_scratch(3, (size_t)nw * sizeof(NNC_T));
+        if (!dst) return NNC_ENOMEM;
+    }
+    for (nnc_ssize i = 0; i < nw; ++i) dst[i] = 0;
     nt = (int)NNC_MIN(nt, items);
     const nnc_ssize per = NNC_CEILDIV(items, nt);
     #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
@@ -877,15 +886,26 @@ static void NNC_FN(conv_w_filter)(const nnc_conv_params *p, const NNC_T *x, cons
                     const nnc_ssize jlo = bcol >= 0 ? 0 : NNC_CEILDIV(-bcol, p->stride_w);
                     const nnc_ssize jhi = NNC_MIN(p->OW, p->W - bcol <= 0 ? 0 : (p->W - bcol - 1) / p->stride_w + 1);
                     if (jhi <= jlo) continue;
-                    const nnc_ssize ci0 = rb * rwx, rc = NNC_MIN(rwx, Cg - ci0);
-                    const nnc_ssize co0 = cb * CONV_NB, nch = NNC_MIN(CONV_NB, Kg - co0);
+                    const nnc_ssize a0 = rb * rwx, ra = NNC_MIN(rwx, A - a0);
+                    const nnc_ssize b0 = cb * CONV_NB, nch = NNC_MIN(CONV_NB, B - b0);
                     const nnc_ssize nv = NNC_CEILDIV(nch, NNC_VLEN);
-                    NNC_FN(dwk_ukrs)[rc - 1][nv - 1](
-                        x + ((n * p->H + ih) * p->W + jlo * p->stride_w + bcol) * p->ldx + g * Cg + ci0,
-                        p->stride_w * p->ldx, dz + ((n * p->OH + oh) * p->OW + jlo) * p->ldy + g * Kg + co0,
-                        p->ldy, jhi - jlo, dW + (tap * Cg + ci0) * p->K + g * Kg + co0, p->K, nch);
+                    const NNC_T *xp = x + ((n * p->H + ih) * p->W + jlo * p->stride_w + bcol) * p->ldx + g * Cg;
+                    const NNC_T *zp = dz + ((n * p->OH + oh) * p->OW + jlo) * p->ldy + g * Kg;
+                    if (!swap)
+                        NNC_FN(dwk_ukrs)[ra - 1][nv - 1](xp + a0, p->stride_w * p->ldx, zp + b0, p->ldy, jhi - jlo,
+                                                         dW + (tap * Cg + a0) * p->K + g * Kg + b0, p->K, nch);
+                    else
+                        NNC_FN(dwk_ukrs)[ra - 1][nv - 1](zp + a0, p->ldy, xp + b0, p->stride_w * p->ldx, jhi - jlo,
+                                                         dst + ((g * taps + tap) * Kg + a0) * Cg + b0, Cg, nch);
                 }
     }
+    if (swap)
+        for (nnc_ssize g = 0; g < G; ++g)
+            for (nnc_ssize t = 0; t < taps; ++t)
+                for (nnc_ssize k = 0; k < Kg; ++k)
+                    for (nnc_ssize c = 0; c < Cg; ++c)
+                        dW[(t * Cg + c) * p->K + g * Kg + k] = dst[((g * taps + t) * Kg + k) * Cg + c];
+    return NNC_OK;
 }
 
 static int NNC_FN(conv_bwd_filter)(const nnc_conv_params *p, const NNC_T *x, const NNC_T *dz, NNC_T *dW,
@@ -911,8 +931,7 @@ static int NNC_FN(conv_bwd_filter)(const nnc_conv_params *p, const NNC_T *x, con
         NNC_FN(conv_dw_filter)(p, x, dz, dW);
         return NNC_OK;
     }
-    NNC_FN(conv_w_filter)(p, x, dz, dW, nt);
-    return NNC_OK;
+    return NNC_FN(conv_w_filter)(p, x, dz, dW, nt);
 }
 
 #undef CONV_RW
