@@ -860,8 +860,10 @@ static int NNC_FN(conv_w_filter)(const nnc_conv_params *p, const NNC_T *x, const
     const nnc_ssize G = p->groups, Cg = p->C / G, Kg = p->K / G, taps = p->KH * p->KW, nw = taps * Cg * p->K;
     const int swap = Cg * (NNC_CEILDIV(Kg, NNC_VLEN) * NNC_VLEN) > Kg * (NNC_CEILDIV(Cg, NNC_VLEN) * NNC_VLEN);
     const nnc_ssize A = swap ? Kg : Cg, B = swap ? Cg : Kg;  // broadcast / vector channels
-    const nnc_ssize rwx = CONV_RWMAX(NNC_CEILDIV(NNC_MIN(B, CONV_NB), NNC_VLEN));
-    const nnc_ssize rcb = NNC_CEILDIV(A, rwx), cob = NNC_CEILDIV(B, CONV_NB);
+    // swapped: one vector per item, so a partial vector is an item of its own
+    const nnc_ssize vb = swap ? NNC_VLEN : CONV_NB;
+    const nnc_ssize rwx = CONV_RWMAX(NNC_CEILDIV(NNC_MIN(B, vb), NNC_VLEN));
+    const nnc_ssize rcb = NNC_CEILDIV(A, rwx), cob = NNC_CEILDIV(B, vb);
     const nnc_ssize items = G * taps * rcb * cob;
     NNC_T *dst = dW;
     if (swap) {
@@ -887,7 +889,7 @@ static int NNC_FN(conv_w_filter)(const nnc_conv_params *p, const NNC_T *x, const
                     const nnc_ssize jhi = NNC_MIN(p->OW, p->W - bcol <= 0 ? 0 : (p->W - bcol - 1) / p->stride_w + 1);
                     if (jhi <= jlo) continue;
                     const nnc_ssize a0 = rb * rwx, ra = NNC_MIN(rwx, A - a0);
-                    const nnc_ssize b0 = cb * CONV_NB, nch = NNC_MIN(CONV_NB, B - b0);
+                    const nnc_ssize b0 = cb * vb, nch = NNC_MIN(vb, B - b0);
                     const nnc_ssize nv = NNC_CEILDIV(nch, NNC_VLEN);
                     const NNC_T *xp = x + ((n * p->H + ih) * p->W + jlo * p->stride_w + bcol) * p->ldx + g * Cg;
                     const NNC_T *zp = dz + ((n * p->OH + oh) * p->OW + jlo) * p->ldy + g * Kg;
