@@ -119,7 +119,11 @@ static __attribute__((noinline)) void NNC_FN(conv_store)(NNC_T *y, nnc_ssize ocs
                 }                                                                                   \
             }                                                                                       \
         }                                                                                           \
-        CONV_STORE_(RW_, NV_)                                                                       \
+        if ((act == NNC_ACT_LINEAR || act == NNC_ACT_RELU) && nch == NV_ * NNC_VLEN) {              \
+            CONV_STORE_FAST_(RW_, NV_)                                                              \
+        } else {                                                                                    \
+            CONV_STORE_(RW_, NV_)                                                                   \
+        }                                                                                           \
     }                                                                                               \
     static void NNC_FN(dwk_ukr_##RW_##_##NV_)(const NNC_T *x, nnc_ssize xps, const NNC_T *z, nnc_ssize zps, \
                                               nnc_ssize npx, NNC_T *dw, nnc_ssize ldw, nnc_ssize nch)  \
@@ -147,6 +151,17 @@ static __attribute__((noinline)) void NNC_FN(conv_store)(NNC_T *y, nnc_ssize ocs
     }
 
 #define CONV_STORE_(RW_, NV_) NNC_FN(conv_store)(y, ocs, &acc[0][0], RW_, NV_, nch, bias, act);
+// conv_store in line for whole vectors and a linear or ReLU activation (the
+// same operations, so the same results), saving the call and the pass of
+// acc through memory.
+#define CONV_STORE_FAST_(RW_, NV_)                                                                  \
+    for (int r = 0; r < RW_; ++r)                                                                   \
+        for (int j = 0; j < NV_; ++j) {                                                             \
+            nnc_v v = acc[r][j];                                                                    \
+            if (bias) v = vadd(v, vload(bias + j * NNC_VLEN));                                      \
+            if (act == NNC_ACT_RELU) v = vmax(vzero(), v);                                          \
+            vstore(y + r * ocs + j * NNC_VLEN, v);                                                  \
+        }
 
 // The dW pixel loop: acc[r][j] += x[p, r] * dz[p, j-th vector], p < npx,
 // then dw[r*ldw + j-th vector] += acc[r][j].  FULL_ 0: the last vector has
@@ -293,6 +308,7 @@ static const NNC_FN(conv_ukr_fn) NNC_FN(conv_ukrhs)[CONV_RWH] = {
 #undef CONV_DW_BODY_
 #undef CONV_DWK_BODY_
 #undef CONV_STORE_
+#undef CONV_STORE_FAST_
 #undef CONV_UKR34_
 #undef CONV_ROW34_
 #undef CONV_UKRS_
