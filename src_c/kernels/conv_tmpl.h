@@ -126,13 +126,16 @@ static __attribute__((noinline)) void NNC_FN(conv_store)(NNC_T *y, nnc_ssize ocs
         }                                                                                           \
     }                                                                                               \
     static void NNC_FN(dwk_ukr_##RW_##_##NV_)(const NNC_T *x, nnc_ssize xps, const NNC_T *z, nnc_ssize zps, \
-                                              nnc_ssize npx, NNC_T *dw, nnc_ssize ldw, nnc_ssize nch)  \
+                                              nnc_ssize npx, NNC_T *dw, nnc_ssize ldw, nnc_ssize nch,  \
+                                              int zfull)                                            \
     {                                                                                               \
         const nnc_ssize last = nch - (NV_ - 1) * NNC_VLEN;                                          \
         if (last >= NNC_VLEN)                                                                       \
-            CONV_DWK_BODY_(RW_, NV_, 1)                                                             \
+            CONV_DWK_BODY_(RW_, NV_, 1, 1)                                                          \
+        else if (zfull)                                                                             \
+            CONV_DWK_BODY_(RW_, NV_, 1, 0)                                                          \
         else                                                                                        \
-            CONV_DWK_BODY_(RW_, NV_, 0)                                                             \
+            CONV_DWK_BODY_(RW_, NV_, 0, 0)                                                          \
     }                                                                                               \
     static void NNC_FN(dw_ukr_##RW_##_##NV_)(const NNC_FN(conv_tap) *tp, nnc_ssize ntap,            \
                                              const NNC_T *x, nnc_ssize xsh, nnc_ssize ics,         \
@@ -164,12 +167,12 @@ static __attribute__((noinline)) void NNC_FN(conv_store)(NNC_T *y, nnc_ssize ocs
         }
 
 // The dW pixel loop: acc[r][j] += x[p, r] * dz[p, j-th vector], p < npx,
-// then dw[r*ldw + j-th vector] += acc[r][j].  FULL_ 0: the last vector has
-// `last` < NNC_VLEN channels (masked).  Each variant has its own acc and
-// compile-time load/store choices.  (GCC 12 still keeps acc in memory in
-// the masked loop of the 8 x 2 tile: a dW of K = 8 from 24 inputs runs at
-// about a third of peak.)
-#define CONV_DWK_BODY_(RW_, NV_, FULL_)                                                             \
+// then dw[r*ldw + j-th vector] += acc[r][j].  SF_ 0: the last vector has
+// `last` < NNC_VLEN channels (masked store).  LF_ 1 loads it whole all the
+// same (zfull: the caller checked that every such read stays inside the
+// buffer; the extra lanes are never stored): GCC 12 keeps acc in memory in
+// a loop with masked loads, which costs 2-3x.
+#define CONV_DWK_BODY_(RW_, NV_, LF_, SF_)                                                             \
     {                                                                                               \
         nnc_v acc[RW_][NV_];                                                                        \
         for (int r = 0; r < RW_; ++r)                                                               \
@@ -179,7 +182,7 @@ static __attribute__((noinline)) void NNC_FN(conv_store)(NNC_T *y, nnc_ssize ocs
             const NNC_T *zq = z + q * zps;                                                          \
             nnc_v zv[NV_];                                                                          \
             for (int j = 0; j < NV_; ++j)                                                           \
-                zv[j] = (FULL_ || j < NV_ - 1) ? vload(zq + j * NNC_VLEN) : vloadn(zq + j * NNC_VLEN, last); \
+                zv[j] = (LF_ || j < NV_ - 1) ? vload(zq + j * NNC_VLEN) : vloadn(zq + j * NNC_VLEN, last); \
             for (int r = 0; r < RW_; ++r) {                                                         \
                 const nnc_v xb = vset1(xq[r]);                                                      \
                 for (int j = 0; j < NV_; ++j) acc[r][j] = vfma(xb, zv[j], acc[r][j]);               \
@@ -188,7 +191,7 @@ static __attribute__((noinline)) void NNC_FN(conv_store)(NNC_T *y, nnc_ssize ocs
         for (int r = 0; r < RW_; ++r)                                                               \
             for (int j = 0; j < NV_; ++j) {                                                         \
                 NNC_T *o = dw + r * ldw + j * NNC_VLEN;                                             \
-                if (FULL_ || j < NV_ - 1) vstore(o, vadd(vload(o), acc[r][j]));                     \
+                if (SF_ || j < NV_ - 1) vstore(o, vadd(vload(o), acc[r][j]));                       \
                 else vstoren(o, vadd(vloadn(o, last), acc[r][j]), last);                            \
             }                                                                                       \
     }
@@ -254,7 +257,7 @@ typedef void (*NNC_FN(conv_ukr_fn))(const NNC_FN(conv_tap) *, nnc_ssize, const N
 static const NNC_FN(conv_ukr_fn) NNC_FN(conv_ukrs)[CONV_RWX][CONV_NV] = CONV_TABLE_(conv);
 static const NNC_FN(conv_ukr_fn) NNC_FN(dw_ukrs)[CONV_RWX][CONV_NV] = CONV_TABLE_(dw);
 typedef void (*NNC_FN(dwk_ukr_fn))(const NNC_T *, nnc_ssize, const NNC_T *, nnc_ssize, nnc_ssize, NNC_T *,
-                                   nnc_ssize, nnc_ssize);
+                                   nnc_ssize, nnc_ssize, int);
 static const NNC_FN(dwk_ukr_fn) NNC_FN(dwk_ukrs)[CONV_RWX][CONV_NV] = CONV_TABLE_(dwk);
 
 // Narrow micro-kernels (few output channels, Cog <= NNC_VHLEN, e.g. 8 on
@@ -881,6 +884,9 @@ static int NNC_FN(conv_w_filter)(const nnc_conv_params *p, const NNC_T *x, const
     const nnc_ssize rwx = CONV_RWMAX(NNC_CEILDIV(NNC_MIN(B, vb), NNC_VLEN));
     const nnc_ssize rcb = NNC_CEILDIV(A, rwx), cob = NNC_CEILDIV(B, vb);
     const nnc_ssize items = G * taps * rcb * cob;
+    // element offsets one past the last channel of x / dz a kernel may read
+    const nnc_ssize xlim = (p->N * p->H * p->W - 1) * p->ldx + p->C;
+    const nnc_ssize zlim = (p->N * p->OH * p->OW - 1) * p->ldy + p->K;
     NNC_T *dst = dW;
     if (swap) {
         dst = nnc_tls_scratch(3, (size_t)nw * sizeof(NNC_T));
@@ -907,14 +913,21 @@ static int NNC_FN(conv_w_filter)(const nnc_conv_params *p, const NNC_T *x, const
                     const nnc_ssize a0 = rb * rwx, ra = NNC_MIN(rwx, A - a0);
                     const nnc_ssize b0 = cb * vb, nch = NNC_MIN(vb, B - b0);
                     const nnc_ssize nv = NNC_CEILDIV(nch, NNC_VLEN);
-                    const NNC_T *xp = x + ((n * p->H + ih) * p->W + jlo * p->stride_w + bcol) * p->ldx + g * Cg;
-                    const NNC_T *zp = dz + ((n * p->OH + oh) * p->OW + jlo) * p->ldy + g * Kg;
+                    const nnc_ssize xpix = (n * p->H + ih) * p->W + jlo * p->stride_w + bcol;
+                    const nnc_ssize zpix = (n * p->OH + oh) * p->OW + jlo;
+                    const NNC_T *xp = x + xpix * p->ldx + g * Cg, *zp = dz + zpix * p->ldy + g * Kg;
+                    // whole vectors readable at the row's last vector-operand pixel
+                    const nnc_ssize vend = nv * NNC_VLEN + b0;
+                    const int zfull = swap ? (xpix + (jhi - jlo - 1) * p->stride_w) * p->ldx + g * Cg + vend <= xlim
+                                           : (zpix + jhi - jlo - 1) * p->ldy + g * Kg + vend <= zlim;
                     if (!swap)
                         NNC_FN(dwk_ukrs)[ra - 1][nv - 1](xp + a0, p->stride_w * p->ldx, zp + b0, p->ldy, jhi - jlo,
-                                                         dW + (tap * Cg + a0) * p->K + g * Kg + b0, p->K, nch);
+                                                         dW + (tap * Cg + a0) * p->K + g * Kg + b0, p->K, nch,
+                                                         zfull);
                     else
                         NNC_FN(dwk_ukrs)[ra - 1][nv - 1](zp + a0, p->ldy, xp + b0, p->stride_w * p->ldx, jhi - jlo,
-                                                         dst + ((g * taps + tap) * Kg + a0) * Cg + b0, Cg, nch);
+                                                         dst + ((g * taps + tap) * Kg + a0) * Cg + b0, Cg, nch,
+                                                         zfull);
                 }
     }
     if (swap)
