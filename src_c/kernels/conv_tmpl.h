@@ -874,7 +874,11 @@ static void NNC_FN(conv_dw_filter)(const nnc_conv_params *p, const NNC_T *x, con
 // e.g. K = 8 from 16 inputs): then x is the vector, dz the broadcast, and
 // the sums go to a transposed copy dWT[g][tap][k][c] (scratch slot 3) that
 // is written out at the end.  The same FMA chains either way.
-static int NNC_FN(conv_w_filter)(const nnc_conv_params *p, const NNC_T *x, const NNC_T *dz, NNC_T *dW, int nt)
+//   db (if not NULL), in the same pass while the dz row is in cache: each
+// thread owns a range of its vectors and adds, row after row, the chain
+// over the row's pixels.
+static int NNC_FN(conv_w_filter)(const nnc_conv_params *p, const NNC_T *x, const NNC_T *dz, NNC_T *dW, NNC_T *db,
+                                 int nt)
 {
     const nnc_ssize G = p->groups, Cg = p->C / G, Kg = p->K / G, taps = p->KH * p->KW, nw = taps * Cg * p->K;
     const int swap = Cg * (NNC_CEILDIV(Kg, NNC_VLEN) * NNC_VLEN) > Kg * (NNC_CEILDIV(Cg, NNC_VLEN) * NNC_VLEN);
@@ -893,13 +897,28 @@ static int NNC_FN(conv_w_filter)(const nnc_conv_params *p, const NNC_T *x, const
         if (!dst) return NNC_ENOMEM;
     }
     for (nnc_ssize i = 0; i < nw; ++i) dst[i] = 0;
+    if (db)
+        for (nnc_ssize i = 0; i < p->K; ++i) db[i] = 0;
     nt = (int)NNC_MIN(nt, items);
-    const nnc_ssize per = NNC_CEILDIV(items, nt);
+    const nnc_ssize per = NNC_CEILDIV(items, nt), nbv = NNC_CEILDIV(p->K, NNC_VLEN);
     #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
     for (nnc_ssize slot = 0; slot < nt; ++slot) {
         const nnc_ssize i0 = slot * per, i1 = NNC_MIN(items, i0 + per);
+        const nnc_ssize v0 = db ? slot * nbv / nt : 0, v1 = db ? (slot + 1) * nbv / nt : 0;
         for (nnc_ssize n = 0; n < p->N; ++n)
-            for (nnc_ssize oh = 0; oh < p->OH; ++oh)
+            for (nnc_ssize oh = 0; oh < p->OH; ++oh) {
+                const NNC_T *zr = dz + (n * p->OH + oh) * p->OW * p->ldy;
+                for (nnc_ssize v = v0; v < v1; ++v) {
+                    const nnc_ssize c0 = v * NNC_VLEN, nc = NNC_MIN(NNC_VLEN, p->K - c0);
+                    nnc_v acc = vzero();
+                    if (nc == NNC_VLEN) {
+                        for (nnc_ssize q = 0; q < p->OW; ++q) acc = vadd(acc, vload(zr + q * p->ldy + c0));
+                        vstore(db + c0, vadd(vload(db + c0), acc));
+                    } else {
+                        for (nnc_ssize q = 0; q < p->OW; ++q) acc = vadd(acc, vloadn(zr + q * p->ldy + c0, nc));
+                        vstoren(db + c0, vadd(vloadn(db + c0, nc), acc), nc);
+                    }
+                }
                 for (nnc_ssize it = i0; it < i1; ++it) {
                     const nnc_ssize cb = it % cob, rb = (it / cob) % rcb, tap = (it / (cob * rcb)) % taps;
                     const nnc_ssize g = it / (cob * rcb * taps);
@@ -929,6 +948,7 @@ static int NNC_FN(conv_w_filter)(const nnc_conv_params *p, const NNC_T *x, const
                                                          dst + ((g * taps + tap) * Kg + a0) * Cg + b0, Cg, nch,
                                                          zfull);
                 }
+            }
     }
     if (swap)
         for (nnc_ssize g = 0; g < G; ++g)
@@ -951,18 +971,16 @@ static int NNC_FN(conv_bwd_filter)(const nnc_conv_params *p, const NNC_T *x, con
             for (nnc_ssize i = 0; i < p->K; ++i) db[i] = 0;
         return NNC_OK;
     }
-    if (db) NNC_FN(conv_bias_grad)(db, dz, P, p->K, p->ldy);
     const int nt = NNC_FN(conv_threads)(p);
+    if (!NNC_FN(conv_is_gemm)(p) && !NNC_FN(conv_is_depthwise)(p)) return NNC_FN(conv_w_filter)(p, x, dz, dW, db, nt);
+    if (db) NNC_FN(conv_bias_grad)(db, dz, P, p->K, p->ldy);
     if (NNC_FN(conv_is_gemm)(p)) {
         NNC_FN(gemm_args) g = {1, p->C, p->K, P, 1, 0, x, p->ldx, 0, dz, p->ldy, NULL, dW, p->K, NULL,
                                NNC_ACT_LINEAR};
         return NNC_FN(gemm_run)(&g, nt);
     }
-    if (NNC_FN(conv_is_depthwise)(p)) {
-        NNC_FN(conv_dw_filter)(p, x, dz, dW);
-        return NNC_OK;
-    }
-    return NNC_FN(conv_w_filter)(p, x, dz, dW, nt);
+    NNC_FN(conv_dw_filter)(p, x, dz, dW);
+    return NNC_OK;
 }
 
 #undef CONV_RW
