@@ -125,9 +125,9 @@ static __attribute__((noinline)) void NNC_FN(conv_store)(NNC_T *y, nnc_ssize ocs
             CONV_STORE_(RW_, NV_)                                                                   \
         }                                                                                           \
     }                                                                                               \
-    static void NNC_FN(dwk_ukr_##RW_##_##NV_)(const NNC_T *x, nnc_ssize xps, const NNC_T *z, nnc_ssize zps, \
-                                              nnc_ssize npx, NNC_T *dw, nnc_ssize ldw, nnc_ssize nch,  \
-                                              int zfull)                                            \
+    static void NNC_FN(dwk_ukr_##RW_##_##NV_)(const NNC_T *x, nnc_ssize xps, nnc_ssize xrs, const NNC_T *z, \
+                                              nnc_ssize zps, nnc_ssize zrs, nnc_ssize nrow, nnc_ssize npx, \
+                                              NNC_T *dw, nnc_ssize ldw, nnc_ssize nch, int zfull)   \
     {                                                                                               \
         const nnc_ssize last = nch - (NV_ - 1) * NNC_VLEN;                                          \
         if (last >= NNC_VLEN)                                                                       \
@@ -166,8 +166,9 @@ static __attribute__((noinline)) void NNC_FN(conv_store)(NNC_T *y, nnc_ssize ocs
             vstore(y + r * ocs + j * NNC_VLEN, v);                                                  \
         }
 
-// The dW pixel loop: acc[r][j] += x[p, r] * dz[p, j-th vector], p < npx,
-// then dw[r*ldw + j-th vector] += acc[r][j].  SF_ 0: the last vector has
+// The dW pixel loop: acc[r][j] += x[p, r] * dz[p, j-th vector] over nrow
+// rows of npx pixels (row strides xrs, zrs; pixel strides xps, zps), then
+// dw[r*ldw + j-th vector] += acc[r][j].  SF_ 0: the last vector has
 // `last` < NNC_VLEN channels (masked store).  LF_ 1 loads it whole all the
 // same (zfull: the caller checked that every such read stays inside the
 // buffer; the extra lanes are never stored): GCC 12 keeps acc in memory in
@@ -177,9 +178,10 @@ static __attribute__((noinline)) void NNC_FN(conv_store)(NNC_T *y, nnc_ssize ocs
         nnc_v acc[RW_][NV_];                                                                        \
         for (int r = 0; r < RW_; ++r)                                                               \
             for (int j = 0; j < NV_; ++j) acc[r][j] = vzero();                                      \
-        for (nnc_ssize q = 0; q < npx; ++q) {                                                       \
-            const NNC_T *NNC_RESTRICT xq = x + q * xps;                                             \
-            const NNC_T *zq = z + q * zps;                                                          \
+        for (nnc_ssize rq = 0; rq < nrow * npx; ++rq) {                                             \
+            const nnc_ssize ro = rq / npx, q = rq - ro * npx;                                       \
+            const NNC_T *NNC_RESTRICT xq = x + ro * xrs + q * xps;                                  \
+            const NNC_T *zq = z + ro * zrs + q * zps;                                               \
             nnc_v zv[NV_];                                                                          \
             for (int j = 0; j < NV_; ++j)                                                           \
                 zv[j] = (LF_ || j < NV_ - 1) ? vload(zq + j * NNC_VLEN) : vloadn(zq + j * NNC_VLEN, last); \
@@ -256,8 +258,8 @@ typedef void (*NNC_FN(conv_ukr_fn))(const NNC_FN(conv_tap) *, nnc_ssize, const N
 // [rw - 1][nv - 1], rw <= CONV_RWMAX(nv)
 static const NNC_FN(conv_ukr_fn) NNC_FN(conv_ukrs)[CONV_RWX][CONV_NV] = CONV_TABLE_(conv);
 static const NNC_FN(conv_ukr_fn) NNC_FN(dw_ukrs)[CONV_RWX][CONV_NV] = CONV_TABLE_(dw);
-typedef void (*NNC_FN(dwk_ukr_fn))(const NNC_T *, nnc_ssize, const NNC_T *, nnc_ssize, nnc_ssize, NNC_T *,
-                                   nnc_ssize, nnc_ssize, int);
+typedef void (*NNC_FN(dwk_ukr_fn))(const NNC_T *, nnc_ssize, nnc_ssize, const NNC_T *, nnc_ssize, nnc_ssize,
+                                   nnc_ssize, nnc_ssize, NNC_T *, nnc_ssize, nnc_ssize, int);
 static const NNC_FN(dwk_ukr_fn) NNC_FN(dwk_ukrs)[CONV_RWX][CONV_NV] = CONV_TABLE_(dwk);
 
 // Narrow micro-kernels (few output channels, Cog <= NNC_VHLEN, e.g. 8 on
@@ -868,15 +870,17 @@ static void NNC_FN(conv_dw_filter)(const nnc_conv_params *p, const NNC_T *x, con
 // dW[kh,kw,c,k] = sum_{n,oh} (sum_ow x[n, ih, iw, c] dz[n, oh, ow, k]) for
 // a general (not depthwise) conv.  Items (group, tap, a block of broadcast
 // channels, CONV_NB vector channels) are split over the threads; each
-// thread runs over every output row in order and, per row, adds a register
-// chain over ow into its dW items.  The vector operand is dz (output
+// thread runs over the output rows in order, in blocks of CONV_DWK_ROWS
+// rows of one image, and per block adds a register chain over the block's
+// (row, ow) pixels into its dW items.  The vector operand is dz (output
 // channels) unless x's channels fill the lanes better (few output channels,
 // e.g. K = 8 from 16 inputs): then x is the vector, dz the broadcast, and
 // the sums go to a transposed copy dWT[g][tap][k][c] (scratch slot 3) that
 // is written out at the end.  The same FMA chains either way.
-//   db (if not NULL), in the same pass while the dz row is in cache: each
-// thread owns a range of its vectors and adds, row after row, the chain
-// over the row's pixels.
+//   db (if not NULL), in the same pass while the dz rows are in cache: each
+// thread owns a range of its vectors and adds, block after block, the chain
+// over the block's pixels.
+#define CONV_DWK_ROWS 4  // output rows per dW chain (geometry only)
 static int NNC_FN(conv_w_filter)(const nnc_conv_params *p, const NNC_T *x, const NNC_T *dz, NNC_T *dW, NNC_T *db,
                                  int nt)
 {
@@ -906,16 +910,18 @@ static int NNC_FN(conv_w_filter)(const nnc_conv_params *p, const NNC_T *x, const
         const nnc_ssize i0 = slot * per, i1 = NNC_MIN(items, i0 + per);
         const nnc_ssize v0 = db ? slot * nbv / nt : 0, v1 = db ? (slot + 1) * nbv / nt : 0;
         for (nnc_ssize n = 0; n < p->N; ++n)
-            for (nnc_ssize oh = 0; oh < p->OH; ++oh) {
-                const NNC_T *zr = dz + (n * p->OH + oh) * p->OW * p->ldy;
+            for (nnc_ssize oh0 = 0; oh0 < p->OH; oh0 += CONV_DWK_ROWS) {
+                const nnc_ssize oh1 = NNC_MIN(p->OH, oh0 + CONV_DWK_ROWS);
+                const NNC_T *zr = dz + (n * p->OH + oh0) * p->OW * p->ldy;
+                const nnc_ssize zn = (oh1 - oh0) * p->OW;  // the block's pixels, consecutive
                 for (nnc_ssize v = v0; v < v1; ++v) {
                     const nnc_ssize c0 = v * NNC_VLEN, nc = NNC_MIN(NNC_VLEN, p->K - c0);
                     nnc_v acc = vzero();
                     if (nc == NNC_VLEN) {
-                        for (nnc_ssize q = 0; q < p->OW; ++q) acc = vadd(acc, vload(zr + q * p->ldy + c0));
+                        for (nnc_ssize q = 0; q < zn; ++q) acc = vadd(acc, vload(zr + q * p->ldy + c0));
                         vstore(db + c0, vadd(vload(db + c0), acc));
                     } else {
-                        for (nnc_ssize q = 0; q < p->OW; ++q) acc = vadd(acc, vloadn(zr + q * p->ldy + c0, nc));
+                        for (nnc_ssize q = 0; q < zn; ++q) acc = vadd(acc, vloadn(zr + q * p->ldy + c0, nc));
                         vstoren(db + c0, vadd(vloadn(db + c0, nc), acc), nc);
                     }
                 }
@@ -923,28 +929,34 @@ static int NNC_FN(conv_w_filter)(const nnc_conv_params *p, const NNC_T *x, const
                     const nnc_ssize cb = it % cob, rb = (it / cob) % rcb, tap = (it / (cob * rcb)) % taps;
                     const nnc_ssize g = it / (cob * rcb * taps);
                     const nnc_ssize kh = tap / p->KW, kw = tap % p->KW;
-                    const nnc_ssize ih = oh * p->stride_h - p->pad_top + kh * p->dil_h;
-                    if (ih < 0 || ih >= p->H) continue;
+                    // rows oh of the block whose input row oh*sh + base is inside
+                    const nnc_ssize base = kh * p->dil_h - p->pad_top;
+                    const nnc_ssize lo = NNC_MAX(oh0, base >= 0 ? 0 : NNC_CEILDIV(-base, p->stride_h));
+                    const nnc_ssize hi = NNC_MIN(oh1, p->H - base <= 0 ? 0 : (p->H - base - 1) / p->stride_h + 1);
+                    if (hi <= lo) continue;
                     const nnc_ssize bcol = kw * p->dil_w - p->pad_left;
                     const nnc_ssize jlo = bcol >= 0 ? 0 : NNC_CEILDIV(-bcol, p->stride_w);
                     const nnc_ssize jhi = NNC_MIN(p->OW, p->W - bcol <= 0 ? 0 : (p->W - bcol - 1) / p->stride_w + 1);
                     if (jhi <= jlo) continue;
                     const nnc_ssize a0 = rb * rwx, ra = NNC_MIN(rwx, A - a0);
                     const nnc_ssize b0 = cb * vb, nch = NNC_MIN(vb, B - b0);
-                    const nnc_ssize nv = NNC_CEILDIV(nch, NNC_VLEN);
-                    const nnc_ssize xpix = (n * p->H + ih) * p->W + jlo * p->stride_w + bcol;
-                    const nnc_ssize zpix = (n * p->OH + oh) * p->OW + jlo;
+                    const nnc_ssize nv = NNC_CEILDIV(nch, NNC_VLEN), nrow = hi - lo, npx = jhi - jlo;
+                    const nnc_ssize xpix = (n * p->H + lo * p->stride_h + base) * p->W + jlo * p->stride_w + bcol;
+                    const nnc_ssize zpix = (n * p->OH + lo) * p->OW + jlo;
+                    const nnc_ssize xps = p->stride_w * p->ldx, xrs = p->stride_h * p->W * p->ldx;
+                    const nnc_ssize zrs = p->OW * p->ldy;
                     const NNC_T *xp = x + xpix * p->ldx + g * Cg, *zp = dz + zpix * p->ldy + g * Kg;
-                    // whole vectors readable at the row's last vector-operand pixel
+                    // whole vectors readable at the block's last vector-operand pixel
                     const nnc_ssize vend = nv * NNC_VLEN + b0;
-                    const int zfull = swap ? (xpix + (jhi - jlo - 1) * p->stride_w) * p->ldx + g * Cg + vend <= xlim
-                                           : (zpix + jhi - jlo - 1) * p->ldy + g * Kg + vend <= zlim;
+                    const int zfull =
+                        swap ? xpix * p->ldx + (nrow - 1) * xrs + (npx - 1) * xps + g * Cg + vend <= xlim
+                             : (zpix + (nrow - 1) * p->OW + npx - 1) * p->ldy + g * Kg + vend <= zlim;
                     if (!swap)
-                        NNC_FN(dwk_ukrs)[ra - 1][nv - 1](xp + a0, p->stride_w * p->ldx, zp + b0, p->ldy, jhi - jlo,
+                        NNC_FN(dwk_ukrs)[ra - 1][nv - 1](xp + a0, xps, xrs, zp + b0, p->ldy, zrs, nrow, npx,
                                                          dW + (tap * Cg + a0) * p->K + g * Kg + b0, p->K, nch,
                                                          zfull);
                     else
-                        NNC_FN(dwk_ukrs)[ra - 1][nv - 1](zp + a0, p->ldy, xp + b0, p->stride_w * p->ldx, jhi - jlo,
+                        NNC_FN(dwk_ukrs)[ra - 1][nv - 1](zp + a0, p->ldy, zrs, xp + b0, xps, xrs, nrow, npx,
                                                          dst + ((g * taps + tap) * Kg + a0) * Cg + b0, Cg, nch,
                                                          zfull);
                 }
@@ -989,5 +1001,6 @@ static int NNC_FN(conv_bwd_filter)(const nnc_conv_params *p, const NNC_T *x, con
 #undef CONV_RWX
 #undef CONV_NVH
 #undef CONV_RWMAX
+#undef CONV_DWK_ROWS
 #undef CONV_HAS_NARROW
 #undef CONV_RWH
