@@ -880,7 +880,7 @@ static void NNC_FN(conv_dw_filter)(const nnc_conv_params *p, const NNC_T *x, con
 //   db (if not NULL), in the same pass while the dz rows are in cache: each
 // thread owns a range of its vectors and adds, block after block, the chain
 // over the block's pixels.
-#define CONV_DWK_ROWS 4  // output rows per dW chain (geometry only)
+#define CONV_DWK_ROWS 8  // output rows per dW chain (geometry only)
 static int NNC_FN(conv_w_filter)(const nnc_conv_params *p, const NNC_T *x, const NNC_T *dz, NNC_T *dW, NNC_T *db,
                                  int nt)
 {
