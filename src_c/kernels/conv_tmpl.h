@@ -6,12 +6,16 @@
 // Paths (chosen from the geometry only, never from N or the thread count):
 // - 1x1, stride 1, no padding, groups 1: the NHWC buffer is a (N*H*W, C)
 //   matrix, so forward, dx and dW are single calls of the GEMM engine.
-// - everything else: a direct convolution.  One "row job" computes one row
-//   of output pixels; its micro-kernel keeps RW pixels x NV vectors of output
-//   channels in registers and runs broadcast-FMAs over a list of taps
-//   (kernel offsets that fall inside the input), each tap a run of `len`
-//   reduction channels.  Weights are packed per call into output-channel
-//   blocks [group][block][kh][kw][c][NB] (per-thread scratch; a pass over W).
+// - everything else: a direct convolution.  A job computes a block of up
+//   to 8 output rows of one image; its micro-kernel keeps RW pixels x NV
+//   vectors of output channels in registers (up to 12 pixels when the
+//   channels fill at most half the tile, e.g. K = 32 on AVX-512) and runs
+//   broadcast-FMAs over a list of taps (kernel offsets that fall inside the
+//   input), each tap a run of `len` reduction channels.  Interior pixels run
+//   along each row; the pixels of an edge column (some taps outside the
+//   input) run down the job's rows as a vertical tile, so they stream FMAs
+//   too.  Weights are packed per call into output-channel blocks
+//   [group][block][kh][kw][c][NB] (per-thread scratch; a pass over W).
 //   Forward with dil_w == 1 and a dense input (ldx == C, groups 1) merges
 //   the KW taps of a kernel row into one run of KW*C channels, so a short
 //   reduction (C = 3 in a first layer) still streams FMAs.
@@ -20,23 +24,28 @@
 //   with stride s the dx columns split into s residue classes, each of which
 //   reads consecutive dz pixels.  Every thread owns the dx rows it writes.
 //   Depthwise (C/G == K/G == 1) has its own micro-kernel: channels in the
-//   vector lanes of both x and W.  Few output channels per group (< VLEN/2,
-//   e.g. dx of a first layer with 3 input channels) use conv_dot instead:
-//   reduction channels in the lanes, one horizontal sum per output.
+//   vector lanes of both x and W.  Few output channels per group: at most a
+//   quarter vector (e.g. dx of a first layer with 3 input channels) with a
+//   reduction of whole vectors uses conv_dot (reduction channels in the
+//   lanes, one horizontal sum per output); otherwise up to a half-width
+//   vector (K = 8 on AVX-512 float32) uses the narrow kernels: up to 16
+//   pixels x one half-width vector, at the full FMA rate on Zen 4.
 //   Workspace, per thread: 2*KH*KW taps, plus the packed weights (about |W|
 //   rounded up to whole vectors) on the calling thread; nothing grows with N.
 // - dW (general case): a direct kernel with the GEMM micro-kernel's shape:
-//   a register tile of CONV_RW input channels x CONV_NV vectors of output
-//   channels per tap, FMA chains along each output row (x broadcast, dz
-//   vectors), added into dW row after row.  Threads own dW tiles and read
-//   every row, so no workspace at all.  Depthwise dW: the same with channels
-//   in the lanes of both operands.
-//   db: column sums of dz over the pixels in order.
+//   a register tile of up to CONV_RW(X) broadcast channels x CONV_NV vectors
+//   per tap, one FMA chain over the pixels of a block of 8 output rows,
+//   added into dW block after block.  The vectors hold dz's output channels,
+//   or x's input channels when those fill the lanes better (K = 8 from 16
+//   inputs; then into a transposed copy, scratch slot 3).  Threads own dW
+//   tiles and read every row.  db in the same pass.  Depthwise dW: channels
+//   in the lanes of both operands, a chain per output row.
 //
 // Determinism: each output element is one FMA chain over its taps in
 // (kh, kw, c) order, whatever tile, edge path or thread computes it; dW and
-// db add the output rows (images, then rows) in order.  So results are bitwise
-// identical for any thread count and, for y and dx, any batch split.
+// db add the blocks of output rows (images, then rows) in order.  So results
+// are bitwise identical for any thread count and, for y and dx, any batch
+// split.  Threads: from about 1 MFLOP (conv_threads).
 
 // CONV_RW x CONV_NV vectors: the register tile; a narrow tile (nv <=
 // CONV_NVH vectors, e.g. 32 channels on AVX-512) runs up to CONV_RWX pixels,
@@ -354,7 +363,7 @@ static int NNC_FN(dconv_scratch_bytes)(const NNC_FN(dconv) *d, size_t *bytes)
     return 1;
 }
 
-// Few output channels (Cog < NNC_VLEN/2, e.g. dx of a first layer with 3
+// Very few output channels (Cog <= NNC_VLEN/4, e.g. dx of a first layer with 3
 // input channels): the reduction channels go in the vector lanes.  Per pixel
 // and 4 outputs: lane-wise FMA chains over the taps and their channels, then
 // a horizontal sum in a fixed lane order.  Weights [tap][o (4-padded)][r
