@@ -1,5 +1,6 @@
 """Conv2D kernel paths chosen by the channel counts: the half-width-vector
-kernels (few outputs, e.g. K = 8 on AVX-512), conv_dot (very few outputs,
+kernels (few outputs, e.g. K = 8 on AVX-512; K = 24 a full and a half-width
+vector), conv_dot (very few outputs,
 long reduction), the swapped weight-gradient kernel (x's channels in the
 lanes), wide 12-pixel tiles (K <= 32), and vertical tiles of edge pixels.
 Forward, dx and dW against nnc.reference.conv through the functional
@@ -13,7 +14,7 @@ from nnc.reference import conv as ref
 
 from helpers import assert_close
 
-KS = [1, 3, 8, 12, 16, 24, 32]
+KS = [1, 3, 6, 8, 12, 16, 24, 32]
 
 
 def _check(N, H, W, C, K, k, stride, pad, groups, dtype, rng, x_extra=0, y_extra=0):

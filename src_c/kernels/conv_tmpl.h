@@ -29,7 +29,8 @@
 //   reduction of whole vectors uses conv_dot (reduction channels in the
 //   lanes, one horizontal sum per output); otherwise up to a half-width
 //   vector (K = 8 on AVX-512 float32) uses the narrow kernels: up to 16
-//   pixels x one half-width vector, at the full FMA rate on Zen 4.
+//   pixels x one half-width vector, at the full FMA rate on Zen 4 (and
+//   one vector and a half, e.g. 24 channels, a full plus a half-width one).
 //   Workspace, per thread: 2*KH*KW taps, plus the packed weights (about |W|
 //   rounded up to whole vectors) on the calling thread; nothing grows with N.
 // - dW (general case): a direct kernel with the GEMM micro-kernel's shape:
@@ -274,46 +275,74 @@ static const NNC_FN(dwk_ukr_fn) NNC_FN(dwk_ukrs)[CONV_RWX][CONV_NV] = CONV_TABLE
 // Narrow micro-kernels (few output channels, Cog <= NNC_VHLEN, e.g. 8 on
 // AVX-512 float32): RW_ pixels x one half-width vector, which runs at the
 // FMA rate of a full one on Zen 4 and wastes no lanes on a K = 8 conv.
-// Weights packed with wst = NNC_VHLEN.  Same chains as the wide kernels.
+// Mixed ones (NF_ = 1: NNC_VLEN < Cog <= NNC_VLEN + NNC_VHLEN, e.g. 24):
+// one full plus one half-width vector.  Weights packed in half-width units
+// (wst = NF_*NNC_VLEN + NNC_VHLEN).  Same chains as the wide kernels.
 #if NNC_VLEN > 1
 #define CONV_HAS_NARROW 1
-#define CONV_UKRH(RW_)                                                                              \
-    static void NNC_FN(conv_ukrh_##RW_)(const NNC_FN(conv_tap) *tp, nnc_ssize ntap, const NNC_T *x,  \
-                                        nnc_ssize xsh, nnc_ssize ics, const NNC_T *w, nnc_ssize wst, \
-                                        NNC_T *y, nnc_ssize ocs, nnc_ssize nch, const NNC_T *bias, int act) \
+#define CONV_UKRH(RW_, NF_, NAME_)                                                                  \
+    static void NNC_FN(NAME_##_##RW_)(const NNC_FN(conv_tap) *tp, nnc_ssize ntap, const NNC_T *x,    \
+                                      nnc_ssize xsh, nnc_ssize ics, const NNC_T *w, nnc_ssize wst,   \
+                                      NNC_T *y, nnc_ssize ocs, nnc_ssize nch, const NNC_T *bias, int act) \
     {                                                                                               \
         nnc_vh acc[RW_];                                                                            \
-        for (int r = 0; r < RW_; ++r) acc[r] = vhzero();                                            \
+        nnc_v accf[RW_];                                                                            \
+        for (int r = 0; r < RW_; ++r) {                                                             \
+            acc[r] = vhzero();                                                                      \
+            accf[r] = vzero();                                                                      \
+        }                                                                                           \
         for (nnc_ssize t = 0; t < ntap; ++t) {                                                      \
             const NNC_T *NNC_RESTRICT xs = x + (tp[t].off + xsh);                                   \
             const NNC_T *NNC_RESTRICT ws = w + tp[t].widx * wst;                                    \
             const nnc_ssize len = tp[t].len;                                                        \
             for (nnc_ssize c = 0; c < len; ++c) {                                                   \
-                const nnc_vh wv = vhload(ws + c * wst);                                             \
-                for (int r = 0; r < RW_; ++r) acc[r] = vhfma(vhset1(xs[r * ics + c]), wv, acc[r]);  \
+                const nnc_vh wv = vhload(ws + c * wst + NF_ * NNC_VLEN);                            \
+                const nnc_v wf = NF_ ? vload(ws + c * wst) : vzero();                               \
+                for (int r = 0; r < RW_; ++r) {                                                     \
+                    if (NF_) accf[r] = vfma(vset1(xs[r * ics + c]), wf, accf[r]);                   \
+                    acc[r] = vhfma(vhset1(xs[r * ics + c]), wv, acc[r]);                            \
+                }                                                                                   \
             }                                                                                       \
         }                                                                                           \
-        nnc_v wide[RW_];                                                                            \
-        for (int r = 0; r < RW_; ++r) wide[r] = vhwiden(acc[r]);                                    \
-        NNC_FN(conv_store)(y, ocs, wide, RW_, 1, nch, bias, act);                                   \
+        nnc_v wide[RW_ * (NF_ + 1)];                                                                \
+        for (int r = 0; r < RW_; ++r) {                                                             \
+            if (NF_) wide[r * (NF_ + 1)] = accf[r];                                                 \
+            wide[r * (NF_ + 1) + NF_] = vhwiden(acc[r]);                                            \
+        }                                                                                           \
+        NNC_FN(conv_store)(y, ocs, wide, RW_, NF_ + 1, nch, bias, act);                             \
     }
-CONV_UKRH(1) CONV_UKRH(2) CONV_UKRH(3) CONV_UKRH(4) CONV_UKRH(5) CONV_UKRH(6)
-CONV_UKRH(7) CONV_UKRH(8) CONV_UKRH(9) CONV_UKRH(10) CONV_UKRH(11) CONV_UKRH(12)
+#define CONV_UKRHM_(RW_) CONV_UKRH(RW_, 0, conv_ukrh) CONV_UKRH(RW_, 1, conv_ukrm)
+CONV_UKRHM_(1) CONV_UKRHM_(2) CONV_UKRHM_(3) CONV_UKRHM_(4) CONV_UKRHM_(5) CONV_UKRHM_(6)
+CONV_UKRH(7, 0, conv_ukrh) CONV_UKRH(8, 0, conv_ukrh) CONV_UKRH(9, 0, conv_ukrh)
+CONV_UKRH(10, 0, conv_ukrh) CONV_UKRH(11, 0, conv_ukrh) CONV_UKRH(12, 0, conv_ukrh)
 #if NNC_ISA_ID == 2
 #define CONV_RWH 16
-CONV_UKRH(13) CONV_UKRH(14) CONV_UKRH(15) CONV_UKRH(16)
+#define CONV_RWM 12
+CONV_UKRH(13, 0, conv_ukrh) CONV_UKRH(14, 0, conv_ukrh) CONV_UKRH(15, 0, conv_ukrh) CONV_UKRH(16, 0, conv_ukrh)
+CONV_UKRH(7, 1, conv_ukrm) CONV_UKRH(8, 1, conv_ukrm) CONV_UKRH(9, 1, conv_ukrm)
+CONV_UKRH(10, 1, conv_ukrm) CONV_UKRH(11, 1, conv_ukrm) CONV_UKRH(12, 1, conv_ukrm)
 #define CONV_UKRH_X_ , NNC_FN(conv_ukrh_13), NNC_FN(conv_ukrh_14), NNC_FN(conv_ukrh_15), NNC_FN(conv_ukrh_16)
+#define CONV_UKRM_X_                                                                                \
+    , NNC_FN(conv_ukrm_7), NNC_FN(conv_ukrm_8), NNC_FN(conv_ukrm_9), NNC_FN(conv_ukrm_10),          \
+        NNC_FN(conv_ukrm_11), NNC_FN(conv_ukrm_12)
 #else
 #define CONV_RWH 12
+#define CONV_RWM 6
 #define CONV_UKRH_X_
+#define CONV_UKRM_X_
 #endif
 // [rw - 1]
 static const NNC_FN(conv_ukr_fn) NNC_FN(conv_ukrhs)[CONV_RWH] = {
     NNC_FN(conv_ukrh_1), NNC_FN(conv_ukrh_2), NNC_FN(conv_ukrh_3),  NNC_FN(conv_ukrh_4),
     NNC_FN(conv_ukrh_5), NNC_FN(conv_ukrh_6), NNC_FN(conv_ukrh_7),  NNC_FN(conv_ukrh_8),
     NNC_FN(conv_ukrh_9), NNC_FN(conv_ukrh_10), NNC_FN(conv_ukrh_11), NNC_FN(conv_ukrh_12) CONV_UKRH_X_};
+static const NNC_FN(conv_ukr_fn) NNC_FN(conv_ukrms)[CONV_RWM] = {
+    NNC_FN(conv_ukrm_1), NNC_FN(conv_ukrm_2), NNC_FN(conv_ukrm_3),
+    NNC_FN(conv_ukrm_4), NNC_FN(conv_ukrm_5), NNC_FN(conv_ukrm_6) CONV_UKRM_X_};
 #undef CONV_UKRH
+#undef CONV_UKRHM_
 #undef CONV_UKRH_X_
+#undef CONV_UKRM_X_
 #else
 #define CONV_HAS_NARROW 0
 #endif
@@ -342,7 +371,7 @@ typedef struct {
     nnc_ssize KH, KW, sh, sw, dh, dw, pt, pl;
     int bwd, depthwise, merge;
     int dot;                 // few output channels: reduction in the lanes (conv_dot)
-    int narrow;              // Cog <= NNC_VHLEN: half-width vector kernels
+    int narrow;              // Cog <= NNC_VHLEN: half-width vector kernels (2: a full one too)
     nnc_ssize Cr;            // reduction channels per tap (general)
     nnc_ssize ngrp, Cog;     // groups; output channels per group (depthwise: all, ngrp 1)
     nnc_ssize xg;            // input channel offset per group
@@ -430,15 +459,17 @@ static void NNC_FN(dconv_run_px)(const NNC_FN(dconv) *d, const NNC_FN(conv_tap) 
                 xo = c0;
             } else {
                 w = d->wp + g * d->wgs + b * d->wbs;
-                wst = d->narrow ? NNC_VHLEN : (nnc_ssize)nv * NNC_VLEN;
+                wst = d->narrow ? (d->narrow - 1) * NNC_VLEN + NNC_VHLEN : (nnc_ssize)nv * NNC_VLEN;
                 xo = g * d->xg;
             }
 #if CONV_HAS_NARROW
             if (d->narrow) {
-                for (nnc_ssize i = 0; i < npx; i += CONV_RWH) {
-                    const int rw = (int)NNC_MIN(CONV_RWH, npx - i);
-                    NNC_FN(conv_ukrhs)[rw - 1](taps, ntap, d->in, xoff + i * ics + xo, ics, w, wst,
-                                               out + i * ocs + yo, ocs, nch, bias, d->act);
+                const nnc_ssize rwn = d->narrow == 1 ? CONV_RWH : CONV_RWM;
+                for (nnc_ssize i = 0; i < npx; i += rwn) {
+                    const int rw = (int)NNC_MIN(rwn, npx - i);
+                    (d->narrow == 1 ? NNC_FN(conv_ukrhs) : NNC_FN(conv_ukrms))[rw - 1](
+                        taps, ntap, d->in, xoff + i * ics + xo, ics, w, wst, out + i * ocs + yo, ocs, nch, bias,
+                        d->act);
                 }
                 continue;
             }
@@ -601,7 +632,8 @@ static int NNC_FN(dconv_run)(const NNC_FN(dconv) *d, nnc_ssize N, int nt)
 
 // Packs W (KH, KW, C/G, K) into output-channel blocks for the engine:
 // dst[g][b][tap][r][wcs_b], r the reduction channel, zero-padded to whole
-// vectors of `lanes` (NNC_VLEN, or NNC_VHLEN for the narrow kernels).  Forward: reduction c < C/G, outputs k < K/G.  Backward (dx):
+// vectors of `lanes` (NNC_VLEN, or NNC_VHLEN for the narrow kernels).
+// Forward: reduction c < C/G, outputs k < K/G.  Backward (dx):
 // reduction k < K/G, outputs c < C/G (W transposed per tap).
 static void NNC_FN(conv_pack)(NNC_T *NNC_RESTRICT dst, const NNC_T *NNC_RESTRICT W, nnc_ssize taps,
                               nnc_ssize Cg, nnc_ssize K, nnc_ssize G, int bwd, nnc_ssize lanes)
@@ -732,9 +764,11 @@ static int NNC_FN(conv_engine)(NNC_FN(dconv) *d, const nnc_conv_params *p, const
     d->xg = red;
     // conv_dot when at most a quarter of a vector of outputs would be used
     // and the reduction fills whole vectors; else the narrow kernels when
-    // the outputs fit a half-width vector.
+    // the outputs fit a half-width vector (1) or a full plus a half (2).
     d->dot = NNC_VLEN >= 4 && 4 * outc <= NNC_VLEN && red >= NNC_VLEN;
-    d->narrow = CONV_HAS_NARROW && !d->dot && outc <= NNC_VHLEN;
+    d->narrow = 0;
+    if (CONV_HAS_NARROW && !d->dot && outc <= NNC_VHLEN) d->narrow = 1;
+    if (CONV_HAS_NARROW && outc > NNC_VLEN && outc <= NNC_VLEN + NNC_VHLEN) d->narrow = 2;
     nnc_ssize wbs, wgs, total;
     if (d->dot) {  // [g][tap][o (4-padded)][r (vector-padded)]
         wbs = NNC_CEILDIV(red, NNC_VLEN) * NNC_VLEN;
@@ -1013,3 +1047,4 @@ static int NNC_FN(conv_bwd_filter)(const nnc_conv_params *p, const NNC_T *x, con
 #undef CONV_DWK_ROWS
 #undef CONV_HAS_NARROW
 #undef CONV_RWH
+#undef CONV_RWM
