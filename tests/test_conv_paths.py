@@ -1,8 +1,8 @@
 """Conv2D kernel paths chosen by the channel counts: the half-width-vector
 kernels (few outputs, e.g. K = 8 on AVX-512; K = 24 a full and a half-width
-vector), conv_dot (very few outputs,
-long reduction), the swapped weight-gradient kernel (x's channels in the
-lanes), wide 12-pixel tiles (K <= 32), and vertical tiles of edge pixels.
+vector), conv_dot (very few outputs, long reduction), the swapped
+weight-gradient kernel (x's channels in the lanes), wide 12-pixel tiles
+(K <= 32), and vertical tiles of edge pixels.
 Forward, dx and dW against nnc.reference.conv through the functional
 channel-slice API (DenseBlock's use), every ISA path, both dtypes."""
 import numpy as np
