@@ -16,8 +16,9 @@
 #include "timer.h"
 
 extern const bench_family bench_gemm;
-// Other families (conv, rnn, ...) add a bench_<fam>.c and a line here.
-static const bench_family *const families[] = {&bench_gemm};
+extern const bench_family bench_conv;
+// Other families (rnn, ...) add a bench_<fam>.c and a line here.
+static const bench_family *const families[] = {&bench_gemm, &bench_conv};
 #define N_FAMILIES ((int)(sizeof families / sizeof families[0]))
 
 #if defined(__x86_64__) && defined(__GNUC__)
