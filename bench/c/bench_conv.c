@@ -20,7 +20,7 @@ static const char *const default_shapes =
 
 typedef struct {
     nnc_conv_params p;
-    char label[112];
+    char label[64];
 } cshape;
 
 static int parse_shape(const char *tok, cshape *s)
@@ -32,9 +32,12 @@ static int parse_shape(const char *tok, cshape *s)
     nnc_conv_params p = {n, h, w, c, k, ks, ks, st, st, 1, 1, pd, pd, pd, pd, g, 0, 0, c, k};
     p.OH = (h + 2 * pd - ks) / st + 1;
     p.OW = (w + 2 * pd - ks) / st + 1;
-    if (h + 2 * pd < ks || w + 2 * pd < ks) return -1;
+    if (h + 2 * pd < ks || w + 2 * pd < ks || n > 99999 || h > 99999 || w > 99999 || c > 99999 || k > 99999 ||
+        ks > 999 || st > 999)
+        return -1;
     s->p = p;
-    snprintf(s->label, sizeof s->label, "%ldx%ldx%ldx%ld-%ld k%ld/%ld%s", n, h, w, c, k, ks, st, g > 1 ? " g" : "");
+    snprintf(s->label, sizeof s->label, "%dx%dx%dx%d-%d k%d/%d%s", (int)n, (int)h, (int)w, (int)c, (int)k, (int)ks,
+             (int)st, g > 1 ? " g" : "");
     return 0;
 }
 
@@ -87,7 +90,7 @@ static int bench_one(const bench_opts *o, const cshape *s, int f64)
     static const char *const names[3] = {"fwd", "dx", "dW"};
     for (int pass = 0; pass < 3; ++pass) {
         void *outp[3] = {y, x, dW};
-        char label[128];
+        char label[80];
         snprintf(label, sizeof label, "%s %s", names[pass], s->label);
         // inputs: x for fwd/dW, y (as dz) for dx/dW: a forward on the scalar path
         memcpy(x, x0, nx * esize(f64));
