@@ -1,11 +1,14 @@
 """The Layer base class: params/grads dicts, the training cache and its lock,
 input conversion, config round trip.  Subclasses implement ``_forward`` and
-``_backward`` and call one kernel each."""
+``_backward`` and call one kernel each.  Both run with nnc's memory cache as
+NumPy's data allocator (``_core.memcache``), so the arrays they allocate
+reuse resident pages from one call to the next."""
 import contextlib
 import threading
 
 import numpy as np
 
+from .. import _core
 from .._validation import as_input, dtype_name, layer_dtype, shape_str
 
 
@@ -26,14 +29,15 @@ class Layer:
     def forward(self, x, training=False, **kwargs):
         """Compute the layer's output; with ``training=True`` keep what
         ``backward`` needs."""
-        if not training:
-            return self._forward(x, False, **kwargs)
-        with self._training_lock("forward"):
-            return self._forward(x, True, **kwargs)
+        with _core.memcache():
+            if not training:
+                return self._forward(x, False, **kwargs)
+            with self._training_lock("forward"):
+                return self._forward(x, True, **kwargs)
 
     def backward(self, grad_y):
         """Gradient w.r.t. the input of the last training forward; overwrites ``grads``."""
-        with self._training_lock("backward"):
+        with _core.memcache(), self._training_lock("backward"):
             if self._cache is None:
                 raise RuntimeError(f"{self.name}.backward: call forward(x, training=True) first")
             return self._backward(grad_y)
