@@ -35,12 +35,16 @@ class Layer:
             with self._training_lock("forward"):
                 return self._forward(x, True, **kwargs)
 
-    def backward(self, grad_y):
-        """Gradient w.r.t. the input of the last training forward; overwrites ``grads``."""
+    def backward(self, grad_y, input_grad=True):
+        """Gradient w.r.t. the input of the last training forward; overwrites
+        ``grads``.  With ``input_grad=False`` only ``grads`` are computed (what a
+        model's first layer needs: its input gradient is often the most
+        expensive product) and None is returned."""
         with _core.memcache(), self._training_lock("backward"):
             if self._cache is None:
                 raise RuntimeError(f"{self.name}.backward: call forward(x, training=True) first")
-            return self._backward(grad_y)
+            dx = self._backward(grad_y, bool(input_grad))
+            return dx if input_grad else None
 
     def get_config(self):
         return {"dtype": dtype_name(self.dtype)}
@@ -90,6 +94,14 @@ class Layer:
         if p.dtype != self.dtype or not p.flags.c_contiguous or not p.flags.writeable:
             p = self.params[key] = np.array(p, dtype=self.dtype, order="C")
         return p
+
+    @staticmethod
+    def _sub_backward(layer, grad_y, input_grad):
+        """backward of a sub-layer; input_grad=False is passed on to nnc
+        layers only (a user's duck-typed layer may not take it)."""
+        if input_grad or not isinstance(layer, Layer):
+            return layer.backward(grad_y)
+        return layer.backward(grad_y, input_grad=False)
 
     def _grad_input(self, grad_y, expected_shape):
         g = as_input(grad_y, self.dtype, f"{self.name}.backward", "grad_y")

@@ -228,7 +228,7 @@ class ConvRNN2D(_ConvRecurrent):
             return out_t[-1].copy()
         return np.ascontiguousarray(out_t.transpose(1, 0, 2, 3, 4))
 
-    def _backward(self, grad_y):
+    def _backward(self, grad_y, input_grad):
         c = self._cache
         N, T, H, W, _ = c["x"].shape
         ch = self.hidden_channels
@@ -295,6 +295,6 @@ class ConvLSTM2D(_ConvRecurrent):
             return hs_t[-1].copy()
         return np.ascontiguousarray(hs_t.transpose(1, 0, 2, 3, 4))
 
-    def _backward(self, grad_y):
+    def _backward(self, grad_y, input_grad):
         N, T, H, W, _ = self._cache["x"].shape
         return self._bptt(self._hidden_grad(grad_y, self.hidden_channels, N, T, H, W))

@@ -72,7 +72,7 @@ class DenseBlock(Layer):
             self._cache = (out, geos)
         return out
 
-    def _backward(self, grad_y):
+    def _backward(self, grad_y, input_grad):
         out, geos = self._cache
         C, g, relu = self.in_channels, self.growth_rate, act_id("relu", self.name)
         # G holds dL/d(concat); layers run last to first, each turning its own
