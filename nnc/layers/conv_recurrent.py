@@ -89,10 +89,9 @@ class _ConvRecurrent(_Recurrent):
         hslots, cslots = (T + 1 if keep_h else 2), (T + 1 if training else 2)
         hist = np.empty(hslots * ss, dt)
         chist = np.empty(cslots * ss, dt) if self._has_cell_state else None
-        rec = np.empty(G * ss, dt)
         _core.convrnn_forward(self._cell, self._act(), int(training), int(keep_h), xt, Wx, Wh, b,
                               None if h0 is None else h0.reshape(-1), None if c0 is None else c0.reshape(-1),
-                              gates, hist, chist, rec)
+                              gates, hist, chist)
         hist = hist.reshape(hslots, N, H, W, ch)
         last = T if keep_h else T % 2
         last_h = hist[last].copy()
