@@ -77,7 +77,7 @@ class Sequential(Layer):
         if training:
             self._input_shape = tuple(np.shape(x)[1:])
         for layer in self.layers:
-            x = layer.forward(x, training=training)
+            x = self._sub_forward(layer, x, training)
         if training:
             self._cache = True
         return x

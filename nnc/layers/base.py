@@ -96,6 +96,15 @@ class Layer:
         return p
 
     @staticmethod
+    def _sub_forward(layer, x, training):
+        """forward of a sub-layer.  Inference of an nnc layer calls its
+        _forward directly: it takes no lock and the caller already runs
+        with the memory cache, so a call level per layer is saved."""
+        if not training and isinstance(layer, Layer):
+            return layer._forward(x, False)
+        return layer.forward(x, training=training)
+
+    @staticmethod
     def _sub_backward(layer, grad_y, input_grad):
         """backward of a sub-layer; input_grad=False is passed on to nnc
         layers only (a user's duck-typed layer may not take it)."""

@@ -66,8 +66,9 @@ class Residual(Layer):
 
     def _forward(self, x, training, **kwargs):
         x = self._input(x)
-        y = self.block.forward(x, training=training, **kwargs)
-        s = x if self.shortcut is None else self.shortcut.forward(x, training=training)
+        y = self.block.forward(x, training=training, **kwargs) if kwargs else \
+            self._sub_forward(self.block, x, training)
+        s = x if self.shortcut is None else self._sub_forward(self.shortcut, x, training)
         if y.shape != s.shape:
             what = "the input" if self.shortcut is None else "the shortcut output"
             raise ValueError(f"Residual: expected the block output to have the shape of {what} "
