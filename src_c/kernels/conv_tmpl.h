@@ -791,12 +791,14 @@ static int NNC_FN(conv_fwd)(const nnc_conv_params *p, const NNC_T *x, const NNC_
                             NNC_T *y)
 {
     int st = NNC_FN(conv_check)(p);
-    if (st != NNC_OK || act == NNC_ACT_SOFTMAX) return st != NNC_OK ? st : NNC_EINVAL;
+    if (st != NNC_OK) return st;
+    if (act == NNC_ACT_SOFTMAX || (act == NNC_CONV_ACCUMULATE && bias)) return NNC_EINVAL;
     if (p->N == 0) return NNC_OK;
     const int nt = NNC_FN(conv_threads)(p);
     if (NNC_FN(conv_is_gemm)(p)) {
-        NNC_FN(gemm_args) g = {0, p->N * p->H * p->W, p->K, p->C, 1, 0, x, p->ldx, 0, W, p->K, NULL, y, p->ldy,
-                               bias, act};
+        const int acc = act == NNC_CONV_ACCUMULATE;   // y += x W: beta = 1
+        NNC_FN(gemm_args) g = {0, p->N * p->H * p->W, p->K, p->C, 1, acc, x, p->ldx, 0, W, p->K, NULL, y, p->ldy,
+                               bias, acc ? NNC_ACT_LINEAR : act};
         return NNC_FN(gemm_run)(&g, nt);
     }
     NNC_FN(dconv) d;
