@@ -183,7 +183,7 @@ static __attribute__((noinline)) void NNC_FN(conv_store)(NNC_T *y, nnc_ssize ocs
 // same (zfull: the caller checked that every such read stays inside the
 // buffer; the extra lanes are never stored): GCC 12 keeps acc in memory in
 // a loop with masked loads, which costs 2-3x.
-#define CONV_DWK_BODY_(RW_, NV_, LF_, SF_)                                                             \
+#define CONV_DWK_BODY_(RW_, NV_, LF_, SF_)                                                          \
     {                                                                                               \
         nnc_v acc[RW_][NV_];                                                                        \
         for (int r = 0; r < RW_; ++r)                                                               \
@@ -194,7 +194,8 @@ static __attribute__((noinline)) void NNC_FN(conv_store)(NNC_T *y, nnc_ssize ocs
             const NNC_T *zq = z + ro * zrs + q * zps;                                               \
             nnc_v zv[NV_];                                                                          \
             for (int j = 0; j < NV_; ++j)                                                           \
-                zv[j] = (LF_ || j < NV_ - 1) ? vload(zq + j * NNC_VLEN) : vloadn(zq + j * NNC_VLEN, last); \
+                zv[j] = LF_ || j < NV_ - 1 ? vload(zq + j * NNC_VLEN)                               \
+                                                  : vloadn(zq + j * NNC_VLEN, last);                \
             for (int r = 0; r < RW_; ++r) {                                                         \
                 const nnc_v xb = vset1(xq[r]);                                                      \
                 for (int j = 0; j < NV_; ++j) acc[r][j] = vfma(xb, zv[j], acc[r][j]);               \
