@@ -31,7 +31,7 @@ ext = Extension(
     include_dirs=[np.get_include(), "src_c", "src_c/include"],
     depends=sorted(glob.glob("src_c/**/*.h", recursive=True) + glob.glob("src_c/**/*.def", recursive=True)
                    + glob.glob("nnc/*.pxi")),
-    define_macros=[("NPY_NO_DEPRECATED_API", "NPY_2_0_API_VERSION")],
+    define_macros=[("NPY_NO_DEPRECATED_API", "NPY_2_0_API_VERSION"), ("NPY_TARGET_VERSION", "NPY_1_25_API_VERSION")],
     extra_compile_args=cflags,
     extra_link_args=ldflags,
 )

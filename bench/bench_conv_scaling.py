@@ -1,9 +1,13 @@
-"""nnc Conv2D alone in the process (no other thread runtime), 1 vs 2 threads.
+"""nnc Conv2D kernels alone in the process (no other thread runtime), 1 vs 2
+threads, each pass separately: forward (layer call, with its Python
+overhead), and the C calls of the input gradient (dx) and the weight+bias
+gradient (dW).
 
-    python bench/bench_conv_scaling.py [--reps 8]
+    python bench/bench_conv_scaling.py [--reps 8] [--shapes all|small]
 
-Shows the kernels' own thread scaling, and the small few-output-channel
-shapes of the demo CNN's DenseBlock.  Min milliseconds and GFLOP/s.
+Shows the kernels' own thread scaling, the small few-output-channel shapes
+of the demo CNN's DenseBlock and the batch-1 first layer.  Min milliseconds
+(median in brackets) and GFLOP/s at the minimum.
 """
 import argparse
 import os
@@ -14,6 +18,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import nnc  # noqa: E402
+from nnc import _core  # noqa: E402
 from _common import timeit  # noqa: E402
 
 SHAPES = [  # (batch, H=W, Cin, Cout)
@@ -21,22 +26,38 @@ SHAPES = [  # (batch, H=W, Cin, Cout)
     (64, 16, 16, 8),    # demo CNN DenseBlock layer 0
     (64, 16, 24, 8),    # demo CNN DenseBlock layer 1
     (64, 32, 16, 16),   # demo CNN residual conv
+    (1, 32, 3, 32),     # batch-1 first layer of issue #3
 ]
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--reps", type=int, default=8)
+    ap.add_argument("--shapes", choices=("all", "small"), default="all")
     args = ap.parse_args()
-    print(f"{'3x3 conv, pad 1':<28}{'threads':>8}{'min ms':>10}{'GFLOP/s':>10}")
-    for n, hw, cin, cout in SHAPES:
+    shapes = SHAPES if args.shapes == "all" else SHAPES[1:]
+    print(f"{'3x3 conv, pad 1, f32':<24}{'thr':>4}" + "".join(f"{p + ' ms (med)':>20}{'GF/s':>6}"
+                                                              for p in ("fwd", "dx", "dW+db")))
+    for n, hw, cin, cout in shapes:
         layer = nnc.Conv2D(cin, cout, 3, padding=1)
-        x = np.random.default_rng(0).standard_normal((n, hw, hw, cin)).astype(np.float32)
+        rng = np.random.default_rng(0)
+        x = rng.standard_normal((n, hw, hw, cin)).astype(np.float32)
+        y = layer.forward(x, training=True)
+        geo = layer._cache[2]
+        dz = rng.standard_normal(y.shape).astype(np.float32)
+        dx, dW, db = np.empty_like(x), np.empty_like(layer.params["W"]), np.empty_like(layer.params["b"])
+        W = layer.params["W"]
         flops = 2.0 * n * hw * hw * cin * cout * 9
+        reps = args.reps if flops > 1e8 else 20 * args.reps
+        passes = (lambda: layer(x), lambda: _core.conv_bwd_data(geo, dz, 0, W, dx, 0, False),
+                  lambda: _core.conv_bwd_filter(geo, x, 0, dz, 0, dW, db))
         for threads in (1, 2):
+            row = f"{f'b{n} {hw}x{hw} {cin}->{cout}':<24}{threads:>4}"
             with nnc.threads(threads):
-                ms, _ = timeit(lambda: layer(x), args.reps)
-            print(f"{f'b{n} {hw}x{hw} {cin}->{cout}':<28}{threads:>8}{ms:>10.3f}{flops / ms / 1e6:>10.0f}")
+                for fn in passes:
+                    mn, md = timeit(fn, reps)
+                    row += f"{f'{mn:.3f} ({md:.3f})':>20}{flops / mn / 1e6:>6.0f}"
+            print(row)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,10 @@
 """Pooling benchmark: nnc vs PyTorch (the faster of NCHW and channels_last).
 
-    python bench/bench_pool.py [--threads 2] [--reps 30] [--batch 32]
+    python bench/bench_pool.py [--threads 2] [--reps 30] [--batch 32] [--hw 112]
 
-Workloads (float32, NHWC for nnc): MaxPool 3x3 stride 2 pad 1 and AvgPool
-2x2 stride 2 on (batch, 56, 56, 64).  For each: forward (inference: nnc
+Workloads (float32, NHWC for nnc) on (batch, hw, hw, 64): MaxPool and AvgPool
+2x2 stride 2 (issue #3's workloads at the defaults) and MaxPool 3x3 stride 2
+pad 1.  For each: forward (inference: nnc
 training=False, PyTorch under no_grad) and forward+backward (nnc
 forward(training=True) + backward; PyTorch autograd.grad).  Prints min and
 median ms, GB/s of compulsory traffic (forward: read x + write y;
@@ -92,16 +93,19 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--reps", type=int, default=30)
     ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--hw", type=int, default=112)
     args = ap.parse_args()
     nnc.set_num_threads(args.threads)
     if torch is not None:
         torch.set_num_threads(args.threads)
-    x = np.random.default_rng(0).standard_normal((args.batch, 56, 56, 64)).astype(np.float32)
+    x = np.random.default_rng(0).standard_normal((args.batch, args.hw, args.hw, 64)).astype(np.float32)
     bw = copy_bandwidth(x.nbytes, args.reps)
     print(f"nnc {nnc.__version__} isa={nnc._core.get_isa()} threads={args.threads}; "
           f"torch {torch.__version__ if torch else 'absent'}; input {x.shape} float32")
     print(f"one-core copy bandwidth (numpy copyto, {x.nbytes / 2**20:.1f} MiB): {bw:.1f} GB/s")
-    cases = [("MaxPool 3x3/2 p1", nnc.MaxPool2D(3, stride=2, padding=1),
+    cases = [("MaxPool 2x2/2", nnc.MaxPool2D(2),
+              (lambda t: torch.nn.functional.max_pool2d(t, 2, 2)) if torch else None),
+             ("MaxPool 3x3/2 p1", nnc.MaxPool2D(3, stride=2, padding=1),
               (lambda t: torch.nn.functional.max_pool2d(t, 3, 2, 1)) if torch else None),
              ("AvgPool 2x2/2", nnc.AvgPool2D(2),
               (lambda t: torch.nn.functional.avg_pool2d(t, 2, 2)) if torch else None)]

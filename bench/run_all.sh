@@ -6,6 +6,7 @@
 #
 #   bash bench/run_all.sh                 # every benchmark
 #   bash bench/run_all.sh conv pool       # only bench_conv.py and bench_pool.py
+#   bash bench/run_all.sh c               # the C harness (bench/c): conv and pool families
 set -uo pipefail
 cd "$(dirname "$0")/.."
 unset OPENBLAS_CORETYPE OPENBLAS_L2_SIZE   # they slow a current OpenBLAS (see env notes)
@@ -13,7 +14,7 @@ export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 declare -A args=([gemm]="--threads 1,2" [conv]="--threads 2" [conv_scaling]="" [pool]="--threads 2" [rnn]="--threads 2 --loaded"
                  [convrnn]="--threads 2" [densenet]="--threads 2" [models]="--threads 2")
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(gemm conv conv_scaling pool rnn convrnn densenet models)
+[ ${#names[@]} -gt 0 ] || names=(gemm conv conv_scaling pool rnn convrnn densenet models c)
 mkdir -p bench/results
 log="bench/results/$(date -u +%Y-%m-%d).log"
 {
@@ -21,6 +22,14 @@ log="bench/results/$(date -u +%Y-%m-%d).log"
     python -c "import nnc; nnc.show_config()"
     python -c "import torch, onnxruntime; print('torch', torch.__version__, '| onnxruntime', onnxruntime.__version__)"
     for name in "${names[@]}"; do
+        if [ "$name" = c ]; then
+            echo
+            echo "\$ make -C bench/c -s && bench/c/nnc_bench --isa avx512 --threads 1,2 --family conv|pool"
+            make -C bench/c -s >/dev/null && for fam in conv pool; do
+                bench/c/nnc_bench --isa avx512 --threads 1,2 --family $fam --no-peak
+            done
+            continue
+        fi
         echo
         echo "\$ python bench/bench_$name.py ${args[$name]}"
         python "bench/bench_$name.py" ${args[$name]} 2>&1 | grep -v -i "warning\|torch.onnx.export\|_generic_rnn"

@@ -1,4 +1,5 @@
-"""Process-wide settings: thread count, random seed, ISA report, fork safety.
+"""Process-wide settings: thread count, random seed, ISA report, memory
+cache, fork safety.
 
 The thread count lives in the C core (a global applied with num_threads(...)
 on every parallel region), so it reaches every Python thread.  Default:
@@ -52,6 +53,19 @@ def threads(n):
         set_num_threads(old)
 
 
+def set_memory_cache_limit(nbytes):
+    """Bound the bytes of freed arrays nnc keeps resident for reuse (default
+    512 MiB; 0 turns the cache off).  Returns the previous limit."""
+    if isinstance(nbytes, bool) or not isinstance(nbytes, (int, np.integer)) or nbytes < 0:
+        raise ValueError(f"set_memory_cache_limit: expected a non-negative integer, got {nbytes!r}")
+    return _core.set_cache_limit(min(int(nbytes), 2**63 - 1))
+
+
+def clear_memory_cache():
+    """Give every block held by nnc's memory cache back to the system."""
+    _core.clear_cache()
+
+
 _rng = np.random.default_rng()
 
 
@@ -76,6 +90,7 @@ def show_config(file=None):
         f"  compiler:    {_core.compiler()}",
         f"  openmp:      {_core.openmp_version()}",
         f"  numpy:       {np.__version__}",
+        f"  mem cache:   {_core.cached_bytes() / 2**20:.1f} MiB held (limit {_core.get_cache_limit() / 2**20:.0f} MiB)",
     ]
     print("\n".join(lines), file=file or sys.stdout)
 

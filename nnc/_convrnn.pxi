@@ -6,10 +6,10 @@ cdef extern from "nnc/nnc.h" nogil:
         nnc_ssize n, t, h, w, cin, ch, kh, kw
     int nnc_convrnn_forward_f32(const nnc_convrnn_desc *d, const float *xt, const float *Wx, const float *Wh,
                                 const float *b, const float *h0, const float *c0, float *gates, float *hist,
-                                float *chist, float *rec)
+                                float *chist)
     int nnc_convrnn_forward_f64(const nnc_convrnn_desc *d, const double *xt, const double *Wx, const double *Wh,
                                 const double *b, const double *h0, const double *c0, double *gates,
-                                double *hist, double *chist, double *rec)
+                                double *hist, double *chist)
     int nnc_convrnn_backward_f32(const nnc_convrnn_desc *d, const float *xt, const float *Wx, const float *Wh,
                                  const float *hist, const float *chist, float *gates, const float *dhs,
                                  float *dxt, float *dWx, float *dWh, float *db, float *dh0, float *dc0)
@@ -34,7 +34,7 @@ cdef inline floating *_wN(floating[::1] a) noexcept nogil:
 def convrnn_forward(int cell, int act, int training, int keep_h, const floating[:, :, :, :, ::1] xt,
                     const floating[:, :, :, ::1] Wx, const floating[:, :, :, ::1] Wh, const floating[::1] b,
                     const floating[::1] h0, const floating[::1] c0, floating[::1] gates, floating[::1] hist,
-                    floating[::1] chist, floating[::1] rec):
+                    floating[::1] chist):
     """Whole-sequence ConvRNN2D (cell=RNN_SIMPLE) / ConvLSTM2D (RNN_LSTM) forward.
 
     Buffers are flat views of the time-major arrays described in
@@ -44,7 +44,7 @@ def convrnn_forward(int cell, int act, int training, int keep_h, const floating[
     cdef nnc_ssize ss = d.n * d.h * d.w * d.ch
     if (Wx.shape[0] != d.kh or Wx.shape[1] != d.kw or Wx.shape[2] != d.cin or Wx.shape[3] != G * d.ch
             or Wh.shape[3] != G * d.ch or b.shape[0] != G * d.ch or gates.shape[0] != d.t * G * ss
-            or hist.shape[0] != (d.t + 1 if keep_h else 2) * ss or rec.shape[0] != G * ss
+            or hist.shape[0] != (d.t + 1 if keep_h else 2) * ss
             or (h0 is not None and h0.shape[0] != ss)
             or (cell == RNN_LSTM and (chist is None or chist.shape[0] != (d.t + 1 if training else 2) * ss
                                       or (c0 is not None and c0.shape[0] != ss)))):
@@ -54,12 +54,10 @@ def convrnn_forward(int cell, int act, int training, int keep_h, const floating[
     with nogil:
         if floating is float:
             _ck(nnc_convrnn_forward_f32(&d, &xt[0, 0, 0, 0, 0], &Wx[0, 0, 0, 0], &Wh[0, 0, 0, 0], &b[0],
-                                        _ptr_or_null(h0), _ptr_or_null(c0), &gates[0], &hist[0], _wN(chist),
-                                        &rec[0]))
+                                        _ptr_or_null(h0), _ptr_or_null(c0), &gates[0], &hist[0], _wN(chist)))
         else:
             _ck(nnc_convrnn_forward_f64(&d, &xt[0, 0, 0, 0, 0], &Wx[0, 0, 0, 0], &Wh[0, 0, 0, 0], &b[0],
-                                        _ptr_or_null(h0), _ptr_or_null(c0), &gates[0], &hist[0], _wN(chist),
-                                        &rec[0]))
+                                        _ptr_or_null(h0), _ptr_or_null(c0), &gates[0], &hist[0], _wN(chist)))
 
 
 def convrnn_backward(int cell, int act, const floating[:, :, :, :, ::1] xt, const floating[:, :, :, ::1] Wx,

@@ -92,6 +92,7 @@ def openmp_version():
     return nnc_openmp_version()
 
 
+include "_memory.pxi"
 include "_gemm.pxi"
 include "_conv.pxi"
 include "_pool.pxi"

@@ -6,6 +6,7 @@ import numbers
 import numpy as np
 
 _DTYPES = {np.dtype(np.float32): "float32", np.dtype(np.float64): "float64"}
+_NATIVE = {np.float32: np.dtype(np.float32), np.float64: np.dtype(np.float64)}
 
 
 def layer_dtype(dtype, where):
@@ -26,6 +27,9 @@ def dtype_name(dtype):
 def as_input(x, dtype, where, what="input"):
     """Any array-like of a float dtype -> C-contiguous array of ``dtype``
     (a copy when needed; the caller's array is never written)."""
+    if type(x) is np.ndarray and x.dtype is _NATIVE.get(dtype) and x.ndim and x.flags.c_contiguous \
+            and x.flags.aligned:
+        return x  # the common case, already usable
     if not isinstance(x, np.ndarray):
         if x is None or isinstance(x, (str, bytes)):
             raise TypeError(f"{where}: expected a float array as {what}, got {type(x).__name__}")

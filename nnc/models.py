@@ -77,15 +77,15 @@ class Sequential(Layer):
         if training:
             self._input_shape = tuple(np.shape(x)[1:])
         for layer in self.layers:
-            x = layer.forward(x, training=training)
+            x = self._sub_forward(layer, x, training)
         if training:
             self._cache = True
         return x
 
-    def _backward(self, grad_y):
+    def _backward(self, grad_y, input_grad):
         g = grad_y
-        for layer in reversed(self.layers):
-            g = layer.backward(g)
+        for i in range(len(self.layers) - 1, -1, -1):
+            g = self._sub_backward(self.layers[i], g, input_grad or i > 0)
         return g
 
     def predict(self, x, batch_size=None):
@@ -170,7 +170,7 @@ class Sequential(Layer):
                     xb, yb = x[idx], y[idx]
                     out = self.forward(xb, training=True)
                     batch_loss = loss_fn(out, yb)
-                    self.backward(loss_fn.backward())
+                    self.backward(loss_fn.backward(), input_grad=False)
                     grads = self.grads
                     if clip_value is not None:
                         clip_v(grads, clip_value)

@@ -45,10 +45,6 @@ static inline int nnc_mul_ok(nnc_ssize a, nnc_ssize b, nnc_ssize *out)
     return 1;
 }
 
-// Aligned allocation for scratch (64-byte aligned, size rounded up).
-void *nnc_aligned_alloc(size_t bytes);
-void nnc_aligned_free(void *p);
-
 // A per-OS-thread scratch buffer that only grows (slot 0..NNC_TLS_SLOTS-1).
 // Never shared between threads, so two Python threads may run kernels at once.
 #define NNC_TLS_SLOTS 4

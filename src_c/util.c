@@ -33,15 +33,6 @@ int nnc_threads_for(double work)
     return work < 2.0e6 ? 1 : nnc_threads();
 }
 
-void *nnc_aligned_alloc(size_t bytes)
-{
-    size_t sz = (bytes + 63) & ~(size_t)63;
-    if (sz < bytes) return NULL;
-    return aligned_alloc(64, sz ? sz : 64);
-}
-
-void nnc_aligned_free(void *p) { free(p); }
-
 // Per-thread scratch lives behind a tss key whose destructor frees it when
 // the OS thread exits, so short-lived Python threads do not leak.
 typedef struct { void *p[NNC_TLS_SLOTS]; size_t n[NNC_TLS_SLOTS]; } tls_scratch;

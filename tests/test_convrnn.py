@@ -29,7 +29,7 @@ def p64(layer):
 
 
 @pytest.mark.parametrize("T", [1, 7])
-@pytest.mark.parametrize("k", [3, (1, 2), (3, 5)])
+@pytest.mark.parametrize("k", [3, 1, (1, 2), (3, 5)])
 @pytest.mark.parametrize("return_sequences", [True, False])
 @pytest.mark.parametrize("init", [False, True])
 def test_convlstm_vs_reference(T, k, return_sequences, init, dtype, isa, rng):

@@ -338,3 +338,45 @@ def test_cnn_save_load_and_predict_invariance(tmp_path, rng):
     ref = m.predict(x[:300])
     for bs in (1, 33, 300):
         np.testing.assert_array_equal(m2.predict(x[:300], batch_size=bs), ref)
+
+
+class _Twice:
+    """A duck-typed user layer (not an nnc.Layer): its backward takes no input_grad."""
+    params = grads = {}
+
+    def forward(self, x, training=False):
+        return 2 * x
+
+    def backward(self, g):
+        return 2 * g
+
+    def get_config(self):
+        return {}
+
+
+@pytest.mark.parametrize("make", [
+    lambda dt: nnc.Conv2D(3, 4, 3, padding=1, activation="relu", dtype=dt),
+    lambda dt: nnc.Dense(12, 5, activation="tanh", dtype=dt),
+    lambda dt: nnc.Residual(nnc.Sequential([nnc.Conv2D(3, 3, 3, padding=1, dtype=dt), _Twice()]),
+                            shortcut=nnc.Conv2D(3, 3, 1, dtype=dt), dtype=dt),
+    lambda dt: nnc.Sequential([nnc.Conv2D(3, 4, 3, stride=2, padding=1, dtype=dt), nnc.MaxPool2D(2, dtype=dt),
+                               nnc.DenseBlock(4, 2, 2, dtype=dt), nnc.GlobalAvgPool2D(dtype=dt),
+                               nnc.Dense(8, 2, dtype=dt)]),
+    lambda dt: nnc.LSTM(3, 4, dtype=dt),
+], ids=["conv", "dense", "residual", "sequential", "lstm"])
+def test_backward_without_input_grad_gives_the_same_grads(make, dtype, rng):
+    layer = make(dtype)
+    shape = {nnc.Dense: (6, 12), nnc.LSTM: (2, 5, 3)}.get(type(layer), (2, 6, 6, 3))
+    x = rng.standard_normal(shape).astype(dtype)
+    g = rng.standard_normal(layer.forward(x).shape).astype(dtype)
+    layer.forward(x, training=True)
+    dx = layer.backward(g)
+    assert dx.shape == x.shape
+    full = {k: v.copy() for k, v in layer.grads.items()}
+    for v in layer.grads.values():
+        v[...] = np.nan
+    layer.forward(x, training=True)
+    assert layer.backward(g, input_grad=False) is None
+    assert full and list(full) == list(layer.grads)
+    for k, v in layer.grads.items():
+        np.testing.assert_array_equal(v, full[k], err_msg=k)

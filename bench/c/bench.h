@@ -25,6 +25,16 @@ typedef struct {
     int (*run)(const bench_opts *o);
 } bench_family;
 
+// Times fn(ctx) after one warm-up call: o->reps calls (at most 256; fewer
+// once 3 s have passed and 3 are done), seconds into times.  Returns the
+// count, or -1 when the warm-up call fails.
+int bench_time(const bench_opts *o, int (*fn)(const void *ctx), const void *ctx, double *times);
+// Calls one(o, token, f64) for every token of o->shapes (default: defaults)
+// and each selected dtype; one() returns 0, -1 (failure) or 2 (bad token:
+// stops).  Restores the ISA; returns the statuses OR-ed.
+int bench_each_shape(const bench_opts *o, const char *defaults,
+                     int (*one)(const bench_opts *o, const char *token, int f64));
+
 // Prints the table header and one result row (shared by every family).
 void bench_print_header(void);
 void bench_print_row(const char *isa, int threads, const char *dtype, const char *shape, double flops,

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "bench.h"
+#include "bench_util.h"
 #include "timer.h"
 
 static const char *const default_shapes =
@@ -51,8 +52,9 @@ typedef struct {
 
 static size_t esize(int f64) { return f64 ? sizeof(double) : sizeof(float); }
 
-static int run_once(const gcase *c)
+static int run_once(const void *ctx)
 {
+    const gcase *c = ctx;
     const gshape *s = &c->s;
     nnc_ssize lda = s->ta ? s->m : s->k, ldb = s->tb ? s->k : s->n;
     if (c->f64)
@@ -78,28 +80,21 @@ static int pack(gcase *c)
                   : nnc_gemm_pack_b_f32(c->Bp, s->tb, s->n, s->k, c->B, ldb);
 }
 
-static void fill(void *p, size_t n, int f64, unsigned *seed)
+static int bench_one(const bench_opts *o, const char *token, int f64)
 {
-    for (size_t i = 0; i < n; ++i) {
-        *seed = *seed * 1664525u + 1013904223u;
-        double v = (double)(*seed >> 8) / (double)(1u << 24) * 2.0 - 1.0;
-        if (f64) ((double *)p)[i] = v;
-        else ((float *)p)[i] = (float)v;
+    gshape shape, *s = &shape;
+    if (parse_shape(token, s)) {
+        fprintf(stderr, "bad gemm shape '%s'\n", token);
+        return 2;
     }
-}
-
-static double get(const void *p, size_t i, int f64) { return f64 ? ((const double *)p)[i] : ((const float *)p)[i]; }
-
-static int bench_one(const bench_opts *o, const gshape *s, int f64)
-{
     size_t na = (size_t)s->m * s->k, nb = (size_t)s->k * s->n, nc = (size_t)s->m * s->n;
     gcase c = {f64, *s, malloc(na * esize(f64)), malloc(nb * esize(f64)), NULL, calloc(nc, esize(f64))};
     double *ref = malloc(nc * sizeof(double));
     int status = 0;
     if (!c.A || !c.B || !c.C || !ref) { status = -1; goto done; }
     unsigned seed = 12345;
-    fill(c.A, na, f64, &seed);
-    fill(c.B, nb, f64, &seed);
+    bench_fill(c.A, na, f64, &seed);
+    bench_fill(c.B, nb, f64, &seed);
     const double flops = 2.0 * (double)s->m * (double)s->n * (double)s->k;
     // Reference: the scalar path on one thread (skipped when it would take long).
     int have_ref = flops <= 2.5e9;
@@ -107,26 +102,20 @@ static int bench_one(const bench_opts *o, const gshape *s, int f64)
         nnc_set_isa(NNC_ISA_SCALAR);
         nnc_set_num_threads(1);
         if (pack(&c) || run_once(&c)) { status = -1; goto done; }
-        for (size_t i = 0; i < nc; ++i) ref[i] = get(c.C, i, f64);
+        for (size_t i = 0; i < nc; ++i) ref[i] = bench_get(c.C, i, f64);
     }
     for (int ii = 0; ii < o->n_isas; ++ii) {
         nnc_set_isa(o->isas[ii]);
         if (pack(&c)) { status = -1; goto done; }
         for (int ti = 0; ti < o->n_threads; ++ti) {
             nnc_set_num_threads(o->threads[ti]);
-            double times[256], t_total = 0;
-            if (run_once(&c)) { status = -1; goto done; }   // warm-up
-            int reps = 0;
-            while (reps < o->reps && reps < 256 && !(reps >= 3 && t_total > 3.0)) {
-                double t = bench_now();
-                run_once(&c);
-                times[reps] = bench_now() - t;
-                t_total += times[reps++];
-            }
+            double times[256];
+            const int reps = bench_time(o, run_once, &c, times);
+            if (reps < 0) { status = -1; goto done; }
             double err = NAN;
             if (have_ref) {
                 err = 0;
-                for (size_t i = 0; i < nc; ++i) err = fmax(err, fabs(get(c.C, i, f64) - ref[i]));
+                for (size_t i = 0; i < nc; ++i) err = fmax(err, fabs(bench_get(c.C, i, f64) - ref[i]));
             }
             bench_print_row(nnc_isa_name(o->isas[ii]), o->threads[ti], f64 ? "f64" : "f32", s->label, flops, times,
                             reps, f64, err);
@@ -140,24 +129,8 @@ done:
 
 static int run_gemm(const bench_opts *o)
 {
-    char *list = strdup(o->shapes ? o->shapes : default_shapes);
-    if (!list) return -1;
-    int status = 0;
-    int isa0 = nnc_get_isa();
     bench_print_header();
-    for (char *tok = strtok(list, " ,"); tok; tok = strtok(NULL, " ,")) {
-        gshape s;
-        if (parse_shape(tok, &s)) {
-            fprintf(stderr, "bad gemm shape '%s'\n", tok);
-            status = 2;
-            break;
-        }
-        if (o->f32) status |= bench_one(o, &s, 0);
-        if (o->f64) status |= bench_one(o, &s, 1);
-    }
-    nnc_set_isa(isa0);
-    free(list);
-    return status;
+    return bench_each_shape(o, default_shapes, bench_one);
 }
 
 const bench_family bench_gemm = {

@@ -15,9 +15,9 @@
 #include "bench.h"
 #include "timer.h"
 
-extern const bench_family bench_gemm;
-// Other families (conv, rnn, ...) add a bench_<fam>.c and a line here.
-static const bench_family *const families[] = {&bench_gemm};
+extern const bench_family bench_gemm, bench_conv, bench_pool;
+// Other families add a bench_<fam>.c and an entry here.
+static const bench_family *const families[] = {&bench_gemm, &bench_conv, &bench_pool};
 #define N_FAMILIES ((int)(sizeof families / sizeof families[0]))
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -47,6 +47,35 @@ __attribute__((target("avx2,fma"), noinline)) static double fma_peak_gflops(void
 #else
 static double fma_peak_gflops(void) { return 0; }
 #endif
+
+int bench_time(const bench_opts *o, int (*fn)(const void *ctx), const void *ctx, double *times)
+{
+    if (fn(ctx)) return -1;
+    int reps = 0;
+    double total = 0;
+    while (reps < o->reps && reps < 256 && !(reps >= 3 && total > 3.0)) {
+        double t = bench_now();
+        fn(ctx);
+        times[reps] = bench_now() - t;
+        total += times[reps++];
+    }
+    return reps;
+}
+
+int bench_each_shape(const bench_opts *o, const char *defaults,
+                     int (*one)(const bench_opts *o, const char *token, int f64))
+{
+    char *list = strdup(o->shapes ? o->shapes : defaults);
+    if (!list) return -1;
+    int status = 0, isa0 = nnc_get_isa();
+    for (char *tok = strtok(list, " ,"); tok && status != 2; tok = strtok(NULL, " ,")) {
+        if (o->f32) status |= one(o, tok, 0);
+        if (o->f64 && status != 2) status |= one(o, tok, 1);
+    }
+    nnc_set_isa(isa0);
+    free(list);
+    return status;
+}
 
 void bench_print_header(void)
 {

@@ -1,11 +1,14 @@
 """The Layer base class: params/grads dicts, the training cache and its lock,
 input conversion, config round trip.  Subclasses implement ``_forward`` and
-``_backward`` and call one kernel each."""
+``_backward`` and call one kernel each.  Both run with nnc's memory cache as
+NumPy's data allocator (``_core.memcache``), so the arrays they allocate
+reuse resident pages from one call to the next."""
 import contextlib
 import threading
 
 import numpy as np
 
+from .. import _core
 from .._validation import as_input, dtype_name, layer_dtype, shape_str
 
 
@@ -26,17 +29,22 @@ class Layer:
     def forward(self, x, training=False, **kwargs):
         """Compute the layer's output; with ``training=True`` keep what
         ``backward`` needs."""
-        if not training:
-            return self._forward(x, False, **kwargs)
-        with self._training_lock("forward"):
-            return self._forward(x, True, **kwargs)
+        with _core.memcache():
+            if not training:
+                return self._forward(x, False, **kwargs)
+            with self._training_lock("forward"):
+                return self._forward(x, True, **kwargs)
 
-    def backward(self, grad_y):
-        """Gradient w.r.t. the input of the last training forward; overwrites ``grads``."""
-        with self._training_lock("backward"):
+    def backward(self, grad_y, input_grad=True):
+        """Gradient w.r.t. the input of the last training forward; overwrites
+        ``grads``.  With ``input_grad=False`` only ``grads`` are computed (what a
+        model's first layer needs: its input gradient is often the most
+        expensive product) and None is returned."""
+        with _core.memcache(), self._training_lock("backward"):
             if self._cache is None:
                 raise RuntimeError(f"{self.name}.backward: call forward(x, training=True) first")
-            return self._backward(grad_y)
+            dx = self._backward(grad_y, bool(input_grad))
+            return dx if input_grad else None
 
     def get_config(self):
         return {"dtype": dtype_name(self.dtype)}
@@ -86,6 +94,23 @@ class Layer:
         if p.dtype != self.dtype or not p.flags.c_contiguous or not p.flags.writeable:
             p = self.params[key] = np.array(p, dtype=self.dtype, order="C")
         return p
+
+    @staticmethod
+    def _sub_forward(layer, x, training):
+        """forward of a sub-layer.  Inference of an nnc layer calls its
+        _forward directly: it takes no lock and the caller already runs
+        with the memory cache, so a call level per layer is saved."""
+        if not training and isinstance(layer, Layer):
+            return layer._forward(x, False)
+        return layer.forward(x, training=training)
+
+    @staticmethod
+    def _sub_backward(layer, grad_y, input_grad):
+        """backward of a sub-layer; input_grad=False is passed on to nnc
+        layers only (a user's duck-typed layer may not take it)."""
+        if input_grad or not isinstance(layer, Layer):
+            return layer.backward(grad_y)
+        return layer.backward(grad_y, input_grad=False)
 
     def _grad_input(self, grad_y, expected_shape):
         g = as_input(grad_y, self.dtype, f"{self.name}.backward", "grad_y")

@@ -208,7 +208,7 @@ class Conv2D(Layer):
             self._cache = (x, y, geo)
         return y
 
-    def _backward(self, grad_y):
+    def _backward(self, grad_y, input_grad):
         x, y, geo = self._cache
         g = self._grad_input(grad_y, y.shape)
         if self._act != 0:
@@ -218,7 +218,7 @@ class Conv2D(Layer):
         else:
             dz = g
         W = self._param("W")
-        dx, _, _ = conv2d_backward(geo, x, W, dz, need_db=self.use_bias, dW=self.grads["W"],
+        dx, _, _ = conv2d_backward(geo, x, W, dz, need_dx=input_grad, need_db=self.use_bias, dW=self.grads["W"],
                                    db=self.grads["b"] if self.use_bias else None)
         return dx
 

@@ -89,10 +89,9 @@ class _ConvRecurrent(_Recurrent):
         hslots, cslots = (T + 1 if keep_h else 2), (T + 1 if training else 2)
         hist = np.empty(hslots * ss, dt)
         chist = np.empty(cslots * ss, dt) if self._has_cell_state else None
-        rec = np.empty(G * ss, dt)
         _core.convrnn_forward(self._cell, self._act(), int(training), int(keep_h), xt, Wx, Wh, b,
                               None if h0 is None else h0.reshape(-1), None if c0 is None else c0.reshape(-1),
-                              gates, hist, chist, rec)
+                              gates, hist, chist)
         hist = hist.reshape(hslots, N, H, W, ch)
         last = T if keep_h else T % 2
         last_h = hist[last].copy()
@@ -228,7 +227,7 @@ class ConvRNN2D(_ConvRecurrent):
             return out_t[-1].copy()
         return np.ascontiguousarray(out_t.transpose(1, 0, 2, 3, 4))
 
-    def _backward(self, grad_y):
+    def _backward(self, grad_y, input_grad):
         c = self._cache
         N, T, H, W, _ = c["x"].shape
         ch = self.hidden_channels
@@ -295,6 +294,6 @@ class ConvLSTM2D(_ConvRecurrent):
             return hs_t[-1].copy()
         return np.ascontiguousarray(hs_t.transpose(1, 0, 2, 3, 4))
 
-    def _backward(self, grad_y):
+    def _backward(self, grad_y, input_grad):
         N, T, H, W, _ = self._cache["x"].shape
         return self._bptt(self._hidden_grad(grad_y, self.hidden_channels, N, T, H, W))

@@ -68,7 +68,7 @@ class Dense(Layer):
             self._cache = (x2, y, x.shape[:-1] + (self.out_features,))
         return y.reshape(x.shape[:-1] + (self.out_features,))
 
-    def _backward(self, grad_y):
+    def _backward(self, grad_y, input_grad):
         x2, y, out_shape = self._cache
         g = self._grad_input(grad_y, out_shape).reshape(y.shape)
         if self._act != 0:
@@ -76,12 +76,13 @@ class Dense(Layer):
             _core.act_bwd(dz, g, y, self._act)
         else:
             dz = g
-        W = self._param("W")
-        dx = np.empty_like(x2)
-        _core.gemm(0, 0, dz, W, dx)
         _core.gemm(1, 0, dz, x2, self.grads["W"])
         if self.use_bias:
             _core.colsum(self.grads["b"], dz)
+        if not input_grad:
+            return None
+        dx = np.empty_like(x2)
+        _core.gemm(0, 0, dz, self._param("W"), dx)
         return dx.reshape(out_shape[:-1] + (self.in_features,))
 
     def __repr__(self):

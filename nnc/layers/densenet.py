@@ -8,7 +8,7 @@ from .. import _config, _core
 from .._validation import pos_int
 from .activations import act_id
 from .base import Layer
-from .conv import conv2d_backward, conv2d_forward
+from .conv import conv2d_backward, conv_geometry, _run_forward
 
 
 class DenseBlock(Layer):
@@ -38,6 +38,8 @@ class DenseBlock(Layer):
     transposed convolution), so nothing is copied per layer.
     """
 
+    _relu = act_id("relu", "DenseBlock")
+
     def __init__(self, in_channels, num_layers, growth_rate, kernel_size=3, dtype=np.float32):
         super().__init__(dtype)
         self.in_channels = pos_int(in_channels, "in_channels", self.name)
@@ -51,6 +53,19 @@ class DenseBlock(Layer):
             lim = math.sqrt(6.0 / (k * k * (cin + g)))
             self._add_param(f"layer{i}.W", rng.uniform(-lim, lim, (k, k, cin, g)))
             self._add_param(f"layer{i}.b", np.zeros(g))
+        self._geos = {}  # input shape -> per-layer conv geometries
+
+    def _geometries(self, shape):
+        geos = self._geos.get(shape)
+        if geos is None:
+            k, one = self.kernel_size, (1, 1)
+            geos = self._geos[shape] = tuple(
+                conv_geometry(shape, self.in_channels + i * self.growth_rate,
+                              (k, k, self.in_channels + i * self.growth_rate, self.growth_rate), one, "same", one,
+                              1, self.name) for i in range(self.num_layers))
+            if len(self._geos) > 16:
+                self._geos = {shape: geos}
+        return geos
 
     def get_config(self):
         return {"in_channels": self.in_channels, "num_layers": self.num_layers, "growth_rate": self.growth_rate,
@@ -62,19 +77,17 @@ class DenseBlock(Layer):
             raise self._shape_error(f"(N, H, W, {self.in_channels})", x.shape)
         out = np.empty(x.shape[:3] + (self.out_channels,), self.dtype)
         out[..., :self.in_channels] = x
-        geos = []
-        for i in range(self.num_layers):
-            _, geo = conv2d_forward(out, self._param(f"layer{i}.W"), self._param(f"layer{i}.b"), padding="same",
-                                    activation="relu", out=out, out_offset=self.in_channels + i * self.growth_rate,
-                                    where=self.name)
-            geos.append(geo)
+        geos = self._geometries(x.shape)
+        for i, geo in enumerate(geos):
+            _run_forward(out, self._param(f"layer{i}.W"), self._param(f"layer{i}.b"), geo, self._relu, out,
+                        out_offset=self.in_channels + i * self.growth_rate)
         if training:
             self._cache = (out, geos)
         return out
 
-    def _backward(self, grad_y):
+    def _backward(self, grad_y, input_grad):
         out, geos = self._cache
-        C, g, relu = self.in_channels, self.growth_rate, act_id("relu", self.name)
+        C, g, relu = self.in_channels, self.growth_rate, self._relu
         # G holds dL/d(concat); layers run last to first, each turning its own
         # slice into dz in place and adding its input gradient to the prefix.
         G = np.array(self._grad_input(grad_y, out.shape), dtype=self.dtype, order="C", copy=True)

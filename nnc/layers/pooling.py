@@ -95,7 +95,7 @@ class MaxPool2D(_Pool2D):
         self._cache = (x.shape, idx)
         return y
 
-    def _backward(self, grad_y):
+    def _backward(self, grad_y, input_grad):
         x_shape, idx = self._cache
         g = self._grad_input(grad_y, idx.shape)
         dx = np.empty(x_shape, dtype=self.dtype)
@@ -118,7 +118,7 @@ class AvgPool2D(_Pool2D):
             self._cache = (x.shape, out_shape)
         return y
 
-    def _backward(self, grad_y):
+    def _backward(self, grad_y, input_grad):
         x_shape, out_shape = self._cache
         g = self._grad_input(grad_y, out_shape)
         dx = np.empty(x_shape, dtype=self.dtype)
@@ -143,7 +143,7 @@ class GlobalAvgPool2D(Layer):
             self._cache = x.shape
         return y.reshape(n, c)
 
-    def _backward(self, grad_y):
+    def _backward(self, grad_y, input_grad):
         n, h, w, c = self._cache
         g = self._grad_input(grad_y, (n, c)).reshape(n, 1, 1, c)
         dx = np.empty(self._cache, dtype=self.dtype)

@@ -158,7 +158,7 @@ class _Recurrent(Layer):
         hs = self._run(x, training, initial_state)
         return hs if self.return_sequences else hs[:, -1].copy()
 
-    def _backward(self, grad_y):
+    def _backward(self, grad_y, input_grad):
         N, T, _ = self._cache["x"].shape
         return self._bptt(self._seq_grad(grad_y, N, T, self.hidden_size))
 
@@ -233,7 +233,7 @@ class SimpleRNN(_Recurrent):
             self._cache["h2"], self._cache["y"] = h2, y
         return y.reshape(h.shape[:-1] + (self.output_size,))
 
-    def _backward(self, grad_y):
+    def _backward(self, grad_y, input_grad):
         N, T, _ = self._cache["x"].shape
         if self.output_size is None:
             return self._bptt(self._seq_grad(grad_y, N, T, self.hidden_size))

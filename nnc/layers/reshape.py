@@ -20,7 +20,7 @@ class Flatten(Layer):
             self._cache = x.shape
         return y
 
-    def _backward(self, grad_y):
+    def _backward(self, grad_y, input_grad):
         shape = self._cache
         g = self._grad_input(grad_y, (shape[0], math.prod(shape[1:])))
         return g.reshape(shape)

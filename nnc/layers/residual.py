@@ -66,8 +66,9 @@ class Residual(Layer):
 
     def _forward(self, x, training, **kwargs):
         x = self._input(x)
-        y = self.block.forward(x, training=training, **kwargs)
-        s = x if self.shortcut is None else self.shortcut.forward(x, training=training)
+        y = self.block.forward(x, training=training, **kwargs) if kwargs else \
+            self._sub_forward(self.block, x, training)
+        s = x if self.shortcut is None else self._sub_forward(self.shortcut, x, training)
         if y.shape != s.shape:
             what = "the input" if self.shortcut is None else "the shortcut output"
             raise ValueError(f"Residual: expected the block output to have the shape of {what} "
@@ -78,11 +79,15 @@ class Residual(Layer):
             self._cache = (x.shape, out.shape)
         return out
 
-    def _backward(self, grad_y):
+    def _backward(self, grad_y, input_grad):
         in_shape, out_shape = self._cache
         g = self._grad_input(grad_y, out_shape)
-        gb = np.ascontiguousarray(self.block.backward(g), dtype=self.dtype)
-        gs = g if self.shortcut is None else np.ascontiguousarray(self.shortcut.backward(g), dtype=self.dtype)
+        gb = self._sub_backward(self.block, g, input_grad)
+        gs = g if self.shortcut is None else self._sub_backward(self.shortcut, g, input_grad)
+        if not input_grad:
+            return None
+        gb = np.ascontiguousarray(gb, dtype=self.dtype)
+        gs = np.ascontiguousarray(gs, dtype=self.dtype)
         if gb.shape != tuple(in_shape) or gs.shape != tuple(in_shape):
             raise RuntimeError("Residual.backward: sub-layer input gradients do not match the input shape")
         dx = np.empty(in_shape, dtype=self.dtype)

@@ -2,8 +2,9 @@
 // (template; see nnc_internal.h).  Built from the conv kernels and the fused
 // recurrent cell passes:
 //   forward:  one batched convolution of every x_t (T*N images) into the gate
-//             buffer; per step one recurrent convolution of h_{t-1}, one add,
-//             one fused cell pass (rows = N*H*W pixels).
+//             buffer; per step one recurrent convolution of h_{t-1} added
+//             into the step's gates as it is stored, one fused cell pass
+//             (rows = N*H*W pixels).
 //   backward: per step one fused cell-gradient pass and one transposed
 //             convolution (dh_{t-1}); then dW_h, dW_x, db and dx as single
 //             convolutions over all T*N images, not per step.
@@ -36,22 +37,9 @@ static nnc_conv_params NNC_FN(convrnn_geo)(const nnc_convrnn_desc *d, nnc_ssize 
     return p;
 }
 
-// y[0..n) += x[0..n)
-static void NNC_FN(convrnn_add)(NNC_T *NNC_RESTRICT y, const NNC_T *NNC_RESTRICT x, nnc_ssize n)
-{
-    const nnc_ssize chunk = 8192;
-    int nt = nnc_threads_for((double)n);
-    #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
-    for (nnc_ssize s = 0; s < n; s += chunk) {
-        nnc_ssize e = NNC_MIN(n, s + chunk), i = s;
-        for (; i + NNC_VLEN <= e; i += NNC_VLEN) vstore(y + i, vadd(vload(y + i), vload(x + i)));
-        for (; i < e; ++i) y[i] += x[i];
-    }
-}
-
 static int NNC_FN(convrnn_forward)(const nnc_convrnn_desc *d, const NNC_T *xt, const NNC_T *Wx, const NNC_T *Wh,
                                    const NNC_T *b, const NNC_T *h0, const NNC_T *c0, NNC_T *gates, NNC_T *hist,
-                                   NNC_T *chist, NNC_T *rec)
+                                   NNC_T *chist)
 {
     const int lstm = d->cell == NNC_RNN_LSTM;
     const nnc_ssize G = lstm ? 4 : 1, rows = d->n * d->h * d->w;
@@ -72,9 +60,8 @@ static int NNC_FN(convrnn_forward)(const nnc_convrnn_desc *d, const NNC_T *xt, c
         const nnc_ssize cp = d->training ? t : t % 2, cn = d->training ? t + 1 : (t + 1) % 2;
         NNC_T *a = gates + t * gs;
         if (t > 0 || h0) {   // the recurrent term vanishes for a zero initial state
-            st = NNC_FN(conv_fwd)(&ph, hist + hp * ss, Wh, NULL, NNC_ACT_LINEAR, rec);
+            st = NNC_FN(conv_fwd)(&ph, hist + hp * ss, Wh, NULL, NNC_CONV_ACCUMULATE, a);   // a += Wh * h
             if (st) return st;
-            NNC_FN(convrnn_add)(a, rec, gs);
         }
         if (lstm)
             st = NNC_FN(lstm_cell_fwd)(rows, d->ch, a, 4 * d->ch, chist + cp * ss, d->ch, chist + cn * ss, d->ch,

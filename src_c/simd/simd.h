@@ -20,6 +20,9 @@
 //   vsel_eq(a, b, x, y)        a == b ? x : y
 //   vhsum(v)                   horizontal sum in a fixed lane order
 //   vexp vtanh vsigmoid        element-wise functions (NNC_FN-suffixed)
+//   nnc_vh, NNC_VHLEN          half-width vector (scalar: NNC_T, 1); vhzero()
+//                              vhset1(x) vhload(p) vhfma(a, b, c) as above, and
+//                              vhwiden(v): the nnc_v with v in its low lanes, 0 above
 //   vtransp(dst, ldd, src, lds) NNC_TB x NNC_TB block transpose: dst[j*ldd+i] =
 //                              src[i*lds+j] (8 x 8 f32 / 4 x 4 f64 on ymm; 1 x 1 scalar)
 #include <math.h>
@@ -48,6 +51,13 @@
 #define vsel_eq(a, b, x, y) ((a) == (b) ? (x) : (y))
 #define vhsum(v) (v)
 #define vsqrt(v) (NNC_IS_F32 ? (NNC_T)sqrtf((float)(v)) : (NNC_T)sqrt((double)(v)))
+#define nnc_vh NNC_T
+#define NNC_VHLEN 1
+#define vhzero() ((NNC_T)0)
+#define vhset1(x) ((NNC_T)(x))
+#define vhload(p) (*(p))
+#define vhfma(a, b, c) ((a) * (b) + (c))
+#define vhwiden(v) (v)
 
 #elif NNC_ISA_ID == 1 && NNC_IS_F32
 #define nnc_v __m256
@@ -70,6 +80,13 @@
 #define vsel_ge(a, b, x, y) _mm256_blendv_ps((y), (x), _mm256_cmp_ps((a), (b), _CMP_GE_OQ))
 #define vsel_eq(a, b, x, y) _mm256_blendv_ps((y), (x), _mm256_cmp_ps((a), (b), _CMP_EQ_OQ))
 #define vsqrt _mm256_sqrt_ps
+#define nnc_vh __m128
+#define NNC_VHLEN 4
+#define vhzero() _mm_setzero_ps()
+#define vhset1(x) _mm_set1_ps(x)
+#define vhload(p) _mm_loadu_ps(p)
+#define vhfma _mm_fmadd_ps
+#define vhwiden _mm256_zextps128_ps256
 #define vround_(v) _mm256_round_ps((v), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
 #define vpow2i_(n) _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23))
 NNC_INLINE float NNC_FN(vhsum)(__m256 v)
@@ -102,6 +119,13 @@ NNC_INLINE float NNC_FN(vhsum)(__m256 v)
 #define vsel_ge(a, b, x, y) _mm256_blendv_pd((y), (x), _mm256_cmp_pd((a), (b), _CMP_GE_OQ))
 #define vsel_eq(a, b, x, y) _mm256_blendv_pd((y), (x), _mm256_cmp_pd((a), (b), _CMP_EQ_OQ))
 #define vsqrt _mm256_sqrt_pd
+#define nnc_vh __m128d
+#define NNC_VHLEN 2
+#define vhzero() _mm_setzero_pd()
+#define vhset1(x) _mm_set1_pd(x)
+#define vhload(p) _mm_loadu_pd(p)
+#define vhfma _mm_fmadd_pd
+#define vhwiden _mm256_zextpd128_pd256
 NNC_INLINE double NNC_FN(vhsum)(__m256d v)
 {
     __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
@@ -130,6 +154,13 @@ NNC_INLINE double NNC_FN(vhsum)(__m256d v)
 #define vsel_ge(a, b, x, y) _mm512_mask_blend_ps(_mm512_cmp_ps_mask((a), (b), _CMP_GE_OQ), (y), (x))
 #define vsel_eq(a, b, x, y) _mm512_mask_blend_ps(_mm512_cmp_ps_mask((a), (b), _CMP_EQ_OQ), (y), (x))
 #define vsqrt _mm512_sqrt_ps
+#define nnc_vh __m256
+#define NNC_VHLEN 8
+#define vhzero() _mm256_setzero_ps()
+#define vhset1(x) _mm256_set1_ps(x)
+#define vhload(p) _mm256_loadu_ps(p)
+#define vhfma _mm256_fmadd_ps
+#define vhwiden _mm512_zextps256_ps512
 #define vround_(v) _mm512_roundscale_ps((v), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
 #define vpow2i_(n) _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23))
 NNC_INLINE float NNC_FN(vhsum)(__m512 v)
@@ -163,6 +194,13 @@ NNC_INLINE float NNC_FN(vhsum)(__m512 v)
 #define vsel_ge(a, b, x, y) _mm512_mask_blend_pd(_mm512_cmp_pd_mask((a), (b), _CMP_GE_OQ), (y), (x))
 #define vsel_eq(a, b, x, y) _mm512_mask_blend_pd(_mm512_cmp_pd_mask((a), (b), _CMP_EQ_OQ), (y), (x))
 #define vsqrt _mm512_sqrt_pd
+#define nnc_vh __m256d
+#define NNC_VHLEN 4
+#define vhzero() _mm256_setzero_pd()
+#define vhset1(x) _mm256_set1_pd(x)
+#define vhload(p) _mm256_loadu_pd(p)
+#define vhfma _mm256_fmadd_pd
+#define vhwiden _mm512_zextpd256_pd512
 NNC_INLINE double NNC_FN(vhsum)(__m512d v)
 {
     __m256d h = _mm256_add_pd(_mm512_castpd512_pd256(v), _mm512_extractf64x4_pd(v, 1));

@@ -25,5 +25,12 @@
 #undef vexp
 #undef vtanh
 #undef vsigmoid
+#undef nnc_vh
+#undef NNC_VHLEN
+#undef vhzero
+#undef vhset1
+#undef vhload
+#undef vhfma
+#undef vhwiden
 #undef NNC_TB
 #undef vtransp

@@ -55,6 +55,14 @@ void nnc_set_num_threads(int n);
 int nnc_get_num_threads(void);
 // Pauses the OpenMP runtime (before fork); returns 0 on success.
 int nnc_omp_pause(void);
+// Memory (memcache.c): 64-byte aligned blocks; large freed blocks stay in a
+// bounded cache and are reused, so repeated calls do not fault in fresh pages.
+void *nnc_aligned_alloc(size_t bytes);  // NULL on failure; any size, 0 included
+void nnc_aligned_free(void *p);         // NULL is a no-op
+size_t nnc_mem_set_cache_limit(size_t bytes);  // returns the old limit; 0 = no cache
+size_t nnc_mem_get_cache_limit(void);
+size_t nnc_mem_cached_bytes(void);
+void nnc_mem_clear_cache(void);
 const char *nnc_compiler(void);
 int nnc_openmp_version(void);
 

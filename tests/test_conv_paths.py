@@ -1,0 +1,97 @@
+"""Conv2D kernel paths chosen by the channel counts: the half-width-vector
+kernels (few outputs, e.g. K = 8 on AVX-512; K = 24 a full and a half-width
+vector), conv_dot (very few outputs, long reduction), the swapped
+weight-gradient kernel (x's channels in the lanes), wide 12-pixel tiles
+(K <= 32), and vertical tiles of edge pixels.
+Forward, dx and dW against nnc.reference.conv through the functional
+channel-slice API (DenseBlock's use), every ISA path, both dtypes."""
+import numpy as np
+import pytest
+
+import nnc
+from nnc.layers.conv import conv2d_backward, conv2d_forward
+from nnc.reference import conv as ref
+
+from helpers import assert_close
+
+KS = [1, 3, 6, 8, 12, 16, 24, 32]
+
+
+def _check(N, H, W, C, K, k, stride, pad, groups, dtype, rng, x_extra=0, y_extra=0):
+    """Runs the conv on channel slices (x at offset 1 of a buffer with x_extra
+    more channels, y/dz/dx likewise) and compares y, dx, dW, db."""
+    Wt = rng.standard_normal((k, k, C // groups, K)).astype(dtype)
+    b = rng.standard_normal(K).astype(dtype)
+    xo = 1 if x_extra else 0
+    yo = 2 if y_extra else 0
+    xw = rng.standard_normal((N, H, W, C + x_extra)).astype(dtype)
+    x = xw[..., xo:xo + C]
+    kw = dict(stride=stride, padding=pad, groups=groups)
+    ry = ref.conv2d_forward(x, Wt, b, dilation=(1, 1), **{**kw, "stride": (stride, stride),
+                                                           "padding": _pads(H, W, k, stride, pad)})
+    yw = np.full(ry.shape[:3] + (K + y_extra,), 7.0, dtype)
+    _, geo = conv2d_forward(xw, Wt, b, out=yw, x_offset=xo, out_offset=yo, **kw)
+    red = k * k * C // groups
+    assert_close(yw[..., yo:yo + K], ry, dtype, scale=max(1, red / 50), what="y")
+    assert (np.delete(yw, np.s_[yo:yo + K], axis=3) == 7).all()
+    gy = rng.standard_normal(ry.shape).astype(dtype)
+    dzw = np.zeros_like(yw)
+    dzw[..., yo:yo + K] = gy
+    rdx, rdW, rdb = ref.conv2d_backward(x, Wt, ry, gy, stride=(stride, stride), padding=_pads(H, W, k, stride, pad),
+                                        dilation=(1, 1), groups=groups, activation=None)
+    dxw = np.full(xw.shape, 5.0, dtype)
+    dx, dW, db = conv2d_backward(geo, xw, Wt, dzw, x_offset=xo, dz_offset=yo, dx_out=dxw, dx_offset=xo)
+    assert_close(dxw[..., xo:xo + C], rdx, dtype, scale=max(1, K * k * k / groups / 50), what="dx")
+    assert (np.delete(dxw, np.s_[xo:xo + C], axis=3) == 5).all()
+    P = ry.shape[0] * ry.shape[1] * ry.shape[2]
+    assert_close(dW, rdW, dtype, scale=max(1, P / 20), what="dW")
+    assert_close(db, rdb, dtype, scale=max(1, P / 20), what="db")
+    return yw, dxw, dW, db
+
+
+def _pads(H, W, k, s, pad):
+    if pad == "same":
+        return ref.same_padding(H, k, s, 1) + ref.same_padding(W, k, s, 1)
+    return (pad, pad, pad, pad)
+
+
+@pytest.mark.parametrize("K", KS)
+@pytest.mark.parametrize("C, N, H, W", [(16, 7, 6, 9), (24, 1, 7, 17), (3, 7, 5, 14)], ids=["c16", "c24", "c3"])
+def test_output_channel_counts(C, N, H, W, K, isa, dtype, rng):
+    _check(N, H, W, C, K, 3, 1, 1, 1, dtype, rng, x_extra=3, y_extra=5)
+
+
+@pytest.mark.parametrize("K", [8, 12, 24])
+@pytest.mark.parametrize("k, stride, pad", [(3, 2, "same"), (5, 1, 2), (7, 2, 3)], ids=["3s2", "5p2", "7s2"])
+def test_strides_and_kernels(k, stride, pad, K, isa, dtype, rng):
+    _check(7, 13, 12, 16, K, k, stride, pad, 1, dtype, rng)
+
+
+@pytest.mark.parametrize("C, K, groups", [(16, 16, 2), (24, 24, 3), (8, 16, 2), (32, 8, 4)])
+def test_groups_few_outputs(C, K, groups, isa, dtype, rng):
+    _check(2, 9, 11, C, K, 3, 1, 1, groups, dtype, rng, x_extra=2, y_extra=3)
+
+
+@pytest.mark.parametrize("C, K, k, s", [(16, 8, 3, 1), (24, 8, 3, 1), (3, 32, 3, 1), (3, 12, 7, 2), (8, 16, 3, 2)],
+                         ids=["16-8", "24-8", "3-32", "3-12-7x7s2", "8-16-s2"])
+def test_new_paths_threads_and_batch_split_bitwise(C, K, k, s, isa, dtype, rng):
+    """The determinism contract on the new paths: 1 vs 2 threads bitwise for
+    y, dx, dW, db; y and dx of a batch slice equal the full batch's."""
+    x = rng.standard_normal((7, 23, 22, C)).astype(dtype)
+    Wt = rng.standard_normal((k, k, C, K)).astype(dtype)
+    b = rng.standard_normal(K).astype(dtype)
+
+    def run(xx):
+        y, geo = conv2d_forward(xx, Wt, b, stride=s, padding=k // 2)
+        dz = np.cos(np.arange(y.size, dtype=dtype)).reshape(y.shape)
+        dx, dW, db = conv2d_backward(geo, xx, Wt, dz)
+        return y, dx, dW, db
+    with nnc.threads(1):
+        a = run(x)
+    with nnc.threads(2):
+        bb = run(x)
+        part = run(x[2:5])
+    for u, v in zip(a, bb):
+        assert np.array_equal(u, v)
+    y_full, _ = conv2d_forward(x[2:5], Wt, b, stride=s, padding=k // 2)
+    assert np.array_equal(part[0], a[0][2:5]) and np.array_equal(part[0], y_full)
