@@ -430,3 +430,28 @@ def test_absurd_sizes_fail_promptly():
     """
     rc, out = run_python(code, timeout=120)
     assert rc == 0 and "ok" in out, out
+
+
+def test_recurrent_batch_above_one_gemm_row_block_per_thread():
+    """Each thread of a recurrent time loop runs its own GEMMs over its batch
+    rows; with more rows than one GEMM row block (MC = 264 per thread) the
+    GEMM's blocked path must not bind its loops to the time loop's team (it
+    used to hang or give wrong results).  In a subprocess: a hang fails."""
+    code = """
+        import numpy as np, nnc
+        for cls, n, t in ((nnc.LSTM, 529, 2), (nnc.LSTM, 600, 3), (nnc.GRU, 600, 3), (nnc.SimpleRNN, 600, 3)):
+            layer = cls(8, 16)
+            x = np.random.default_rng(0).standard_normal((n, t, 8)).astype(np.float32)
+            out = []
+            for threads in (2, 1):
+                with nnc.threads(threads):
+                    y = layer.forward(x, training=True)
+                    dx = layer.backward(np.ones_like(y))
+                    out.append((y, dx, {k: g.copy() for k, g in layer.grads.items()}))
+            (y2, dx2, g2), (y1, dx1, g1) = out
+            assert np.array_equal(y2, y1) and np.array_equal(dx2, dx1), cls.__name__
+            assert all(np.array_equal(g2[k], g1[k]) for k in g1), cls.__name__
+        print("ok")
+    """
+    rc, out = run_python(code, timeout=120)
+    assert rc == 0 and out.strip().endswith("ok"), out

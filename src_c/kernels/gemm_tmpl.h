@@ -471,13 +471,10 @@ static int NNC_FN(gemm_run)(const NNC_FN(gemm_args) *g, int nt)
         if (!bbuf) return NNC_ENOMEM;
     }
     const size_t abytes = sizeof(NNC_T) * (size_t)GEMM_MC * GEMM_KC;
-    if (nt <= 1) {
-        NNC_T *abuf = nnc_tls_scratch(1, abytes);
-        if (!abuf) return NNC_ENOMEM;
-        NNC_FN(gemm_blocked)(g, bbuf, abuf, 1);
-        return NNC_OK;
-    }
     int failed = 0;
+    // Always a region of its own, even of one thread: gemm_blocked's omp-for
+    // loops must bind to this team, never to a caller's parallel region (an
+    // RNN's time loop calls gemm_run(g, 1) from its threads).
     #pragma omp parallel num_threads(nt)
     {
         NNC_T *abuf = nnc_tls_scratch(1, abytes);
