@@ -60,16 +60,17 @@ def check_layer_grads(layer, x, rng, n_coords=12, eps=1e-6, forward_kwargs=None)
     return dx, grads
 
 
-def assert_threads_bitwise(layer, x, dy=None, subsets=((1, 2),)):
+def assert_threads_bitwise(layer, x, dy=None, subsets=((1, 2),), forward_kwargs=None):
     """Training forward + backward at 1 and at 2 threads give bitwise the same
     output, input gradient and parameter gradients, and inference on the batch
     rows [lo, hi) of each subset gives bitwise those rows.  dy defaults to the
-    output itself.  Returns the output."""
+    output itself; forward_kwargs go to the training forwards.  Returns the
+    output, the input gradient and a copy of the parameter gradients."""
     import nnc
     runs = []
     for n in (1, 2):
         with nnc.threads(n):
-            y = layer.forward(x, training=True)
+            y = layer.forward(x, training=True, **(forward_kwargs or {}))
             dx = layer.backward(y if dy is None else dy)
             runs.append((y, dx, {k: v.copy() for k, v in layer.grads.items()}))
     (y1, dx1, g1), (y2, dx2, g2) = runs
@@ -79,4 +80,4 @@ def assert_threads_bitwise(layer, x, dy=None, subsets=((1, 2),)):
         np.testing.assert_array_equal(g1[k], g2[k], err_msg=k)
     for lo, hi in subsets:
         np.testing.assert_array_equal(layer(x[lo:hi]), y1[lo:hi])
-    return y1
+    return y1, dx1, g1

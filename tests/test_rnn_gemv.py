@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import nnc
-from helpers import assert_close
+from helpers import assert_close, assert_threads_bitwise
 from test_rnn import cast_state, is_lstm, make, make_state, reference
 
 H = 300
@@ -51,18 +51,9 @@ def test_small_batch_vs_reference_and_bitwise(cfg, N, T, with_init, dtype, isa, 
     initb = cast_state(make_state(layer, N + 7, rng), dtype) if with_init else None
     init = _state_rows(initb, 0, N)
     # training forward + BPTT at 1 and 2 threads: bitwise the same
-    runs = []
-    for nt in (1, 2):
-        y = _run(layer, x, init, nt, True)
-        dy = np.random.default_rng(5).standard_normal(y.shape).astype(dtype)
-        with nnc.threads(nt):
-            dx = layer.backward(dy)
-        runs.append((y, dx, {k: v.copy() for k, v in layer.grads.items()}))
-    (y1, dx1, g1), (y2, dx2, g2) = runs
-    np.testing.assert_array_equal(y1, y2)
-    np.testing.assert_array_equal(dx1, dx2)
-    for k in g1:
-        np.testing.assert_array_equal(g1[k], g2[k], err_msg=k)
+    dy = np.random.default_rng(5).standard_normal(_run(layer, x, init, 1, False).shape).astype(dtype)
+    y1, dx1, g1 = assert_threads_bitwise(layer, x, dy, subsets=(),
+                                         forward_kwargs=None if init is None else {"initial_state": init})
     # inference gives the training forward's output, and the same rows of a
     # big batch (row blocks through the GEMM) bitwise
     np.testing.assert_array_equal(_run(layer, x, init, 2, False), y1)
