@@ -291,9 +291,6 @@ static nnc_ssize NNC_FN(gemm_packed_b_size)(nnc_ssize n, nnc_ssize k)
 // The KC slice depth: a GEMV-shaped caller (kernels/rnn_tmpl.h) that reads
 // packed panels itself restarts its FMA chains at the same slice boundaries.
 static nnc_ssize NNC_FN(gemm_kc)(void) { return GEMM_KC; }
-// The largest m the small path takes: inside a parallel region a caller
-// keeps m <= MC (the blocked path's worksharing loops would bind to its team).
-static nnc_ssize NNC_FN(gemm_mc)(void) { return GEMM_MC; }
 
 // Packs all of op(B) (k, n) into dst (gemm_packed_b_size elements): panel
 // jp holds columns [jp*NR, jp*NR+NR) for every p, so any KC slice of a panel

@@ -276,22 +276,6 @@ NNC_INLINE void NNC_FN(rnn_gemm)(nnc_ssize rows, nnc_ssize n, nnc_ssize k, const
     if (NNC_FN(gemm_run)(&g, 1) != NNC_OK) __atomic_store_n(failed, 1, __ATOMIC_RELAXED);
 }
 
-// The GEMM g on the calling thread inside a parallel region: row chunks of
-// at most MC rows (the small path, no worksharing constructs); the same
-// elements, bitwise, as one call.
-static int NNC_FN(rnn_gemm_rows)(const NNC_FN(gemm_args) *g)
-{
-    const nnc_ssize mc = NNC_FN(gemm_mc)();
-    for (nnc_ssize i = 0; i < g->m; i += mc) {
-        NNC_FN(gemm_args) c = *g;
-        c.m = NNC_MIN(mc, g->m - i);
-        c.A = g->A + i * g->lda;
-        c.C = g->C + i * g->ldc;
-        if (NNC_FN(gemm_run)(&c, 1) != NNC_OK) return NNC_ENOMEM;
-    }
-    return NNC_OK;
-}
-
 // One row (batch 1) times packed W_h: NQ "streams", each 2*NNC_VLEN
 // columns of one packed panel (rows nr apart) into its own output row
 // segment, c = h W (+ beta c + bias).  Per element this is exactly the
@@ -489,7 +473,7 @@ static void NNC_FN(rnn_slice_setup)(const NNC_FN(rnn_ctx) *cx, nnc_ssize j0, nnc
                                       H);
         NNC_FN(gemm_args) ga = {0, d->n * d->t, j1 - j0, F, 1, 0, cx->x, F, 1, cx->Wx + (g * H + j0) * F, F, NULL,
                                 cx->a + g * H + j0, GH, cx->bias + g * H + j0, NNC_ACT_LINEAR};
-        if (NNC_FN(rnn_gemm_rows)(&ga) != NNC_OK) __atomic_store_n(failed, 1, __ATOMIC_RELAXED);
+        if (NNC_FN(gemm_run)(&ga, 1) != NNC_OK) __atomic_store_n(failed, 1, __ATOMIC_RELAXED);
     }
 }
 
@@ -669,7 +653,7 @@ static int NNC_FN(rnn_forward)(const nnc_rnn_desc *d, const NNC_T *x, const NNC_
             if (xbuf && r0 < r1) {  // the same GEMM elements as one GEMM over every row
                 NNC_FN(gemm_args) g = {0, (r1 - r0) * T, GH, F, 1, 0, x + r0 * T * F, F, 0, NULL, 0, xbuf,
                                        cx.a + r0 * T * GH, GH, cx.bias, NNC_ACT_LINEAR};
-                if (NNC_FN(rnn_gemm_rows)(&g) != NNC_OK) {
+                if (NNC_FN(gemm_run)(&g, 1) != NNC_OK) {
                     #pragma omp atomic write
                     failed = 1;
                 }
