@@ -4,7 +4,7 @@
 # give their data back to it when they die); a large block then stays
 # resident for the next call instead of being faulted in afresh.
 from cpython.pycapsule cimport PyCapsule_New
-from libc.string cimport memcpy, memset, strncpy
+from libc.string cimport memset, strncpy
 
 import numpy as _np
 
@@ -25,6 +25,7 @@ cdef extern from "numpy/arrayobject.h":
 cdef extern from "nnc/nnc.h" nogil:
     void *nnc_aligned_alloc(size_t bytes)
     void nnc_aligned_free(void *p)
+    void *nnc_aligned_realloc(void *p, size_t bytes)
     size_t nnc_mem_set_cache_limit(size_t bytes)
     size_t nnc_mem_get_cache_limit()
     size_t nnc_mem_cached_bytes()
@@ -45,14 +46,7 @@ cdef void *_mem_calloc(void *ctx, size_t nelem, size_t elsize) noexcept nogil:
 
 
 cdef void *_mem_realloc(void *ctx, void *ptr, size_t new_size) noexcept nogil:
-    # The block's usable size sits in the 64-byte header before it.
-    cdef void *q = nnc_aligned_alloc(new_size)
-    cdef size_t old
-    if q and ptr:
-        old = (<size_t *>(<char *>ptr - 64))[0]
-        memcpy(q, ptr, old if old < new_size else new_size)
-        nnc_aligned_free(ptr)
-    return q
+    return nnc_aligned_realloc(ptr, new_size)
 
 
 cdef void _mem_free(void *ctx, void *ptr, size_t size) noexcept nogil:

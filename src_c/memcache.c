@@ -142,6 +142,17 @@ void nnc_aligned_free(void *p)
     free(b);
 }
 
+void *nnc_aligned_realloc(void *p, size_t bytes)
+{
+    void *q = nnc_aligned_alloc(bytes);
+    if (q && p) {
+        const size_t old = *(size_t *)((char *)p - MEMCACHE_HDR);
+        memcpy(q, p, old < bytes ? old : bytes);
+        nnc_aligned_free(p);
+    }
+    return q;
+}
+
 size_t nnc_mem_set_cache_limit(size_t bytes)
 {
     char *evict[MEMCACHE_SLOTS];

@@ -59,6 +59,7 @@ int nnc_omp_pause(void);
 // bounded cache and are reused, so repeated calls do not fault in fresh pages.
 void *nnc_aligned_alloc(size_t bytes);  // NULL on failure; any size, 0 included
 void nnc_aligned_free(void *p);         // NULL is a no-op
+void *nnc_aligned_realloc(void *p, size_t bytes);  // NULL on failure (p then untouched)
 size_t nnc_mem_set_cache_limit(size_t bytes);  // returns the old limit; 0 = no cache
 size_t nnc_mem_get_cache_limit(void);
 size_t nnc_mem_cached_bytes(void);
