@@ -21,6 +21,7 @@ class Layer:
         self.grads = {}
         self._cache = None
         self._lock = threading.Lock()
+        self._shape_cache = {}
 
     # -- public surface -------------------------------------------------
     def __call__(self, x, *args, **kwargs):
@@ -71,6 +72,16 @@ class Layer:
             yield
         finally:
             self._lock.release()
+
+    def _per_shape(self, shape, make):
+        """make(shape), computed once per input shape (e.g. a conv geometry);
+        at most 16 shapes are kept."""
+        v = self._shape_cache.get(shape)
+        if v is None:
+            if len(self._shape_cache) >= 16:
+                self._shape_cache.clear()
+            v = self._shape_cache[shape] = make(shape)
+        return v
 
     def _input(self, x, what="input"):
         return as_input(x, self.dtype, self.name, what)

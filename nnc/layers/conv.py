@@ -177,7 +177,6 @@ class Conv2D(Layer):
         self._add_param("W", _config.rng().uniform(-limit, limit, (KH, KW, cg, self.out_channels)))
         if self.use_bias:
             self._add_param("b", np.zeros(self.out_channels))
-        self._geo = {}  # input shape -> geometry (immutable tuples)
 
     def get_config(self):
         pad = self.padding if isinstance(self.padding, str) else list(self.padding)
@@ -196,13 +195,8 @@ class Conv2D(Layer):
         x = self._check(x)
         W = self._param("W")
         b = self._param("b") if self.use_bias else None
-        geo = self._geo.get(x.shape)
-        if geo is None:
-            geo = conv_geometry(x.shape, self.in_channels, W.shape, self.stride, self.padding, self.dilation,
-                                self.groups, self.name)
-            if len(self._geo) > 16:
-                self._geo = {}
-            self._geo[x.shape] = geo
+        geo = self._per_shape(x.shape, lambda s: conv_geometry(s, self.in_channels, W.shape, self.stride,
+                                                               self.padding, self.dilation, self.groups, self.name))
         y = _run_forward(x, W, b, geo, self._act)
         if training:
             self._cache = (x, y, geo)

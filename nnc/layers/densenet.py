@@ -53,19 +53,13 @@ class DenseBlock(Layer):
             lim = math.sqrt(6.0 / (k * k * (cin + g)))
             self._add_param(f"layer{i}.W", rng.uniform(-lim, lim, (k, k, cin, g)))
             self._add_param(f"layer{i}.b", np.zeros(g))
-        self._geos = {}  # input shape -> per-layer conv geometries
 
     def _geometries(self, shape):
-        geos = self._geos.get(shape)
-        if geos is None:
-            k, one = self.kernel_size, (1, 1)
-            geos = self._geos[shape] = tuple(
-                conv_geometry(shape, self.in_channels + i * self.growth_rate,
-                              (k, k, self.in_channels + i * self.growth_rate, self.growth_rate), one, "same", one,
-                              1, self.name) for i in range(self.num_layers))
-            if len(self._geos) > 16:
-                self._geos = {shape: geos}
-        return geos
+        """The conv geometry of every layer for input ``shape``."""
+        k, one = self.kernel_size, (1, 1)
+        return tuple(conv_geometry(shape, self.in_channels + i * self.growth_rate,
+                                   (k, k, self.in_channels + i * self.growth_rate, self.growth_rate), one, "same",
+                                   one, 1, self.name) for i in range(self.num_layers))
 
     def get_config(self):
         return {"in_channels": self.in_channels, "num_layers": self.num_layers, "growth_rate": self.growth_rate,
@@ -77,7 +71,7 @@ class DenseBlock(Layer):
             raise self._shape_error(f"(N, H, W, {self.in_channels})", x.shape)
         out = np.empty(x.shape[:3] + (self.out_channels,), self.dtype)
         out[..., :self.in_channels] = x
-        geos = self._geometries(x.shape)
+        geos = self._per_shape(x.shape, self._geometries)
         for i, geo in enumerate(geos):
             _run_forward(out, self._param(f"layer{i}.W"), self._param(f"layer{i}.b"), geo, self._relu, out,
                         out_offset=self.in_channels + i * self.growth_rate)
