@@ -431,6 +431,16 @@ static void NNC_FN(conv_dot)(const NNC_FN(conv_tap) *tp, nnc_ssize ntap, const N
     }
 }
 
+// Width of tile t when npx pixels are cut into tiles of at most rwmax: as
+// few tiles as possible, their widths differing by at most one (109 pixels
+// at 6: 14 x 6 + 5 x 5, not 18 x 6 + 1, whose 1-pixel tile loads as many
+// weights per FMA as a whole one and runs at a quarter of the speed).
+static inline nnc_ssize NNC_FN(conv_tile_width)(nnc_ssize npx, nnc_ssize rwmax, nnc_ssize t)
+{
+    const nnc_ssize ntile = NNC_CEILDIV(npx, rwmax);
+    return npx / ntile + (t < npx % ntile);
+}
+
 // Calls the micro-kernels for npx output pixels with one tap list, over
 // every (group, channel block): pixel i reads the input at element offset
 // xoff + i*ics (plus the tap offsets) and writes out + i*ocs.  The pixels
@@ -466,8 +476,8 @@ static void NNC_FN(dconv_run_px)(const NNC_FN(dconv) *d, const NNC_FN(conv_tap) 
 #if CONV_HAS_NARROW
             if (d->narrow) {
                 const nnc_ssize rwn = d->narrow == 1 ? CONV_RWH : CONV_RWM;
-                for (nnc_ssize i = 0; i < npx; i += rwn) {
-                    const int rw = (int)NNC_MIN(rwn, npx - i);
+                for (nnc_ssize t = 0, i = 0, rw; i < npx; ++t, i += rw) {
+                    rw = NNC_FN(conv_tile_width)(npx, rwn, t);
                     (d->narrow == 1 ? NNC_FN(conv_ukrhs) : NNC_FN(conv_ukrms))[rw - 1](
                         taps, ntap, d->in, xoff + i * ics + xo, ics, w, wst, out + i * ocs + yo, ocs, nch, bias,
                         d->act);
@@ -476,8 +486,8 @@ static void NNC_FN(dconv_run_px)(const NNC_FN(dconv) *d, const NNC_FN(conv_tap) 
             }
 #endif
             const nnc_ssize rwmax = CONV_RWMAX(nv);
-            for (nnc_ssize i = 0; i < npx; i += rwmax) {
-                const int rw = (int)NNC_MIN(rwmax, npx - i);
+            for (nnc_ssize t = 0, i = 0, rw; i < npx; ++t, i += rw) {
+                rw = NNC_FN(conv_tile_width)(npx, rwmax, t);
                 NNC_FN(conv_ukr_fn) f = d->depthwise ? NNC_FN(dw_ukrs)[rw - 1][nv - 1]
                                                      : NNC_FN(conv_ukrs)[rw - 1][nv - 1];
                 f(taps, ntap, d->in, xoff + i * ics + xo, ics, w, wst, out + i * ocs + yo, ocs, nch, bias, d->act);
