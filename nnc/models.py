@@ -72,15 +72,23 @@ class Sequential(Layer):
 
     # -- forward / backward ---------------------------------------------
     def _forward(self, x, training, **kwargs):
+        return self._forward_add(x, training, None)[0]
+
+    def _forward_add(self, x, training, add):
+        # the last layer may add ``add`` (a Residual's skip input) as it stores
         if not self.layers:
             raise ValueError("Sequential: the model has no layers")
         if training:
             self._input_shape = tuple(np.shape(x)[1:])
-        for layer in self.layers:
+        for layer in self.layers[:-1]:
             x = self._sub_forward(layer, x, training)
+        if add is None:
+            y, added = self._sub_forward(self.layers[-1], x, training), False
+        else:
+            y, added = self._sub_forward_add(self.layers[-1], x, training, add)
         if training:
             self._cache = True
-        return x
+        return y, added
 
     def _backward(self, grad_y, input_grad):
         g = grad_y

@@ -115,6 +115,23 @@ class Layer:
             return layer._forward(x, False)
         return layer.forward(x, training=training)
 
+    def _forward_add(self, x, training, add):
+        """(forward(x) + add, True) when the layer adds ``add`` (an array of its
+        output's shape: a residual block's skip input) in the pass that writes
+        its output, the same bits as adding afterwards; (forward(x), False)
+        when it cannot and the caller adds."""
+        return self._forward(x, training), False
+
+    @staticmethod
+    def _sub_forward_add(layer, x, training, add):
+        """_forward_add of a sub-layer, with forward's training lock."""
+        if not isinstance(layer, Layer):
+            return layer.forward(x, training=training), False
+        if not training:
+            return layer._forward_add(x, False, add)
+        with layer._training_lock("forward"):
+            return layer._forward_add(x, True, add)
+
     @staticmethod
     def _sub_backward(layer, grad_y, input_grad):
         """backward of a sub-layer; input_grad=False is passed on to nnc
