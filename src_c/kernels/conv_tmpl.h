@@ -671,12 +671,13 @@ static void NNC_FN(conv_pack)(NNC_T *NNC_RESTRICT dst, const NNC_T *NNC_RESTRICT
         for (nnc_ssize t = 0; t < taps; ++t)
             for (nnc_ssize r = 0; r < red; ++r) {
                 NNC_T *o = dd + (t * red + r) * wcs;
-                for (nnc_ssize l = 0; l < wcs; ++l) {
-                    const nnc_ssize oc = b * CONV_NB + l;
-                    if (l >= nch) o[l] = 0;
-                    else if (!bwd) o[l] = W[(t * Cg + r) * K + g * Kg + oc];
-                    else o[l] = W[(t * Cg + oc) * K + g * Kg + r];
+                if (!bwd) {   // a run of one W row
+                    memcpy(o, W + (t * Cg + r) * K + g * Kg + b * CONV_NB, sizeof(NNC_T) * (size_t)nch);
+                } else {      // a column of W
+                    const NNC_T *src = W + (t * Cg + b * CONV_NB) * K + g * Kg + r;
+                    for (nnc_ssize l = 0; l < nch; ++l) o[l] = src[l * K];
                 }
+                for (nnc_ssize l = nch; l < wcs; ++l) o[l] = 0;
             }
     }
 }
@@ -691,11 +692,15 @@ static void NNC_FN(conv_pack_dot)(NNC_T *NNC_RESTRICT dst, const NNC_T *NNC_REST
         for (nnc_ssize t = 0; t < taps; ++t)
             for (nnc_ssize o = 0; o < opad; ++o) {
                 NNC_T *d = dst + ((g * taps + t) * opad + o) * rpad;
-                for (nnc_ssize r = 0; r < rpad; ++r) {
-                    if (o >= outc || r >= red) d[r] = 0;
-                    else if (!bwd) d[r] = W[(t * Cg + r) * K + g * Kg + o];
-                    else d[r] = W[(t * Cg + o) * K + g * Kg + r];
+                nnc_ssize r = 0;
+                if (o < outc && !bwd) {   // a column of W
+                    const NNC_T *src = W + t * Cg * K + g * Kg + o;
+                    for (; r < red; ++r) d[r] = src[r * K];
+                } else if (o < outc) {    // a run of one W row
+                    memcpy(d, W + (t * Cg + o) * K + g * Kg, sizeof(NNC_T) * (size_t)red);
+                    r = red;
                 }
+                for (; r < rpad; ++r) d[r] = 0;
             }
 }
 
