@@ -380,3 +380,30 @@ def test_backward_without_input_grad_gives_the_same_grads(make, dtype, rng):
     assert full and list(full) == list(layer.grads)
     for k, v in layer.grads.items():
         np.testing.assert_array_equal(v, full[k], err_msg=k)
+
+
+def test_pickle_round_trip(rng):
+    """Models pickle (Dask and Ray ship them that way): bitwise predictions,
+    params and grads kept, a working lock, no training cache carried over."""
+    import pickle
+    nnc.seed(5)
+    m = nnc.Sequential([_small_cnn(), nnc.Dense(10, 3)])
+    x = rng.standard_normal((4, 8, 8, 1)).astype(np.float32)
+    m.forward(x, training=True)
+    m.backward(np.ones((4, 3), np.float32))
+    m2 = pickle.loads(pickle.dumps(m))
+    np.testing.assert_array_equal(m2.predict(x), m.predict(x))
+    for k in m.params:
+        np.testing.assert_array_equal(m2.params[k], m.params[k])
+        np.testing.assert_array_equal(m2.grads[k], m.grads[k])
+    with pytest.raises(RuntimeError, match="forward"):
+        m2.backward(np.ones((4, 3), np.float32))
+    m2.forward(x, training=True)
+    m2.backward(np.ones((4, 3), np.float32))
+    for k in m.grads:
+        np.testing.assert_array_equal(m2.grads[k], m.grads[k])
+    rnn = nnc.GRU(3, 4, stateful=True)
+    seq = rng.standard_normal((2, 5, 3))
+    rnn(seq)
+    rnn2 = pickle.loads(pickle.dumps(rnn))
+    np.testing.assert_array_equal(rnn2(seq), rnn(seq))   # the carried state came along

@@ -50,6 +50,21 @@ class Layer:
     def get_config(self):
         return {"dtype": dtype_name(self.dtype)}
 
+    # -- pickling (Dask and Ray ship models this way) -------------------
+    def __getstate__(self):
+        """Everything but the training lock and what a training forward kept
+        for backward: parameters, gradients, config, recurrent state."""
+        state = self.__dict__.copy()
+        state["_lock"] = None
+        state["_cache"] = None
+        if "_shape_cache" in state:
+            state["_shape_cache"] = {}
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     @classmethod
     def from_config(cls, config):
         return cls(**config)
