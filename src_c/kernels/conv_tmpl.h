@@ -630,6 +630,8 @@ static int NNC_FN(dconv_run)(const NNC_FN(dconv) *d, nnc_ssize N, int nt)
     const nnc_ssize rb = NNC_MAX(1, NNC_MIN(8, NNC_CEILDIV(N * d->OHo * ncls, nt) / (N * ncls)));
     const nnc_ssize nrb = NNC_CEILDIV(d->OHo, rb), items = N * nrb * ncls;
     int failed = 0;
+    nnc_region_clock clk;
+    nnc_region_begin(&clk, nt);
     #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         void *scratch = nnc_tls_scratch(2, bytes);
@@ -640,13 +642,15 @@ static int NNC_FN(dconv_run)(const NNC_FN(dconv) *d, nnc_ssize N, int nt)
         // static: each thread runs one contiguous block of jobs, so the
         // input rows it reads and the output lines it writes are its own.
         // (dynamic, 1 interleaved the rows and cost up to 2x on small convs.)
-        #pragma omp for schedule(static)
+        #pragma omp for schedule(static) nowait
         for (nnc_ssize it = 0; it < items; ++it) {
             if (!scratch) continue;
             const nnc_ssize rho = it % ncls, blk = it / ncls, r0 = (blk % nrb) * rb;
             NNC_FN(dconv_rows)(d, blk / nrb, r0, NNC_MIN(d->OHo, r0 + rb), rho, scratch);
         }
+        nnc_region_master_done(&clk);
     }
+    nnc_region_end(&clk);
     return failed ? NNC_ENOMEM : NNC_OK;
 }
 
