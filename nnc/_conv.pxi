@@ -58,6 +58,9 @@ def conv_fwd(tuple geo, const floating[:, :, :, ::1] x, nnc_ssize x_off, const f
             rp = &res[0, 0, 0, y_off]
     if p.N == 0:
         return
+    if _recording():
+        _rec_conv(&p, &x[0, 0, 0, x_off], &W[0, 0, 0, 0], bp, act, rp, &y[0, 0, 0, y_off], floating is double,
+                  (x, W, bias, res, y))
     with nogil:
         if floating is float:
             _ck(nnc_conv_fwd_f32(&p, &x[0, 0, 0, x_off], &W[0, 0, 0, 0], bp, act, rp, &y[0, 0, 0, y_off]))

@@ -57,6 +57,7 @@ class Layer:
         state = self.__dict__.copy()
         state["_lock"] = None
         state["_cache"] = None
+        state.pop("_plans", None)
         if "_shape_cache" in state:
             state["_shape_cache"] = {}
         return state
@@ -129,6 +130,19 @@ class Layer:
         if not training and isinstance(layer, Layer):
             return layer._forward(x, False)
         return layer.forward(x, training=training)
+
+    # -- inference plans (Sequential, nnc/_plan.pxi) -----------------------
+    # A layer whose inference forward makes only kernel calls a plan can
+    # record (conv, pooling, gemm_nt, act, add) sets _plannable.
+    _plannable = False
+
+    def _can_plan(self):
+        return self._plannable
+
+    def _leaves(self):
+        """The layers holding parameters, in order (a plan checks that they and
+        their params arrays are still the ones it recorded)."""
+        return [self]
 
     def _forward_add(self, x, training, add):
         """(forward(x) + add, True) when the layer adds ``add`` (an array of its

@@ -156,6 +156,8 @@ class Conv2D(Layer):
     params["b"] : (out_channels,), zeros (absent when ``use_bias=False``).
     """
 
+    _plannable = True
+
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
                  activation=None, use_bias=True, dtype=np.float32):
         super().__init__(dtype)

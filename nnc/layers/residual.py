@@ -64,6 +64,13 @@ class Residual(Layer):
         shortcut = None if sc is None else layer_from_config(sc, "Residual.from_config")
         return cls(block, shortcut, **config)
 
+    def _can_plan(self):
+        return all(isinstance(p, Layer) and p._can_plan() for p in (self.block, self.shortcut) if p is not None)
+
+    def _leaves(self):
+        return [leaf for p in (self.block, self.shortcut) if p is not None
+                for leaf in (p._leaves() if isinstance(p, Layer) else [p])]
+
     def _forward(self, x, training, **kwargs):
         x = self._input(x)
         s = x if self.shortcut is None else self._sub_forward(self.shortcut, x, training)
