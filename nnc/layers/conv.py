@@ -5,10 +5,12 @@ forms (``conv2d_forward`` / ``conv2d_backward``) that read a channel slice of
 a wider NHWC buffer and write into a channel slice of another, for layers
 that keep concatenations in place (DenseBlock).
 
-Weights: the C ops pack W into their output-channel-blocked layout on every
-call, into per-thread scratch (one pass over W, well under 1% of a conv's
-time for the layers we benchmark).  So a ``params["W"]`` edited in place is
-always seen, inference never writes to the layer, and no cache can go stale.
+Weights: the forward kernels read W in place when its HWIO layout already is
+their output-channel-blocked one (groups=1 and up to 64 output channels that
+fill whole vectors, e.g. 8, 16, 24, 32, 64 on AVX-512 float32); otherwise the
+C ops pack W on every call into per-thread scratch (one pass over W).  So a
+``params["W"]`` edited in place is always seen, inference never writes to the
+layer, and no cache can go stale.
 """
 import math
 

@@ -806,13 +806,21 @@ static int NNC_FN(conv_engine)(NNC_FN(dconv) *d, const nnc_conv_params *p, const
         return NNC_EOVERFLOW;
     }
     if (!nnc_mul_ok(G, wgs, &total) || !nnc_mul_ok(total, (nnc_ssize)sizeof(NNC_T), &total)) return NNC_EOVERFLOW;
+    d->wbs = wbs;
+    d->wgs = wgs;
+    // Forward, one group, one block whose channel count needs no padding
+    // (e.g. K = 8, 16, 24, 32, 64 on AVX-512 float32): W (KH, KW, C, K) is
+    // already that layout, [tap][c][K]; the kernels read it in place.
+    const nnc_ssize lanes = d->narrow ? NNC_VHLEN : NNC_VLEN;
+    if (!d->dot && !bwd && G == 1 && outc <= CONV_NB && outc % lanes == 0) {
+        d->wp = W;
+        return NNC_OK;
+    }
     NNC_T *wp = nnc_tls_scratch(3, (size_t)total);
     if (!wp) return NNC_ENOMEM;
     if (d->dot) NNC_FN(conv_pack_dot)(wp, W, taps, Cg, p->K, G, bwd, wbs);
-    else NNC_FN(conv_pack)(wp, W, taps, Cg, p->K, G, bwd, d->narrow ? NNC_VHLEN : NNC_VLEN);
+    else NNC_FN(conv_pack)(wp, W, taps, Cg, p->K, G, bwd, lanes);
     d->wp = wp;
-    d->wbs = wbs;
-    d->wgs = wgs;
     return NNC_OK;
 }
 
