@@ -54,10 +54,11 @@ def threads(n):
 
 
 def set_stall_threshold(seconds):
-    """The stall guard (default 0.5 ms; 0 turns it off).  When a parallel
-    region's first thread waits at its end longer than this and longer than
-    its own share of the work, a partner thread was descheduled (another
-    process is busy on its core); the next calls then run on one thread
+    """The stall guard (default 0.5 ms; 0 turns it off).  When a thread of a
+    convolution's parallel region starts its share this late, or the first
+    thread waits at the end longer than this and longer than its own share
+    took, a thread was descheduled (another process is busy on its core);
+    the next calls then run on one thread
     (2, 4, ... 256 calls while the stalls go on) instead of waiting a
     scheduler time slice each.  Results do not change by a bit.  Returns
     the previous threshold in seconds."""

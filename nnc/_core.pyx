@@ -31,7 +31,7 @@ cdef extern from "nnc/nnc.h" nogil:
     int nnc_omp_pause()
     long long nnc_stall_threshold_ns(long long ns)
     int nnc_stall_solo_calls()
-    void nnc_stall_note(long long own_ns, long long lost_ns)
+    void nnc_stall_note(int stalled)
     const char *nnc_compiler()
     int nnc_openmp_version()
 
@@ -95,9 +95,9 @@ def stall_solo_calls():
     return nnc_stall_solo_calls()
 
 
-def stall_note(long long own_ns, long long lost_ns):
-    """What a timed parallel region reports (the guard's input; for tests)."""
-    nnc_stall_note(own_ns, lost_ns)
+def stall_note(bint stalled):
+    """A timed parallel region's verdict (the guard's input; for tests)."""
+    nnc_stall_note(stalled)
 
 
 def compiler():

@@ -37,12 +37,12 @@ int nnc_threads_for(double work);
 int nnc_threads(void);
 
 // Timing of a parallel region for the stall guard (nnc.h): begin before the
-// region (nt its team size), master_done inside it once the thread's share
-// is done (after an `omp for nowait`), end after it.  Wall and first-thread
-// CPU clocks (ns).
-typedef struct { long long t0, c0, cm; } nnc_region_clock;
+// region (nt its team size), started first thing in it, master_done once
+// the thread's share is done (after an `omp for nowait`), end after it.
+typedef struct { long long t0, tm; int late; } nnc_region_clock;
 long long nnc_now_ns(void);   // monotonic; 0 where there is no such clock
 void nnc_region_begin(nnc_region_clock *c, int nt);
+void nnc_region_started(nnc_region_clock *c);
 void nnc_region_master_done(nnc_region_clock *c);
 void nnc_region_end(const nnc_region_clock *c);
 

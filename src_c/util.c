@@ -53,11 +53,11 @@ long long nnc_stall_threshold_ns(long long ns)
 
 int nnc_stall_solo_calls(void) { return atomic_load(&g_solo_left); }
 
-void nnc_stall_note(long long own_ns, long long lost_ns)
+void nnc_stall_note(int stalled)
 {
-    const long long th = atomic_load(&g_stall_ns);
+    if (atomic_load(&g_stall_ns) == 0) return;
     int p = 0;
-    if (th > 0 && lost_ns > th && lost_ns > own_ns) {
+    if (stalled) {
         p = atomic_load(&g_solo_period);
         p = NNC_MIN(NNC_SOLO_MAX, NNC_MAX(2, 2 * p));
         atomic_store(&g_solo_left, p);
@@ -65,35 +65,41 @@ void nnc_stall_note(long long own_ns, long long lost_ns)
     atomic_store(&g_solo_period, p);
 }
 
-static long long clock_ns(int thread_cpu)
+long long nnc_now_ns(void)
 {
 #if defined(__unix__) || defined(__APPLE__)
-    struct timespec ts;
-    if (clock_gettime(thread_cpu ? CLOCK_THREAD_CPUTIME_ID : CLOCK_MONOTONIC, &ts) == 0)
-        return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+    struct timespec ts;   // CLOCK_MONOTONIC: a vDSO call, no system call
+    if (clock_gettime(CLOCK_MONOTONIC, &ts) == 0) return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 #endif
-    (void)thread_cpu;
     return 0;
 }
 
-long long nnc_now_ns(void) { return clock_ns(0); }
-
-// The region's wall time beyond the CPU time its first thread spent on its
-// own share is what it lost: to a partner descheduled before or during its
-// share (the first thread waits at the join), or to the first thread's own
-// descheduling.  (CPU time, as a thread spinning at a barrier is on the CPU
-// all the same.)
+// A region lost time to descheduled threads when a thread started its share
+// more than the threshold late (it was not running when the team formed:
+// e.g. two threads on one free core), or when the first thread waited at the
+// join longer than the threshold and longer than its own share took (a
+// partner descheduled during its share).
 void nnc_region_begin(nnc_region_clock *c, int nt)
 {
-    c->t0 = nt > 1 && atomic_load(&g_stall_ns) > 0 ? clock_ns(0) : 0;
-    c->c0 = c->t0 ? clock_ns(1) : 0;
-    c->cm = 0;
+    c->t0 = nt > 1 && atomic_load(&g_stall_ns) > 0 ? nnc_now_ns() : 0;
+    c->tm = 0;
+    c->late = 0;
+}
+
+void nnc_region_started(nnc_region_clock *c)
+{
+#ifdef _OPENMP
+    if (c->t0 && omp_get_thread_num() != 0 && nnc_now_ns() - c->t0 > atomic_load(&g_stall_ns))
+        __atomic_store_n(&c->late, 1, __ATOMIC_RELAXED);
+#else
+    (void)c;
+#endif
 }
 
 void nnc_region_master_done(nnc_region_clock *c)
 {
 #ifdef _OPENMP
-    if (c->t0 && omp_get_thread_num() == 0) c->cm = clock_ns(1);
+    if (c->t0 && omp_get_thread_num() == 0) c->tm = nnc_now_ns();
 #else
     (void)c;
 #endif
@@ -101,9 +107,9 @@ void nnc_region_master_done(nnc_region_clock *c)
 
 void nnc_region_end(const nnc_region_clock *c)
 {
-    if (!c->t0 || !c->cm) return;
-    const long long own = c->cm - c->c0;
-    nnc_stall_note(own, clock_ns(0) - c->t0 - own);
+    if (!c->t0 || !c->tm) return;
+    const long long wait = nnc_now_ns() - c->tm;
+    nnc_stall_note(c->late || (wait > atomic_load(&g_stall_ns) && wait > c->tm - c->t0));
 }
 
 // Per-thread scratch lives behind a tss key whose destructor frees it when

@@ -634,6 +634,7 @@ static int NNC_FN(dconv_run)(const NNC_FN(dconv) *d, nnc_ssize N, int nt)
     nnc_region_begin(&clk, nt);
     #pragma omp parallel num_threads(nt) if (nt > 1)
     {
+        nnc_region_started(&clk);
         void *scratch = nnc_tls_scratch(2, bytes);
         if (!scratch) {
             #pragma omp atomic write
