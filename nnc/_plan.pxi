@@ -53,6 +53,10 @@ cdef class Plan:
         """Context manager: the bindings called on this thread report to this plan."""
         return _Recording(self)
 
+    def arrays(self):
+        """The arrays the recorded calls touch (their memoryviews' objects)."""
+        return [getattr(a, "base", a) for refs in self.refs for a in refs if a is not None]
+
     def finish(self, x, y):
         """Re-bases the recorded pointers that fall in input x or result y;
         False if nothing was recorded or y overlaps x (then no plan)."""

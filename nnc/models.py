@@ -14,6 +14,7 @@ __all__ = ["Sequential"]
 
 _PREDICT_BATCH = 256
 _PLANS = 4   # input shapes a Sequential keeps an inference plan for
+_PLAN_BYTES = 32 << 20   # at most this much intermediate memory per plan (big batches gain little)
 
 
 def _accuracy(pred, target, loss):
@@ -26,6 +27,19 @@ def _accuracy(pred, target, loss):
         return int(np.count_nonzero(guess == truth)), guess.size
     threshold = 0.0 if getattr(loss, "from_logits", False) else 0.5
     return int(np.count_nonzero((pred > threshold) == (target.reshape(pred.shape) > 0.5))), pred.size
+
+
+def _owner(a):
+    while isinstance(a, np.ndarray) and a.base is not None:
+        a = a.base
+    return a
+
+
+def _plan_buffer_bytes(plan, x, y, leaves):
+    """Bytes of the forward's intermediate arrays a plan would keep."""
+    skip = {id(_owner(x)), id(_owner(y))} | {id(_owner(v)) for leaf in leaves for v in leaf.params.values()}
+    owners = {id(o): o for o in map(_owner, plan.arrays()) if id(o) not in skip}
+    return sum(getattr(o, "nbytes", 0) for o in owners.values())
 
 
 class Sequential(Layer):
@@ -123,7 +137,8 @@ class Sequential(Layer):
                     y = self._forward_add(x, False, None)[0]
             except RuntimeError:   # another thread is recording: try again next call
                 return (None, [], [])
-            if isinstance(y, np.ndarray) and plan.finish(x, y):
+            if isinstance(y, np.ndarray) and _plan_buffer_bytes(plan, x, y, leaves) <= _PLAN_BYTES \
+                    and plan.finish(x, y):
                 x2 = (x * 0.5 + 0.25).astype(self.dtype)
                 if not (np.array_equal(plan.run(x), y, equal_nan=True) and np.array_equal(
                         plan.run(x2), self._forward_add(x2, False, None)[0], equal_nan=True)):

@@ -454,9 +454,10 @@ def test_inference_plan_follows_params_and_structure(rng):
     np.testing.assert_array_equal(m.predict(x), m._forward_add(x, False, None)[0])
 
 
-def test_inference_plan_falls_back(rng):
-    """Models with a layer a plan cannot record, and inputs that are not
-    C-contiguous arrays of the model's dtype, run layer by layer."""
+def test_inference_plan_falls_back(rng, monkeypatch):
+    """Models with a layer a plan cannot record, inputs that are not
+    C-contiguous arrays of the model's dtype, and forwards with more
+    intermediate memory than a plan may keep run layer by layer."""
     x = rng.standard_normal((3, 5, 4)).astype(np.float32)
     rnn = nnc.Sequential([nnc.LSTM(4, 6), nnc.Dense(6, 2)])
     np.testing.assert_array_equal(rnn.predict(x), rnn.layers[1](rnn.layers[0](x)))
@@ -472,3 +473,10 @@ def test_inference_plan_falls_back(rng):
     np.testing.assert_array_equal(m.predict(xf), want)                         # F-order
     np.testing.assert_array_equal(m.predict(xi.astype(np.float32).tolist()), want)
     assert m.predict(np.zeros((0, 8, 8, 1), np.float32)).shape == (0, 10)
+    x1 = xi[:1].astype(np.float32)
+    monkeypatch.setattr(nnc.models, "_PLAN_BYTES", 4 * 8 * 8 * 4 * 2)   # less than the forward's buffers
+    np.testing.assert_array_equal(m.predict(x1), want[:1])
+    assert _plan_of(m, x1) is None
+    monkeypatch.undo()
+    big = nnc.Sequential([nnc.Conv2D(1, 4, 3, padding=1), nnc.Flatten()])
+    assert _plan_of(big, x1) is None and big.predict(x1) is not None and _plan_of(big, x1) is not None
