@@ -486,9 +486,11 @@ static void NNC_FN(dconv_run_px)(const NNC_FN(dconv) *d, const NNC_FN(conv_tap) 
                 const nnc_ssize rwn = d->narrow == 1 ? CONV_RWH : CONV_RWM;
                 for (nnc_ssize t = 0, i = 0, rw; i < npx; ++t, i += rw) {
                     rw = NNC_FN(conv_tile_width)(npx, rwn, t);
-                    (d->narrow == 1 ? NNC_FN(conv_ukrhs) : NNC_FN(conv_ukrms))[rw - 1](
-                        taps, ntap, d->in, xoff + i * ics + xo, ics, w, wst, out + i * ocs + yo,
-                        res ? res + i * ocs + yo : NULL, ocs, nch, bias, d->act);
+                    // each table indexed on its own (UBSan's object-size check
+                    // misjudges an index into `cond ? table1 : table2`)
+                    NNC_FN(conv_ukr_fn) f = d->narrow == 1 ? NNC_FN(conv_ukrhs)[rw - 1] : NNC_FN(conv_ukrms)[rw - 1];
+                    f(taps, ntap, d->in, xoff + i * ics + xo, ics, w, wst, out + i * ocs + yo,
+                      res ? res + i * ocs + yo : NULL, ocs, nch, bias, d->act);
                 }
                 continue;
             }
