@@ -250,11 +250,13 @@ static void NNC_FN(gru_rows_bwd_r)(nnc_ssize rows, nnc_ssize H, const NNC_T *g, 
 #define RNN_OFS(p, j) ((p) ? (p) + (j) : NULL)
 
 // Per (step, phase) slice claims (a bit per slice) and completions, a cache
-// line each.
+// line each; the fused path's projection claims and completions (bits) in
+// the stage of a step's first phase.
 typedef struct {
     unsigned long long claim;
+    unsigned long long pclaim, pdone;  // fused: the step's input projection per slice
     int done;
-    char pad[52];
+    char pad[36];
 } NNC_FN(rnn_sync);
 
 typedef struct {
@@ -399,16 +401,9 @@ static void NNC_FN(rnn_fwd_piece)(const NNC_FN(rnn_ctx) *cx, nnc_ssize t, int ph
     const NNC_T *hp = t ? cx->hs + (off - 1) * H : RNN_OFS(cx->h0, r0 * H);
     const nnc_ssize ldhp = t ? ldh : H;
     NNC_T *at = cx->a + off * GH, *ht = cx->hs + off * H + j0;
-    // Column slices of a batch (cx->xp; r0 = 0, r1 = n): this step's input
-    // projection for the slice's columns first, h_{t-1} read packed.
+    // Column slices of a batch (cx->xp; r0 = 0, r1 = n): h_{t-1} read packed
+    // (the slice's columns of the input projection are in a already).
     const NNC_T *hpk = cx->xp ? cx->hpk[t & 1] : NULL;
-    if (cx->xp && phase == 0)
-        for (nnc_ssize g = 0; g < cx->G; ++g) {
-            NNC_FN(gemm_args) ga = {0, rows, w, d->f, 1, 0, NULL, 0, 0, NULL, 0,
-                                    cx->Wxbuf + g * cx->Wxs + (j0 / cx->NR) * d->f * cx->NR, at + g * H + j0, lda,
-                                    cx->bias + g * H + j0, NNC_ACT_LINEAR};
-            NNC_FN(gemm_run_pp)(&ga, cx->xp + t * cx->xs);
-        }
     switch (d->cell) {
     case NNC_RNN_SIMPLE:  // a is hs itself
         if (hp) NNC_FN(rnn_rec)(cx, rows, hp, ldhp, hpk, 0, 1, at, lda, 1, NULL, j0, j1, failed);
@@ -458,6 +453,36 @@ NNC_INLINE void NNC_FN(rnn_spin_wait)(unsigned spins)
 #if defined(__unix__) || defined(__APPLE__)
     if (spins > 2000) sched_yield();
 #endif
+}
+
+// Fused path: step t's input projection for hidden units [j0, j1) (every
+// gate), a = x_t W_x^T + bias: the same GEMM elements as the one-GEMM
+// projection.
+static void NNC_FN(rnn_proj)(const NNC_FN(rnn_ctx) *cx, nnc_ssize t, nnc_ssize j0, nnc_ssize j1)
+{
+    const nnc_rnn_desc *d = cx->d;
+    const nnc_ssize H = d->h, F = d->f, GH = cx->G * H;
+    for (nnc_ssize g = 0; g < cx->G; ++g) {
+        NNC_FN(gemm_args) ga = {0, d->n, j1 - j0, F, 1, 0, NULL, 0, 0, NULL, 0,
+                                cx->Wxbuf + g * cx->Wxs + (j0 / cx->NR) * F * cx->NR, cx->a + t * GH + g * H + j0,
+                                d->t * GH, cx->bias + g * H + j0, NNC_ACT_LINEAR};
+        NNC_FN(gemm_run_pp)(&ga, cx->xp + t * cx->xs);
+    }
+}
+
+// Fused path, before slice c of step t (stage s): its projection, computed
+// here unless another thread claimed it first (then waited for: a thread
+// always finishes a projection it claimed).
+static void NNC_FN(rnn_proj_get)(const NNC_FN(rnn_ctx) *cx, NNC_FN(rnn_sync) *s, int c, nnc_ssize t, nnc_ssize j0,
+                                 nnc_ssize j1)
+{
+    const unsigned long long bit = 1ull << c;
+    if (!(__atomic_fetch_or(&s->pclaim, bit, __ATOMIC_RELAXED) & bit)) {
+        NNC_FN(rnn_proj)(cx, t, j0, j1);
+        return;  // nobody else reads it
+    }
+    for (unsigned spins = 0; !(__atomic_load_n(&s->pdone, __ATOMIC_ACQUIRE) & bit); ++spins)
+        NNC_FN(rnn_spin_wait)(spins);
 }
 
 // Monotonic nanoseconds (0 where there is no such clock: no stall detection).
@@ -554,23 +579,36 @@ static void NNC_FN(rnn_fwd_split)(const NNC_FN(rnn_ctx) *cx, NNC_FN(rnn_sync) *s
         NNC_FN(rnn_sync) *s = sync + st;
         const int n = st < 0 ? units : nch;
         const unsigned long long own = st >= 0 ? mine : me < units ? 1ull << me : 0;
-        // Own work in order, then the others' from the far end.
-        for (int i = 0; i < 2 * n; ++i) {
-            const int c = i < n ? i : 2 * n - 1 - i;
-            const unsigned long long bit = 1ull << c;
-            if (!(own & bit) != (i >= n)) continue;
-            const int l = __atomic_load_n(lead, __ATOMIC_RELAXED);
-            if (l && l != me + 1) return;
-            if ((__atomic_load_n(&s->claim, __ATOMIC_RELAXED) & bit) ||
-                (__atomic_fetch_or(&s->claim, bit, __ATOMIC_RELAXED) & bit))
-                continue;
-            if (st < 0)
-                NNC_FN(rnn_slice_setup)(cx, nch * c / units * chunk, NNC_MIN(H, nch * (c + 1) / units * chunk), c,
-                                        units, failed);
-            else
-                NNC_FN(rnn_fwd_piece)(cx, st / ph, (int)(st % ph), 0, d->n, c * chunk, NNC_MIN(H, (c + 1) * chunk),
-                                      failed);
-            __atomic_fetch_add(&s->done, 1, __ATOMIC_RELEASE);
+        // Pass 0: the stage's items.  Pass 1 (fused, after a step's last
+        // phase): the next step's projections, which do not need this step's
+        // h, in the time a thread would otherwise wait for the other.
+        const int passes = cx->xp && st >= 0 && st % ph == ph - 1 && st / ph + 1 < d->t ? 2 : 1;
+        for (int pass = 0; pass < passes; ++pass) {
+            unsigned long long *cl = pass ? &s[1].pclaim : &s->claim;
+            // Own work in order, then the others' from the far end.
+            for (int i = 0; i < 2 * n; ++i) {
+                const int c = i < n ? i : 2 * n - 1 - i;
+                const unsigned long long bit = 1ull << c;
+                if (!(own & bit) != (i >= n)) continue;
+                const int l = __atomic_load_n(lead, __ATOMIC_RELAXED);
+                if (l && l != me + 1) return;
+                if ((__atomic_load_n(cl, __ATOMIC_RELAXED) & bit) || (__atomic_fetch_or(cl, bit, __ATOMIC_RELAXED) & bit))
+                    continue;
+                const nnc_ssize j0 = c * chunk, j1 = NNC_MIN(H, (c + 1) * chunk);
+                if (pass) {
+                    NNC_FN(rnn_proj)(cx, st / ph + 1, j0, j1);
+                    __atomic_fetch_or(&s[1].pdone, bit, __ATOMIC_RELEASE);
+                    continue;
+                }
+                if (st < 0) {
+                    NNC_FN(rnn_slice_setup)(cx, nch * c / units * chunk, NNC_MIN(H, nch * (c + 1) / units * chunk), c,
+                                            units, failed);
+                } else {
+                    if (cx->xp && st % ph == 0) NNC_FN(rnn_proj_get)(cx, s, c, st / ph, j0, j1);
+                    NNC_FN(rnn_fwd_piece)(cx, st / ph, (int)(st % ph), 0, d->n, j0, j1, failed);
+                }
+                __atomic_fetch_add(&s->done, 1, __ATOMIC_RELEASE);
+            }
         }
         long long t0 = 0;
         for (unsigned spins = 0; __atomic_load_n(&s->done, __ATOMIC_ACQUIRE) < n; ++spins) {
