@@ -94,10 +94,10 @@ NNC_INLINE void NNC_FN(gemm_store_row)(NNC_T *c, const nnc_v *acc, nnc_ssize nco
 }
 
 // Stores a rows x NR tile (rows a compile-time constant after inlining).
-// Full-width tiles: the products straight from registers (unrolled), then,
-// on the last slice, bias and activation over the tile just written.  The
-// operations and their order are gemm_store_row's (c is stored exactly and
-// 1*c == c), so both give bitwise the same C.
+// Full-width tiles: the products straight from registers (unrolled), plus
+// the bias on the last slice, then the activation over the tile just
+// written.  The operations and their order are gemm_store_row's (c is stored
+// exactly and 1*c == c), so both give bitwise the same C.
 NNC_INLINE void NNC_FN(gemm_store_tile)(NNC_T *c, nnc_ssize ldc, nnc_v (*acc)[GEMM_NV], int rows,
                                         nnc_ssize ncols, int first, int last, const NNC_FN(gemm_args) *g,
                                         const NNC_T *bias)
@@ -107,24 +107,29 @@ NNC_INLINE void NNC_FN(gemm_store_tile)(NNC_T *c, nnc_ssize ldc, nnc_v (*acc)[GE
         return;
     }
     const nnc_v va = vset1(g->alpha);
+    nnc_v vbias[GEMM_NV];
+    const int add_bias = last && bias;
+    for (int j = 0; j < GEMM_NV; ++j) vbias[j] = add_bias ? vload(bias + j * NNC_VLEN) : vzero();
     if (first && g->beta == 0) {
         for (int i = 0; i < rows; ++i)
-            for (int j = 0; j < GEMM_NV; ++j) vstore(c + i * ldc + j * NNC_VLEN, vmul(va, acc[i][j]));
+            for (int j = 0; j < GEMM_NV; ++j) {
+                nnc_v r = vmul(va, acc[i][j]);
+                vstore(c + i * ldc + j * NNC_VLEN, add_bias ? vadd(r, vbias[j]) : r);
+            }
     } else {
         const nnc_v vb = vset1(first ? g->beta : (NNC_T)1);
         for (int i = 0; i < rows; ++i)
             for (int j = 0; j < GEMM_NV; ++j) {
                 NNC_T *cij = c + i * ldc + j * NNC_VLEN;
-                vstore(cij, vadd(vmul(va, acc[i][j]), vmul(vb, vload(cij))));
+                nnc_v r = vadd(vmul(va, acc[i][j]), vmul(vb, vload(cij)));
+                vstore(cij, add_bias ? vadd(r, vbias[j]) : r);
             }
     }
-    if (last && (bias || g->act != NNC_ACT_LINEAR))
+    if (last && g->act != NNC_ACT_LINEAR)
         for (int i = 0; i < rows; ++i)
             for (int j = 0; j < GEMM_NV; ++j) {
                 NNC_T *cij = c + i * ldc + j * NNC_VLEN;
-                nnc_v r = vload(cij);
-                if (bias) r = vadd(r, vload(bias + j * NNC_VLEN));
-                vstore(cij, NNC_FN(vact)(r, g->act));
+                vstore(cij, NNC_FN(vact)(vload(cij), g->act));
             }
 }
 
@@ -209,17 +214,15 @@ static void NNC_FN(gemm_ukr_1x4)(nnc_ssize kc, const NNC_T *NNC_RESTRICT a, cons
                                 g, bias ? bias + q * GEMM_NR : NULL);
 }
 
-// Packs rows [i0, i0+mc) x cols [p0, p0+kc) of op(A) into MR-row panels
-// ps (>= kc) deep: dst[panel * ps * MR + p * MR + i] (ps = kc: the panels of
-// one KC slice; ps > kc: part of a slice, see gemm_pack_a_cols).  The last
-// panel's missing rows are left unset: the micro-kernel for `rows` rows never
-// reads them.
+// Packs rows [i0, i0+mc) x cols [p0, p0+kc) of op(A) into MR-row panels:
+// dst[panel][p][i].  The last panel's missing rows are left unset: the
+// micro-kernel for `rows` rows never reads them.
 static void NNC_FN(gemm_pack_a)(NNC_T *NNC_RESTRICT dst, const NNC_FN(gemm_args) *g, nnc_ssize i0,
-                                nnc_ssize mc, nnc_ssize p0, nnc_ssize kc, nnc_ssize ps)
+                                nnc_ssize mc, nnc_ssize p0, nnc_ssize kc)
 {
     for (nnc_ssize ip = 0; ip < mc; ip += GEMM_MR) {
         nnc_ssize rows = NNC_MIN(GEMM_MR, mc - ip);
-        NNC_T *d = dst + ip * ps;
+        NNC_T *d = dst + ip * kc;
         if (g->ta) {
             for (nnc_ssize p = 0; p < kc; ++p) {
                 const NNC_T *s = g->A + (p0 + p) * g->lda + i0 + ip;
@@ -355,7 +358,7 @@ static void NNC_FN(gemm_blocked)(const NNC_FN(gemm_args) *g, NNC_T *bbuf, NNC_T 
                 if (!abuf) continue;
                 const nnc_ssize ib = item / n_jb, jb = item % n_jb;
                 const nnc_ssize ic = ib * mcb, mc = NNC_MIN(mcb, m - ic);
-                NNC_FN(gemm_pack_a)(abuf, g, ic, mc, pc, kc, kc);
+                NNC_FN(gemm_pack_a)(abuf, g, ic, mc, pc, kc);
                 const nnc_ssize jp1 = NNC_MIN(np, (jb + 1) * pchunk);
                 for (nnc_ssize jp = jb * pchunk; jp < jp1; ++jp) {
                     const nnc_ssize j = jc + jp * GEMM_NR, ncols = NNC_MIN(GEMM_NR, n - j);
@@ -394,8 +397,7 @@ static int NNC_FN(gemm_small_part)(const NNC_FN(gemm_args) *g, int t, int nt)
     for (nnc_ssize k0 = 0; k0 < k; k0 += kb) {
         const nnc_ssize k1 = NNC_MIN(k, k0 + kb);
         for (nnc_ssize pc = k0; pc < k1; pc += GEMM_KC)
-            NNC_FN(gemm_pack_a)(abuf + mp * (pc - k0), g, 0, m, pc, NNC_MIN(GEMM_KC, k - pc),
-                                NNC_MIN(GEMM_KC, k - pc));
+            NNC_FN(gemm_pack_a)(abuf + mp * (pc - k0), g, 0, m, pc, NNC_MIN(GEMM_KC, k - pc));
         for (nnc_ssize jp = jp0; jp < jp1; jp += group) {
             const nnc_ssize gp = NNC_MIN(group, jp1 - jp), j = jp * GEMM_NR;
             for (nnc_ssize pc = k0; pc < k1; pc += GEMM_KC) {
@@ -452,54 +454,6 @@ static int NNC_FN(gemm_small)(const NNC_FN(gemm_args) *g, int nt)
             failed = 1;
         }
     return failed ? NNC_ENOMEM : NNC_OK;
-}
-
-// An A operand packed once for several products (kernels/rnn_tmpl.h: the
-// state h of a time step, used by every slice of the hidden units): op(A)
-// (m, k) in the small path's layout, KC slice pc at mp*pc (mp = m rounded up
-// to MR), its MR-row panels kc apart.  Elements, or -1 on overflow.
-static nnc_ssize NNC_FN(gemm_packed_a_size)(nnc_ssize m, nnc_ssize k)
-{
-    nnc_ssize r;
-    if (m < 0 || k < 0 || !nnc_mul_ok(NNC_CEILDIV(m, GEMM_MR) * GEMM_MR, k, &r)) return -1;
-    return r;
-}
-
-// Packs cols [p0, p1) of op(A) (m, k) into dst (gemm_packed_a_size layout);
-// the other columns of dst are left as they are.
-static void NNC_FN(gemm_pack_a_cols)(NNC_T *dst, int ta, nnc_ssize m, nnc_ssize k, const NNC_T *A, nnc_ssize lda,
-                                     nnc_ssize p0, nnc_ssize p1)
-{
-    const nnc_ssize mp = NNC_CEILDIV(m, GEMM_MR) * GEMM_MR;
-    NNC_FN(gemm_args) g = {ta, m, 0, k, 1, 0, A, lda, 0, NULL, 0, NULL, NULL, 0, NULL, NNC_ACT_LINEAR};
-    for (nnc_ssize pc = p0 / GEMM_KC * GEMM_KC; pc < p1; pc += GEMM_KC) {
-        const nnc_ssize kc = NNC_MIN(GEMM_KC, k - pc), q0 = NNC_MAX(p0, pc), q1 = NNC_MIN(p1, pc + kc);
-        NNC_FN(gemm_pack_a)(dst + mp * pc + (q0 - pc) * GEMM_MR, &g, 0, m, q0, q1 - q0, kc);
-    }
-}
-
-// gemm_run on the calling thread with both operands packed: A (all of k) by
-// gemm_pack_a_cols at ap (g->A unused), B by gemm_pack_b at g->Bp (its
-// first panel).  The small path's kernels and KC slices: bitwise its C.
-static void NNC_FN(gemm_run_pp)(const NNC_FN(gemm_args) *g, const NNC_T *ap)
-{
-    const nnc_ssize m = g->m, n = g->n, k = g->k, mp = NNC_CEILDIV(m, GEMM_MR) * GEMM_MR;
-    if (m <= 0 || n <= 0) return;
-    if (k <= 0 || g->alpha == 0) {
-        NNC_FN(gemm_scale_only)(g);
-        return;
-    }
-    for (nnc_ssize j = 0; j < n; j += GEMM_NR) {
-        const nnc_ssize ncols = NNC_MIN(GEMM_NR, n - j);
-        const NNC_T *bias = g->bias ? g->bias + j : NULL;
-        for (nnc_ssize pc = 0; pc < k; pc += GEMM_KC) {
-            const nnc_ssize kc = NNC_MIN(GEMM_KC, k - pc);
-            for (nnc_ssize ir = 0; ir < m; ir += GEMM_MR)
-                NNC_FN(gemm_ukrs)[NNC_MIN(GEMM_MR, m - ir)](kc, ap + mp * pc + ir * kc, g->Bp + j * k + pc * GEMM_NR,
-                                                            GEMM_NR, g->C + ir * g->ldc + j, g->ldc, ncols, pc == 0,
-                                                            pc + kc == k, g, bias);
-        }
-    }
 }
 
 // Runs the GEMM described by g on nt threads (1 inside another parallel region).

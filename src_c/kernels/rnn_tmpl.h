@@ -243,20 +243,14 @@ static void NNC_FN(gru_rows_bwd_r)(nnc_ssize rows, nnc_ssize H, const NNC_T *g, 
 
 // Column split: below this many flops per step a team is not worth a sync.
 #define RNN_SPLIT_WORK 2.5e5
-// Fused column split (batches): from this many rows; slices of this many
-// GEMM panels (all gates of those hidden units).
-#define RNN_FUSED_ROWS 8
-#define RNN_FUSED_PANELS 2
 #define RNN_OFS(p, j) ((p) ? (p) + (j) : NULL)
 
 // Per (step, phase) slice claims (a bit per slice) and completions, a cache
-// line each; the fused path's projection claims and completions (bits) in
-// the stage of a step's first phase.
+// line each.
 typedef struct {
     unsigned long long claim;
-    unsigned long long pclaim, pdone;  // fused: the step's input projection per slice
     int done;
-    char pad[36];
+    char pad[52];
 } NNC_FN(rnn_sync);
 
 typedef struct {
@@ -270,13 +264,6 @@ typedef struct {
     const NNC_T *Wh;             // W_h, for packing slices in rnn_fwd_split
     NNC_T *Wbuf;                 // the packed gate blocks (Wp[g] = Wbuf + g * Wgs)
     nnc_ssize Wgs;
-    // Batches in column slices (rnn_forward: `fused`), else NULL: W_x's gate
-    // blocks packed like W_h's (Wxbuf + g * Wxs); x_t packed as a GEMM A
-    // operand for every step (xp + t * xs); h_{t-1} packed (hpk[t % 2]) and
-    // GRU reset_after = 0's r*h_{t-1} (rhpk), written by the slices of the
-    // step before.
-    NNC_T *Wxbuf, *xp, *hpk[2], *rhpk;
-    nnc_ssize Wxs, xs;
 } NNC_FN(rnn_ctx);
 
 // C (rows, n) = A (rows, k) B + beta C + bias with B packed, on the calling
@@ -337,20 +324,16 @@ RNN_GEMV(4)
 #undef RNN_GEMV
 
 // The recurrent product of gates [g0, g0+ng) for hidden units [j0, j1) (j0 a
-// multiple of NR) and `rows` rows of A (lda apart, or packed at ap):
+// multiple of NR) and `rows` rows of A (lda apart):
 // C[:, g*H + j] = A W_h[g]^T + beta C (+ bias[g*H + j]).  One row: the GEMV
 // streams above; more rows: the GEMM on the packed blocks.
-static void NNC_FN(rnn_rec)(const NNC_FN(rnn_ctx) *cx, nnc_ssize rows, const NNC_T *A, nnc_ssize lda,
-                            const NNC_T *ap, int g0, int ng, NNC_T *C, nnc_ssize ldc, NNC_T beta, const NNC_T *bias,
-                            nnc_ssize j0, nnc_ssize j1, int *failed)
+static void NNC_FN(rnn_rec)(const NNC_FN(rnn_ctx) *cx, nnc_ssize rows, const NNC_T *A, nnc_ssize lda, int g0,
+                            int ng, NNC_T *C, nnc_ssize ldc, NNC_T beta, const NNC_T *bias, nnc_ssize j0,
+                            nnc_ssize j1, int *failed)
 {
     const nnc_ssize H = cx->d->h, NR = cx->NR, cw = 2 * NNC_VLEN;
-    if (ap) {  // A packed (all rows): the same GEMM elements
-        for (int g = g0; g < g0 + ng; ++g) {
-            NNC_FN(gemm_args) ga = {0, rows, j1 - j0, H, 1, beta, NULL, 0, 0, NULL, 0, cx->Wp[g] + (j0 / NR) * H * NR,
-                                    C + g * H + j0, ldc, RNN_OFS(bias, g * H + j0), NNC_ACT_LINEAR};
-            NNC_FN(gemm_run_pp)(&ga, ap);
-        }
+    if (rows != 1 && j0 == 0 && j1 == H && H % NR == 0) {  // adjacent panels: one product, A packed once
+        NNC_FN(rnn_gemm)(rows, ng * H, H, A, lda, cx->Wp[g0], beta, C + g0 * H, ldc, RNN_OFS(bias, g0 * H), failed);
         return;
     }
     if (rows != 1) {
@@ -401,17 +384,14 @@ static void NNC_FN(rnn_fwd_piece)(const NNC_FN(rnn_ctx) *cx, nnc_ssize t, int ph
     const NNC_T *hp = t ? cx->hs + (off - 1) * H : RNN_OFS(cx->h0, r0 * H);
     const nnc_ssize ldhp = t ? ldh : H;
     NNC_T *at = cx->a + off * GH, *ht = cx->hs + off * H + j0;
-    // Column slices of a batch (cx->xp; r0 = 0, r1 = n): h_{t-1} read packed
-    // (the slice's columns of the input projection are in a already).
-    const NNC_T *hpk = cx->xp ? cx->hpk[t & 1] : NULL;
     switch (d->cell) {
     case NNC_RNN_SIMPLE:  // a is hs itself
-        if (hp) NNC_FN(rnn_rec)(cx, rows, hp, ldhp, hpk, 0, 1, at, lda, 1, NULL, j0, j1, failed);
+        if (hp) NNC_FN(rnn_rec)(cx, rows, hp, ldhp, 0, 1, at, lda, 1, NULL, j0, j1, failed);
         for (nnc_ssize r = 0; r < rows; ++r) NNC_FN(act_apply)(at + r * lda + j0, at + r * lda + j0, w, d->act);
         break;
     case NNC_RNN_LSTM: {
         const NNC_T *cp = t ? cx->cs + (off - 1) * H : RNN_OFS(cx->c0, r0 * H);
-        if (hp) NNC_FN(rnn_rec)(cx, rows, hp, ldhp, hpk, 0, 4, at, lda, 1, NULL, j0, j1, failed);
+        if (hp) NNC_FN(rnn_rec)(cx, rows, hp, ldhp, 0, 4, at, lda, 1, NULL, j0, j1, failed);
         NNC_FN(lstm_rows_fwd)(rows, w, H, at + j0, lda, RNN_OFS(cp, j0), t ? ldh : H, cx->cs + off * H + j0, ldh,
                               ht, ldh, d->training);
         break;
@@ -420,7 +400,7 @@ static void NNC_FN(rnn_fwd_piece)(const NNC_FN(rnn_ctx) *cx, nnc_ssize t, int ph
         if (d->reset_after) {
             NNC_T *q = cx->q + r0 * GH;
             if (hp)
-                NNC_FN(rnn_rec)(cx, rows, hp, ldhp, hpk, 0, 3, q, GH, 0, cx->bh, j0, j1, failed);
+                NNC_FN(rnn_rec)(cx, rows, hp, ldhp, 0, 3, q, GH, 0, cx->bh, j0, j1, failed);
             else
                 for (nnc_ssize r = 0; r < rows; ++r)
                     for (int g = 0; g < 3; ++g)
@@ -428,19 +408,14 @@ static void NNC_FN(rnn_fwd_piece)(const NNC_FN(rnn_ctx) *cx, nnc_ssize t, int ph
             NNC_FN(gru_rows_fwd)(rows, w, H, at + j0, lda, q + j0, GH, RNN_OFS(hp, j0), ldhp, ht, ldh,
                                  cx->aux + off * H + j0, ldh, d->training);
         } else if (phase == 0) {
-            if (hp) NNC_FN(rnn_rec)(cx, rows, hp, ldhp, hpk, 0, 2, at, lda, 1, NULL, j0, j1, failed);
+            if (hp) NNC_FN(rnn_rec)(cx, rows, hp, ldhp, 0, 2, at, lda, 1, NULL, j0, j1, failed);
             NNC_FN(gru_rows_gates)(rows, w, H, at + j0, lda, RNN_OFS(hp, j0), ldhp, cx->aux + off * H + j0, ldh);
-            if (cx->xp) NNC_FN(gemm_pack_a_cols)(cx->rhpk, 0, rows, H, cx->aux + off * H, ldh, j0, j1);
-            return;  // h_t comes in phase 1
         } else {
-            if (hp)
-                NNC_FN(rnn_rec)(cx, rows, cx->aux + off * H, ldh, cx->xp ? cx->rhpk : NULL, 2, 1, at, lda, 1, NULL,
-                                j0, j1, failed);
+            if (hp) NNC_FN(rnn_rec)(cx, rows, cx->aux + off * H, ldh, 2, 1, at, lda, 1, NULL, j0, j1, failed);
             NNC_FN(gru_rows_fwd)(rows, w, H, at + j0, lda, NULL, 0, RNN_OFS(hp, j0), ldhp, ht, ldh, NULL, 0,
                                  d->training);
         }
     }
-    if (cx->xp) NNC_FN(gemm_pack_a_cols)(cx->hpk[(t + 1) & 1], 0, rows, H, cx->hs + off * H, ldh, j0, j1);
 }
 
 // Busy-wait step: pause, and after a while give the core away (the thread
@@ -453,36 +428,6 @@ NNC_INLINE void NNC_FN(rnn_spin_wait)(unsigned spins)
 #if defined(__unix__) || defined(__APPLE__)
     if (spins > 2000) sched_yield();
 #endif
-}
-
-// Fused path: step t's input projection for hidden units [j0, j1) (every
-// gate), a = x_t W_x^T + bias: the same GEMM elements as the one-GEMM
-// projection.
-static void NNC_FN(rnn_proj)(const NNC_FN(rnn_ctx) *cx, nnc_ssize t, nnc_ssize j0, nnc_ssize j1)
-{
-    const nnc_rnn_desc *d = cx->d;
-    const nnc_ssize H = d->h, F = d->f, GH = cx->G * H;
-    for (nnc_ssize g = 0; g < cx->G; ++g) {
-        NNC_FN(gemm_args) ga = {0, d->n, j1 - j0, F, 1, 0, NULL, 0, 0, NULL, 0,
-                                cx->Wxbuf + g * cx->Wxs + (j0 / cx->NR) * F * cx->NR, cx->a + t * GH + g * H + j0,
-                                d->t * GH, cx->bias + g * H + j0, NNC_ACT_LINEAR};
-        NNC_FN(gemm_run_pp)(&ga, cx->xp + t * cx->xs);
-    }
-}
-
-// Fused path, before slice c of step t (stage s): its projection, computed
-// here unless another thread claimed it first (then waited for: a thread
-// always finishes a projection it claimed).
-static void NNC_FN(rnn_proj_get)(const NNC_FN(rnn_ctx) *cx, NNC_FN(rnn_sync) *s, int c, nnc_ssize t, nnc_ssize j0,
-                                 nnc_ssize j1)
-{
-    const unsigned long long bit = 1ull << c;
-    if (!(__atomic_fetch_or(&s->pclaim, bit, __ATOMIC_RELAXED) & bit)) {
-        NNC_FN(rnn_proj)(cx, t, j0, j1);
-        return;  // nobody else reads it
-    }
-    for (unsigned spins = 0; !(__atomic_load_n(&s->pdone, __ATOMIC_ACQUIRE) & bit); ++spins)
-        NNC_FN(rnn_spin_wait)(spins);
 }
 
 // Monotonic nanoseconds (0 where there is no such clock: no stall detection).
@@ -522,25 +467,14 @@ static void NNC_FN(rnn_note_stall)(int stalled)
 // thread's own slices then sit in its cache) and their columns of the input
 // projection of every step (the same GEMM elements as the one-GEMM
 // projection, so bitwise that result).
-static void NNC_FN(rnn_slice_setup)(const NNC_FN(rnn_ctx) *cx, nnc_ssize j0, nnc_ssize j1, int c, int units,
-                                     int *failed)
+static void NNC_FN(rnn_slice_setup)(const NNC_FN(rnn_ctx) *cx, nnc_ssize j0, nnc_ssize j1, int *failed)
 {
     const nnc_rnn_desc *d = cx->d;
-    const nnc_ssize H = d->h, GH = cx->G * H, F = d->f, NR = cx->NR, N = d->n, T = d->t;
-    if (cx->xp) {  // column slices of a batch: W_x's columns and h0's packed, and block c of the steps' x_t
-        for (nnc_ssize g = 0; g < cx->G; ++g)
-            for (nnc_ssize j = j0; j < j1; j += NR)
-                NNC_FN(gemm_pack_b_panel)(cx->Wxbuf + g * cx->Wxs + (j / NR) * F * NR, 1, cx->Wx + g * H * F, F, H,
-                                          j, 0, F);
-        if (cx->h0) NNC_FN(gemm_pack_a_cols)(cx->hpk[0], 0, N, H, cx->h0, H, j0, j1);
-        for (nnc_ssize t = T * c / units; t < T * (c + 1) / units; ++t)
-            NNC_FN(gemm_pack_a_cols)(cx->xp + t * cx->xs, 0, N, F, cx->x + t * F, T * F, 0, F);
-    }
+    const nnc_ssize H = d->h, GH = cx->G * H, F = d->f, NR = cx->NR;
     for (nnc_ssize g = 0; g < cx->G; ++g) {
         for (nnc_ssize j = j0; j < j1; j += NR)
             NNC_FN(gemm_pack_b_panel)(cx->Wbuf + g * cx->Wgs + (j / NR) * H * NR, 1, cx->Wh + g * H * H, H, H, j, 0,
                                       H);
-        if (cx->xp) continue;
         NNC_FN(gemm_args) ga = {0, d->n * d->t, j1 - j0, F, 1, 0, cx->x, F, 1, cx->Wx + (g * H + j0) * F, F, NULL,
                                 cx->a + g * H + j0, GH, cx->bias + g * H + j0, NNC_ACT_LINEAR};
         if (NNC_FN(gemm_run)(&ga, 1) != NNC_OK) __atomic_store_n(failed, 1, __ATOMIC_RELAXED);
@@ -579,36 +513,23 @@ static void NNC_FN(rnn_fwd_split)(const NNC_FN(rnn_ctx) *cx, NNC_FN(rnn_sync) *s
         NNC_FN(rnn_sync) *s = sync + st;
         const int n = st < 0 ? units : nch;
         const unsigned long long own = st >= 0 ? mine : me < units ? 1ull << me : 0;
-        // Pass 0: the stage's items.  Pass 1 (fused, after a step's last
-        // phase): the next step's projections, which do not need this step's
-        // h, in the time a thread would otherwise wait for the other.
-        const int passes = cx->xp && st >= 0 && st % ph == ph - 1 && st / ph + 1 < d->t ? 2 : 1;
-        for (int pass = 0; pass < passes; ++pass) {
-            unsigned long long *cl = pass ? &s[1].pclaim : &s->claim;
-            // Own work in order, then the others' from the far end.
-            for (int i = 0; i < 2 * n; ++i) {
-                const int c = i < n ? i : 2 * n - 1 - i;
-                const unsigned long long bit = 1ull << c;
-                if (!(own & bit) != (i >= n)) continue;
-                const int l = __atomic_load_n(lead, __ATOMIC_RELAXED);
-                if (l && l != me + 1) return;
-                if ((__atomic_load_n(cl, __ATOMIC_RELAXED) & bit) || (__atomic_fetch_or(cl, bit, __ATOMIC_RELAXED) & bit))
-                    continue;
-                const nnc_ssize j0 = c * chunk, j1 = NNC_MIN(H, (c + 1) * chunk);
-                if (pass) {
-                    NNC_FN(rnn_proj)(cx, st / ph + 1, j0, j1);
-                    __atomic_fetch_or(&s[1].pdone, bit, __ATOMIC_RELEASE);
-                    continue;
-                }
-                if (st < 0) {
-                    NNC_FN(rnn_slice_setup)(cx, nch * c / units * chunk, NNC_MIN(H, nch * (c + 1) / units * chunk), c,
-                                            units, failed);
-                } else {
-                    if (cx->xp && st % ph == 0) NNC_FN(rnn_proj_get)(cx, s, c, st / ph, j0, j1);
-                    NNC_FN(rnn_fwd_piece)(cx, st / ph, (int)(st % ph), 0, d->n, j0, j1, failed);
-                }
-                __atomic_fetch_add(&s->done, 1, __ATOMIC_RELEASE);
-            }
+        // Own work in order, then the others' from the far end.
+        for (int i = 0; i < 2 * n; ++i) {
+            const int c = i < n ? i : 2 * n - 1 - i;
+            const unsigned long long bit = 1ull << c;
+            if (!(own & bit) != (i >= n)) continue;
+            const int l = __atomic_load_n(lead, __ATOMIC_RELAXED);
+            if (l && l != me + 1) return;
+            if ((__atomic_load_n(&s->claim, __ATOMIC_RELAXED) & bit) ||
+                (__atomic_fetch_or(&s->claim, bit, __ATOMIC_RELAXED) & bit))
+                continue;
+            if (st < 0)
+                NNC_FN(rnn_slice_setup)(cx, nch * c / units * chunk, NNC_MIN(H, nch * (c + 1) / units * chunk),
+                                        failed);
+            else
+                NNC_FN(rnn_fwd_piece)(cx, st / ph, (int)(st % ph), 0, d->n, c * chunk, NNC_MIN(H, (c + 1) * chunk),
+                                      failed);
+            __atomic_fetch_add(&s->done, 1, __ATOMIC_RELEASE);
         }
         long long t0 = 0;
         for (unsigned spins = 0; __atomic_load_n(&s->done, __ATOMIC_ACQUIRE) < n; ++spins) {
@@ -661,35 +582,24 @@ static int NNC_FN(rnn_forward)(const nnc_rnn_desc *d, const NNC_T *x, const NNC_
     NNC_FN(rnn_ctx) cx = {.d = d, .G = G, .NR = NNC_FN(gemm_packed_b_size)(1, 1), .bh = bh, .h0 = h0, .c0 = c0,
                           .hs = hs, .cs = cs, .a = d->cell == NNC_RNN_SIMPLE ? hs : gates, .aux = aux, .x = x,
                           .Wx = Wx, .bias = bx};
-    // The time loop: slices of the hidden units (small batch, big step; or
-    // a batch whose W_h would not stay in each thread's cache: fused), else
-    // batch blocks of >= 4 rows per thread, else one thread.
+    // The time loop: batch blocks of >= 4 rows per thread, else (small batch,
+    // big step) slices of the hidden units, else one thread.
     const double step_work = 2.0 * (double)N * (double)GH * (double)H;
     int nt = nnc_threads_for(step_work * (double)T);
     const int row_nt = (int)NNC_MIN((nnc_ssize)nt, N / 4);
     // Split slices: whole panels giving at least four GEMV streams (2*VLEN
     // columns of one gate each), at most 64 slices (a claim bit each).
     const nnc_ssize panels = NNC_CEILDIV(H, cx.NR), per_panel = G * (cx.NR / (2 * NNC_VLEN));
-    nnc_ssize chunk = NNC_MAX(NNC_CEILDIV(4, per_panel), NNC_CEILDIV(panels, 64)) * cx.NR;
-    int nch = (int)NNC_CEILDIV(H, chunk);
+    const nnc_ssize chunk = NNC_MAX(NNC_CEILDIV(4, per_panel), NNC_CEILDIV(panels, 64)) * cx.NR;
+    const int nch = (int)NNC_CEILDIV(H, chunk);
     int split = row_nt < 2 && nt > 1 && step_work >= RNN_SPLIT_WORK && nch >= 2;
-    // Fused: batch blocks would each stream all of W_h every step; slices of
-    // RNN_FUSED_PANELS panels instead, each with its own columns of the
-    // input projection computed in the step (x_t, h_{t-1} packed once).
-    const nnc_ssize fchunk = NNC_MIN(NNC_MAX(RNN_FUSED_PANELS, NNC_CEILDIV(panels, 64)), NNC_CEILDIV(panels, nt)) * cx.NR;
-    int fused = row_nt >= 2 && N >= RNN_FUSED_ROWS && NNC_CEILDIV(H, fchunk) >= 2;
-    if (split || fused) {  // shortly after a stall: one thread, no parallel region
+    if (split) {  // shortly after a stall: one thread, no parallel region
         int left = __atomic_load_n(&NNC_FN(rnn_solo_left), __ATOMIC_RELAXED);
         if (left > 0) {
             __atomic_compare_exchange_n(&NNC_FN(rnn_solo_left), &left, left - 1, 0, __ATOMIC_RELAXED,
                                         __ATOMIC_RELAXED);
-            split = fused = 0;
+            split = 0;
         }
-    }
-    if (fused) {
-        split = 1;
-        chunk = fchunk;
-        nch = (int)NNC_CEILDIV(H, chunk);
     }
     // GRU reset_after = 0 adds b_h to the input projection's bias.
     NNC_T *bsum = NULL;
@@ -719,25 +629,6 @@ static int NNC_FN(rnn_forward)(const nnc_rnn_desc *d, const NNC_T *x, const NNC_
     }
     NNC_T *qbuf = NULL;
     if (d->cell == NNC_RNN_GRU && d->reset_after) qbuf = cx.q = nnc_aligned_alloc(sizeof(NNC_T) * (size_t)(N * GH));
-    NNC_T *fbuf = NULL;  // fused: Wxbuf, xp, hpk[0], hpk[1], rhpk
-    if (fused) {
-        const nnc_ssize swx = NNC_FN(gemm_packed_b_size)(H, F), sx = NNC_FN(gemm_packed_a_size)(N, F);
-        const nnc_ssize sh = NNC_FN(gemm_packed_a_size)(N, H);
-        nnc_ssize a1, a2, tot;
-        if (swx < 0 || sx < 0 || sh < 0 || !nnc_mul_ok(swx, G, &a1) || !nnc_mul_ok(sx, T, &a2) ||
-            !nnc_mul_ok(a1 + a2 + 3 * sh, (nnc_ssize)sizeof(NNC_T), &tot) ||
-            !(fbuf = nnc_aligned_alloc((size_t)NNC_MAX(1, tot)))) {
-            failed = 1;
-        } else {
-            cx.Wxbuf = fbuf;
-            cx.Wxs = swx;
-            cx.xp = fbuf + a1;
-            cx.xs = sx;
-            cx.hpk[0] = cx.xp + a2;
-            cx.hpk[1] = cx.hpk[0] + sh;
-            cx.rhpk = cx.hpk[1] + sh;
-        }
-    }
     NNC_FN(rnn_sync) *sync = NULL;
     if (split) {
         // Two more lines first: the lead and the set-up (see rnn_fwd_split).
@@ -778,7 +669,6 @@ static int NNC_FN(rnn_forward)(const nnc_rnn_desc *d, const NNC_T *x, const NNC_
     nnc_aligned_free(bsum);
     nnc_aligned_free(sync);
     nnc_aligned_free(qbuf);
-    nnc_aligned_free(fbuf);
     nnc_aligned_free(wbuf);
     nnc_aligned_free(xbuf);
     return failed ? NNC_ENOMEM : NNC_OK;
@@ -1032,8 +922,6 @@ static int NNC_FN(sumsq)(const NNC_T *x, nnc_ssize n, double *out)
 
 #undef RNN_CHUNK
 #undef RNN_SPLIT_WORK
-#undef RNN_FUSED_ROWS
-#undef RNN_FUSED_PANELS
 #undef RNN_STALL_NS
 #undef RNN_SOLO_MAX
 #undef RNN_OFS
