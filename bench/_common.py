@@ -1,4 +1,5 @@
-"""Helpers shared by the Python benchmarks: timing and peak-memory probes."""
+"""Helpers shared by the Python benchmarks: timing, peak-memory probes, a loaded core."""
+import contextlib
 import json
 import os
 import resource
@@ -18,6 +19,18 @@ def timeit(fn, repeat):
         fn()
         ts.append(time.perf_counter() - t0)
     return 1e3 * min(ts), 1e3 * float(np.median(ts))
+
+
+@contextlib.contextmanager
+def one_core_busy(cpu=1):
+    """Another process spinning on CPU ``cpu`` meanwhile: a loaded machine."""
+    busy = subprocess.Popen([sys.executable, "-c", f"import os; os.sched_setaffinity(0, {{{cpu}}})\nwhile True: pass"])
+    try:
+        time.sleep(0.5)
+        yield
+    finally:
+        busy.kill()
+        busy.wait()
 
 
 def _status_mb(field):

@@ -2,7 +2,7 @@
 nnc vs PyTorch (faster of NCHW and channels_last) and ONNX Runtime, the
 "Done when" workloads of issue #5.
 
-    python bench/bench_models.py [--threads 2] [--reps 30]
+    python bench/bench_models.py [--threads 2] [--reps 30] [--loaded]
 
 Inference at batch 64, batch-1 latency and one training step
 (forward + loss + backward) at batch 64.  Prints min / median milliseconds and
@@ -15,7 +15,7 @@ import numpy as np
 
 import nnc
 from nnc.__main__ import build_digits_cnn
-from _common import timeit
+from _common import one_core_busy, timeit
 
 H = W = 32
 C = 3
@@ -117,8 +117,16 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--reps", type=int, default=30)
+    ap.add_argument("--loaded", action="store_true", help="also run with one core loaded by a busy process")
     args = ap.parse_args()
     nnc.set_num_threads(args.threads)
+    suite(args, "idle machine")
+    if args.loaded:
+        with one_core_busy():
+            suite(args, "one core loaded by a busy process")
+
+
+def suite(args, what):
     nan = (np.nan, np.nan)
     n = bench_nnc(args.reps)
     try:
@@ -129,7 +137,7 @@ def main():
         o = list(bench_ort(args.reps, args.threads)) + [nan]
     except ImportError:
         o = [nan] * 3
-    print(f"demo residual CNN, {H}x{W}x{C}, width {WIDTH}; threads={args.threads}; ms min / median; "
+    print(f"demo residual CNN, {H}x{W}x{C}, width {WIDTH}; {what}, threads={args.threads}; ms min / median; "
           f"ratio = nnc / other (min)")
     print(f"{'pass':22s} {'nnc':>15s} {'torch':>15s} {'ort':>15s} {'nnc/torch':>9s} {'nnc/ort':>8s}")
     fmt = lambda v: f"{v[0]:7.3f}/{v[1]:7.3f}"  # noqa: E731

@@ -14,7 +14,6 @@ nnc faster).  torch and onnxruntime are optional benchmark dependencies.
 import argparse
 import io
 import os
-import subprocess
 import sys
 import time
 
@@ -23,7 +22,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.dirname(__file__))
 import nnc  # noqa: E402
-from _common import timeit  # noqa: E402
+from _common import one_core_busy, timeit  # noqa: E402
 
 try:
     import torch
@@ -159,13 +158,8 @@ def main():
 
     report(suite(), f"idle machine, {args.threads} threads")
     if args.loaded:
-        busy = subprocess.Popen([sys.executable, "-c", "import os; os.sched_setaffinity(0, {1})\nwhile True: pass"])
-        try:
-            time.sleep(0.5)
+        with one_core_busy():
             report(suite(), f"one core loaded by a busy process, {args.threads} threads")
-        finally:
-            busy.kill()
-            busy.wait()
 
 
 if __name__ == "__main__":

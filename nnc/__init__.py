@@ -4,7 +4,7 @@ The public API is described in API.md (shared contract); every layer is
 re-exported here as ``nnc.<Name>``.
 """
 from ._config import (clear_memory_cache, get_num_threads, seed, set_memory_cache_limit, set_num_threads,
-                      show_config, threads)
+                      set_stall_threshold, show_config, threads)
 from .clip import clip_grad_norm, clip_grad_value
 from .layers import *  # noqa: F401,F403
 from .layers import __all__ as _layers_all
@@ -13,5 +13,5 @@ from .models import Sequential
 from .serialization import load
 
 __version__ = "0.1.0"
-__all__ = ["clear_memory_cache", "set_memory_cache_limit", "get_num_threads", "set_num_threads", "seed", "show_config", "threads", "clip_grad_value",
+__all__ = ["clear_memory_cache", "set_memory_cache_limit", "get_num_threads", "set_num_threads", "set_stall_threshold", "seed", "show_config", "threads", "clip_grad_value",
            "clip_grad_norm", "losses", "optim", "Sequential", "load", *_layers_all]

@@ -53,6 +53,20 @@ def threads(n):
         set_num_threads(old)
 
 
+def set_stall_threshold(seconds):
+    """The stall guard (default 0.5 ms; 0 turns it off).  When a parallel
+    region's first thread waits at its end longer than this and longer than
+    its own share of the work, a partner thread was descheduled (another
+    process is busy on its core); the next calls then run on one thread
+    (2, 4, ... 256 calls while the stalls go on) instead of waiting a
+    scheduler time slice each.  Results do not change by a bit.  Returns
+    the previous threshold in seconds."""
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float, np.integer, np.floating)) \
+            or not seconds >= 0 or seconds > 1e9:
+        raise ValueError(f"set_stall_threshold: expected seconds >= 0, got {seconds!r}")
+    return _core.stall_threshold_ns(round(seconds * 1e9)) / 1e9
+
+
 def set_memory_cache_limit(nbytes):
     """Bound the bytes of freed arrays nnc keeps resident for reuse (default
     512 MiB; 0 turns the cache off).  Returns the previous limit."""
@@ -80,13 +94,21 @@ def rng():
     return _rng
 
 
+def _stall_guard():
+    ns = _core.stall_threshold_ns(-1)
+    if not ns:
+        return "off"
+    solo = _core.stall_solo_calls()
+    return f"{ns / 1e6:g} ms" + (f", next {solo} calls on one thread" if solo else "")
+
+
 def show_config(file=None):
     """Print the chosen ISA, thread count, compiler and OpenMP version."""
     supported = [n for n in _core.ISA_NAMES if _core.isa_supported(n)]
     lines = [
         f"nnc {__import__('nnc').__version__}",
         f"  isa:         {_core.get_isa()} (supported: {', '.join(supported)}; NNC_ISA to force)",
-        f"  threads:     {get_num_threads()}",
+        f"  threads:     {get_num_threads()} (stall guard: {_stall_guard()})",
         f"  compiler:    {_core.compiler()}",
         f"  openmp:      {_core.openmp_version()}",
         f"  numpy:       {np.__version__}",

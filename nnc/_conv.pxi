@@ -12,9 +12,9 @@ cdef extern from "nnc/nnc.h" nogil:
         nnc_ssize N, H, W, C, K, KH, KW, stride_h, stride_w, dil_h, dil_w
         nnc_ssize pad_top, pad_bottom, pad_left, pad_right, groups, OH, OW, ldx, ldy
     int nnc_conv_fwd_f32(const nnc_conv_params *p, const float *x, const float *W, const float *bias, int act,
-                         float *y)
+                         const float *res, float *y)
     int nnc_conv_fwd_f64(const nnc_conv_params *p, const double *x, const double *W, const double *bias,
-                         int act, double *y)
+                         int act, const double *res, double *y)
     int nnc_conv_bwd_data_f32(const nnc_conv_params *p, const float *dz, const float *W, float *dx, int acc)
     int nnc_conv_bwd_data_f64(const nnc_conv_params *p, const double *dz, const double *W, double *dx, int acc)
     int nnc_conv_bwd_filter_f32(const nnc_conv_params *p, const float *x, const float *dz, float *dW, float *db)
@@ -39,20 +39,33 @@ cdef int _conv_params(nnc_conv_params *p, tuple geo, tuple xshape, nnc_ssize xof
 
 
 def conv_fwd(tuple geo, const floating[:, :, :, ::1] x, nnc_ssize x_off, const floating[:, :, :, ::1] W,
-             const floating[::1] bias, int act, floating[:, :, :, ::1] y, nnc_ssize y_off):
-    """y[..., y_off:y_off+K] = act(conv(x[..., x_off:x_off+C], W) + bias)."""
+             const floating[::1] bias, int act, floating[:, :, :, ::1] y, nnc_ssize y_off,
+             const floating[:, :, :, ::1] res=None):
+    """y[..., y_off:y_off+K] = act(conv(x[..., x_off:x_off+C], W) + bias) (+ res[..., y_off:y_off+K]
+    when res, an array of y's shape, is given: a residual block's skip input)."""
     cdef nnc_conv_params p
     _conv_params(&p, geo, (x.shape[0], x.shape[1], x.shape[2], x.shape[3]), x_off, (y.shape[0], y.shape[1], y.shape[2], y.shape[3]), y_off, (W.shape[0], W.shape[1], W.shape[2], W.shape[3]))
     if bias is not None and bias.shape[0] != p.K:
         raise ValueError(f"conv: bias of {bias.shape[0]} elements for {p.K} channels")
     cdef const floating *bp = _ptr_or_null(bias)
+    cdef const floating *rp = NULL
+    if res is not None:
+        if (res.shape[0] != y.shape[0] or res.shape[1] != y.shape[1] or res.shape[2] != y.shape[2]
+                or res.shape[3] != y.shape[3]):
+            raise ValueError(f"conv: a residual of shape {(res.shape[0], res.shape[1], res.shape[2], res.shape[3])} "
+                             f"for an output buffer {(y.shape[0], y.shape[1], y.shape[2], y.shape[3])}")
+        if p.N:
+            rp = &res[0, 0, 0, y_off]
     if p.N == 0:
         return
+    if _recording():
+        _rec_conv(&p, &x[0, 0, 0, x_off], &W[0, 0, 0, 0], bp, act, rp, &y[0, 0, 0, y_off], floating is double,
+                  (x, W, bias, res, y))
     with nogil:
         if floating is float:
-            _ck(nnc_conv_fwd_f32(&p, &x[0, 0, 0, x_off], &W[0, 0, 0, 0], bp, act, &y[0, 0, 0, y_off]))
+            _ck(nnc_conv_fwd_f32(&p, &x[0, 0, 0, x_off], &W[0, 0, 0, 0], bp, act, rp, &y[0, 0, 0, y_off]))
         else:
-            _ck(nnc_conv_fwd_f64(&p, &x[0, 0, 0, x_off], &W[0, 0, 0, 0], bp, act, &y[0, 0, 0, y_off]))
+            _ck(nnc_conv_fwd_f64(&p, &x[0, 0, 0, x_off], &W[0, 0, 0, 0], bp, act, rp, &y[0, 0, 0, y_off]))
 
 
 def conv_bwd_data(tuple geo, const floating[:, :, :, ::1] dz, nnc_ssize dz_off, const floating[:, :, :, ::1] W,

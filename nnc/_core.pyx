@@ -29,6 +29,9 @@ cdef extern from "nnc/nnc.h" nogil:
     void nnc_set_num_threads(int n)
     int nnc_get_num_threads()
     int nnc_omp_pause()
+    long long nnc_stall_threshold_ns(long long ns)
+    int nnc_stall_solo_calls()
+    void nnc_stall_note(long long own_ns, long long lost_ns)
     const char *nnc_compiler()
     int nnc_openmp_version()
 
@@ -84,6 +87,19 @@ def omp_pause():
     return nnc_omp_pause()
 
 
+def stall_threshold_ns(long long ns):
+    return nnc_stall_threshold_ns(ns)
+
+
+def stall_solo_calls():
+    return nnc_stall_solo_calls()
+
+
+def stall_note(long long own_ns, long long lost_ns):
+    """What a timed parallel region reports (the guard's input; for tests)."""
+    nnc_stall_note(own_ns, lost_ns)
+
+
 def compiler():
     return nnc_compiler().decode()
 
@@ -99,3 +115,4 @@ include "_pool.pxi"
 include "_rnn.pxi"
 include "_convrnn.pxi"
 include "_train.pxi"
+include "_plan.pxi"

@@ -101,6 +101,9 @@ def gemm_nt(const floating[:, ::1] A, const floating[:, ::1] B, floating[:, ::1]
     cdef const floating *bp = _ptr_or_null(bias)
     if m == 0 or n == 0:
         return
+    if _recording():
+        _rec_gemm_nt(m, n, k, alpha, &A[0, 0] if k else NULL, k, &B[0, 0] if k else NULL, k, beta, &C[0, 0], n, bp,
+                     act, floating is double, (A, B, C, bias))
     with nogil:
         if floating is float:
             _ck(nnc_gemm_nt_f32(m, n, k, alpha, &A[0, 0] if k else NULL, k, &B[0, 0] if k else NULL, k,
@@ -128,6 +131,9 @@ def act_fwd(floating[:, :] y, const floating[:, :] z, int act):
         return
     cdef nnc_ssize sz = sizeof(floating)
     _rows_ok((y, z), y.shape[0], y.shape[1], sz)
+    if _recording():
+        _rec_act(&y[0, 0], _ld(y.strides[0], sz), &z[0, 0], _ld(z.strides[0], sz), y.shape[0], y.shape[1], act,
+                 floating is double, (y, z))
     with nogil:
         if floating is float:
             _ck(nnc_act_fwd_f32(&y[0, 0], _ld(y.strides[0], sz), &z[0, 0], _ld(z.strides[0], sz), y.shape[0],

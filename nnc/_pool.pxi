@@ -43,6 +43,8 @@ def maxpool2d_fwd(floating[:, :, :, ::1] y, const floating[:, :, :, ::1] x, tupl
         return
     if idx is not None:
         ip = &idx[0, 0, 0, 0]
+    elif _recording():
+        _rec_pool(_OP_MAXPOOL, &p, &y[0, 0, 0, 0], &x[0, 0, 0, 0], floating is double, (y, x))
     with nogil:
         if floating is float:
             _ck(nnc_maxpool2d_fwd_f32(&y[0, 0, 0, 0], ip, &x[0, 0, 0, 0], &p))
@@ -68,6 +70,8 @@ def avgpool2d_fwd(floating[:, :, :, ::1] y, const floating[:, :, :, ::1] x, tupl
     cdef nnc_pool2d p = _pool2d(x.shape, y.shape, window)
     if y.shape[0] == 0 or y.shape[3] == 0:
         return
+    if _recording():
+        _rec_pool(_OP_AVGPOOL, &p, &y[0, 0, 0, 0], &x[0, 0, 0, 0], floating is double, (y, x))
     with nogil:
         if floating is float:
             _ck(nnc_avgpool2d_fwd_f32(&y[0, 0, 0, 0], &x[0, 0, 0, 0], &p))

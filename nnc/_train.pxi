@@ -94,6 +94,8 @@ def add(floating[::1] y, const floating[::1] a, const floating[::1] b):
     """y = a + b element-wise (y may be a or b)."""
     if y.shape[0] == 0:
         return
+    if _recording():
+        _rec_add(&y[0], &a[0], &b[0], y.shape[0], floating is double, (y, a, b))
     with nogil:
         if floating is float:
             _ck(nnc_add_f32(&y[0], &a[0], &b[0], y.shape[0]))

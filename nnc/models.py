@@ -6,13 +6,14 @@ import threading
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import _config, losses, optim
+from . import _config, _core, losses, optim
 from ._validation import dtype_name, layer_dtype, pos_int, shape_str
 from .layers.base import Layer
 
 __all__ = ["Sequential"]
 
 _PREDICT_BATCH = 256
+_PLANS = 4   # input shapes a Sequential keeps an inference plan for
 
 
 def _accuracy(pred, target, loss):
@@ -72,15 +73,81 @@ class Sequential(Layer):
 
     # -- forward / backward ---------------------------------------------
     def _forward(self, x, training, **kwargs):
+        if not training and not kwargs:
+            y = self._planned(x)
+            if y is not None:
+                return y
+        return self._forward_add(x, training, None)[0]
+
+    # -- inference plans ------------------------------------------------
+    # Inference replays the kernel calls recorded from one forward (per input
+    # shape; nnc/_plan.pxi): the same calls, so the same bits, without the
+    # Python and argument conversion of every layer.  The plan is checked at
+    # every call: the same layers with the same params arrays (in-place
+    # edits are seen; a replaced array makes a new plan).
+    def _can_plan(self):
+        return bool(self.layers) and all(isinstance(layer, Layer) and layer._can_plan() for layer in self.layers)
+
+    def _leaves(self):
+        return [leaf for layer in self.layers for leaf in (layer._leaves() if isinstance(layer, Layer) else [layer])]
+
+    def _planned(self, x):
+        """The inference forward of x through its plan; None when there is no
+        plan (a layer that cannot be planned, an input that is not a
+        C-contiguous array of the model's dtype, a recording in progress)."""
+        if (type(x) is not np.ndarray or x.dtype != self.dtype or not x.ndim or not x.flags.c_contiguous
+                or _core.recording()):
+            return None
+        plans = self.__dict__.setdefault("_plans", {})
+        entry = plans.get(x.shape)
+        leaves = self._leaves()
+        if entry is not None and (len(leaves) != len(entry[1]) or not all(
+                a is b for a, b in zip(leaves, entry[1])) or not all(leaf.params.get(k) is v
+                                                                   for leaf, k, v in entry[2])):
+            entry = None
+        if entry is None:
+            if len(plans) >= _PLANS:
+                plans.clear()
+            entry = plans[x.shape] = self._make_plan(x, leaves)
+        return entry[0].run(x) if entry[0] is not None else None
+
+    def _make_plan(self, x, leaves):
+        """(plan, leaves, params) for inputs of x's shape; plan None when the
+        model cannot be planned or the replay does not reproduce the forward
+        (on x and on another input)."""
+        plan = None
+        if self._can_plan():
+            plan = _core.Plan()
+            try:
+                with plan.record():
+                    y = self._forward_add(x, False, None)[0]
+            except RuntimeError:   # another thread is recording: try again next call
+                return (None, [], [])
+            if isinstance(y, np.ndarray) and plan.finish(x, y):
+                x2 = (x * 0.5 + 0.25).astype(self.dtype)
+                if not (np.array_equal(plan.run(x), y, equal_nan=True) and np.array_equal(
+                        plan.run(x2), self._forward_add(x2, False, None)[0], equal_nan=True)):
+                    plan = None
+            else:
+                plan = None
+        # after the forward: _param() may have replaced a params array by a converted copy
+        return (plan, leaves, [(leaf, k, v) for leaf in leaves for k, v in leaf.params.items()])
+
+    def _forward_add(self, x, training, add):
+        # the last layer may add ``add`` (a Residual's skip input) as it stores
         if not self.layers:
             raise ValueError("Sequential: the model has no layers")
         if training:
             self._input_shape = tuple(np.shape(x)[1:])
-        for layer in self.layers:
+        for layer in self.layers[:-1]:
             x = self._sub_forward(layer, x, training)
+        if add is None:
+            y, added = self._sub_forward(self.layers[-1], x, training), False
+        else:
+            y, added = self._sub_forward_add(self.layers[-1], x, training, add)
         if training:
             self._cache = True
-        return x
+        return y, added
 
     def _backward(self, grad_y, input_grad):
         g = grad_y

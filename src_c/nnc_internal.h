@@ -36,6 +36,16 @@ int nnc_threads_for(double work);
 // The library thread count capped by omp_get_max_threads() of this thread.
 int nnc_threads(void);
 
+// Timing of a parallel region for the stall guard (nnc.h): begin before the
+// region (nt its team size), master_done inside it once the thread's share
+// is done (after an `omp for nowait`), end after it.  Wall and first-thread
+// CPU clocks (ns).
+typedef struct { long long t0, c0, cm; } nnc_region_clock;
+long long nnc_now_ns(void);   // monotonic; 0 where there is no such clock
+void nnc_region_begin(nnc_region_clock *c, int nt);
+void nnc_region_master_done(nnc_region_clock *c);
+void nnc_region_end(const nnc_region_clock *c);
+
 // Overflow-checked size products; return 0 and leave *out untouched on overflow.
 static inline int nnc_mul_ok(nnc_ssize a, nnc_ssize b, nnc_ssize *out)
 {

@@ -2,6 +2,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <threads.h>
+#include <time.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -27,10 +28,82 @@ int nnc_threads(void)
     return n < 1 ? 1 : n;
 }
 
+// Stall guard state (nnc.h): calls left on one thread, the current period.
+static atomic_int g_solo_left, g_solo_period;
+static atomic_llong g_stall_ns = 500000;
+#define NNC_SOLO_MAX 256
+
 int nnc_threads_for(double work)
 {
     // ~ 50 us of single-core work: below it a team costs more than it gains.
-    return work < 2.0e6 ? 1 : nnc_threads();
+    if (work < 2.0e6) return 1;
+    int left = atomic_load(&g_solo_left);
+    while (left > 0)
+        if (atomic_compare_exchange_weak(&g_solo_left, &left, left - 1)) return 1;
+    return nnc_threads();
+}
+
+long long nnc_stall_threshold_ns(long long ns)
+{
+    if (ns < 0) return atomic_load(&g_stall_ns);
+    atomic_store(&g_solo_left, 0);   // a fresh start
+    atomic_store(&g_solo_period, 0);
+    return atomic_exchange(&g_stall_ns, ns);
+}
+
+int nnc_stall_solo_calls(void) { return atomic_load(&g_solo_left); }
+
+void nnc_stall_note(long long own_ns, long long lost_ns)
+{
+    const long long th = atomic_load(&g_stall_ns);
+    int p = 0;
+    if (th > 0 && lost_ns > th && lost_ns > own_ns) {
+        p = atomic_load(&g_solo_period);
+        p = NNC_MIN(NNC_SOLO_MAX, NNC_MAX(2, 2 * p));
+        atomic_store(&g_solo_left, p);
+    }
+    atomic_store(&g_solo_period, p);
+}
+
+static long long clock_ns(int thread_cpu)
+{
+#if defined(__unix__) || defined(__APPLE__)
+    struct timespec ts;
+    if (clock_gettime(thread_cpu ? CLOCK_THREAD_CPUTIME_ID : CLOCK_MONOTONIC, &ts) == 0)
+        return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+#endif
+    (void)thread_cpu;
+    return 0;
+}
+
+long long nnc_now_ns(void) { return clock_ns(0); }
+
+// The region's wall time beyond the CPU time its first thread spent on its
+// own share is what it lost: to a partner descheduled before or during its
+// share (the first thread waits at the join), or to the first thread's own
+// descheduling.  (CPU time, as a thread spinning at a barrier is on the CPU
+// all the same.)
+void nnc_region_begin(nnc_region_clock *c, int nt)
+{
+    c->t0 = nt > 1 && atomic_load(&g_stall_ns) > 0 ? clock_ns(0) : 0;
+    c->c0 = c->t0 ? clock_ns(1) : 0;
+    c->cm = 0;
+}
+
+void nnc_region_master_done(nnc_region_clock *c)
+{
+#ifdef _OPENMP
+    if (c->t0 && omp_get_thread_num() == 0) c->cm = clock_ns(1);
+#else
+    (void)c;
+#endif
+}
+
+void nnc_region_end(const nnc_region_clock *c)
+{
+    if (!c->t0 || !c->cm) return;
+    const long long own = c->cm - c->c0;
+    nnc_stall_note(own, clock_ns(0) - c->t0 - own);
 }
 
 // Per-thread scratch lives behind a tss key whose destructor frees it when

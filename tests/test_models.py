@@ -380,3 +380,95 @@ def test_backward_without_input_grad_gives_the_same_grads(make, dtype, rng):
     assert full and list(full) == list(layer.grads)
     for k, v in layer.grads.items():
         np.testing.assert_array_equal(v, full[k], err_msg=k)
+
+
+def test_pickle_round_trip(rng):
+    """Models pickle (Dask and Ray ship them that way): bitwise predictions,
+    params and grads kept, a working lock, no training cache carried over."""
+    import pickle
+    nnc.seed(5)
+    m = nnc.Sequential([_small_cnn(), nnc.Dense(10, 3)])
+    x = rng.standard_normal((4, 8, 8, 1)).astype(np.float32)
+    m.forward(x, training=True)
+    m.backward(np.ones((4, 3), np.float32))
+    m2 = pickle.loads(pickle.dumps(m))
+    np.testing.assert_array_equal(m2.predict(x), m.predict(x))
+    for k in m.params:
+        np.testing.assert_array_equal(m2.params[k], m.params[k])
+        np.testing.assert_array_equal(m2.grads[k], m.grads[k])
+    with pytest.raises(RuntimeError, match="forward"):
+        m2.backward(np.ones((4, 3), np.float32))
+    m2.forward(x, training=True)
+    m2.backward(np.ones((4, 3), np.float32))
+    for k in m.grads:
+        np.testing.assert_array_equal(m2.grads[k], m.grads[k])
+    rnn = nnc.GRU(3, 4, stateful=True)
+    seq = rng.standard_normal((2, 5, 3))
+    rnn(seq)
+    rnn2 = pickle.loads(pickle.dumps(rnn))
+    np.testing.assert_array_equal(rnn2(seq), rnn(seq))   # the carried state came along
+
+
+def _plan_of(model, x):
+    entry = model.__dict__.get("_plans", {}).get(x.shape)
+    return None if entry is None else entry[0]
+
+
+@pytest.mark.parametrize("n", [1, 3])
+def test_inference_plan_replays_the_forward_bitwise(n, dtype, nthreads, rng):
+    """Sequential inference replays the recorded kernel calls: the same bits
+    as running the layers, for every layer kind a plan can record."""
+    nnc.seed(6)
+    m = nnc.Sequential([_small_cnn(dtype), nnc.Dense(10, 4, activation="softmax", dtype=dtype),
+                        nnc.Flatten(dtype=dtype)])
+    m.layers[0].layers.insert(3, nnc.AvgPool2D(2, stride=1, padding=1, dtype=dtype))
+    for _ in range(2):
+        x = rng.standard_normal((n, 8, 8, 1)).astype(dtype)
+        with nnc.threads(nthreads):
+            y = m.predict(x)
+        assert _plan_of(m, x) is not None
+        np.testing.assert_array_equal(y, m._forward_add(x, False, None)[0])
+
+
+def test_inference_plan_follows_params_and_structure(rng):
+    nnc.seed(7)
+    m = _small_cnn()
+    x = rng.standard_normal((2, 8, 8, 1)).astype(np.float32)
+    y0 = m.predict(x)
+    plan = _plan_of(m, x)
+    assert plan is not None
+    head = m.layers[-1]
+    head.params["W"] *= 2                          # an in-place edit: the same plan sees it
+    np.testing.assert_array_equal(m.predict(x), m._forward_add(x, False, None)[0])
+    assert _plan_of(m, x) is plan
+    head.params["b"] = head.params["b"] + 1        # a replaced array: a new plan
+    y = m.predict(x)
+    assert _plan_of(m, x) is not plan
+    np.testing.assert_array_equal(y, m._forward_add(x, False, None)[0])
+    assert not np.array_equal(y, y0)
+    head.params = {k: v.copy() for k, v in head.params.items()}   # a new params dict
+    head.params["W"][...] = 0
+    np.testing.assert_array_equal(m.predict(x), np.broadcast_to(head.params["b"], (2, 10)))
+    m.layers.append(nnc.Dense(10, 2))              # another structure: a new plan
+    assert m.predict(x).shape == (2, 2)
+    np.testing.assert_array_equal(m.predict(x), m._forward_add(x, False, None)[0])
+
+
+def test_inference_plan_falls_back(rng):
+    """Models with a layer a plan cannot record, and inputs that are not
+    C-contiguous arrays of the model's dtype, run layer by layer."""
+    x = rng.standard_normal((3, 5, 4)).astype(np.float32)
+    rnn = nnc.Sequential([nnc.LSTM(4, 6), nnc.Dense(6, 2)])
+    np.testing.assert_array_equal(rnn.predict(x), rnn.layers[1](rnn.layers[0](x)))
+    assert _plan_of(rnn, x) is None
+    duck = nnc.Sequential([nnc.Dense(4, 4), _Twice()])
+    np.testing.assert_array_equal(duck.predict(x), 2 * duck.layers[0](x))
+    assert _plan_of(duck, x) is None
+    m = _small_cnn()
+    xi = rng.standard_normal((2, 8, 8, 1))
+    want = m.predict(xi.astype(np.float32))
+    np.testing.assert_array_equal(m.predict(xi), want)                         # float64 in
+    xf = np.asfortranarray(xi.astype(np.float32))
+    np.testing.assert_array_equal(m.predict(xf), want)                         # F-order
+    np.testing.assert_array_equal(m.predict(xi.astype(np.float32).tolist()), want)
+    assert m.predict(np.zeros((0, 8, 8, 1), np.float32)).shape == (0, 10)

@@ -455,3 +455,61 @@ def test_recurrent_batch_above_one_gemm_row_block_per_thread():
     """
     rc, out = run_python(code, timeout=120)
     assert rc == 0 and out.strip().endswith("ok"), out
+
+
+def test_stall_guard_policy(rng):
+    """A stalled region sends the next 2, 4, ... 256 calls to one thread, a
+    clean one resets the period; threshold 0 turns the guard off; work done
+    on one thread meanwhile gives the same bits."""
+    from nnc import _core
+    old = nnc.set_stall_threshold(5e-4)
+    try:
+        assert _core.stall_solo_calls() == 0
+        _core.stall_note(1_000, 400_000)        # lost < threshold: clean
+        _core.stall_note(1_000_000, 900_000)    # lost < own share: clean
+        assert _core.stall_solo_calls() == 0
+        for want in (2, 4, 8, 16, 32, 64, 128, 256, 256):
+            _core.stall_note(100_000, 2_000_000)
+            assert _core.stall_solo_calls() == want
+        _core.stall_note(100_000, 0)            # a clean region: the period restarts
+        _core.stall_note(100_000, 2_000_000)
+        assert _core.stall_solo_calls() == 2
+        conv = nnc.Conv2D(16, 16, 3, padding="same")
+        x = rng.standard_normal((8, 24, 24, 16)).astype(np.float32)
+        with nnc.threads(2):
+            y_solo = conv(x)                    # ~ 5 MFLOP: would take a team
+            assert _core.stall_solo_calls() < 2
+            nnc.set_stall_threshold(0)          # off (and a fresh start)
+            _core.stall_note(100_000, 2_000_000)
+            assert _core.stall_solo_calls() == 0
+            np.testing.assert_array_equal(conv(x), y_solo)
+        with pytest.raises(ValueError, match="set_stall_threshold"):
+            nnc.set_stall_threshold(-1)
+    finally:
+        nnc.set_stall_threshold(old)
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs os.sched_setaffinity (Linux)")
+def test_stall_guard_detects_threads_sharing_one_cpu():
+    """Two OpenMP threads pinned to one CPU: a conv's region waits for a
+    thread that is not running (what a busy process on its core causes);
+    the guard notices and runs the following calls on one thread, with the
+    same bits.  In a subprocess (the affinity is per process)."""
+    code = """
+        import os, numpy as np, nnc
+        from nnc import _core
+        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+        conv = nnc.Conv2D(16, 16, 3, padding="same")
+        x = np.random.default_rng(0).standard_normal((16, 32, 32, 16)).astype(np.float32)
+        with nnc.threads(1):
+            ref = conv(x)
+        solo = 0
+        with nnc.threads(2):
+            for _ in range(40):
+                assert np.array_equal(conv(x), ref)
+                solo += _core.stall_solo_calls() > 0
+        print("solo", solo)
+    """
+    rc, out = run_python(code, timeout=300)
+    assert rc == 0, out
+    assert int(out.split()[-1]) > 0, out

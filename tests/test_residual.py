@@ -180,3 +180,68 @@ def test_conv_block_finite_differences(with_shortcut, rng):
     else:
         res = nnc.Residual(nnc.Sequential([nnc.Conv2D(3, 3, 3, activation="tanh", **kw), nnc.Conv2D(3, 3, 3, **kw)]))
     check_layer_grads(res, rng.standard_normal((2, 5, 5, 3)), rng)
+
+
+# (C, K, kernel, stride, groups, activation): each store path of the conv engine
+CONV_ADD_CASES = [
+    (16, 64, 3, 1, 1, "relu"),    # wide register tiles
+    (16, 8, 3, 1, 1, None),       # half-width-vector kernels
+    (16, 24, 3, 1, 1, "tanh"),    # a full plus a half-width vector
+    (32, 2, 3, 1, 1, None),       # conv_dot (reduction in the lanes)
+    (16, 16, 3, 1, 16, "relu"),   # depthwise
+    (8, 12, 1, 1, 1, None),       # 1x1 stride 1: the GEMM path cannot add, the direct engine does
+    (8, 12, 1, 2, 1, "sigmoid"),  # 1x1 strided
+    (3, 16, 7, 2, 1, None),       # 7x7/2: edge columns and rows
+]
+
+
+@pytest.mark.parametrize("C, K, k, stride, groups, act", CONV_ADD_CASES)
+def test_conv_adds_the_skip_input_in_its_store_bitwise(C, K, k, stride, groups, act, isa, dtype, rng):
+    conv = nnc.Conv2D(C, K, k, stride=stride, padding="same", groups=groups, activation=act, dtype=dtype)
+    conv.params["b"][...] = rng.standard_normal(K)
+    x = rng.standard_normal((3, 11, 13, C)).astype(dtype)
+    y = conv(x)
+    add = rng.standard_normal(y.shape).astype(dtype)
+    for threads in (1, 2):
+        with nnc.threads(threads):
+            fused, added = conv._forward_add(x, False, add)
+        assert added
+        np.testing.assert_array_equal(fused, y + add)
+    # not fused: another shape, or training with an activation (backward needs its output)
+    assert not conv._forward_add(x, False, add[:, :-1])[1]
+    assert conv._forward_add(x, True, add)[1] == (act is None)
+
+
+@pytest.mark.parametrize("last_act", [None, "relu"])
+@pytest.mark.parametrize("with_shortcut", [False, True])
+def test_residual_conv_block_fuses_the_add(last_act, with_shortcut, dtype, rng, monkeypatch):
+    """A block ending in a Conv2D adds the skip input as it stores: the same
+    bits as block(x) + shortcut(x), in inference and training, and the same
+    gradients; no separate add pass in inference."""
+    kw = dict(padding="same", dtype=dtype)
+    s = 2 if with_shortcut else 1
+    block = nnc.Sequential([nnc.Conv2D(8, 8, 3, stride=s, activation="relu", **kw),
+                            nnc.Conv2D(8, 8, 3, activation=last_act, **kw)])
+    shortcut = nnc.Conv2D(8, 8, 1, stride=2, dtype=dtype) if with_shortcut else None
+    res = nnc.Residual(block, shortcut)
+    x = rng.standard_normal((2, 9, 7, 8)).astype(dtype)
+    skip = x if shortcut is None else shortcut(x)
+    expect = block(x) + skip
+    with monkeypatch.context() as m:
+        m.setattr(nnc.layers.residual._core, "add", None)   # the add must be fused
+        np.testing.assert_array_equal(res(x), expect)
+    y = res.forward(x, training=True)
+    np.testing.assert_array_equal(y, expect)
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    dx = res.backward(dy)
+    grads = {k: v.copy() for k, v in res.grads.items()}
+    block.forward(x, training=True)
+    want = block.backward(dy)
+    if shortcut is None:
+        want = want + dy
+    else:
+        shortcut.forward(x, training=True)
+        want = want + shortcut.backward(dy)
+    np.testing.assert_array_equal(dx, want)
+    for k, v in res.grads.items():
+        np.testing.assert_array_equal(grads[k], v)

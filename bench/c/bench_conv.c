@@ -61,11 +61,11 @@ static int run_pass(const void *ctx)
     const nnc_conv_params *p = c->p;
     const int pass = c->pass;
     if (c->f64) {
-        if (pass == FWD) return nnc_conv_fwd_f64(p, c->x, c->W, c->b, NNC_ACT_RELU, c->y);
+        if (pass == FWD) return nnc_conv_fwd_f64(p, c->x, c->W, c->b, NNC_ACT_RELU, NULL, c->y);
         if (pass == DX) return nnc_conv_bwd_data_f64(p, c->dz, c->W, c->dx, 0);
         return nnc_conv_bwd_filter_f64(p, c->x, c->dz, c->dW, c->db);
     }
-    if (pass == FWD) return nnc_conv_fwd_f32(p, c->x, c->W, c->b, NNC_ACT_RELU, c->y);
+    if (pass == FWD) return nnc_conv_fwd_f32(p, c->x, c->W, c->b, NNC_ACT_RELU, NULL, c->y);
     if (pass == DX) return nnc_conv_bwd_data_f32(p, c->dz, c->W, c->dx, 0);
     return nnc_conv_bwd_filter_f32(p, c->x, c->dz, c->dW, c->db);
 }

@@ -50,6 +50,22 @@ class Layer:
     def get_config(self):
         return {"dtype": dtype_name(self.dtype)}
 
+    # -- pickling (Dask and Ray ship models this way) -------------------
+    def __getstate__(self):
+        """Everything but the training lock and what a training forward kept
+        for backward: parameters, gradients, config, recurrent state."""
+        state = self.__dict__.copy()
+        state["_lock"] = None
+        state["_cache"] = None
+        state.pop("_plans", None)
+        if "_shape_cache" in state:
+            state["_shape_cache"] = {}
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     @classmethod
     def from_config(cls, config):
         return cls(**config)
@@ -114,6 +130,36 @@ class Layer:
         if not training and isinstance(layer, Layer):
             return layer._forward(x, False)
         return layer.forward(x, training=training)
+
+    # -- inference plans (Sequential, nnc/_plan.pxi) -----------------------
+    # A layer whose inference forward makes only kernel calls a plan can
+    # record (conv, pooling, gemm_nt, act, add) sets _plannable.
+    _plannable = False
+
+    def _can_plan(self):
+        return self._plannable
+
+    def _leaves(self):
+        """The layers holding parameters, in order (a plan checks that they and
+        their params arrays are still the ones it recorded)."""
+        return [self]
+
+    def _forward_add(self, x, training, add):
+        """(forward(x) + add, True) when the layer adds ``add`` (an array of its
+        output's shape: a residual block's skip input) in the pass that writes
+        its output, the same bits as adding afterwards; (forward(x), False)
+        when it cannot and the caller adds."""
+        return self._forward(x, training), False
+
+    @staticmethod
+    def _sub_forward_add(layer, x, training, add):
+        """_forward_add of a sub-layer, with forward's training lock."""
+        if not isinstance(layer, Layer):
+            return layer.forward(x, training=training), False
+        if not training:
+            return layer._forward_add(x, False, add)
+        with layer._training_lock("forward"):
+            return layer._forward_add(x, True, add)
 
     @staticmethod
     def _sub_backward(layer, grad_y, input_grad):

@@ -5,10 +5,12 @@ forms (``conv2d_forward`` / ``conv2d_backward``) that read a channel slice of
 a wider NHWC buffer and write into a channel slice of another, for layers
 that keep concatenations in place (DenseBlock).
 
-Weights: the C ops pack W into their output-channel-blocked layout on every
-call, into per-thread scratch (one pass over W, well under 1% of a conv's
-time for the layers we benchmark).  So a ``params["W"]`` edited in place is
-always seen, inference never writes to the layer, and no cache can go stale.
+Weights: the forward kernels read W in place when its HWIO layout already is
+their output-channel-blocked one (groups=1 and up to 64 output channels that
+fill whole vectors, e.g. 8, 16, 24, 32, 64 on AVX-512 float32); otherwise the
+C ops pack W on every call into per-thread scratch (one pass over W).  So a
+``params["W"]`` edited in place is always seen, inference never writes to the
+layer, and no cache can go stale.
 """
 import math
 
@@ -82,12 +84,13 @@ def conv2d_forward(x, W, b=None, stride=(1, 1), padding=(0, 0), dilation=(1, 1),
     return _run_forward(x, W, b, geo, act_id(activation, where), out, x_offset, out_offset), geo
 
 
-def _run_forward(x, W, b, geo, act, out=None, x_offset=0, out_offset=0):
-    """The kernel call of conv2d_forward, for a checked geometry."""
+def _run_forward(x, W, b, geo, act, out=None, x_offset=0, out_offset=0, res=None):
+    """The kernel call of conv2d_forward, for a checked geometry; ``res``
+    (an array of out's shape, not with softmax) is added after the activation."""
     if out is None:
         out = np.empty(x.shape[:1] + geo[16:18] + (W.shape[3],), dtype=x.dtype)
         out_offset = 0
-    _core.conv_fwd(geo, x, x_offset, W, b, 0 if act == SOFTMAX else act, out, out_offset)
+    _core.conv_fwd(geo, x, x_offset, W, b, 0 if act == SOFTMAX else act, out, out_offset, res)
     if act == SOFTMAX:
         K = W.shape[3]
         if out.shape[3] == K:
@@ -155,6 +158,8 @@ class Conv2D(Layer):
     params["b"] : (out_channels,), zeros (absent when ``use_bias=False``).
     """
 
+    _plannable = True
+
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
                  activation=None, use_bias=True, dtype=np.float32):
         super().__init__(dtype)
@@ -192,15 +197,24 @@ class Conv2D(Layer):
         return x
 
     def _forward(self, x, training):
+        return self._forward_add(x, training, None)[0]
+
+    def _forward_add(self, x, training, add):
+        # The conv's store adds ``add`` after the activation.  Not with softmax
+        # (applied after the store), nor when training with an activation
+        # (backward then needs the activation's own output, which is not kept).
         x = self._check(x)
         W = self._param("W")
         b = self._param("b") if self.use_bias else None
         geo = self._per_shape(x.shape, lambda s: conv_geometry(s, self.in_channels, W.shape, self.stride,
                                                                self.padding, self.dilation, self.groups, self.name))
-        y = _run_forward(x, W, b, geo, self._act)
+        fuse = (add is not None and self._act != SOFTMAX and (not training or self._act == 0)
+                and isinstance(add, np.ndarray) and add.dtype == self.dtype and add.flags.c_contiguous
+                and add.shape == x.shape[:1] + geo[16:18] + (self.out_channels,))
+        y = _run_forward(x, W, b, geo, self._act, res=add if fuse else None)
         if training:
             self._cache = (x, y, geo)
-        return y
+        return y, fuse
 
     def _backward(self, grad_y, input_grad):
         x, y, geo = self._cache

@@ -33,6 +33,8 @@ class Dense(Layer):
     as its epilogue (softmax: one extra row pass).
     """
 
+    _plannable = True
+
     def __init__(self, in_features, out_features, activation=None, use_bias=True, dtype=np.float32):
         super().__init__(dtype)
         self.in_features = pos_int(in_features, "in_features", self.name)

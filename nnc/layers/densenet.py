@@ -38,6 +38,8 @@ class DenseBlock(Layer):
     transposed convolution), so nothing is copied per layer.
     """
 
+    _plannable = True
+
     _relu = act_id("relu", "DenseBlock")
 
     def __init__(self, in_channels, num_layers, growth_rate, kernel_size=3, dtype=np.float32):
@@ -70,7 +72,8 @@ class DenseBlock(Layer):
         if x.ndim != 4 or x.shape[3] != self.in_channels:
             raise self._shape_error(f"(N, H, W, {self.in_channels})", x.shape)
         out = np.empty(x.shape[:3] + (self.out_channels,), self.dtype)
-        out[..., :self.in_channels] = x
+        C = self.in_channels   # the input into the first C channels: a (threaded) linear act
+        _core.act_fwd(out.reshape(-1, self.out_channels)[:, :C], x.reshape(-1, C), 0)
         geos = self._per_shape(x.shape, self._geometries)
         for i, geo in enumerate(geos):
             _run_forward(out, self._param(f"layer{i}.W"), self._param(f"layer{i}.b"), geo, self._relu, out,

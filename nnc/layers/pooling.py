@@ -13,6 +13,8 @@ from .base import Layer
 class _Pool2D(Layer):
     """Shared constructor, shape rules and bookkeeping of MaxPool2D / AvgPool2D."""
 
+    _plannable = True
+
     def __init__(self, pool_size, stride=None, padding=0, dtype=np.float32):
         super().__init__(dtype)
         self.pool_size = pair(pool_size, "pool_size", self.name)
@@ -131,6 +133,8 @@ class GlobalAvgPool2D(Layer):
 
     Runs the average-pooling kernel with one window covering the image.
     """
+
+    _plannable = True
 
     def _forward(self, x, training):
         x = self._input(x)

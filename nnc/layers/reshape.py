@@ -11,6 +11,8 @@ class Flatten(Layer):
     (converted) input; backward reshapes the gradient back.
     """
 
+    _plannable = True
+
     def _forward(self, x, training):
         x = self._input(x)
         if x.ndim < 1:

@@ -64,17 +64,29 @@ class Residual(Layer):
         shortcut = None if sc is None else layer_from_config(sc, "Residual.from_config")
         return cls(block, shortcut, **config)
 
+    def _can_plan(self):
+        return all(isinstance(p, Layer) and p._can_plan() for p in (self.block, self.shortcut) if p is not None)
+
+    def _leaves(self):
+        return [leaf for p in (self.block, self.shortcut) if p is not None
+                for leaf in (p._leaves() if isinstance(p, Layer) else [p])]
+
     def _forward(self, x, training, **kwargs):
         x = self._input(x)
-        y = self.block.forward(x, training=training, **kwargs) if kwargs else \
-            self._sub_forward(self.block, x, training)
         s = x if self.shortcut is None else self._sub_forward(self.shortcut, x, training)
-        if y.shape != s.shape:
-            what = "the input" if self.shortcut is None else "the shortcut output"
-            raise ValueError(f"Residual: expected the block output to have the shape of {what} "
-                             f"{shape_str(s.shape)}, got {shape_str(y.shape)}")
-        out = np.empty_like(y)
-        _core.add(out.reshape(-1), np.ascontiguousarray(y).reshape(-1), s.reshape(-1))
+        if kwargs:
+            y, added = self.block.forward(x, training=training, **kwargs), False
+        else:   # a block ending in a Conv2D adds s as it stores its output
+            y, added = self._sub_forward_add(self.block, x, training, s)
+        if added:
+            out = y
+        else:
+            if y.shape != s.shape:
+                what = "the input" if self.shortcut is None else "the shortcut output"
+                raise ValueError(f"Residual: expected the block output to have the shape of {what} "
+                                 f"{shape_str(s.shape)}, got {shape_str(y.shape)}")
+            out = np.empty_like(y)
+            _core.add(out.reshape(-1), np.ascontiguousarray(y).reshape(-1), s.reshape(-1))
         if training:
             self._cache = (x.shape, out.shape)
         return out

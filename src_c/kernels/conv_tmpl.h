@@ -78,11 +78,13 @@ typedef struct {
 } NNC_FN(conv_tap);
 
 // Stores a finished tile: rw pixels (stride ocs) x nv vectors, nch valid
-// channels: act(acc + bias), or y + acc when act is NNC_CONV_ACCUMULATE.
-// Out of line, so the activation's constants do not take registers from the
-// accumulators of the tap loop.
-static __attribute__((noinline)) void NNC_FN(conv_store)(NNC_T *y, nnc_ssize ocs, const nnc_v *acc, int rw,
-                                                         int nv, nnc_ssize nch, const NNC_T *bias, int act)
+// channels: act(acc + bias) (+ res, when res is not NULL: the same pixels of
+// an array laid out like y, or y itself to accumulate).  Out of line, so the
+// activation's constants do not take registers from the accumulators of the
+// tap loop.
+static __attribute__((noinline)) void NNC_FN(conv_store)(NNC_T *y, const NNC_T *res, nnc_ssize ocs,
+                                                         const nnc_v *acc, int rw, int nv, nnc_ssize nch,
+                                                         const NNC_T *bias, int act)
 {
     for (int r = 0; r < rw; ++r)
         for (int j = 0; j < nv; ++j) {
@@ -90,11 +92,11 @@ static __attribute__((noinline)) void NNC_FN(conv_store)(NNC_T *y, nnc_ssize ocs
             const int full = nc >= NNC_VLEN;
             NNC_T *yp = y + r * ocs + j * NNC_VLEN;
             nnc_v v = acc[r * nv + j];
-            if (act == NNC_CONV_ACCUMULATE) {
-                v = vadd(full ? vload(yp) : vloadn(yp, nc), v);
-            } else {
-                if (bias) v = vadd(v, full ? vload(bias + j * NNC_VLEN) : vloadn(bias + j * NNC_VLEN, nc));
-                v = NNC_FN(vact)(v, act);
+            if (bias) v = vadd(v, full ? vload(bias + j * NNC_VLEN) : vloadn(bias + j * NNC_VLEN, nc));
+            v = NNC_FN(vact)(v, act);
+            if (res) {
+                const NNC_T *rp = res + r * ocs + j * NNC_VLEN;
+                v = vadd(v, full ? vload(rp) : vloadn(rp, nc));
             }
             if (full) vstore(yp, v);
             else vstoren(yp, v, nc);
@@ -110,8 +112,8 @@ static __attribute__((noinline)) void NNC_FN(conv_store)(NNC_T *y, nnc_ssize ocs
     static void NNC_FN(conv_ukr_##RW_##_##NV_)(const NNC_FN(conv_tap) *tp, nnc_ssize ntap,          \
                                                const NNC_T *x, nnc_ssize xsh, nnc_ssize ics,       \
                                                const NNC_T *w, nnc_ssize wst, NNC_T *y,            \
-                                               nnc_ssize ocs, nnc_ssize nch, const NNC_T *bias,    \
-                                               int act)                                            \
+                                               const NNC_T *res, nnc_ssize ocs, nnc_ssize nch,     \
+                                               const NNC_T *bias, int act)                         \
     {                                                                                               \
         nnc_v acc[RW_][NV_];                                                                        \
         for (int r = 0; r < RW_; ++r)                                                               \
@@ -149,8 +151,9 @@ static __attribute__((noinline)) void NNC_FN(conv_store)(NNC_T *y, nnc_ssize ocs
     }                                                                                               \
     static void NNC_FN(dw_ukr_##RW_##_##NV_)(const NNC_FN(conv_tap) *tp, nnc_ssize ntap,            \
                                              const NNC_T *x, nnc_ssize xsh, nnc_ssize ics,         \
-                                             const NNC_T *w, nnc_ssize wst, NNC_T *y, nnc_ssize ocs, \
-                                             nnc_ssize nch, const NNC_T *bias, int act)            \
+                                             const NNC_T *w, nnc_ssize wst, NNC_T *y,              \
+                                             const NNC_T *res, nnc_ssize ocs, nnc_ssize nch,       \
+                                             const NNC_T *bias, int act)                           \
     {                                                                                               \
         nnc_v acc[RW_][NV_];                                                                        \
         const nnc_ssize last = nch - (NV_ - 1) * NNC_VLEN;                                          \
@@ -163,7 +166,7 @@ static __attribute__((noinline)) void NNC_FN(conv_store)(NNC_T *y, nnc_ssize ocs
         CONV_STORE_(RW_, NV_)                                                                       \
     }
 
-#define CONV_STORE_(RW_, NV_) NNC_FN(conv_store)(y, ocs, &acc[0][0], RW_, NV_, nch, bias, act);
+#define CONV_STORE_(RW_, NV_) NNC_FN(conv_store)(y, res, ocs, &acc[0][0], RW_, NV_, nch, bias, act);
 // conv_store in line for whole vectors and a linear or ReLU activation (the
 // same operations, so the same results), saving the call and the pass of
 // acc through memory.
@@ -173,6 +176,7 @@ static __attribute__((noinline)) void NNC_FN(conv_store)(NNC_T *y, nnc_ssize ocs
             nnc_v v = acc[r][j];                                                                    \
             if (bias) v = vadd(v, vload(bias + j * NNC_VLEN));                                      \
             if (act == NNC_ACT_RELU) v = vmax(vzero(), v);                                          \
+            if (res) v = vadd(v, vload(res + r * ocs + j * NNC_VLEN));                              \
             vstore(y + r * ocs + j * NNC_VLEN, v);                                                  \
         }
 
@@ -264,8 +268,8 @@ CONV_UKRN_(12)
 #endif
 
 typedef void (*NNC_FN(conv_ukr_fn))(const NNC_FN(conv_tap) *, nnc_ssize, const NNC_T *, nnc_ssize,
-                                    nnc_ssize, const NNC_T *, nnc_ssize, NNC_T *, nnc_ssize, nnc_ssize,
-                                    const NNC_T *, int);
+                                    nnc_ssize, const NNC_T *, nnc_ssize, NNC_T *, const NNC_T *, nnc_ssize,
+                                    nnc_ssize, const NNC_T *, int);
 // [rw - 1][nv - 1], rw <= CONV_RWMAX(nv)
 static const NNC_FN(conv_ukr_fn) NNC_FN(conv_ukrs)[CONV_RWX][CONV_NV] = CONV_TABLE_(conv);
 static const NNC_FN(conv_ukr_fn) NNC_FN(dw_ukrs)[CONV_RWX][CONV_NV] = CONV_TABLE_(dw);
@@ -284,7 +288,8 @@ static const NNC_FN(dwk_ukr_fn) NNC_FN(dwk_ukrs)[CONV_RWX][CONV_NV] = CONV_TABLE
 #define CONV_UKRH(RW_, NF_, NAME_)                                                                  \
     static void NNC_FN(NAME_##_##RW_)(const NNC_FN(conv_tap) *tp, nnc_ssize ntap, const NNC_T *x,    \
                                       nnc_ssize xsh, nnc_ssize ics, const NNC_T *w, nnc_ssize wst,   \
-                                      NNC_T *y, nnc_ssize ocs, nnc_ssize nch, const NNC_T *bias, int act) \
+                                      NNC_T *y, const NNC_T *res, nnc_ssize ocs, nnc_ssize nch,       \
+                                      const NNC_T *bias, int act)                                     \
     {                                                                                               \
         nnc_vh acc[RW_];                                                                            \
         nnc_v accf[RW_];                                                                            \
@@ -310,7 +315,7 @@ static const NNC_FN(dwk_ukr_fn) NNC_FN(dwk_ukrs)[CONV_RWX][CONV_NV] = CONV_TABLE
             if (NF_) wide[r * (NF_ + 1)] = accf[r];                                                 \
             wide[r * (NF_ + 1) + NF_] = vhwiden(acc[r]);                                            \
         }                                                                                           \
-        NNC_FN(conv_store)(y, ocs, wide, RW_, NF_ + 1, nch, bias, act);                             \
+        NNC_FN(conv_store)(y, res, ocs, wide, RW_, NF_ + 1, nch, bias, act);                        \
     }
 #define CONV_UKRHM_(RW_) CONV_UKRH(RW_, 0, conv_ukrh) CONV_UKRH(RW_, 1, conv_ukrm)
 CONV_UKRHM_(1) CONV_UKRHM_(2) CONV_UKRHM_(3) CONV_UKRHM_(4) CONV_UKRHM_(5) CONV_UKRHM_(6)
@@ -380,6 +385,7 @@ typedef struct {
     nnc_ssize wgs, wbs;      // packed weights per group / per block
     const NNC_T *bias;
     int act;
+    const NNC_T *res;        // NULL, or added after act: laid out like out (may be out)
 } NNC_FN(dconv);
 
 // Per-thread scratch of a job: 2*KH*KW taps and 4*KH + 2*KW indices.
@@ -399,7 +405,8 @@ static int NNC_FN(dconv_scratch_bytes)(const NNC_FN(dconv) *d, size_t *bytes)
 // a horizontal sum in a fixed lane order.  Weights [tap][o (4-padded)][r
 // (wst, zero-padded to whole vectors)].
 static void NNC_FN(conv_dot)(const NNC_FN(conv_tap) *tp, nnc_ssize ntap, const NNC_T *x, nnc_ssize xsh,
-                             const NNC_T *w, nnc_ssize wst, NNC_T *y, nnc_ssize nout, const NNC_T *bias, int act)
+                             const NNC_T *w, nnc_ssize wst, NNC_T *y, const NNC_T *res, nnc_ssize nout,
+                             const NNC_T *bias, int act)
 {
     for (nnc_ssize o0 = 0; o0 < nout; o0 += 4) {
         nnc_v acc[4] = {vzero(), vzero(), vzero(), vzero()};
@@ -421,12 +428,9 @@ static void NNC_FN(conv_dot)(const NNC_FN(conv_tap) *tp, nnc_ssize ntap, const N
         for (int o = 0; o < NNC_VLEN; ++o) r[o] = o < 4 ? vhsum(acc[o]) : 0;
         const nnc_ssize n = NNC_MIN(4, nout - o0);
         nnc_v v = vloadn(r, n);
-        if (act == NNC_CONV_ACCUMULATE) {
-            v = vadd(vloadn(y + o0, n), v);
-        } else {
-            if (bias) v = vadd(v, vloadn(bias + o0, n));
-            v = NNC_FN(vact)(v, act);
-        }
+        if (bias) v = vadd(v, vloadn(bias + o0, n));
+        v = NNC_FN(vact)(v, act);
+        if (res) v = vadd(v, vloadn(res + o0, n));
         vstoren(y + o0, v, n);
     }
 }
@@ -448,11 +452,15 @@ static inline nnc_ssize NNC_FN(conv_tile_width)(nnc_ssize npx, nnc_ssize rwmax, 
 static void NNC_FN(dconv_run_px)(const NNC_FN(dconv) *d, const NNC_FN(conv_tap) *taps, nnc_ssize ntap,
                                  nnc_ssize npx, nnc_ssize xoff, nnc_ssize ics, NNC_T *out, nnc_ssize ocs)
 {
+    const NNC_T *res = d->res ? d->res + (out - d->out) : NULL;   // the same pixels of res
     if (d->dot) {
         for (nnc_ssize g = 0; g < d->ngrp; ++g)
-            for (nnc_ssize i = 0; i < npx; ++i)
+            for (nnc_ssize i = 0; i < npx; ++i) {
+                const nnc_ssize yo = i * ocs + g * d->Cog;
                 NNC_FN(conv_dot)(taps, ntap, d->in, xoff + i * ics + g * d->xg, d->wp + g * d->wgs, d->wbs,
-                                 out + i * ocs + g * d->Cog, d->Cog, d->bias ? d->bias + g * d->Cog : NULL, d->act);
+                                 out + yo, res ? res + yo : NULL, d->Cog, d->bias ? d->bias + g * d->Cog : NULL,
+                                 d->act);
+            }
         return;
     }
     const nnc_ssize nblk = NNC_CEILDIV(d->Cog, CONV_NB);
@@ -479,8 +487,8 @@ static void NNC_FN(dconv_run_px)(const NNC_FN(dconv) *d, const NNC_FN(conv_tap) 
                 for (nnc_ssize t = 0, i = 0, rw; i < npx; ++t, i += rw) {
                     rw = NNC_FN(conv_tile_width)(npx, rwn, t);
                     (d->narrow == 1 ? NNC_FN(conv_ukrhs) : NNC_FN(conv_ukrms))[rw - 1](
-                        taps, ntap, d->in, xoff + i * ics + xo, ics, w, wst, out + i * ocs + yo, ocs, nch, bias,
-                        d->act);
+                        taps, ntap, d->in, xoff + i * ics + xo, ics, w, wst, out + i * ocs + yo,
+                        res ? res + i * ocs + yo : NULL, ocs, nch, bias, d->act);
                 }
                 continue;
             }
@@ -490,7 +498,8 @@ static void NNC_FN(dconv_run_px)(const NNC_FN(dconv) *d, const NNC_FN(conv_tap) 
                 rw = NNC_FN(conv_tile_width)(npx, rwmax, t);
                 NNC_FN(conv_ukr_fn) f = d->depthwise ? NNC_FN(dw_ukrs)[rw - 1][nv - 1]
                                                      : NNC_FN(conv_ukrs)[rw - 1][nv - 1];
-                f(taps, ntap, d->in, xoff + i * ics + xo, ics, w, wst, out + i * ocs + yo, ocs, nch, bias, d->act);
+                f(taps, ntap, d->in, xoff + i * ics + xo, ics, w, wst, out + i * ocs + yo,
+                  res ? res + i * ocs + yo : NULL, ocs, nch, bias, d->act);
             }
         }
     }
@@ -621,6 +630,8 @@ static int NNC_FN(dconv_run)(const NNC_FN(dconv) *d, nnc_ssize N, int nt)
     const nnc_ssize rb = NNC_MAX(1, NNC_MIN(8, NNC_CEILDIV(N * d->OHo * ncls, nt) / (N * ncls)));
     const nnc_ssize nrb = NNC_CEILDIV(d->OHo, rb), items = N * nrb * ncls;
     int failed = 0;
+    nnc_region_clock clk;
+    nnc_region_begin(&clk, nt);
     #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         void *scratch = nnc_tls_scratch(2, bytes);
@@ -631,13 +642,15 @@ static int NNC_FN(dconv_run)(const NNC_FN(dconv) *d, nnc_ssize N, int nt)
         // static: each thread runs one contiguous block of jobs, so the
         // input rows it reads and the output lines it writes are its own.
         // (dynamic, 1 interleaved the rows and cost up to 2x on small convs.)
-        #pragma omp for schedule(static)
+        #pragma omp for schedule(static) nowait
         for (nnc_ssize it = 0; it < items; ++it) {
             if (!scratch) continue;
             const nnc_ssize rho = it % ncls, blk = it / ncls, r0 = (blk % nrb) * rb;
             NNC_FN(dconv_rows)(d, blk / nrb, r0, NNC_MIN(d->OHo, r0 + rb), rho, scratch);
         }
+        nnc_region_master_done(&clk);
     }
+    nnc_region_end(&clk);
     return failed ? NNC_ENOMEM : NNC_OK;
 }
 
@@ -662,12 +675,13 @@ static void NNC_FN(conv_pack)(NNC_T *NNC_RESTRICT dst, const NNC_T *NNC_RESTRICT
         for (nnc_ssize t = 0; t < taps; ++t)
             for (nnc_ssize r = 0; r < red; ++r) {
                 NNC_T *o = dd + (t * red + r) * wcs;
-                for (nnc_ssize l = 0; l < wcs; ++l) {
-                    const nnc_ssize oc = b * CONV_NB + l;
-                    if (l >= nch) o[l] = 0;
-                    else if (!bwd) o[l] = W[(t * Cg + r) * K + g * Kg + oc];
-                    else o[l] = W[(t * Cg + oc) * K + g * Kg + r];
+                if (!bwd) {   // a run of one W row
+                    memcpy(o, W + (t * Cg + r) * K + g * Kg + b * CONV_NB, sizeof(NNC_T) * (size_t)nch);
+                } else {      // a column of W
+                    const NNC_T *src = W + (t * Cg + b * CONV_NB) * K + g * Kg + r;
+                    for (nnc_ssize l = 0; l < nch; ++l) o[l] = src[l * K];
                 }
+                for (nnc_ssize l = nch; l < wcs; ++l) o[l] = 0;
             }
     }
 }
@@ -682,11 +696,15 @@ static void NNC_FN(conv_pack_dot)(NNC_T *NNC_RESTRICT dst, const NNC_T *NNC_REST
         for (nnc_ssize t = 0; t < taps; ++t)
             for (nnc_ssize o = 0; o < opad; ++o) {
                 NNC_T *d = dst + ((g * taps + t) * opad + o) * rpad;
-                for (nnc_ssize r = 0; r < rpad; ++r) {
-                    if (o >= outc || r >= red) d[r] = 0;
-                    else if (!bwd) d[r] = W[(t * Cg + r) * K + g * Kg + o];
-                    else d[r] = W[(t * Cg + o) * K + g * Kg + r];
+                nnc_ssize r = 0;
+                if (o < outc && !bwd) {   // a column of W
+                    const NNC_T *src = W + t * Cg * K + g * Kg + o;
+                    for (; r < red; ++r) d[r] = src[r * K];
+                } else if (o < outc) {    // a run of one W row
+                    memcpy(d, W + (t * Cg + o) * K + g * Kg, sizeof(NNC_T) * (size_t)red);
+                    r = red;
                 }
+                for (; r < rpad; ++r) d[r] = 0;
             }
 }
 
@@ -788,28 +806,38 @@ static int NNC_FN(conv_engine)(NNC_FN(dconv) *d, const nnc_conv_params *p, const
         return NNC_EOVERFLOW;
     }
     if (!nnc_mul_ok(G, wgs, &total) || !nnc_mul_ok(total, (nnc_ssize)sizeof(NNC_T), &total)) return NNC_EOVERFLOW;
+    d->wbs = wbs;
+    d->wgs = wgs;
+    // Forward, one group, one block whose channel count needs no padding
+    // (e.g. K = 8, 16, 24, 32, 64 on AVX-512 float32): W (KH, KW, C, K) is
+    // already that layout, [tap][c][K]; the kernels read it in place.
+    const nnc_ssize lanes = d->narrow ? NNC_VHLEN : NNC_VLEN;
+    if (!d->dot && !bwd && G == 1 && outc <= CONV_NB && outc % lanes == 0) {
+        d->wp = W;
+        return NNC_OK;
+    }
     NNC_T *wp = nnc_tls_scratch(3, (size_t)total);
     if (!wp) return NNC_ENOMEM;
     if (d->dot) NNC_FN(conv_pack_dot)(wp, W, taps, Cg, p->K, G, bwd, wbs);
-    else NNC_FN(conv_pack)(wp, W, taps, Cg, p->K, G, bwd, d->narrow ? NNC_VHLEN : NNC_VLEN);
+    else NNC_FN(conv_pack)(wp, W, taps, Cg, p->K, G, bwd, lanes);
     d->wp = wp;
-    d->wbs = wbs;
-    d->wgs = wgs;
     return NNC_OK;
 }
 
 static int NNC_FN(conv_fwd)(const nnc_conv_params *p, const NNC_T *x, const NNC_T *W, const NNC_T *bias, int act,
-                            NNC_T *y)
+                            const NNC_T *res, NNC_T *y)
 {
     int st = NNC_FN(conv_check)(p);
     if (st != NNC_OK) return st;
-    if (act == NNC_ACT_SOFTMAX || (act == NNC_CONV_ACCUMULATE && bias)) return NNC_EINVAL;
+    if (act < 0 || act >= NNC_ACT_SOFTMAX) return NNC_EINVAL;
     if (p->N == 0) return NNC_OK;
     const int nt = NNC_FN(conv_threads)(p);
-    if (NNC_FN(conv_is_gemm)(p)) {
-        const int acc = act == NNC_CONV_ACCUMULATE;   // y += x W: beta = 1
+    // The GEMM path adds a residual only as y += x W (beta = 1): the same
+    // operations as the store of the direct engine when there is no bias.
+    const int acc = res == y && !bias && act == NNC_ACT_LINEAR;
+    if (NNC_FN(conv_is_gemm)(p) && (!res || acc)) {
         NNC_FN(gemm_args) g = {0, p->N * p->H * p->W, p->K, p->C, 1, acc, x, p->ldx, 0, W, p->K, NULL, y, p->ldy,
-                               bias, acc ? NNC_ACT_LINEAR : act};
+                               bias, act};
         return NNC_FN(gemm_run)(&g, nt);
     }
     NNC_FN(dconv) d;
@@ -817,6 +845,7 @@ static int NNC_FN(conv_fwd)(const nnc_conv_params *p, const NNC_T *x, const NNC_
     if (st != NNC_OK) return st;
     d.bias = bias;
     d.act = act;
+    d.res = res;
     d.merge = !d.depthwise && !d.dot && p->dil_w == 1 && p->groups == 1 && p->ldx == p->C;
     return NNC_FN(dconv_run)(&d, p->N, nt);
 }
@@ -836,7 +865,7 @@ static int NNC_FN(conv_bwd_data)(const nnc_conv_params *p, const NNC_T *dz, cons
     NNC_FN(dconv) d;
     st = NNC_FN(conv_engine)(&d, p, W, 1, dz, dx);
     if (st != NNC_OK) return st;
-    if (accumulate) d.act = NNC_CONV_ACCUMULATE;
+    if (accumulate) d.res = dx;
     return NNC_FN(dconv_run)(&d, p->N, nt);
 }
 

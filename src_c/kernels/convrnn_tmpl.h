@@ -47,7 +47,7 @@ static int NNC_FN(convrnn_forward)(const nnc_convrnn_desc *d, const NNC_T *xt, c
     if (rows == 0) return NNC_OK;
     nnc_conv_params px = NNC_FN(convrnn_geo)(d, d->t * d->n, d->cin, G * d->ch);
     nnc_conv_params ph = NNC_FN(convrnn_geo)(d, d->n, d->ch, G * d->ch);
-    int st = NNC_FN(conv_fwd)(&px, xt, Wx, b, NNC_ACT_LINEAR, gates);
+    int st = NNC_FN(conv_fwd)(&px, xt, Wx, b, NNC_ACT_LINEAR, NULL, gates);
     if (st) return st;
     if (h0) memcpy(hist, h0, sizeof(NNC_T) * (size_t)ss);
     else memset(hist, 0, sizeof(NNC_T) * (size_t)ss);
@@ -60,7 +60,7 @@ static int NNC_FN(convrnn_forward)(const nnc_convrnn_desc *d, const NNC_T *xt, c
         const nnc_ssize cp = d->training ? t : t % 2, cn = d->training ? t + 1 : (t + 1) % 2;
         NNC_T *a = gates + t * gs;
         if (t > 0 || h0) {   // the recurrent term vanishes for a zero initial state
-            st = NNC_FN(conv_fwd)(&ph, hist + hp * ss, Wh, NULL, NNC_CONV_ACCUMULATE, a);   // a += Wh * h
+            st = NNC_FN(conv_fwd)(&ph, hist + hp * ss, Wh, NULL, NNC_ACT_LINEAR, a, a);   // a += Wh * h
             if (st) return st;
         }
         if (lstm)

@@ -55,6 +55,18 @@ void nnc_set_num_threads(int n);
 int nnc_get_num_threads(void);
 // Pauses the OpenMP runtime (before fork); returns 0 on success.
 int nnc_omp_pause(void);
+// Stall guard (util.c): a timed parallel region that took longer than its
+// first thread's CPU time on its own share by more than the threshold and
+// more than that share lost its time to descheduled threads (another
+// process busy on a core); the next calls then run on one thread: 2, 4, ...
+// 256 calls after consecutive stalls, the whole team again after a clean
+// region.  Thread counts only: no result changes by a bit.  Threshold 0
+// turns the guard off.
+// Sets the threshold (ns >= 0, and clears the guard's state; ns < 0 only
+// reads it); returns the old one.  Default 500000 (0.5 ms).
+long long nnc_stall_threshold_ns(long long ns);
+int nnc_stall_solo_calls(void);                    // calls left to run on one thread
+void nnc_stall_note(long long own_ns, long long lost_ns);   // what a timed region reports
 // Memory (memcache.c): 64-byte aligned blocks; large freed blocks stay in a
 // bounded cache and are reused, so repeated calls do not fault in fresh pages.
 void *nnc_aligned_alloc(size_t bytes);  // NULL on failure; any size, 0 included

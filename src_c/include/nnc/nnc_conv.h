@@ -24,9 +24,4 @@ typedef struct nnc_conv_params {
     nnc_ssize ldx, ldy;               // pixel strides of x / dx and y / dz (elements)
 } nnc_conv_params;
 
-// Internal activation code of the conv store: add the result to the output
-// instead of overwriting it (conv_bwd_data with accumulate != 0; conv_fwd
-// with this act and no bias: the recurrent term of ConvRNN2D/ConvLSTM2D).
-#define NNC_CONV_ACCUMULATE (-1)
-
 #endif
