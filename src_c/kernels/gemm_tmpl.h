@@ -94,10 +94,10 @@ NNC_INLINE void NNC_FN(gemm_store_row)(NNC_T *c, const nnc_v *acc, nnc_ssize nco
 }
 
 // Stores a rows x NR tile (rows a compile-time constant after inlining).
-// Full-width tiles: the products straight from registers (unrolled), then,
-// on the last slice, bias and activation over the tile just written.  The
-// operations and their order are gemm_store_row's (c is stored exactly and
-// 1*c == c), so both give bitwise the same C.
+// Full-width tiles: the products straight from registers (unrolled), plus
+// the bias on the last slice, then the activation over the tile just
+// written.  The operations and their order are gemm_store_row's (c is stored
+// exactly and 1*c == c), so both give bitwise the same C.
 NNC_INLINE void NNC_FN(gemm_store_tile)(NNC_T *c, nnc_ssize ldc, nnc_v (*acc)[GEMM_NV], int rows,
                                         nnc_ssize ncols, int first, int last, const NNC_FN(gemm_args) *g,
                                         const NNC_T *bias)
@@ -107,24 +107,29 @@ NNC_INLINE void NNC_FN(gemm_store_tile)(NNC_T *c, nnc_ssize ldc, nnc_v (*acc)[GE
         return;
     }
     const nnc_v va = vset1(g->alpha);
+    nnc_v vbias[GEMM_NV];
+    const int add_bias = last && bias;
+    for (int j = 0; j < GEMM_NV; ++j) vbias[j] = add_bias ? vload(bias + j * NNC_VLEN) : vzero();
     if (first && g->beta == 0) {
         for (int i = 0; i < rows; ++i)
-            for (int j = 0; j < GEMM_NV; ++j) vstore(c + i * ldc + j * NNC_VLEN, vmul(va, acc[i][j]));
+            for (int j = 0; j < GEMM_NV; ++j) {
+                nnc_v r = vmul(va, acc[i][j]);
+                vstore(c + i * ldc + j * NNC_VLEN, add_bias ? vadd(r, vbias[j]) : r);
+            }
     } else {
         const nnc_v vb = vset1(first ? g->beta : (NNC_T)1);
         for (int i = 0; i < rows; ++i)
             for (int j = 0; j < GEMM_NV; ++j) {
                 NNC_T *cij = c + i * ldc + j * NNC_VLEN;
-                vstore(cij, vadd(vmul(va, acc[i][j]), vmul(vb, vload(cij))));
+                nnc_v r = vadd(vmul(va, acc[i][j]), vmul(vb, vload(cij)));
+                vstore(cij, add_bias ? vadd(r, vbias[j]) : r);
             }
     }
-    if (last && (bias || g->act != NNC_ACT_LINEAR))
+    if (last && g->act != NNC_ACT_LINEAR)
         for (int i = 0; i < rows; ++i)
             for (int j = 0; j < GEMM_NV; ++j) {
                 NNC_T *cij = c + i * ldc + j * NNC_VLEN;
-                nnc_v r = vload(cij);
-                if (bias) r = vadd(r, vload(bias + j * NNC_VLEN));
-                vstore(cij, NNC_FN(vact)(r, g->act));
+                vstore(cij, NNC_FN(vact)(vload(cij), g->act));
             }
 }
 

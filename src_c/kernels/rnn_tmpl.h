@@ -332,6 +332,10 @@ static void NNC_FN(rnn_rec)(const NNC_FN(rnn_ctx) *cx, nnc_ssize rows, const NNC
                             nnc_ssize j1, int *failed)
 {
     const nnc_ssize H = cx->d->h, NR = cx->NR, cw = 2 * NNC_VLEN;
+    if (rows != 1 && j0 == 0 && j1 == H && H % NR == 0) {  // adjacent panels: one product, A packed once
+        NNC_FN(rnn_gemm)(rows, ng * H, H, A, lda, cx->Wp[g0], beta, C + g0 * H, ldc, RNN_OFS(bias, g0 * H), failed);
+        return;
+    }
     if (rows != 1) {
         for (int g = g0; g < g0 + ng; ++g)
             NNC_FN(rnn_gemm)(rows, j1 - j0, H, A, lda, cx->Wp[g] + (j0 / NR) * H * NR, beta, C + g * H + j0, ldc,
