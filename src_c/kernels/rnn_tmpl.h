@@ -430,16 +430,6 @@ NNC_INLINE void NNC_FN(rnn_spin_wait)(unsigned spins)
 #endif
 }
 
-// Monotonic nanoseconds (0 where there is no such clock: no stall detection).
-static long long NNC_FN(rnn_now_ns)(void)
-{
-#if defined(__unix__) || defined(__APPLE__)
-    struct timespec ts;
-    if (clock_gettime(CLOCK_MONOTONIC, &ts) == 0) return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-#endif
-    return 0;
-}
-
 // After a stall (a thread waited RNN_STALL_NS for a slice its partner
 // claimed, or for its partner at the join: the partner was descheduled, e.g.
 // a busy process shares its core) the next column-split calls run on one
@@ -537,7 +527,7 @@ static void NNC_FN(rnn_fwd_split)(const NNC_FN(rnn_ctx) *cx, NNC_FN(rnn_sync) *s
             if ((spins & 255) != 255) continue;
             const int l = __atomic_load_n(lead, __ATOMIC_RELAXED);
             if (l && l != me + 1) return;  // nothing claimed here: the lead finishes
-            const long long now = NNC_FN(rnn_now_ns)();
+            const long long now = nnc_now_ns();
             if (!t0) t0 = now;
             else if (now - t0 > RNN_STALL_NS && !l) {
                 int z = 0;
@@ -546,7 +536,7 @@ static void NNC_FN(rnn_fwd_split)(const NNC_FN(rnn_ctx) *cx, NNC_FN(rnn_sync) *s
         }
     }
     unsigned long long z = 0;  // the first thread through the last step: when all was done
-    __atomic_compare_exchange_n(&sync[-2].claim, &z, (unsigned long long)NNC_FN(rnn_now_ns)(), 0,
+    __atomic_compare_exchange_n(&sync[-2].claim, &z, (unsigned long long)nnc_now_ns(), 0,
                                 __ATOMIC_RELAXED, __ATOMIC_RELAXED);
 }
 
@@ -647,7 +637,7 @@ static int NNC_FN(rnn_forward)(const nnc_rnn_desc *d, const NNC_T *x, const NNC_
         // join waits for it): a stall.
         if (nt > 1)
             NNC_FN(rnn_note_stall)(sync[0].done ||
-                                   (sync[0].claim && NNC_FN(rnn_now_ns)() - (long long)sync[0].claim > RNN_STALL_NS));
+                                   (sync[0].claim && nnc_now_ns() - (long long)sync[0].claim > RNN_STALL_NS));
     } else {  // 3. (with two or more row blocks, each thread runs 1. for its rows first)
         const nnc_ssize rchunk = NNC_CEILDIV(N, nt);
         const int ph = NNC_FN(rnn_phases)(d);
