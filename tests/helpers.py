@@ -60,12 +60,14 @@ def check_layer_grads(layer, x, rng, n_coords=12, eps=1e-6, forward_kwargs=None)
     return dx, grads
 
 
-def assert_threads_bitwise(layer, x, dy=None, subsets=((1, 2),), forward_kwargs=None):
+def assert_threads_bitwise(layer, x, dy=None, subsets=((1, 2),), forward_kwargs=None, subset_kwargs=None):
     """Training forward + backward at 1 and at 2 threads give bitwise the same
-    output, input gradient and parameter gradients, and inference on the batch
-    rows [lo, hi) of each subset gives bitwise those rows.  dy defaults to the
-    output itself; forward_kwargs go to the training forwards.  Returns the
-    output, the input gradient and a copy of the parameter gradients."""
+    output, input gradient and parameter gradients, and inference (1 and 2
+    threads) on the batch rows [lo, hi) of each subset gives bitwise those rows.  dy
+    defaults to the output itself; forward_kwargs go to the training
+    forwards, subset_kwargs(lo, hi) (if given) returns those of a subset's
+    inference (e.g. its rows of an initial state).  Returns the output, the
+    input gradient and a copy of the parameter gradients."""
     import nnc
     runs = []
     for n in (1, 2):
@@ -78,6 +80,10 @@ def assert_threads_bitwise(layer, x, dy=None, subsets=((1, 2),), forward_kwargs=
     np.testing.assert_array_equal(dx1, dx2)
     for k in g1:
         np.testing.assert_array_equal(g1[k], g2[k], err_msg=k)
-    for lo, hi in subsets:
-        np.testing.assert_array_equal(layer(x[lo:hi]), y1[lo:hi])
+    for n in (1, 2):
+        with nnc.threads(n):
+            for lo, hi in subsets:
+                kw = subset_kwargs(lo, hi) if subset_kwargs else {}
+                np.testing.assert_array_equal(layer.forward(x[lo:hi], **kw), y1[lo:hi],
+                                              err_msg=f"rows {lo}:{hi}, {n} thread(s)")
     return y1, dx1, g1

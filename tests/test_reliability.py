@@ -489,23 +489,26 @@ def test_stall_guard_policy(rng):
 
 
 @pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs os.sched_setaffinity (Linux)")
-def test_stall_guard_detects_threads_sharing_one_cpu():
-    """Two OpenMP threads pinned to one CPU: a conv's region waits for a
-    thread that is not running (what a busy process on its core causes);
-    the guard notices and runs the following calls on one thread, with the
-    same bits.  In a subprocess (the affinity is per process)."""
-    code = """
+@pytest.mark.parametrize("layer, shape", [("nnc.Conv2D(16, 16, 3, padding='same')", (16, 32, 32, 16)),
+                                          ("nnc.LSTM(8, 256)", (1, 40, 8))])
+def test_stall_guard_detects_threads_sharing_one_cpu(layer, shape):
+    """Two OpenMP threads pinned to one CPU: a conv's region (or a batch-1
+    LSTM's column split) waits for a thread that is not running (what a
+    busy process on its core causes); the guard notices and runs the
+    following calls on one thread, with the same bits.  In a subprocess
+    (the affinity is per process)."""
+    code = f"""
         import os, numpy as np, nnc
         from nnc import _core
-        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
-        conv = nnc.Conv2D(16, 16, 3, padding="same")
-        x = np.random.default_rng(0).standard_normal((16, 32, 32, 16)).astype(np.float32)
+        os.sched_setaffinity(0, {{sorted(os.sched_getaffinity(0))[0]}})
+        layer = {layer}
+        x = np.random.default_rng(0).standard_normal({shape}).astype(np.float32)
         with nnc.threads(1):
-            ref = conv(x)
+            ref = layer(x)
         solo = 0
         with nnc.threads(2):
             for _ in range(40):
-                assert np.array_equal(conv(x), ref)
+                assert np.array_equal(layer(x), ref)
                 solo += _core.stall_solo_calls() > 0
         print("solo", solo)
     """

@@ -8,7 +8,7 @@ import pytest
 import nnc
 from nnc import _core
 from nnc.reference import rnn as ref
-from helpers import assert_close, check_layer_grads, numeric_grad
+from helpers import assert_close, assert_threads_bitwise, check_layer_grads, numeric_grad
 
 # (name, constructor kwargs); SimpleRNN variants cover every activation and
 # the optional output projection.
@@ -237,27 +237,9 @@ def test_threads_and_batch_split_bitwise(cfg, dtype, isa, rng):
     N, T, F, H = _big(cfg)
     layer = make(cfg, F, H, dtype, rng)
     x = rng.standard_normal((N, T, F)).astype(dtype)
-    dy = None
-    res = {}
-    old = nnc.get_num_threads()
-    try:
-        for nt in (1, 2):
-            nnc.set_num_threads(nt)
-            y = layer.forward(x, training=True)
-            if dy is None:
-                dy = rng.standard_normal(y.shape).astype(dtype)
-            dx = layer.backward(dy)
-            res[nt] = (y, dx, {k: v.copy() for k, v in layer.grads.items()})
-        # batch split (one thread and two): rows do not depend on the batch
-        nnc.set_num_threads(2)
-        parts = [layer.forward(x[a:b]) for a, b in ((0, 1), (1, 5), (5, N))]
-    finally:
-        nnc.set_num_threads(old)
-    np.testing.assert_array_equal(res[1][0], res[2][0])
-    np.testing.assert_array_equal(res[1][1], res[2][1])
-    for k in layer.params:
-        np.testing.assert_array_equal(res[1][2][k], res[2][2][k])
-    np.testing.assert_array_equal(np.concatenate(parts), res[1][0])
+    dy = rng.standard_normal(layer.forward(x).shape).astype(dtype)
+    # batch split: rows do not depend on the batch
+    assert_threads_bitwise(layer, x, dy, subsets=((0, 1), (1, 5), (5, N)))
 
 
 @pytest.mark.parametrize("cfg", ["lstm", "gru_ra", "rnn_out"])
@@ -475,29 +457,14 @@ def test_batch_row_blocks_bitwise(cfg, H, with_init, dtype, isa, rng):
 
     def part(a, b):
         if init is None:
-            return None
-        return tuple(s[a:b] for s in init) if isinstance(init, tuple) else init[a:b]
+            return {}
+        return {"initial_state": tuple(s[a:b] for s in init) if isinstance(init, tuple) else init[a:b]}
 
-    res = {}
-    old = nnc.get_num_threads()
-    try:
-        for nt in (1, 2):
-            nnc.set_num_threads(nt)
-            y = layer.forward(x, initial_state=init)
-            yt = layer.forward(x, training=True, initial_state=init)
-            dx = layer.backward(dy)
-            res[nt] = (y, yt, dx, {k: v.copy() for k, v in layer.grads.items()})
-        parts = [layer.forward(x[a:b], initial_state=part(a, b)) for a, b in ((0, 1), (1, 9))]
-    finally:
-        nnc.set_num_threads(old)
-    for a, b in zip(res[1][:3], res[2][:3]):
-        np.testing.assert_array_equal(a, b)
-    for k in layer.params:
-        np.testing.assert_array_equal(res[1][3][k], res[2][3][k])
-    np.testing.assert_array_equal(res[2][0], res[2][1])
-    np.testing.assert_array_equal(np.concatenate(parts), res[2][0])
+    # inference on every row, on row blocks and on one row: the training rows
+    y, dx, grads = assert_threads_bitwise(layer, x, dy, subsets=((0, N), (0, 1), (1, N)),
+                                          forward_kwargs=part(0, N), subset_kwargs=part)
     _, yr, dxr, gr, _ = reference(layer, x.astype(np.float64), dy.astype(np.float64), init)
-    assert_close(res[2][0], yr, dtype, scale=np.sqrt(H), what=f"{cfg} y")
-    assert_close(res[2][2], dxr, dtype, scale=np.sqrt(H), what=f"{cfg} dx")
+    assert_close(y, yr, dtype, scale=np.sqrt(H), what=f"{cfg} y")
+    assert_close(dx, dxr, dtype, scale=np.sqrt(H), what=f"{cfg} dx")
     for k in layer.params:
-        assert_close(res[2][3][k], gr[k], dtype, scale=np.sqrt(N * T * H), what=f"{cfg} d{k}")
+        assert_close(grads[k], gr[k], dtype, scale=np.sqrt(N * T * H), what=f"{cfg} d{k}")

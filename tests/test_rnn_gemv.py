@@ -52,11 +52,12 @@ def test_small_batch_vs_reference_and_bitwise(cfg, N, T, with_init, dtype, isa, 
     init = _state_rows(initb, 0, N)
     # training forward + BPTT at 1 and 2 threads: bitwise the same
     dy = np.random.default_rng(5).standard_normal(_run(layer, x, init, 1, False).shape).astype(dtype)
-    y1, dx1, g1 = assert_threads_bitwise(layer, x, dy, subsets=(),
-                                         forward_kwargs=None if init is None else {"initial_state": init})
-    # inference gives the training forward's output, and the same rows of a
-    # big batch (row blocks through the GEMM) bitwise
-    np.testing.assert_array_equal(_run(layer, x, init, 2, False), y1)
+    # (and inference gives the training forward's output)
+    def state(lo, hi):
+        return {} if init is None else {"initial_state": _state_rows(init, lo, hi)}
+    y1, dx1, g1 = assert_threads_bitwise(layer, x, dy, subsets=((0, N),), forward_kwargs=state(0, N),
+                                         subset_kwargs=state)
+    # the same rows of a big batch (row blocks through the GEMM) bitwise
     np.testing.assert_array_equal(_run(layer, xb, initb, 2, False)[:N], y1)
     # vs the reference
     hs, yr, dxr, gr, _ = reference(layer, x.astype(np.float64), dy.astype(np.float64), init)
@@ -108,11 +109,13 @@ def test_long_sequences_in_thread_blocks(cfg, N, T, Hs, dtype, rng):
 
 def test_unit_split_under_a_busy_core(rng):
     """With a busy process on one core the column split meets descheduled
-    partners, stalls, a lead finishing alone and one-thread calls; every
-    call still gives bitwise the one-thread result."""
+    partners, stalls, a lead finishing alone and one-thread calls (the
+    library's stall guard, on here: the suite turns it off); every call
+    still gives bitwise the one-thread result."""
     import os
     import subprocess
     import sys
+    from nnc import _core
     layer = make("lstm", F, 256, np.float32, rng)
     _contract(layer, rng)
     x = rng.standard_normal((1, 50, F)).astype(np.float32)
@@ -121,9 +124,14 @@ def test_unit_split_under_a_busy_core(rng):
     busy = subprocess.Popen([sys.executable, "-c",
                              f"import os\nif hasattr(os, 'sched_setaffinity'): os.sched_setaffinity(0, {{{cpus[-1]}}})\n"
                              "while True: pass"])
+    old = nnc.set_stall_threshold(5e-4)
     try:
         for _ in range(60):
             np.testing.assert_array_equal(_run(layer, x, None, 2, False), y1)
+        _core.stall_note(True)                  # the guard's one-thread calls: the same bits
+        assert _core.stall_solo_calls() > 0
+        np.testing.assert_array_equal(_run(layer, x, None, 2, False), y1)
     finally:
+        nnc.set_stall_threshold(old)
         busy.kill()
         busy.wait()

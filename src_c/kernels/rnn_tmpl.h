@@ -20,8 +20,9 @@
 //   separated by a spin-then-yield wait on a counter.  A descheduled thread
 //   (a loaded core) therefore never holds back work it has not started, and
 //   a stall (a partner descheduled while holding a slice, or late at the
-//   join) makes the waiting thread finish alone and the next calls run on
-//   one thread for a while.
+//   join) makes the waiting thread finish alone and tells the library's
+//   stall guard (nnc_stall_note), which sends the next calls to one thread
+//   for a while.
 //   One row (batch 1) runs the recurrent product as rnn_gemv: the GEMM's
 //   per-element FMA chain over the packed gate blocks, four gate streams at
 //   a time, no packing of h and no per-call set-up.
@@ -430,28 +431,6 @@ NNC_INLINE void NNC_FN(rnn_spin_wait)(unsigned spins)
 #endif
 }
 
-// After a stall (a thread waited RNN_STALL_NS for a slice its partner
-// claimed, or for its partner at the join: the partner was descheduled, e.g.
-// a busy process shares its core) the next column-split calls run on one
-// thread, then two threads are tried again: 2, 4, ... RNN_SOLO_MAX calls
-// after consecutive stalls (sustained load), back to 2 after a clean call
-// (a passing burst of load).  Only the thread count depends on it, never a
-// bit of the results.
-static int NNC_FN(rnn_solo_left), NNC_FN(rnn_solo_period);
-#define RNN_STALL_NS 500000
-#define RNN_SOLO_MAX 64
-
-static void NNC_FN(rnn_note_stall)(int stalled)
-{
-    int p = 0;
-    if (stalled) {
-        p = __atomic_load_n(&NNC_FN(rnn_solo_period), __ATOMIC_RELAXED);
-        p = NNC_MIN(RNN_SOLO_MAX, NNC_MAX(2, 2 * p));
-        __atomic_store_n(&NNC_FN(rnn_solo_left), p, __ATOMIC_RELAXED);
-    }
-    __atomic_store_n(&NNC_FN(rnn_solo_period), p, __ATOMIC_RELAXED);
-}
-
 // The set-up of hidden units [j0, j1) (a thread's block of slices, stage -1
 // of rnn_fwd_split): pack their columns of every gate block of W_h (a
 // thread's own slices then sit in its cache) and their columns of the input
@@ -478,12 +457,13 @@ static void NNC_FN(rnn_slice_setup)(const NNC_FN(rnn_ctx) *cx, nnc_ssize j0, nnc
 // slice nobody has claimed yet, so a thread that is descheduled (a loaded
 // core) never holds back work it has not started: the other thread takes it
 // over.  A slice's result does not depend on which thread computes it.  A
-// thread that waits RNN_STALL_NS for a claimed slice becomes the lead
+// thread that waits longer than the stall threshold (stall_ns; 0: never)
+// for a claimed slice becomes the lead
 // (sync[-2].done = its slot + 1): the others stop after the slice they hold,
 // and it finishes the sequence alone.  sync[-2].claim: when the first thread
 // got through the last step.
 static void NNC_FN(rnn_fwd_split)(const NNC_FN(rnn_ctx) *cx, NNC_FN(rnn_sync) *sync, nnc_ssize chunk, int nch,
-                                  int nt, int *failed)
+                                  int nt, long long stall_ns, int *failed)
 {
     const nnc_rnn_desc *d = cx->d;
     const int ph = NNC_FN(rnn_phases)(d);
@@ -529,7 +509,7 @@ static void NNC_FN(rnn_fwd_split)(const NNC_FN(rnn_ctx) *cx, NNC_FN(rnn_sync) *s
             if (l && l != me + 1) return;  // nothing claimed here: the lead finishes
             const long long now = nnc_now_ns();
             if (!t0) t0 = now;
-            else if (now - t0 > RNN_STALL_NS && !l) {
+            else if (stall_ns > 0 && now - t0 > stall_ns && !l) {
                 int z = 0;
                 __atomic_compare_exchange_n(lead, &z, me + 1, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
             }
@@ -582,15 +562,8 @@ static int NNC_FN(rnn_forward)(const nnc_rnn_desc *d, const NNC_T *x, const NNC_
     const nnc_ssize panels = NNC_CEILDIV(H, cx.NR), per_panel = G * (cx.NR / (2 * NNC_VLEN));
     const nnc_ssize chunk = NNC_MAX(NNC_CEILDIV(4, per_panel), NNC_CEILDIV(panels, 64)) * cx.NR;
     const int nch = (int)NNC_CEILDIV(H, chunk);
-    int split = row_nt < 2 && nt > 1 && step_work >= RNN_SPLIT_WORK && nch >= 2;
-    if (split) {  // shortly after a stall: one thread, no parallel region
-        int left = __atomic_load_n(&NNC_FN(rnn_solo_left), __ATOMIC_RELAXED);
-        if (left > 0) {
-            __atomic_compare_exchange_n(&NNC_FN(rnn_solo_left), &left, left - 1, 0, __ATOMIC_RELAXED,
-                                        __ATOMIC_RELAXED);
-            split = 0;
-        }
-    }
+    // (One thread for a while after a stall: nnc_threads_for gave nt = 1.)
+    const int split = row_nt < 2 && nt > 1 && step_work >= RNN_SPLIT_WORK && nch >= 2;
     // GRU reset_after = 0 adds b_h to the input projection's bias.
     NNC_T *bsum = NULL;
     if (d->cell == NNC_RNN_GRU && !d->reset_after) {
@@ -631,13 +604,14 @@ static int NNC_FN(rnn_forward)(const nnc_rnn_desc *d, const NNC_T *x, const NNC_
     if (failed || !wbuf || (d->cell == NNC_RNN_GRU && d->reset_after && !qbuf) || (split && !sync)) {
         failed = 1;
     } else if (split) {  // 1. (by slices) and 3. in one parallel region
+        const long long stall_ns = nnc_stall_threshold_ns(-1);
         #pragma omp parallel num_threads(nt) if (nt > 1)
-        NNC_FN(rnn_fwd_split)(&cx, sync + 2, chunk, nch, nt, &failed);
+        NNC_FN(rnn_fwd_split)(&cx, sync + 2, chunk, nch, nt, stall_ns, &failed);
         // A lead, or a partner descheduled at the end of the region (the
         // join waits for it): a stall.
         if (nt > 1)
-            NNC_FN(rnn_note_stall)(sync[0].done ||
-                                   (sync[0].claim && nnc_now_ns() - (long long)sync[0].claim > RNN_STALL_NS));
+            nnc_stall_note(sync[0].done ||
+                           (sync[0].claim && nnc_now_ns() - (long long)sync[0].claim > stall_ns));
     } else {  // 3. (with two or more row blocks, each thread runs 1. for its rows first)
         const nnc_ssize rchunk = NNC_CEILDIV(N, nt);
         const int ph = NNC_FN(rnn_phases)(d);
@@ -912,8 +886,6 @@ static int NNC_FN(sumsq)(const NNC_T *x, nnc_ssize n, double *out)
 
 #undef RNN_CHUNK
 #undef RNN_SPLIT_WORK
-#undef RNN_STALL_NS
-#undef RNN_SOLO_MAX
 #undef RNN_OFS
 #undef RNN_LD
 #undef RNN_ST
