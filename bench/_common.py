@@ -10,8 +10,16 @@ import time
 import numpy as np
 
 
+# Before each contender: other runtimes' worker threads (ORT's pool, torch's
+# and numpy's OpenMP/OpenBLAS threads) spin for a while after their last job
+# and would take the cores the next contender's threads need.
+SETTLE_S = 0.1
+
+
 def timeit(fn, repeat):
-    """(min, median) milliseconds of fn() over ``repeat`` runs after one warm-up."""
+    """(min, median) milliseconds of fn() over ``repeat`` runs after a pause
+    (SETTLE_S) and one warm-up."""
+    time.sleep(SETTLE_S)
     fn()
     ts = []
     for _ in range(repeat):
@@ -61,7 +69,7 @@ def time_contenders(fns, reps, clock=time.perf_counter, budget=None):
     """Times {name: fn}; returns {name: sorted list of seconds}.
 
     Order (env NNC_BENCH_ORDER): "blocked" (default) runs each contender's
-    repetitions back to back after two warm-up calls; "interleaved" runs one
+    repetitions back to back after a pause (SETTLE_S) and two warm-up calls; "interleaved" runs one
     call of each per round, so a load change hits all alike.  Blocked is the
     default because at 2 threads on 2 cores interleaving lets one runtime's
     spin-waiting workers (OpenBLAS, libgomp, torch's pool) steal the cores
@@ -83,6 +91,7 @@ def time_contenders(fns, reps, clock=time.perf_counter, budget=None):
                 break
     else:
         for k, f in fns.items():
+            time.sleep(SETTLE_S)
             f()
             f()
             start = time.perf_counter()

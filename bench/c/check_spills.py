@@ -1,11 +1,15 @@
-"""Checks that every GEMM micro-kernel keeps its accumulators in registers.
+"""Checks that every GEMM and conv micro-kernel keeps its accumulators in registers.
 
     python bench/c/check_spills.py [nnc/_core*.so]
 
 Disassembles the extension, finds each gemm_ukr_* function's k loop (the
 smallest backward-branch loop holding broadcasts and FMAs) and counts stack
 references (%rsp/%rbp) inside it; any is a spill.  gemm_small_part is
-listed too: the compiler may inline gemm_ukr_1x4 there.  Exit status 1 on a spill.
+listed too: the compiler may inline gemm_ukr_1x4 there.  The conv
+micro-kernels (conv_ukr*, dw_ukr*, dwk_ukr*) must not zero a stack image of
+their accumulators (`rep stos`, what GCC does when it cannot unroll a tile's
+pixel loops before scalar replacement: a memset and a reload per call).
+Exit status 1 on either.
 """
 import glob
 import re
@@ -47,6 +51,12 @@ def main():
         fmas = sum("vfmadd" in x for x in body)
         print(f"{m.group(1):36s} k loop {len(body):3d} insns, {fmas:2d} FMAs, {len(spills)} stack refs")
         bad |= bool(spills)
+    conv = re.findall(r"[0-9a-f]+ <(nnc_(?:conv_ukr|dw_ukr|dwk_ukr)\w*__(?:avx2|avx512))>:", out)
+    images = [m.group(1) for func in re.split(r"\n(?=[0-9a-f]+ <)", out)
+              for m in [re.match(r"[0-9a-f]+ <(nnc_(?:conv_ukr|dw_ukr|dwk_ukr)\w*__(?:avx2|avx512))>:", func)]
+              if m and "rep stos" in func]
+    print(f"conv micro-kernels: {len(conv)}, zero-filling a stack image: {len(images)} {' '.join(images)}")
+    bad |= bool(images) or not conv
     sys.exit(bad)
 
 

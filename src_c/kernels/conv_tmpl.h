@@ -103,6 +103,12 @@ static __attribute__((noinline)) void NNC_FN(conv_store)(NNC_T *y, const NNC_T *
         }
 }
 
+// Loops over a tile's pixels unrolled whole before GCC's scalar replacement
+// (which it otherwise does only up to about 7 pixels): acc then lives in
+// registers, not in a zero-filled stack image (a `rep stos` and a reload
+// per call).
+#define CONV_UNROLL_ _Pragma("GCC unroll 16")
+
 // Micro-kernels for RW_ pixels x NV_ vectors.
 //   x + xsh + tap.off + r*ics + c      input of pixel r, tap channel c
 //   general:   w + (tap.widx + c)*wst  NV_ vectors of packed weights
@@ -116,7 +122,7 @@ static __attribute__((noinline)) void NNC_FN(conv_store)(NNC_T *y, const NNC_T *
                                                const NNC_T *bias, int act)                         \
     {                                                                                               \
         nnc_v acc[RW_][NV_];                                                                        \
-        for (int r = 0; r < RW_; ++r)                                                               \
+        CONV_UNROLL_ for (int r = 0; r < RW_; ++r)                                                  \
             for (int j = 0; j < NV_; ++j) acc[r][j] = vzero();                                      \
         for (nnc_ssize t = 0; t < ntap; ++t) {                                                      \
             const NNC_T *NNC_RESTRICT xs = x + (tp[t].off + xsh);                                   \
@@ -125,7 +131,7 @@ static __attribute__((noinline)) void NNC_FN(conv_store)(NNC_T *y, const NNC_T *
             for (nnc_ssize c = 0; c < len; ++c) {                                                   \
                 nnc_v wv[NV_];                                                                      \
                 for (int j = 0; j < NV_; ++j) wv[j] = vload(ws + c * wst + j * NNC_VLEN);           \
-                for (int r = 0; r < RW_; ++r) {                                                     \
+                CONV_UNROLL_ for (int r = 0; r < RW_; ++r) {                                        \
                     const nnc_v xb = vset1(xs[r * ics + c]);                                        \
                     for (int j = 0; j < NV_; ++j) acc[r][j] = vfma(xb, wv[j], acc[r][j]);           \
                 }                                                                                   \
@@ -157,13 +163,17 @@ static __attribute__((noinline)) void NNC_FN(conv_store)(NNC_T *y, const NNC_T *
     {                                                                                               \
         nnc_v acc[RW_][NV_];                                                                        \
         const nnc_ssize last = nch - (NV_ - 1) * NNC_VLEN;                                          \
-        for (int r = 0; r < RW_; ++r)                                                               \
+        CONV_UNROLL_ for (int r = 0; r < RW_; ++r)                                                  \
             for (int j = 0; j < NV_; ++j) acc[r][j] = vzero();                                      \
         if (last >= NNC_VLEN)                                                                       \
             CONV_DW_BODY_(RW_, NV_, vload(p_))                                                      \
         else                                                                                        \
             CONV_DW_BODY_(RW_, NV_, (j < NV_ - 1 ? vload(p_) : vloadn(p_, last)))                   \
-        CONV_STORE_(RW_, NV_)                                                                       \
+        if ((act == NNC_ACT_LINEAR || act == NNC_ACT_RELU) && nch == NV_ * NNC_VLEN) {              \
+            CONV_STORE_FAST_(RW_, NV_)                                                              \
+        } else {                                                                                    \
+            CONV_STORE_(RW_, NV_)                                                                   \
+        }                                                                                           \
     }
 
 #define CONV_STORE_(RW_, NV_) NNC_FN(conv_store)(y, res, ocs, &acc[0][0], RW_, NV_, nch, bias, act);
@@ -171,7 +181,7 @@ static __attribute__((noinline)) void NNC_FN(conv_store)(NNC_T *y, const NNC_T *
 // same operations, so the same results), saving the call and the pass of
 // acc through memory.
 #define CONV_STORE_FAST_(RW_, NV_)                                                                  \
-    for (int r = 0; r < RW_; ++r)                                                                   \
+    CONV_UNROLL_ for (int r = 0; r < RW_; ++r)                                                      \
         for (int j = 0; j < NV_; ++j) {                                                             \
             nnc_v v = acc[r][j];                                                                    \
             if (bias) v = vadd(v, vload(bias + j * NNC_VLEN));                                      \
@@ -190,7 +200,7 @@ static __attribute__((noinline)) void NNC_FN(conv_store)(NNC_T *y, const NNC_T *
 #define CONV_DWK_BODY_(RW_, NV_, LF_, SF_)                                                          \
     {                                                                                               \
         nnc_v acc[RW_][NV_];                                                                        \
-        for (int r = 0; r < RW_; ++r)                                                               \
+        CONV_UNROLL_ for (int r = 0; r < RW_; ++r)                                                  \
             for (int j = 0; j < NV_; ++j) acc[r][j] = vzero();                                      \
         for (nnc_ssize rq = 0; rq < nrow * npx; ++rq) {                                             \
             const nnc_ssize ro = rq / npx, q = rq - ro * npx;                                       \
@@ -200,12 +210,12 @@ static __attribute__((noinline)) void NNC_FN(conv_store)(NNC_T *y, const NNC_T *
             for (int j = 0; j < NV_; ++j)                                                           \
                 zv[j] = LF_ || j < NV_ - 1 ? vload(zq + j * NNC_VLEN)                               \
                                                   : vloadn(zq + j * NNC_VLEN, last);                \
-            for (int r = 0; r < RW_; ++r) {                                                         \
+            CONV_UNROLL_ for (int r = 0; r < RW_; ++r) {                                            \
                 const nnc_v xb = vset1(xq[r]);                                                      \
                 for (int j = 0; j < NV_; ++j) acc[r][j] = vfma(xb, zv[j], acc[r][j]);               \
             }                                                                                       \
         }                                                                                           \
-        for (int r = 0; r < RW_; ++r)                                                               \
+        CONV_UNROLL_ for (int r = 0; r < RW_; ++r)                                                  \
             for (int j = 0; j < NV_; ++j) {                                                         \
                 NNC_T *o = dw + r * ldw + j * NNC_VLEN;                                             \
                 if (SF_ || j < NV_ - 1) vstore(o, vadd(vload(o), acc[r][j]));                       \
@@ -222,7 +232,7 @@ static __attribute__((noinline)) void NNC_FN(conv_store)(NNC_T *y, const NNC_T *
         for (int j = 0; j < NV_; ++j) {                                                             \
             const NNC_T *p_ = ws + j * NNC_VLEN;                                                    \
             const nnc_v wv = LD_;                                                                   \
-            for (int r = 0; r < RW_; ++r) {                                                         \
+            CONV_UNROLL_ for (int r = 0; r < RW_; ++r) {                                            \
                 p_ = xs + r * ics + j * NNC_VLEN;                                                   \
                 acc[r][j] = vfma(LD_, wv, acc[r][j]);                                               \
             }                                                                                       \
@@ -293,7 +303,7 @@ static const NNC_FN(dwk_ukr_fn) NNC_FN(dwk_ukrs)[CONV_RWX][CONV_NV] = CONV_TABLE
     {                                                                                               \
         nnc_vh acc[RW_];                                                                            \
         nnc_v accf[RW_];                                                                            \
-        for (int r = 0; r < RW_; ++r) {                                                             \
+        CONV_UNROLL_ for (int r = 0; r < RW_; ++r) {                                                \
             acc[r] = vhzero();                                                                      \
             accf[r] = vzero();                                                                      \
         }                                                                                           \
@@ -304,14 +314,14 @@ static const NNC_FN(dwk_ukr_fn) NNC_FN(dwk_ukrs)[CONV_RWX][CONV_NV] = CONV_TABLE
             for (nnc_ssize c = 0; c < len; ++c) {                                                   \
                 const nnc_vh wv = vhload(ws + c * wst + NF_ * NNC_VLEN);                            \
                 const nnc_v wf = NF_ ? vload(ws + c * wst) : vzero();                               \
-                for (int r = 0; r < RW_; ++r) {                                                     \
+                CONV_UNROLL_ for (int r = 0; r < RW_; ++r) {                                        \
                     if (NF_) accf[r] = vfma(vset1(xs[r * ics + c]), wf, accf[r]);                   \
                     acc[r] = vhfma(vhset1(xs[r * ics + c]), wv, acc[r]);                            \
                 }                                                                                   \
             }                                                                                       \
         }                                                                                           \
         nnc_v wide[RW_ * (NF_ + 1)];                                                                \
-        for (int r = 0; r < RW_; ++r) {                                                             \
+        CONV_UNROLL_ for (int r = 0; r < RW_; ++r) {                                                \
             if (NF_) wide[r * (NF_ + 1)] = accf[r];                                                 \
             wide[r * (NF_ + 1) + NF_] = vhwiden(acc[r]);                                            \
         }                                                                                           \
@@ -354,6 +364,7 @@ static const NNC_FN(conv_ukr_fn) NNC_FN(conv_ukrms)[CONV_RWM] = {
 #endif
 
 #undef CONV_UKR
+#undef CONV_UNROLL_
 #undef CONV_DW_BODY_
 #undef CONV_DWK_BODY_
 #undef CONV_STORE_
