@@ -22,6 +22,18 @@
 #define NNC_INLINE static inline __attribute__((always_inline))
 #endif
 
+// Before a loop over the rows/pixels of a micro-kernel's register tile: unroll
+// it whole.  GCC replaces an accumulator array by registers only when every
+// index is a constant by then; otherwise (tiles of 8+ rows) it keeps a
+// zero-filled stack image of the tile (a memset and a reload per call).
+#if defined(__clang__)
+#define NNC_UNROLL_TILE _Pragma("unroll")
+#elif defined(__GNUC__)
+#define NNC_UNROLL_TILE _Pragma("GCC unroll 16")
+#else
+#define NNC_UNROLL_TILE
+#endif
+
 #define NNC_PASTE3_(a, b, c, d) nnc_##a##_##b##__##c
 #define NNC_PASTE3(a, b, c) NNC_PASTE3_(a, b, c, _)
 #define NNC_FN(name) NNC_PASTE3(name, NNC_SFX, NNC_ISA)

@@ -103,12 +103,6 @@ static __attribute__((noinline)) void NNC_FN(conv_store)(NNC_T *y, const NNC_T *
         }
 }
 
-// Loops over a tile's pixels unrolled whole before GCC's scalar replacement
-// (which it otherwise does only up to about 7 pixels): acc then lives in
-// registers, not in a zero-filled stack image (a `rep stos` and a reload
-// per call).
-#define CONV_UNROLL_ _Pragma("GCC unroll 16")
-
 // Micro-kernels for RW_ pixels x NV_ vectors.
 //   x + xsh + tap.off + r*ics + c      input of pixel r, tap channel c
 //   general:   w + (tap.widx + c)*wst  NV_ vectors of packed weights
@@ -122,7 +116,7 @@ static __attribute__((noinline)) void NNC_FN(conv_store)(NNC_T *y, const NNC_T *
                                                const NNC_T *bias, int act)                         \
     {                                                                                               \
         nnc_v acc[RW_][NV_];                                                                        \
-        CONV_UNROLL_ for (int r = 0; r < RW_; ++r)                                                  \
+        NNC_UNROLL_TILE for (int r = 0; r < RW_; ++r)                                               \
             for (int j = 0; j < NV_; ++j) acc[r][j] = vzero();                                      \
         for (nnc_ssize t = 0; t < ntap; ++t) {                                                      \
             const NNC_T *NNC_RESTRICT xs = x + (tp[t].off + xsh);                                   \
@@ -131,7 +125,7 @@ static __attribute__((noinline)) void NNC_FN(conv_store)(NNC_T *y, const NNC_T *
             for (nnc_ssize c = 0; c < len; ++c) {                                                   \
                 nnc_v wv[NV_];                                                                      \
                 for (int j = 0; j < NV_; ++j) wv[j] = vload(ws + c * wst + j * NNC_VLEN);           \
-                CONV_UNROLL_ for (int r = 0; r < RW_; ++r) {                                        \
+                NNC_UNROLL_TILE for (int r = 0; r < RW_; ++r) {                                     \
                     const nnc_v xb = vset1(xs[r * ics + c]);                                        \
                     for (int j = 0; j < NV_; ++j) acc[r][j] = vfma(xb, wv[j], acc[r][j]);           \
                 }                                                                                   \
@@ -163,7 +157,7 @@ static __attribute__((noinline)) void NNC_FN(conv_store)(NNC_T *y, const NNC_T *
     {                                                                                               \
         nnc_v acc[RW_][NV_];                                                                        \
         const nnc_ssize last = nch - (NV_ - 1) * NNC_VLEN;                                          \
-        CONV_UNROLL_ for (int r = 0; r < RW_; ++r)                                                  \
+        NNC_UNROLL_TILE for (int r = 0; r < RW_; ++r)                                               \
             for (int j = 0; j < NV_; ++j) acc[r][j] = vzero();                                      \
         if (last >= NNC_VLEN)                                                                       \
             CONV_DW_BODY_(RW_, NV_, vload(p_))                                                      \
@@ -176,12 +170,19 @@ static __attribute__((noinline)) void NNC_FN(conv_store)(NNC_T *y, const NNC_T *
         }                                                                                           \
     }
 
-#define CONV_STORE_(RW_, NV_) NNC_FN(conv_store)(y, res, ocs, &acc[0][0], RW_, NV_, nch, bias, act);
+// (Through a copy: acc never has its address taken, so it stays in registers.)
+#define CONV_STORE_(RW_, NV_)                                                                       \
+    {                                                                                               \
+        nnc_v out_[RW_ * NV_];                                                                      \
+        NNC_UNROLL_TILE for (int r = 0; r < RW_; ++r)                                               \
+            for (int j = 0; j < NV_; ++j) out_[r * NV_ + j] = acc[r][j];                            \
+        NNC_FN(conv_store)(y, res, ocs, out_, RW_, NV_, nch, bias, act);                            \
+    }
 // conv_store in line for whole vectors and a linear or ReLU activation (the
 // same operations, so the same results), saving the call and the pass of
 // acc through memory.
 #define CONV_STORE_FAST_(RW_, NV_)                                                                  \
-    CONV_UNROLL_ for (int r = 0; r < RW_; ++r)                                                      \
+    NNC_UNROLL_TILE for (int r = 0; r < RW_; ++r)                                                   \
         for (int j = 0; j < NV_; ++j) {                                                             \
             nnc_v v = acc[r][j];                                                                    \
             if (bias) v = vadd(v, vload(bias + j * NNC_VLEN));                                      \
@@ -200,7 +201,7 @@ static __attribute__((noinline)) void NNC_FN(conv_store)(NNC_T *y, const NNC_T *
 #define CONV_DWK_BODY_(RW_, NV_, LF_, SF_)                                                          \
     {                                                                                               \
         nnc_v acc[RW_][NV_];                                                                        \
-        CONV_UNROLL_ for (int r = 0; r < RW_; ++r)                                                  \
+        NNC_UNROLL_TILE for (int r = 0; r < RW_; ++r)                                               \
             for (int j = 0; j < NV_; ++j) acc[r][j] = vzero();                                      \
         for (nnc_ssize rq = 0; rq < nrow * npx; ++rq) {                                             \
             const nnc_ssize ro = rq / npx, q = rq - ro * npx;                                       \
@@ -210,12 +211,12 @@ static __attribute__((noinline)) void NNC_FN(conv_store)(NNC_T *y, const NNC_T *
             for (int j = 0; j < NV_; ++j)                                                           \
                 zv[j] = LF_ || j < NV_ - 1 ? vload(zq + j * NNC_VLEN)                               \
                                                   : vloadn(zq + j * NNC_VLEN, last);                \
-            CONV_UNROLL_ for (int r = 0; r < RW_; ++r) {                                            \
+            NNC_UNROLL_TILE for (int r = 0; r < RW_; ++r) {                                         \
                 const nnc_v xb = vset1(xq[r]);                                                      \
                 for (int j = 0; j < NV_; ++j) acc[r][j] = vfma(xb, zv[j], acc[r][j]);               \
             }                                                                                       \
         }                                                                                           \
-        CONV_UNROLL_ for (int r = 0; r < RW_; ++r)                                                  \
+        NNC_UNROLL_TILE for (int r = 0; r < RW_; ++r)                                               \
             for (int j = 0; j < NV_; ++j) {                                                         \
                 NNC_T *o = dw + r * ldw + j * NNC_VLEN;                                             \
                 if (SF_ || j < NV_ - 1) vstore(o, vadd(vload(o), acc[r][j]));                       \
@@ -229,10 +230,10 @@ static __attribute__((noinline)) void NNC_FN(conv_store)(NNC_T *y, const NNC_T *
     for (nnc_ssize t = 0; t < ntap; ++t) {                                                          \
         const NNC_T *NNC_RESTRICT xs = x + (tp[t].off + xsh);                                       \
         const NNC_T *NNC_RESTRICT ws = w + tp[t].widx * wst;                                        \
-        for (int j = 0; j < NV_; ++j) {                                                             \
+        NNC_UNROLL_TILE for (int j = 0; j < NV_; ++j) {                                             \
             const NNC_T *p_ = ws + j * NNC_VLEN;                                                    \
             const nnc_v wv = LD_;                                                                   \
-            CONV_UNROLL_ for (int r = 0; r < RW_; ++r) {                                            \
+            NNC_UNROLL_TILE for (int r = 0; r < RW_; ++r) {                                         \
                 p_ = xs + r * ics + j * NNC_VLEN;                                                   \
                 acc[r][j] = vfma(LD_, wv, acc[r][j]);                                               \
             }                                                                                       \
@@ -303,7 +304,7 @@ static const NNC_FN(dwk_ukr_fn) NNC_FN(dwk_ukrs)[CONV_RWX][CONV_NV] = CONV_TABLE
     {                                                                                               \
         nnc_vh acc[RW_];                                                                            \
         nnc_v accf[RW_];                                                                            \
-        CONV_UNROLL_ for (int r = 0; r < RW_; ++r) {                                                \
+        NNC_UNROLL_TILE for (int r = 0; r < RW_; ++r) {                                             \
             acc[r] = vhzero();                                                                      \
             accf[r] = vzero();                                                                      \
         }                                                                                           \
@@ -314,14 +315,14 @@ static const NNC_FN(dwk_ukr_fn) NNC_FN(dwk_ukrs)[CONV_RWX][CONV_NV] = CONV_TABLE
             for (nnc_ssize c = 0; c < len; ++c) {                                                   \
                 const nnc_vh wv = vhload(ws + c * wst + NF_ * NNC_VLEN);                            \
                 const nnc_v wf = NF_ ? vload(ws + c * wst) : vzero();                               \
-                CONV_UNROLL_ for (int r = 0; r < RW_; ++r) {                                        \
+                NNC_UNROLL_TILE for (int r = 0; r < RW_; ++r) {                                     \
                     if (NF_) accf[r] = vfma(vset1(xs[r * ics + c]), wf, accf[r]);                   \
                     acc[r] = vhfma(vhset1(xs[r * ics + c]), wv, acc[r]);                            \
                 }                                                                                   \
             }                                                                                       \
         }                                                                                           \
         nnc_v wide[RW_ * (NF_ + 1)];                                                                \
-        CONV_UNROLL_ for (int r = 0; r < RW_; ++r) {                                                \
+        NNC_UNROLL_TILE for (int r = 0; r < RW_; ++r) {                                             \
             if (NF_) wide[r * (NF_ + 1)] = accf[r];                                                 \
             wide[r * (NF_ + 1) + NF_] = vhwiden(acc[r]);                                            \
         }                                                                                           \
@@ -364,7 +365,6 @@ static const NNC_FN(conv_ukr_fn) NNC_FN(conv_ukrms)[CONV_RWM] = {
 #endif
 
 #undef CONV_UKR
-#undef CONV_UNROLL_
 #undef CONV_DW_BODY_
 #undef CONV_DWK_BODY_
 #undef CONV_STORE_

@@ -102,8 +102,11 @@ NNC_INLINE void NNC_FN(gemm_store_tile)(NNC_T *c, nnc_ssize ldc, nnc_v (*acc)[GE
                                         nnc_ssize ncols, int first, int last, const NNC_FN(gemm_args) *g,
                                         const NNC_T *bias)
 {
-    if (ncols < GEMM_NR) {
-        for (int i = 0; i < rows; ++i) NNC_FN(gemm_store_row)(c + i * ldc, acc[i], ncols, first, last, g, bias);
+    if (ncols < GEMM_NR) {  // (through a copy, so that acc stays in registers)
+        nnc_v t[GEMM_MR][GEMM_NV];
+        NNC_UNROLL_TILE for (int i = 0; i < rows; ++i)
+            for (int j = 0; j < GEMM_NV; ++j) t[i][j] = acc[i][j];
+        for (int i = 0; i < rows; ++i) NNC_FN(gemm_store_row)(c + i * ldc, t[i], ncols, first, last, g, bias);
         return;
     }
     const nnc_v va = vset1(g->alpha);
@@ -111,14 +114,14 @@ NNC_INLINE void NNC_FN(gemm_store_tile)(NNC_T *c, nnc_ssize ldc, nnc_v (*acc)[GE
     const int add_bias = last && bias;
     for (int j = 0; j < GEMM_NV; ++j) vbias[j] = add_bias ? vload(bias + j * NNC_VLEN) : vzero();
     if (first && g->beta == 0) {
-        for (int i = 0; i < rows; ++i)
+        NNC_UNROLL_TILE for (int i = 0; i < rows; ++i)
             for (int j = 0; j < GEMM_NV; ++j) {
                 nnc_v r = vmul(va, acc[i][j]);
                 vstore(c + i * ldc + j * NNC_VLEN, add_bias ? vadd(r, vbias[j]) : r);
             }
     } else {
         const nnc_v vb = vset1(first ? g->beta : (NNC_T)1);
-        for (int i = 0; i < rows; ++i)
+        NNC_UNROLL_TILE for (int i = 0; i < rows; ++i)
             for (int j = 0; j < GEMM_NV; ++j) {
                 NNC_T *cij = c + i * ldc + j * NNC_VLEN;
                 nnc_v r = vadd(vmul(va, acc[i][j]), vmul(vb, vload(cij)));
@@ -143,7 +146,7 @@ NNC_INLINE void NNC_FN(gemm_store_tile)(NNC_T *c, nnc_ssize ldc, nnc_v (*acc)[GE
                                        const NNC_FN(gemm_args) *g, const NNC_T *bias)             \
     {                                                                                             \
         nnc_v acc[MR_][GEMM_NV];                                                                  \
-        for (int i = 0; i < MR_; ++i)                                                             \
+        NNC_UNROLL_TILE for (int i = 0; i < MR_; ++i)                                             \
             for (int j = 0; j < GEMM_NV; ++j) acc[i][j] = vzero();                                \
         for (int i = 0; i < MR_; ++i) { /* C tile rows, read/written after the loop */           \
             __builtin_prefetch(c + i * ldc, 1);                                                   \
@@ -152,7 +155,7 @@ NNC_INLINE void NNC_FN(gemm_store_tile)(NNC_T *c, nnc_ssize ldc, nnc_v (*acc)[GE
         for (nnc_ssize p = 0; p < kc; ++p) {                                                      \
             nnc_v bv[GEMM_NV];                                                                    \
             for (int j = 0; j < GEMM_NV; ++j) bv[j] = vload(b + p * bs + j * NNC_VLEN);          \
-            for (int i = 0; i < MR_; ++i) {                                                       \
+            NNC_UNROLL_TILE for (int i = 0; i < MR_; ++i) {                                       \
                 nnc_v av = vset1(a[p * GEMM_MR + i]);                                             \
                 for (int j = 0; j < GEMM_NV; ++j) acc[i][j] = vfma(av, bv[j], acc[i][j]);         \
             }                                                                                     \

@@ -301,21 +301,24 @@ typedef struct {
         const nnc_ssize kcs = NNC_FN(gemm_kc)();                                            \
         for (nnc_ssize pc = 0; pc < k; pc += kcs) {                                                         \
             const nnc_ssize kc = NNC_MIN(kcs, k - pc);                                                      \
-            nnc_v acc[NQ][4]; /* gemm_store_row indexes up to GEMM_NV (<= 4), reads only [0], [1] */    \
+            nnc_v acc[NQ][2];                                                                               \
             const NNC_T *b[NQ];                                                                             \
-            for (int q = 0; q < NQ; ++q) {                                                                  \
-                acc[q][0] = acc[q][1] = acc[q][2] = acc[q][3] = vzero();                                    \
+            NNC_UNROLL_TILE for (int q = 0; q < NQ; ++q) {                                                  \
+                acc[q][0] = acc[q][1] = vzero();                                                            \
                 b[q] = s[q].b + pc * nr;                                                                    \
             }                                                                                               \
             for (nnc_ssize p = 0; p < kc; ++p) {                                                            \
                 const nnc_v av = vset1(h[pc + p]);                                                          \
-                for (int q = 0; q < NQ; ++q) {                                                              \
+                NNC_UNROLL_TILE for (int q = 0; q < NQ; ++q) {                                              \
                     acc[q][0] = vfma(av, vload(b[q] + p * nr), acc[q][0]);                                  \
                     acc[q][1] = vfma(av, vload(b[q] + p * nr + NNC_VLEN), acc[q][1]);                       \
                 }                                                                                           \
             }                                                                                               \
-            for (int q = 0; q < NQ; ++q)                                                                    \
-                NNC_FN(gemm_store_row)(s[q].c, acc[q], s[q].ncols, pc == 0, pc + kc == k, g, s[q].bias);   \
+            NNC_UNROLL_TILE for (int q = 0; q < NQ; ++q) {                                                  \
+                /* a copy (acc stays in registers); store_row indexes up to GEMM_NV (<= 4) vectors */       \
+                const nnc_v o[4] = {acc[q][0], acc[q][1], vzero(), vzero()};                                \
+                NNC_FN(gemm_store_row)(s[q].c, o, s[q].ncols, pc == 0, pc + kc == k, g, s[q].bias);         \
+            }                                                                                               \
         }                                                                                                   \
     }
 RNN_GEMV(1)
