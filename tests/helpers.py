@@ -63,11 +63,11 @@ def check_layer_grads(layer, x, rng, n_coords=12, eps=1e-6, forward_kwargs=None)
 def assert_threads_bitwise(layer, x, dy=None, subsets=((1, 2),), forward_kwargs=None, subset_kwargs=None):
     """Training forward + backward at 1 and at 2 threads give bitwise the same
     output, input gradient and parameter gradients, and inference (1 and 2
-    threads) on the batch rows [lo, hi) of each subset gives bitwise those rows.  dy
-    defaults to the output itself; forward_kwargs go to the training
-    forwards, subset_kwargs(lo, hi) (if given) returns those of a subset's
-    inference (e.g. its rows of an initial state).  Returns the output, the
-    input gradient and a copy of the parameter gradients."""
+    threads) on the batch rows [lo, hi) of each subset gives bitwise those
+    rows.  dy defaults to the output itself; forward_kwargs go to the
+    training forwards, subset_kwargs(lo, hi) (if given) returns those of a
+    subset's inference (e.g. its rows of an initial state).  Returns the
+    output, the input gradient and a copy of the parameter gradients."""
     import nnc
     runs = []
     for n in (1, 2):

@@ -82,6 +82,20 @@ def cast_state(init, dtype):
     return np.asarray(init, dtype)
 
 
+def state_rows(init, lo, hi):
+    """Batch rows [lo, hi) of an initial state (None, an array or a tuple)."""
+    if init is None:
+        return None
+    if isinstance(init, tuple):
+        return tuple(a[lo:hi] for a in init)
+    return init[lo:hi]
+
+
+def state_kwargs(init, lo, hi):
+    """forward() keyword arguments for batch rows [lo, hi) with initial state init."""
+    return {} if init is None else {"initial_state": state_rows(init, lo, hi)}
+
+
 @pytest.mark.parametrize("cfg", list(CONFIGS))
 @pytest.mark.parametrize("N,T", [(1, 1), (5, 1), (1, 57), (5, 57)])
 @pytest.mark.parametrize("return_sequences", [True, False])
@@ -455,14 +469,10 @@ def test_batch_row_blocks_bitwise(cfg, H, with_init, dtype, isa, rng):
     dy = rng.standard_normal((N, T, H)).astype(dtype)
     init = cast_state(make_state(layer, N, rng), dtype) if with_init else None
 
-    def part(a, b):
-        if init is None:
-            return {}
-        return {"initial_state": tuple(s[a:b] for s in init) if isinstance(init, tuple) else init[a:b]}
-
     # inference on every row, on row blocks and on one row: the training rows
     y, dx, grads = assert_threads_bitwise(layer, x, dy, subsets=((0, N), (0, 1), (1, N)),
-                                          forward_kwargs=part(0, N), subset_kwargs=part)
+                                          forward_kwargs=state_kwargs(init, 0, N),
+                                          subset_kwargs=lambda lo, hi: state_kwargs(init, lo, hi))
     _, yr, dxr, gr, _ = reference(layer, x.astype(np.float64), dy.astype(np.float64), init)
     assert_close(y, yr, dtype, scale=np.sqrt(H), what=f"{cfg} y")
     assert_close(dx, dxr, dtype, scale=np.sqrt(H), what=f"{cfg} dx")

@@ -10,7 +10,7 @@ import pytest
 
 import nnc
 from helpers import assert_close, assert_threads_bitwise
-from test_rnn import cast_state, is_lstm, make, make_state, reference
+from test_rnn import cast_state, is_lstm, make, make_state, reference, state_kwargs, state_rows
 
 H = 300
 F = 5
@@ -23,14 +23,6 @@ def _contract(layer, rng):
         if k in layer.params:
             p = layer.params[k]
             p[...] = rng.standard_normal(p.shape) * (0.5 / np.sqrt(H))
-
-
-def _state_rows(init, lo, hi):
-    if init is None:
-        return None
-    if isinstance(init, tuple):
-        return tuple(a[lo:hi] for a in init)
-    return init[lo:hi]
 
 
 def _run(layer, x, init, nt, training):
@@ -49,14 +41,12 @@ def test_small_batch_vs_reference_and_bitwise(cfg, N, T, with_init, dtype, isa, 
     xb = rng.standard_normal((N + 7, T, F)).astype(dtype)
     x = xb[:N]
     initb = cast_state(make_state(layer, N + 7, rng), dtype) if with_init else None
-    init = _state_rows(initb, 0, N)
+    init = state_rows(initb, 0, N)
     # training forward + BPTT at 1 and 2 threads: bitwise the same
     dy = np.random.default_rng(5).standard_normal(_run(layer, x, init, 1, False).shape).astype(dtype)
     # (and inference gives the training forward's output)
-    def state(lo, hi):
-        return {} if init is None else {"initial_state": _state_rows(init, lo, hi)}
-    y1, dx1, g1 = assert_threads_bitwise(layer, x, dy, subsets=((0, N),), forward_kwargs=state(0, N),
-                                         subset_kwargs=state)
+    y1, dx1, g1 = assert_threads_bitwise(layer, x, dy, subsets=((0, N),), forward_kwargs=state_kwargs(init, 0, N),
+                                         subset_kwargs=lambda lo, hi: state_kwargs(init, lo, hi))
     # the same rows of a big batch (row blocks through the GEMM) bitwise
     np.testing.assert_array_equal(_run(layer, xb, initb, 2, False)[:N], y1)
     # vs the reference
