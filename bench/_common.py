@@ -69,8 +69,9 @@ def time_contenders(fns, reps, clock=time.perf_counter, budget=None):
     """Times {name: fn}; returns {name: sorted list of seconds}.
 
     Order (env NNC_BENCH_ORDER): "blocked" (default) runs each contender's
-    repetitions back to back after a pause (SETTLE_S) and two warm-up calls; "interleaved" runs one
-    call of each per round, so a load change hits all alike.  Blocked is the
+    repetitions back to back after a pause (SETTLE_S) and two warm-up
+    calls; "interleaved" runs one call of each per round, so a load change
+    hits all alike.  Blocked is the
     default because at 2 threads on 2 cores interleaving lets one runtime's
     spin-waiting workers (OpenBLAS, libgomp, torch's pool) steal the cores
     the next contender needs.  ``budget`` (seconds) caps each contender

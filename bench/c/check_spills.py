@@ -36,7 +36,8 @@ def main():
     out = subprocess.run(["objdump", "-d", "--no-show-raw-insn", so], capture_output=True, text=True,
                          check=True).stdout
     bad = 0
-    for func in re.split(r"\n(?=[0-9a-f]+ <)", out):
+    funcs = re.split(r"\n(?=[0-9a-f]+ <)", out)
+    for func in funcs:
         m = re.match(r"[0-9a-f]+ <(nnc_gemm_(?:ukr_\w+|small_part\w*)__(avx2|avx512))>:", func)
         if not m:
             continue
@@ -51,10 +52,9 @@ def main():
         fmas = sum("vfmadd" in x for x in body)
         print(f"{m.group(1):36s} k loop {len(body):3d} insns, {fmas:2d} FMAs, {len(spills)} stack refs")
         bad |= bool(spills)
-    conv = re.findall(r"[0-9a-f]+ <(nnc_(?:conv_ukr|dw_ukr|dwk_ukr)\w*__(?:avx2|avx512))>:", out)
-    images = [m.group(1) for func in re.split(r"\n(?=[0-9a-f]+ <)", out)
-              for m in [re.match(r"[0-9a-f]+ <(nnc_(?:conv_ukr|dw_ukr|dwk_ukr)\w*__(?:avx2|avx512))>:", func)]
-              if m and "rep stos" in func]
+    conv = {m.group(1): "rep stos" in func for func in funcs
+            for m in [re.match(r"[0-9a-f]+ <(nnc_(?:conv_ukr|dw_ukr|dwk_ukr)\w*__(?:avx2|avx512))>:", func)] if m}
+    images = [name for name, image in conv.items() if image]
     print(f"conv micro-kernels: {len(conv)}, zero-filling a stack image: {len(images)} {' '.join(images)}")
     bad |= bool(images) or not conv
     sys.exit(bad)

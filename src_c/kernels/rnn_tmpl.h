@@ -39,7 +39,6 @@
 
 #if defined(__unix__) || defined(__APPLE__)
 #include <sched.h>
-#include <time.h>
 #endif
 
 #define RNN_LD(p, m) ((m) == NNC_VLEN ? vload(p) : vloadn((p), (m)))

@@ -60,8 +60,9 @@ int nnc_omp_pause(void);
 // its threads started its share more than the threshold late, or when its
 // first thread waited at the join longer than the threshold and longer than
 // its own share took; the recurrent column split (rnn_tmpl.h) reports a
-// thread that waited longer than the threshold for a partner.  The next calls then run on one thread: 2, 4, ... 256
-// calls after consecutive stalls, the whole team again after a clean region.
+// thread that waited longer than the threshold for a partner.  The next
+// calls then run on one thread: 2, 4, ... 256 calls after consecutive
+// stalls, the whole team again after a clean region.
 // Thread counts only: no result changes by a bit.  Threshold 0 turns the
 // guard off.
 // Sets the threshold (ns >= 0, and clears the guard's state; ns < 0 only
