@@ -131,11 +131,7 @@ static __attribute__((noinline)) void NNC_FN(conv_store)(NNC_T *y, const NNC_T *
                 }                                                                                   \
             }                                                                                       \
         }                                                                                           \
-        if ((act == NNC_ACT_LINEAR || act == NNC_ACT_RELU) && nch == NV_ * NNC_VLEN) {              \
-            CONV_STORE_FAST_(RW_, NV_)                                                              \
-        } else {                                                                                    \
-            CONV_STORE_(RW_, NV_)                                                                   \
-        }                                                                                           \
+        CONV_STORE_(RW_, NV_)                                                                       \
     }                                                                                               \
     static void NNC_FN(dwk_ukr_##RW_##_##NV_)(const NNC_T *x, nnc_ssize xps, nnc_ssize xrs, const NNC_T *z, \
                                               nnc_ssize zps, nnc_ssize zrs, nnc_ssize nrow, nnc_ssize npx, \
@@ -163,33 +159,29 @@ static __attribute__((noinline)) void NNC_FN(conv_store)(NNC_T *y, const NNC_T *
             CONV_DW_BODY_(RW_, NV_, vload(p_))                                                      \
         else                                                                                        \
             CONV_DW_BODY_(RW_, NV_, (j < NV_ - 1 ? vload(p_) : vloadn(p_, last)))                   \
-        if ((act == NNC_ACT_LINEAR || act == NNC_ACT_RELU) && nch == NV_ * NNC_VLEN) {              \
-            CONV_STORE_FAST_(RW_, NV_)                                                              \
-        } else {                                                                                    \
-            CONV_STORE_(RW_, NV_)                                                                   \
-        }                                                                                           \
+        CONV_STORE_(RW_, NV_)                                                                       \
     }
 
-// (Through a copy: acc never has its address taken, so it stays in registers.)
+// Stores the tile: in line for whole vectors and a linear or ReLU
+// activation (conv_store's operations, so the same results; no call and no
+// pass of acc through memory), else conv_store through a copy (acc never has
+// its address taken, so it stays in registers).
 #define CONV_STORE_(RW_, NV_)                                                                       \
-    {                                                                                               \
+    if ((act == NNC_ACT_LINEAR || act == NNC_ACT_RELU) && nch == NV_ * NNC_VLEN) {                  \
+        NNC_UNROLL_TILE for (int r = 0; r < RW_; ++r)                                               \
+            for (int j = 0; j < NV_; ++j) {                                                         \
+                nnc_v v = acc[r][j];                                                                \
+                if (bias) v = vadd(v, vload(bias + j * NNC_VLEN));                                  \
+                if (act == NNC_ACT_RELU) v = vmax(vzero(), v);                                      \
+                if (res) v = vadd(v, vload(res + r * ocs + j * NNC_VLEN));                          \
+                vstore(y + r * ocs + j * NNC_VLEN, v);                                              \
+            }                                                                                       \
+    } else {                                                                                        \
         nnc_v out_[RW_ * NV_];                                                                      \
         NNC_UNROLL_TILE for (int r = 0; r < RW_; ++r)                                               \
             for (int j = 0; j < NV_; ++j) out_[r * NV_ + j] = acc[r][j];                            \
         NNC_FN(conv_store)(y, res, ocs, out_, RW_, NV_, nch, bias, act);                            \
     }
-// conv_store in line for whole vectors and a linear or ReLU activation (the
-// same operations, so the same results), saving the call and the pass of
-// acc through memory.
-#define CONV_STORE_FAST_(RW_, NV_)                                                                  \
-    NNC_UNROLL_TILE for (int r = 0; r < RW_; ++r)                                                   \
-        for (int j = 0; j < NV_; ++j) {                                                             \
-            nnc_v v = acc[r][j];                                                                    \
-            if (bias) v = vadd(v, vload(bias + j * NNC_VLEN));                                      \
-            if (act == NNC_ACT_RELU) v = vmax(vzero(), v);                                          \
-            if (res) v = vadd(v, vload(res + r * ocs + j * NNC_VLEN));                              \
-            vstore(y + r * ocs + j * NNC_VLEN, v);                                                  \
-        }
 
 // The dW pixel loop: acc[r][j] += x[p, r] * dz[p, j-th vector] over nrow
 // rows of npx pixels (row strides xrs, zrs; pixel strides xps, zps), then
@@ -368,7 +360,6 @@ static const NNC_FN(conv_ukr_fn) NNC_FN(conv_ukrms)[CONV_RWM] = {
 #undef CONV_DW_BODY_
 #undef CONV_DWK_BODY_
 #undef CONV_STORE_
-#undef CONV_STORE_FAST_
 #undef CONV_UKR34_
 #undef CONV_ROW34_
 #undef CONV_UKRS_
