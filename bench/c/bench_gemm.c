@@ -3,6 +3,12 @@
 // Shape list (--shapes, space or comma separated):  MxNxK[:XYp] or S (= SxSxS)
 //   X, Y = n|t  transposes of A and B (default nn);  p = B packed once by
 //   gemm_pack_b outside the timed loop (the weights of a layer).
+// A GEMV shape (m = 1) cannot run at the FMA peak: it reads every byte of B
+// for two flops.  Its row is followed by one giving B's bytes per second
+// against a plain read of a buffer of B's size, split over the same thread
+// count with no synchronisation between passes, so "%read" says how close
+// the kernel is to what the caches deliver.  A B of 512 KiB
+// (1x512x256) is one core's half of an LSTM's W_h (hidden 256) at 2 threads.
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdio.h>
@@ -11,6 +17,10 @@
 #include "bench.h"
 #include "bench_util.h"
 #include "timer.h"
+#include <omp.h>
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
 
 static const char *const default_shapes =
     // squares
@@ -49,6 +59,59 @@ typedef struct {
     gshape s;
     void *A, *B, *Bp, *C;
 } gcase;
+
+#if defined(__x86_64__) && defined(__GNUC__)
+// Sums n floats (n a multiple of 64) with 256-bit loads, 8 chains: two loads
+// a cycle, more than any cache level below L1 delivers.
+__attribute__((target("avx2"), noinline)) static float read_sum(const float *p, size_t n)
+{
+    __m256 s[8];
+    for (int j = 0; j < 8; ++j) s[j] = _mm256_setzero_ps();
+    for (size_t i = 0; i < n; i += 64)
+        for (int j = 0; j < 8; ++j) s[j] = _mm256_add_ps(s[j], _mm256_loadu_ps(p + i + 8 * j));
+    for (int j = 1; j < 8; ++j) s[0] = _mm256_add_ps(s[0], s[j]);
+    float t[8];
+    _mm256_storeu_ps(t, s[0]);
+    return t[0] + t[1] + t[2] + t[3] + t[4] + t[5] + t[6] + t[7];
+}
+#else
+static float read_sum(const float *p, size_t n)
+{
+    float s = 0;
+    for (size_t i = 0; i < n; ++i) s += p[i];
+    return s;
+}
+#endif
+
+// Read bandwidth (GB/s) of `bytes` of buf split over `threads` threads, with
+// no synchronisation: in one parallel region each thread reads its part
+// 3 times (bringing it into the caches it fits in, as a layer's repeated
+// calls do), then `reps` times on its own clock; the slowest thread's best
+// pass sets the figure (best, like the kernel's min_ms).
+static double read_gbs(const float *buf, size_t bytes, int threads, int reps)
+{
+    const size_t n = bytes / sizeof(float) / 64 * 64;
+    double slowest = 0;
+    volatile float sink = 0;
+    #pragma omp parallel num_threads(threads) reduction(max : slowest)
+    {
+        const size_t nt = (size_t)omp_get_num_threads(), id = (size_t)omp_get_thread_num();
+        const size_t chunk = (n / nt + 63) / 64 * 64, s = chunk * id < n ? chunk * id : n,
+                     e = s + chunk < n ? s + chunk : n;
+        float v = 0;
+        for (int r = 0; r < 3; ++r) v += read_sum(buf + s, e - s);
+        double best = 1e30;
+        for (int r = 0; r < reps; ++r) {
+            const double t = bench_now();
+            v += read_sum(buf + s, e - s);
+            best = fmin(best, bench_now() - t);
+        }
+        slowest = best;
+        if (v == 12345.f) sink = v;
+    }
+    (void)sink;
+    return (double)(n * sizeof(float)) / slowest / 1e9;
+}
 
 static size_t esize(int f64) { return f64 ? sizeof(double) : sizeof(float); }
 
@@ -119,6 +182,16 @@ static int bench_one(const bench_opts *o, const char *token, int f64)
             }
             bench_print_row(nnc_isa_name(o->isas[ii]), o->threads[ti], f64 ? "f64" : "f32", s->label, flops, times,
                             reps, f64, err);
+            if (s->m == 1 && s->packed) {
+                const size_t bytes = (size_t)s->k * (size_t)s->n * esize(f64);
+                double mn = times[0];
+                for (int r = 1; r < reps; ++r) mn = fmin(mn, times[r]);
+                const double gbs = (double)bytes / mn / 1e9, rd = read_gbs(c.Bp, bytes, o->threads[ti], 1000);
+                printf("%-7s %3d %-4s %-22s B %.0f KiB at %.1f GB/s; a read of as many bytes %.1f GB/s: %.0f%%read\n",
+                       nnc_isa_name(o->isas[ii]), o->threads[ti], f64 ? "f64" : "f32", s->label, (double)bytes / 1024,
+                       gbs, rd, 100.0 * gbs / rd);
+                fflush(stdout);
+            }
         }
     }
 done:
