@@ -7,7 +7,9 @@
 #   bash bench/run_all.sh                 # every benchmark
 #   bash bench/run_all.sh conv pool       # only bench_conv.py and bench_pool.py
 #   bash bench/run_all.sh c               # the C harness (bench/c): conv and pool families, and the
-#                                         # recurrent GEMM shapes of issue #4 (batch 1 against a read of W_h)
+#                                         # recurrent GEMM shapes of issue #4 (batch 1: W_h against a read of
+#                                         # its bytes, a gate block of the projection; batch 32: a thread's
+#                                         # step and projection)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 unset OPENBLAS_CORETYPE OPENBLAS_L2_SIZE   # they slow a current OpenBLAS (see env notes)
@@ -29,7 +31,7 @@ log="bench/results/$(date -u +%Y-%m-%d).log"
             make -C bench/c -s >/dev/null && for fam in conv pool; do
                 bench/c/nnc_bench --isa avx512 --threads 1,2 --family $fam --no-peak
             done
-            rnn_shapes="1x512x256:nnp 1x1024x256:nnp 16x1024x256:nnp 1600x1024x128:nnp"
+            rnn_shapes="1x512x256:nnp 1x1024x256:nnp 100x128x128:nt 16x1024x256:nnp 1600x1024x128:nnp"
             echo "\$ bench/c/nnc_bench --isa avx512 --threads 1,2 --family gemm --reps 100 --shapes '$rnn_shapes'"
             bench/c/nnc_bench --isa avx512 --threads 1,2 --family gemm --reps 100 --no-peak --shapes "$rnn_shapes"
             continue
