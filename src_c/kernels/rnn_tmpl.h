@@ -535,10 +535,14 @@ static NNC_T *NNC_FN(rnn_pack_fwd)(NNC_FN(rnn_ctx) *cx, const NNC_T *Wh, int pac
     cx->Wh = Wh;
     cx->Wbuf = buf;
     cx->Wgs = s1;
-    for (nnc_ssize g = 0; g < cx->G; ++g) {
-        if (pack) NNC_FN(gemm_pack_b)(buf + g * s1, 1, H, H, Wh + g * H * H, H);
-        cx->Wp[g] = buf + g * s1;
-    }
+    for (nnc_ssize g = 0; g < cx->G; ++g) cx->Wp[g] = buf + g * s1;
+    // Every panel of every gate block in one parallel loop (W_h is usually
+    // cold here: the previous call streamed its sequence through the caches).
+    const nnc_ssize np = NNC_CEILDIV(H, cx->NR), G = cx->G;
+    const int nt = pack ? NNC_FN(gemm_pack_threads)((double)G * (double)H * (double)H) : 1;
+    #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
+    for (nnc_ssize q = 0; q < (pack ? G * np : 0); ++q)
+        NNC_FN(gemm_pack_b_one)(buf + q / np * s1, 1, H, H, Wh + q / np * H * H, H, q % np);
     return buf;
 }
 
