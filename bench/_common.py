@@ -65,7 +65,7 @@ def peak_rss_mb():
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def time_contenders(fns, reps, clock=time.perf_counter, budget=None):
+def time_contenders(fns, reps, clock=time.perf_counter, budget=None, rounds=1):
     """Times {name: fn}; returns {name: sorted list of seconds}.
 
     Order (env NNC_BENCH_ORDER): "blocked" (default) runs each contender's
@@ -75,7 +75,10 @@ def time_contenders(fns, reps, clock=time.perf_counter, budget=None):
     default because at 2 threads on 2 cores interleaving lets one runtime's
     spin-waiting workers (OpenBLAS, libgomp, torch's pool) steal the cores
     the next contender needs.  ``budget`` (seconds) caps each contender
-    (blocked) or the whole run (interleaved) after 5 repetitions.
+    (blocked) or the whole run (interleaved) after 5 repetitions.  Blocked
+    with ``rounds`` > 1: the blocks of all contenders, ``rounds`` times over
+    (``reps`` in each block), so that a slow stretch of a shared machine
+    falls on every contender's blocks alike rather than on one of them.
     """
     times = {k: [] for k in fns}
     if os.environ.get("NNC_BENCH_ORDER", "blocked") == "interleaved":
@@ -91,17 +94,18 @@ def time_contenders(fns, reps, clock=time.perf_counter, budget=None):
             if budget and r >= 4 and time.perf_counter() - start > budget:
                 break
     else:
-        for k, f in fns.items():
-            time.sleep(SETTLE_S)
-            f()
-            f()
-            start = time.perf_counter()
-            for r in range(reps):
-                t = clock()
+        for _ in range(rounds):
+            for k, f in fns.items():
+                time.sleep(SETTLE_S)
                 f()
-                times[k].append(clock() - t)
-                if budget and r >= 4 and time.perf_counter() - start > budget:
-                    break
+                f()
+                start = time.perf_counter()
+                for r in range(reps):
+                    t = clock()
+                    f()
+                    times[k].append(clock() - t)
+                    if budget and r >= 4 and time.perf_counter() - start > budget:
+                        break
     return {k: sorted(v) for k, v in times.items()}
 
 

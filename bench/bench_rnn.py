@@ -1,15 +1,18 @@
 """Recurrent layers vs PyTorch (and ONNX Runtime for inference), issue #4.
 
     unset OPENBLAS_CORETYPE OPENBLAS_L2_SIZE
-    python bench/bench_rnn.py [--threads 2] [--repeat 15] [--loaded]
+    python bench/bench_rnn.py [--threads 2] [--repeat 7] [--rounds 3] [--loaded]
 
 Workloads: LSTM, GRU (reset_after=True = torch.nn.GRU) and SimpleRNN (tanh =
 torch.nn.RNN) with batch 32, T=100, input 128, hidden 256, forward
 (inference) and forward+backward; batch-1 inference with T=100.  Weights are
 mapped per PACKAGING.md 2.2 and the outputs are checked to agree before
 timing.  --loaded also runs everything with a busy process spinning on one
-core.  Prints min and median milliseconds and the ratio nnc / other (< 1:
-nnc faster).  torch and onnxruntime are optional benchmark dependencies.
+core.  Each workload's contenders run in blocks of --repeat calls, the
+blocks of all of them --rounds times over (bench/_common.time_contenders),
+so a slow stretch of the machine does not fall on one contender only.
+Prints min and median milliseconds over all rounds and the ratio nnc / other
+(< 1: nnc faster).  torch and onnxruntime are optional benchmark dependencies.
 """
 import argparse
 import io
@@ -22,7 +25,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.dirname(__file__))
 import nnc  # noqa: E402
-from _common import one_core_busy, timeit  # noqa: E402
+from _common import one_core_busy, time_contenders  # noqa: E402
 
 try:
     import torch
@@ -79,7 +82,12 @@ def onnx_session(tm, x, threads):
     return ort.InferenceSession(buf.getvalue(), so, providers=["CPUExecutionProvider"])
 
 
-def run(kind, N, T, I, H, threads, repeat, train=True):
+def timed(fns, repeat, rounds):
+    """{name: (min ms, median ms)} over ``rounds`` rounds of ``repeat``-call blocks."""
+    return {k: (1e3 * v[0], 1e3 * float(np.median(v))) for k, v in time_contenders(fns, repeat, rounds=rounds).items()}
+
+
+def run(kind, N, T, I, H, threads, repeat, rounds, train=True):
     rng = np.random.default_rng(0)
     layer, tm = build(kind, I, H)
     x = rng.standard_normal((N, T, I)).astype(np.float32)
@@ -100,12 +108,12 @@ def run(kind, N, T, I, H, threads, repeat, train=True):
             tm(xt)
 
     sess = onnx_session(tm, x, threads)
-    res = {"nnc": timeit(nnc_fwd, repeat), "torch": timeit(torch_fwd, repeat)}
+    fns = {"nnc": nnc_fwd, "torch": torch_fwd}
     if sess is not None:
         yo = sess.run(None, {"x": x})[0]
         assert float(np.abs(yo - ref).max()) < 1e-4
-        res["onnxruntime"] = timeit(lambda: sess.run(None, {"x": x}), repeat)
-    rows.append((f"{kind} N={N} T={T} forward", res))
+        fns["onnxruntime"] = lambda: sess.run(None, {"x": x})
+    rows.append((f"{kind} N={N} T={T} forward", timed(fns, repeat, rounds)))
     if train:
         xr = xt.clone().requires_grad_(True)
         gt = torch.from_numpy(g)
@@ -118,8 +126,7 @@ def run(kind, N, T, I, H, threads, repeat, train=True):
             out = tm(xr)[0]
             out.backward(gt)
 
-        rows.append((f"{kind} N={N} T={T} fwd+bwd", {"nnc": timeit(nnc_train, repeat),
-                                                      "torch": timeit(torch_train, repeat)}))
+        rows.append((f"{kind} N={N} T={T} fwd+bwd", timed({"nnc": nnc_train, "torch": torch_train}, repeat, rounds)))
     return rows
 
 
@@ -138,7 +145,8 @@ def report(rows, title):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--repeat", type=int, default=15)
+    ap.add_argument("--repeat", type=int, default=7)
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--loaded", action="store_true", help="also run with one core loaded by a busy process")
     ap.add_argument("--only", default="LSTM,GRU,RNN")
     args = ap.parse_args()
@@ -151,9 +159,9 @@ def main():
     def suite():
         rows = []
         for kind in kinds:
-            rows += run(kind, 32, 100, 128, 256, args.threads, args.repeat)
+            rows += run(kind, 32, 100, 128, 256, args.threads, args.repeat, args.rounds)
         for kind in kinds:
-            rows += run(kind, 1, 100, 128, 256, args.threads, 4 * args.repeat, train=False)
+            rows += run(kind, 1, 100, 128, 256, args.threads, 4 * args.repeat, args.rounds, train=False)
         return rows
 
     report(suite(), f"idle machine, {args.threads} threads")
