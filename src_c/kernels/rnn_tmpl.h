@@ -7,11 +7,12 @@
 //      thread's columns);
 //   2. W_h packed once per call (gemm_pack_b layout);
 //   3. the time loop, in C: each thread owns a fixed block of batch rows for
-//      the whole sequence (rows are independent) and first runs 1. for its
-//      rows, so there is one parallel region per call and no barrier at all;
-//      a step is one recurrent GEMM (beta = 1 onto the step's rows of a, or
-//      into q for GRU reset_after) plus one fused pass computing every gate
-//      and the new state.
+//      the whole sequence (rows are independent) and runs 1. for its rows
+//      step by step, each step's rows right before the step (they are still
+//      in cache when the step adds to them), so there is one parallel region
+//      per call and no barrier at all; a step is one recurrent GEMM (beta = 1
+//      onto the step's rows of a, or into q for GRU reset_after) plus one
+//      fused pass computing every gate and the new state.
 //   Small batches with a big step (batch 1) instead cut the hidden units into
 //   slices (rnn_fwd_split): each thread owns a fixed block of slices (all
 //   gates of those units), sets it up itself (packs its part of W_h, which
@@ -618,22 +619,24 @@ static int NNC_FN(rnn_forward)(const nnc_rnn_desc *d, const NNC_T *x, const NNC_
         if (nt > 1)
             nnc_stall_note(sync[0].done ||
                            (sync[0].claim && nnc_now_ns() - (long long)sync[0].claim > stall_ns));
-    } else {  // 3. (with two or more row blocks, each thread runs 1. for its rows first)
+    } else {  // 3. (with two or more row blocks, each thread runs 1. for its rows step by step)
         const nnc_ssize rchunk = NNC_CEILDIV(N, nt);
         const int ph = NNC_FN(rnn_phases)(d);
         #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static, 1)
         for (int b = 0; b < nt; ++b) {
             nnc_ssize r0 = b * rchunk, r1 = NNC_MIN(N, r0 + rchunk);
-            if (xbuf && r0 < r1) {  // the same GEMM elements as one GEMM over every row
-                NNC_FN(gemm_args) g = {0, (r1 - r0) * T, GH, F, 1, 0, x + r0 * T * F, F, 0, NULL, 0, xbuf,
-                                       cx.a + r0 * T * GH, GH, cx.bias, NNC_ACT_LINEAR};
-                if (NNC_FN(gemm_run)(&g, 1) != NNC_OK) {
+            for (nnc_ssize t = 0; t < T && r0 < r1; ++t) {
+                // 1. for step t of the block's rows right before the step
+                // reads it (so it is still in cache): the same GEMM elements
+                // as one GEMM over every row
+                NNC_FN(gemm_args) g = {0, r1 - r0, GH, F, 1, 0, x + (r0 * T + t) * F, T * F, 0, NULL, 0, xbuf,
+                                       cx.a + (r0 * T + t) * GH, T * GH, cx.bias, NNC_ACT_LINEAR};
+                if (xbuf && NNC_FN(gemm_run)(&g, 1) != NNC_OK) {
                     #pragma omp atomic write
                     failed = 1;
                 }
-            }
-            for (nnc_ssize t = 0; t < T && r0 < r1; ++t)
                 for (int p = 0; p < ph; ++p) NNC_FN(rnn_fwd_piece)(&cx, t, p, r0, r1, 0, H, &failed);
+            }
         }
     }
     nnc_aligned_free(bsum);
