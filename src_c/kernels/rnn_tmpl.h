@@ -3,16 +3,17 @@
 //
 // Forward (one call per sequence):
 //   1. input projection for every timestep: a (n*t, GH) = x Wx^T + bias, the
-//      same GEMM elements however it is cut (one GEMM, a thread's rows, or a
-//      thread's columns);
+//      same GEMM elements however it is cut (one GEMM, a step's rows of a
+//      batch block, or a thread's columns);
 //   2. W_h packed once per call (gemm_pack_b layout);
 //   3. the time loop, in C: each thread owns a fixed block of batch rows for
-//      the whole sequence (rows are independent) and runs 1. for its rows
-//      step by step, each step's rows right before the step (they are still
-//      in cache when the step adds to them), so there is one parallel region
-//      per call and no barrier at all; a step is one recurrent GEMM (beta = 1
-//      onto the step's rows of a, or into q for GRU reset_after) plus one
-//      fused pass computing every gate and the new state.
+//      the whole sequence (rows are independent) and (blocks of >= 4 rows)
+//      runs 1. for its rows step by step, each step's rows right before the
+//      step (they are still in cache when the step adds to them), so there
+//      is one parallel region per call and no barrier at all; a step is one
+//      recurrent GEMM (beta = 1 onto the step's rows of a, or into q for GRU
+//      reset_after) plus one fused pass computing every gate and the new
+//      state.
 //   Small batches with a big step (batch 1) instead cut the hidden units into
 //   slices (rnn_fwd_split): each thread owns a fixed block of slices (all
 //   gates of those units), sets it up itself (packs its part of W_h, which
@@ -580,19 +581,23 @@ static int NNC_FN(rnn_forward)(const nnc_rnn_desc *d, const NNC_T *x, const NNC_
         cx.bias = bsum;
     }
     int failed = 0;
-    if (!split && row_nt < 2) {  // 1. input projection of every step: one GEMM
-        // On threads only if it outweighs the (one-thread) time loop: a
-        // parallel region exposes the call to a descheduled thread's join
-        // (a loaded core) for a small gain.
-        const double pw = 2.0 * (double)nt_rows * (double)GH * (double)F;
+    // 1. input projection: in the time loop, a step at a time, for batches
+    // of >= 4 rows (W_x packed once), unless one thread runs the loop and
+    // the projection outweighs it; else one GEMM over every step first, on
+    // threads only if it outweighs the (one-thread) time loop: a parallel
+    // region exposes the call to a descheduled thread's join (a loaded core)
+    // for a small gain.
+    const double pw = 2.0 * (double)nt_rows * (double)GH * (double)F;
+    const int big_proj = pw > step_work * (double)T;
+    const int stepwise = !split && (row_nt >= 2 || (row_nt == 1 && !big_proj));
+    if (!split && !stepwise) {
         NNC_FN(gemm_args) g = {0, nt_rows, GH, F, 1, 0, x, F, 1, Wx, F, NULL, cx.a, GH, cx.bias, NNC_ACT_LINEAR};
-        failed = NNC_FN(gemm_run)(&g, pw > step_work * (double)T ? nnc_threads_for(pw) : 1) != NNC_OK;
+        failed = NNC_FN(gemm_run)(&g, big_proj ? nnc_threads_for(pw) : 1) != NNC_OK;
     }
-    // 2. W_h packed once (by slices in rnn_fwd_split); scratch.  Row blocks
-    // on two or more threads: W_x packed once too, for 1. in the blocks.
+    // 2. W_h packed once (by slices in rnn_fwd_split); scratch.
     NNC_T *wbuf = NNC_FN(rnn_pack_fwd)(&cx, Wh, !split);
     NNC_T *xbuf = NULL;
-    if (!split && row_nt >= 2) {
+    if (stepwise) {
         const nnc_ssize sx = NNC_FN(gemm_packed_b_size)(GH, F);
         if (sx < 0 || !(xbuf = nnc_aligned_alloc(sizeof(NNC_T) * (size_t)NNC_MAX(1, sx)))) failed = 1;
         else NNC_FN(gemm_pack_b)(xbuf, 1, GH, F, Wx, F);
@@ -619,7 +624,7 @@ static int NNC_FN(rnn_forward)(const nnc_rnn_desc *d, const NNC_T *x, const NNC_
         if (nt > 1)
             nnc_stall_note(sync[0].done ||
                            (sync[0].claim && nnc_now_ns() - (long long)sync[0].claim > stall_ns));
-    } else {  // 3. (with two or more row blocks, each thread runs 1. for its rows step by step)
+    } else {  // 3. by row blocks (stepwise: each thread runs 1. for its rows step by step)
         const nnc_ssize rchunk = NNC_CEILDIV(N, nt);
         const int ph = NNC_FN(rnn_phases)(d);
         #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static, 1)
