@@ -16,9 +16,9 @@ import numpy as np
 SETTLE_S = 0.1
 
 
-def timeit(fn, repeat):
-    """(min, median) milliseconds of fn() over ``repeat`` runs after a pause
-    (SETTLE_S) and one warm-up."""
+def timeit_all(fn, repeat):
+    """Seconds of each of ``repeat`` runs of fn() after a pause (SETTLE_S) and
+    one warm-up."""
     time.sleep(SETTLE_S)
     fn()
     ts = []
@@ -26,7 +26,18 @@ def timeit(fn, repeat):
         t0 = time.perf_counter()
         fn()
         ts.append(time.perf_counter() - t0)
+    return ts
+
+
+def min_median_ms(ts):
+    """(min, median) milliseconds of a list of seconds."""
     return 1e3 * min(ts), 1e3 * float(np.median(ts))
+
+
+def timeit(fn, repeat):
+    """(min, median) milliseconds of fn() over ``repeat`` runs after a pause
+    (SETTLE_S) and one warm-up."""
+    return min_median_ms(timeit_all(fn, repeat))
 
 
 @contextlib.contextmanager

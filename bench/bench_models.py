@@ -2,27 +2,34 @@
 nnc vs PyTorch (faster of NCHW and channels_last) and ONNX Runtime, the
 "Done when" workloads of issue #5.
 
-    python bench/bench_models.py [--threads 2] [--reps 30] [--loaded]
+    python bench/bench_models.py [--threads 2] [--reps 10] [--rounds 3] [--loaded]
 
 Inference at batch 64, batch-1 latency and one training step
-(forward + loss + backward) at batch 64.  Prints min / median milliseconds and
-the ratios nnc / other of the min times (< 1 means nnc is faster).  torch and
-onnxruntime are optional."""
+(forward + loss + backward) at batch 64.  Each library runs its blocks of
+--reps calls a pass (5x for batch 1) in turn, --rounds times over, so a slow
+stretch of the shared machine does not fall on one library only.  Prints
+min / median milliseconds over all rounds and the ratios nnc / other of the
+min times (< 1 means nnc is faster).  torch and onnxruntime are optional."""
 import argparse
+import collections
 import io
 
 import numpy as np
 
 import nnc
 from nnc.__main__ import build_digits_cnn
-from _common import one_core_busy, timeit
+from _common import min_median_ms, one_core_busy, timeit_all
 
 H = W = 32
 C = 3
 WIDTH = 16
 
 
-def bench_nnc(reps):
+PASSES = ("inference b64", "inference b1", "train step b64")
+
+
+def bench_nnc(reps, tm):
+    """tm(pass, fn, reps[, variant]) times fn (as do bench_torch and bench_ort)."""
     nnc.seed(0)
     model = build_digits_cnn(WIDTH, in_channels=C)
     rng = np.random.default_rng(0)
@@ -34,8 +41,9 @@ def bench_nnc(reps):
     def step():  # like torch's step below: no gradient w.r.t. the input images
         loss(model.forward(x64, training=True), y)
         model.backward(loss.backward(), input_grad=False)
-    return (timeit(lambda: model.forward(x64), reps), timeit(lambda: model.forward(x1), reps * 5),
-            timeit(step, reps))
+    tm(PASSES[0], lambda: model.forward(x64), reps)
+    tm(PASSES[1], lambda: model.forward(x1), reps * 5)
+    tm(PASSES[2], step, reps)
 
 
 def torch_model():
@@ -72,28 +80,26 @@ def torch_model():
         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2 * w, 10)), torch
 
 
-def bench_torch(reps, threads):
+def bench_torch(reps, threads, tm):
+    """Both memory formats (tm's variant)."""
     model, torch = torch_model()
     torch.set_num_threads(threads)
-    best = [(np.inf, np.inf)] * 3
     y = torch.randint(0, 10, (64,))
     for fmt in (torch.contiguous_format, torch.channels_last):
         m = model.to(memory_format=fmt)
         x64 = torch.randn(64, C, H, W).contiguous(memory_format=fmt)
         x1 = x64[:1].clone().contiguous(memory_format=fmt)
         with torch.no_grad():
-            f64 = timeit(lambda: m(x64), reps)
-            f1 = timeit(lambda: m(x1), reps * 5)
+            tm(PASSES[0], lambda: m(x64), reps, fmt)
+            tm(PASSES[1], lambda: m(x1), reps * 5, fmt)
 
         def step():
             m.zero_grad(set_to_none=True)
             torch.nn.functional.cross_entropy(m(x64), y).backward()
-        st = timeit(step, reps)
-        best = [min(a, b) for a, b in zip(best, (f64, f1, st))]
-    return best
+        tm(PASSES[2], step, reps, fmt)
 
 
-def bench_ort(reps, threads):
+def bench_ort(reps, threads, tm):
     import onnxruntime as ort
     model, torch = torch_model()
     model.eval()
@@ -110,13 +116,15 @@ def bench_ort(reps, threads):
     sess = ort.InferenceSession(buf.getvalue(), so, providers=["CPUExecutionProvider"])
     x64 = np.random.default_rng(0).standard_normal((64, C, H, W)).astype(np.float32)
     x1 = x64[:1].copy()
-    return timeit(lambda: sess.run(None, {"x": x64}), reps), timeit(lambda: sess.run(None, {"x": x1}), reps * 5)
+    tm(PASSES[0], lambda: sess.run(None, {"x": x64}), reps)
+    tm(PASSES[1], lambda: sess.run(None, {"x": x1}), reps * 5)
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--reps", type=int, default=30)
+    ap.add_argument("--reps", type=int, default=10)
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--loaded", action="store_true", help="also run with one core loaded by a busy process")
     args = ap.parse_args()
     nnc.set_num_threads(args.threads)
@@ -127,21 +135,29 @@ def main():
 
 
 def suite(args, what):
-    nan = (np.nan, np.nan)
-    n = bench_nnc(args.reps)
-    try:
-        t = bench_torch(args.reps, args.threads)
-    except ImportError:
-        t = [nan] * 3
-    try:
-        o = list(bench_ort(args.reps, args.threads)) + [nan]
-    except ImportError:
-        o = [nan] * 3
+    times = collections.defaultdict(list)  # (library, pass, variant) -> seconds of every call
+
+    def timer(lib):
+        return lambda name, fn, reps, variant=None: times[(lib, name, variant)].extend(timeit_all(fn, reps))
+    benches = [("nnc", lambda tm: bench_nnc(args.reps, tm)),
+               ("torch", lambda tm: bench_torch(args.reps, args.threads, tm)),
+               ("ort", lambda tm: bench_ort(args.reps, args.threads, tm))]
+    for _ in range(args.rounds):
+        for lib, bench in list(benches):
+            try:
+                bench(timer(lib))
+            except ImportError:
+                benches.remove((lib, bench))
+
+    def summary(lib, name):  # torch: the faster memory format (by its minimum)
+        runs = [min_median_ms(v) for (lb, nm, _), v in times.items() if (lb, nm) == (lib, name)]
+        return min(runs) if runs else (np.nan, np.nan)
+    n, t, o = ([summary(lib, name) for name in PASSES] for lib in ("nnc", "torch", "ort"))
     print(f"demo residual CNN, {H}x{W}x{C}, width {WIDTH}; {what}, threads={args.threads}; ms min / median; "
           f"ratio = nnc / other (min)")
     print(f"{'pass':22s} {'nnc':>15s} {'torch':>15s} {'ort':>15s} {'nnc/torch':>9s} {'nnc/ort':>8s}")
     fmt = lambda v: f"{v[0]:7.3f}/{v[1]:7.3f}"  # noqa: E731
-    for name, a, b, c in zip(("inference b64", "inference b1", "train step b64"), n, t, o):
+    for name, a, b, c in zip(PASSES, n, t, o):
         print(f"{name:22s} {fmt(a):>15s} {fmt(b):>15s} {fmt(c):>15s} {a[0] / b[0]:9.2f} {a[0] / c[0]:8.2f}")
 
 
