@@ -490,13 +490,14 @@ def test_stall_guard_policy(rng):
 
 @pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs os.sched_setaffinity (Linux)")
 @pytest.mark.parametrize("layer, shape", [("nnc.Conv2D(16, 16, 3, padding='same')", (16, 32, 32, 16)),
-                                          ("nnc.LSTM(8, 256)", (1, 40, 8))])
+                                          ("nnc.LSTM(8, 256)", (1, 40, 8)),
+                                          ("nnc.LSTM(8, 64)", (16, 40, 8))])
 def test_stall_guard_detects_threads_sharing_one_cpu(layer, shape):
     """Two OpenMP threads pinned to one CPU: a conv's region (or a batch-1
-    LSTM's column split) waits for a thread that is not running (what a
-    busy process on its core causes); the guard notices and runs the
-    following calls on one thread, with the same bits.  In a subprocess
-    (the affinity is per process)."""
+    LSTM's column split, or a batch-16 LSTM's row blocks) waits for a
+    thread that is not running (what a busy process on its core causes);
+    the guard notices and runs the following calls on one thread, with the
+    same bits.  In a subprocess (the affinity is per process)."""
     code = f"""
         import os, numpy as np, nnc
         from nnc import _core

@@ -627,22 +627,32 @@ static int NNC_FN(rnn_forward)(const nnc_rnn_desc *d, const NNC_T *x, const NNC_
     } else {  // 3. by row blocks (stepwise: each thread runs 1. for its rows step by step)
         const nnc_ssize rchunk = NNC_CEILDIV(N, nt);
         const int ph = NNC_FN(rnn_phases)(d);
-        #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static, 1)
-        for (int b = 0; b < nt; ++b) {
-            nnc_ssize r0 = b * rchunk, r1 = NNC_MIN(N, r0 + rchunk);
-            for (nnc_ssize t = 0; t < T && r0 < r1; ++t) {
-                // 1. for step t of the block's rows right before the step
-                // reads it (so it is still in cache): the same GEMM elements
-                // as one GEMM over every row
-                NNC_FN(gemm_args) g = {0, r1 - r0, GH, F, 1, 0, x + (r0 * T + t) * F, T * F, 0, NULL, 0, xbuf,
-                                       cx.a + (r0 * T + t) * GH, T * GH, cx.bias, NNC_ACT_LINEAR};
-                if (xbuf && NNC_FN(gemm_run)(&g, 1) != NNC_OK) {
-                    #pragma omp atomic write
-                    failed = 1;
+        // A block on a descheduled thread holds up the call (its rows cannot
+        // move): the stall guard hears of it, as of a conv's region.
+        nnc_region_clock clk;
+        nnc_region_begin(&clk, nt);
+        #pragma omp parallel num_threads(nt) if (nt > 1)
+        {
+            nnc_region_started(&clk);
+            #pragma omp for schedule(static, 1) nowait
+            for (int b = 0; b < nt; ++b) {
+                nnc_ssize r0 = b * rchunk, r1 = NNC_MIN(N, r0 + rchunk);
+                for (nnc_ssize t = 0; t < T && r0 < r1; ++t) {
+                    // 1. for step t of the block's rows right before the
+                    // step reads it (so it is still in cache): the same GEMM
+                    // elements as one GEMM over every row
+                    NNC_FN(gemm_args) g = {0, r1 - r0, GH, F, 1, 0, x + (r0 * T + t) * F, T * F, 0, NULL, 0,
+                                           xbuf, cx.a + (r0 * T + t) * GH, T * GH, cx.bias, NNC_ACT_LINEAR};
+                    if (xbuf && NNC_FN(gemm_run)(&g, 1) != NNC_OK) {
+                        #pragma omp atomic write
+                        failed = 1;
+                    }
+                    for (int p = 0; p < ph; ++p) NNC_FN(rnn_fwd_piece)(&cx, t, p, r0, r1, 0, H, &failed);
                 }
-                for (int p = 0; p < ph; ++p) NNC_FN(rnn_fwd_piece)(&cx, t, p, r0, r1, 0, H, &failed);
             }
+            nnc_region_master_done(&clk);
         }
+        nnc_region_end(&clk);
     }
     nnc_aligned_free(bsum);
     nnc_aligned_free(sync);
