@@ -55,14 +55,14 @@ def threads(n):
 
 def set_stall_threshold(seconds):
     """The stall guard (default 0.5 ms; 0 turns it off).  When a thread of a
-    convolution's parallel region starts its share this late, or the first
-    thread waits at the end longer than this and longer than its own share
-    took (a batch-1 recurrent layer: a thread waits this long for a slice
-    its partner holds, or at the end), a thread was descheduled (another
-    process is busy on its core); the next calls then run on one thread
-    (2, 4, ... 256 calls while the stalls go on) instead of waiting a
-    scheduler time slice each.  Results do not change by a bit.  Returns
-    the previous threshold in seconds."""
+    convolution's (or a recurrent layer's batch blocks') parallel region
+    starts its share this late, or the first thread waits at the end longer
+    than this and longer than its own share took (a batch-1 recurrent layer:
+    a thread waits this long for a slice its partner holds, or at the end),
+    a thread was descheduled (another process is busy on its core); the
+    next calls then run on one thread (2, 4, ... 256 calls while the stalls
+    go on) instead of waiting a scheduler time slice each.  Results do not
+    change by a bit.  Returns the previous threshold in seconds."""
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float, np.integer, np.floating)) \
             or not seconds >= 0 or seconds > 1e9:
         raise ValueError(f"set_stall_threshold: expected seconds >= 0, got {seconds!r}")
