@@ -25,7 +25,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.dirname(__file__))
 import nnc  # noqa: E402
-from _common import one_core_busy, time_contenders  # noqa: E402
+from _common import min_median_ms, one_core_busy, time_contenders  # noqa: E402
 
 try:
     import torch
@@ -84,7 +84,7 @@ def onnx_session(tm, x, threads):
 
 def timed(fns, repeat, rounds):
     """{name: (min ms, median ms)} over ``rounds`` rounds of ``repeat``-call blocks."""
-    return {k: (1e3 * v[0], 1e3 * float(np.median(v))) for k, v in time_contenders(fns, repeat, rounds=rounds).items()}
+    return {k: min_median_ms(v) for k, v in time_contenders(fns, repeat, rounds=rounds).items()}
 
 
 def run(kind, N, T, I, H, threads, repeat, rounds, train=True):

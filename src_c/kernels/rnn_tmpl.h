@@ -446,8 +446,7 @@ static void NNC_FN(rnn_slice_setup)(const NNC_FN(rnn_ctx) *cx, nnc_ssize j0, nnc
     const nnc_ssize H = d->h, GH = cx->G * H, F = d->f, NR = cx->NR;
     for (nnc_ssize g = 0; g < cx->G; ++g) {
         for (nnc_ssize j = j0; j < j1; j += NR)
-            NNC_FN(gemm_pack_b_panel)(cx->Wbuf + g * cx->Wgs + (j / NR) * H * NR, 1, cx->Wh + g * H * H, H, H, j, 0,
-                                      H);
+            NNC_FN(gemm_pack_b_one)(cx->Wbuf + g * cx->Wgs, 1, H, H, cx->Wh + g * H * H, H, j / NR);
         NNC_FN(gemm_args) ga = {0, d->n * d->t, j1 - j0, F, 1, 0, cx->x, F, 1, cx->Wx + (g * H + j0) * F, F, NULL,
                                 cx->a + g * H + j0, GH, cx->bias + g * H + j0, NNC_ACT_LINEAR};
         if (NNC_FN(gemm_run)(&ga, 1) != NNC_OK) __atomic_store_n(failed, 1, __ATOMIC_RELAXED);
@@ -538,13 +537,16 @@ static NNC_T *NNC_FN(rnn_pack_fwd)(NNC_FN(rnn_ctx) *cx, const NNC_T *Wh, int pac
     cx->Wbuf = buf;
     cx->Wgs = s1;
     for (nnc_ssize g = 0; g < cx->G; ++g) cx->Wp[g] = buf + g * s1;
-    // Every panel of every gate block in one parallel loop (W_h is usually
-    // cold here: the previous call streamed its sequence through the caches).
-    const nnc_ssize np = NNC_CEILDIV(H, cx->NR), G = cx->G;
-    const int nt = pack ? NNC_FN(gemm_pack_threads)((double)G * (double)H * (double)H) : 1;
-    #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
-    for (nnc_ssize q = 0; q < (pack ? G * np : 0); ++q)
-        NNC_FN(gemm_pack_b_one)(buf + q / np * s1, 1, H, H, Wh + q / np * H * H, H, q % np);
+    if (pack) {
+        // Every panel of every gate block in one parallel loop (W_h is
+        // usually cold here: the previous call streamed its sequence through
+        // the caches).
+        const nnc_ssize np = NNC_CEILDIV(H, cx->NR), G = cx->G;
+        const int nt = NNC_FN(gemm_pack_threads)((double)G * (double)H * (double)H);
+        #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
+        for (nnc_ssize q = 0; q < G * np; ++q)
+            NNC_FN(gemm_pack_b_one)(buf + q / np * s1, 1, H, H, Wh + q / np * H * H, H, q % np);
+    }
     return buf;
 }
 

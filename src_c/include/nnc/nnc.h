@@ -55,11 +55,12 @@ void nnc_set_num_threads(int n);
 int nnc_get_num_threads(void);
 // Pauses the OpenMP runtime (before fork); returns 0 on success.
 int nnc_omp_pause(void);
-// Stall guard (util.c): a timed parallel region (the conv engine's) lost
-// time to descheduled threads (another process busy on a core) when one of
-// its threads started its share more than the threshold late, or when its
-// first thread waited at the join longer than the threshold and longer than
-// its own share took; the recurrent column split (rnn_tmpl.h) reports a
+// Stall guard (util.c): a timed parallel region (the conv engine's, or a
+// recurrent forward's batch blocks') lost time to descheduled threads
+// (another process busy on a core) when one of its threads started its
+// share more than the threshold late, or when its first thread waited at
+// the join longer than the threshold and longer than its own share took;
+// the recurrent column split (rnn_tmpl.h) reports a
 // thread that waited longer than the threshold for a partner.  The next
 // calls then run on one thread: 2, 4, ... 256 calls after consecutive
 // stalls, the whole team again after a clean region.
