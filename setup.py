@@ -1,7 +1,7 @@
 """Build the nnc C core and its Cython bindings.
 
 The C core (src_c/) is compiled into the extension nnc._core.  Per-ISA code is
-selected at run time (src_c/dispatch.c); the baseline build flags are portable
+selected at run time (src_c/runtime/dispatch.c); the baseline build flags are portable
 x86-64 (or whatever the target architecture's baseline is): never
 -march=native, never -ffast-math.
 
@@ -24,7 +24,7 @@ if debug:
 else:
     cflags += ["-O3", "-fno-math-errno", "-fno-trapping-math", "-fno-semantic-interposition"]
 
-sources = ["nnc/_core.pyx"] + sorted(glob.glob("src_c/*.c")) + sorted(glob.glob("src_c/isa/*.c"))
+sources = ["nnc/_core.pyx"] + sorted(glob.glob("src_c/runtime/*.c")) + sorted(glob.glob("src_c/isa/*/isa.c"))
 ext = Extension(
     "nnc._core",
     sources,

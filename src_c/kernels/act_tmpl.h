@@ -9,10 +9,10 @@
 NNC_INLINE nnc_v NNC_FN(vact)(nnc_v z, int act)
 {
     switch (act) {
-    case NNC_ACT_RELU: return vmax(vzero(), z);              // keeps NaN
-    case NNC_ACT_SIGMOID: return vsigmoid(z);
-    case NNC_ACT_TANH: return vtanh(z);
-    case NNC_ACT_SIGN: return vsel_ge(z, z, vsel_ge(z, vzero(), vset1(1), vzero()), z);
+    case NNC_ACT_RELU: return nnc_vmax(nnc_vzero(), z);              // keeps NaN
+    case NNC_ACT_SIGMOID: return nnc_vsigmoid(z);
+    case NNC_ACT_TANH: return nnc_vtanh(z);
+    case NNC_ACT_SIGN: return nnc_vsel_ge(z, z, nnc_vsel_ge(z, nnc_vzero(), nnc_vset1(1), nnc_vzero()), z);
     default: return z;
     }
 }
@@ -20,10 +20,10 @@ NNC_INLINE nnc_v NNC_FN(vact)(nnc_v z, int act)
 NNC_INLINE nnc_v NNC_FN(vact_grad)(nnc_v y, nnc_v dy, int act)
 {
     switch (act) {
-    case NNC_ACT_RELU: return vsel_gt(y, vzero(), dy, vzero());
-    case NNC_ACT_SIGMOID: return vmul(dy, vmul(y, vsub(vset1(1), y)));
-    case NNC_ACT_TANH: return vmul(dy, vsub(vset1(1), vmul(y, y)));
-    case NNC_ACT_SIGN: return vzero();
+    case NNC_ACT_RELU: return nnc_vsel_gt(y, nnc_vzero(), dy, nnc_vzero());
+    case NNC_ACT_SIGMOID: return nnc_vmul(dy, nnc_vmul(y, nnc_vsub(nnc_vset1(1), y)));
+    case NNC_ACT_TANH: return nnc_vmul(dy, nnc_vsub(nnc_vset1(1), nnc_vmul(y, y)));
+    case NNC_ACT_SIGN: return nnc_vzero();
     default: return dy;
     }
 }
@@ -32,8 +32,8 @@ NNC_INLINE nnc_v NNC_FN(vact_grad)(nnc_v y, nnc_v dy, int act)
 static void NNC_FN(act_apply)(NNC_T *y, const NNC_T *z, nnc_ssize n, int act)
 {
     nnc_ssize i = 0;
-    for (; i + NNC_VLEN <= n; i += NNC_VLEN) vstore(y + i, NNC_FN(vact)(vload(z + i), act));
-    if (i < n) vstoren(y + i, NNC_FN(vact)(vloadn(z + i, n - i), act), n - i);
+    for (; i + NNC_VLEN <= n; i += NNC_VLEN) nnc_vstore(y + i, NNC_FN(vact)(nnc_vload(z + i), act));
+    if (i < n) nnc_vstoren(y + i, NNC_FN(vact)(nnc_vloadn(z + i, n - i), act), n - i);
 }
 
 // y = exp(z - max z) for one row of n; returns the sum of y and sets *zmax.
@@ -42,17 +42,17 @@ static NNC_T NNC_FN(exp_shift_row)(NNC_T *y, const NNC_T *z, nnc_ssize n, NNC_T 
 {
     NNC_T m = z[0];
     for (nnc_ssize i = 1; i < n; ++i) m = z[i] > m ? z[i] : m;   // a NaN elsewhere still reaches s
-    nnc_v vm = vset1(m), vs = vzero();
+    nnc_v vm = nnc_vset1(m), vs = nnc_vzero();
     nnc_ssize i = 0;
     for (; i + NNC_VLEN <= n; i += NNC_VLEN) {
-        nnc_v e = vexp(vsub(vload(z + i), vm));
-        vstore(y + i, e);
-        vs = vadd(vs, e);
+        nnc_v e = nnc_vexp(nnc_vsub(nnc_vload(z + i), vm));
+        nnc_vstore(y + i, e);
+        vs = nnc_vadd(vs, e);
     }
-    NNC_T s = vhsum(vs);
+    NNC_T s = nnc_vhsum(vs);
     for (; i < n; ++i) {
         NNC_T t[NNC_VLEN];
-        vstore(t, vexp(vset1(z[i] - m)));
+        nnc_vstore(t, nnc_vexp(nnc_vset1(z[i] - m)));
         y[i] = t[0];
         s += t[0];
     }
@@ -67,8 +67,8 @@ static void NNC_FN(softmax_row)(NNC_T *y, const NNC_T *z, nnc_ssize n)
     NNC_T m;
     const NNC_T s = NNC_FN(exp_shift_row)(y, z, n, &m);
     nnc_ssize i;
-    nnc_v inv = vset1((NNC_T)1 / s);
-    for (i = 0; i + NNC_VLEN <= n; i += NNC_VLEN) vstore(y + i, vmul(vload(y + i), inv));
+    nnc_v inv = nnc_vset1((NNC_T)1 / s);
+    for (i = 0; i + NNC_VLEN <= n; i += NNC_VLEN) nnc_vstore(y + i, nnc_vmul(nnc_vload(y + i), inv));
     for (; i < n; ++i) y[i] *= (NNC_T)1 / s;
 }
 
@@ -113,9 +113,9 @@ static int NNC_FN(act_bwd)(NNC_T *dz, nnc_ssize lddz, const NNC_T *dy, nnc_ssize
         }
         nnc_ssize c = 0;
         for (; c + NNC_VLEN <= cols; c += NNC_VLEN)
-            vstore(dr + c, NNC_FN(vact_grad)(vload(yr + c), vload(gr + c), act));
+            nnc_vstore(dr + c, NNC_FN(vact_grad)(nnc_vload(yr + c), nnc_vload(gr + c), act));
         if (c < cols)
-            vstoren(dr + c, NNC_FN(vact_grad)(vloadn(yr + c, cols - c), vloadn(gr + c, cols - c), act),
+            nnc_vstoren(dr + c, NNC_FN(vact_grad)(nnc_vloadn(yr + c, cols - c), nnc_vloadn(gr + c, cols - c), act),
                     cols - c);
     }
     return NNC_OK;
@@ -136,7 +136,7 @@ static int NNC_FN(colsum)(NNC_T *NNC_RESTRICT out, const NNC_T *NNC_RESTRICT x, 
         for (nnc_ssize r = 0; r < rows; ++r) {
             const NNC_T *xr = x + r * cols;
             nnc_ssize c = c0;
-            for (; c + NNC_VLEN <= c1; c += NNC_VLEN) vstore(out + c, vadd(vload(out + c), vload(xr + c)));
+            for (; c + NNC_VLEN <= c1; c += NNC_VLEN) nnc_vstore(out + c, nnc_vadd(nnc_vload(out + c), nnc_vload(xr + c)));
             for (; c < c1; ++c) out[c] += xr[c];
         }
     }
@@ -157,17 +157,17 @@ static int NNC_FN(perceptron_epoch)(NNC_T *NNC_RESTRICT W, NNC_T *NNC_RESTRICT b
         int any = 0;
         for (nnc_ssize o = 0; o < out; ++o) {
             NNC_T *w = W + o * in;
-            nnc_v acc = vzero();
+            nnc_v acc = nnc_vzero();
             nnc_ssize i = 0;
-            for (; i + NNC_VLEN <= in; i += NNC_VLEN) acc = vfma(vload(w + i), vload(xs + i), acc);
-            NNC_T z = vhsum(acc) + b[o];
+            for (; i + NNC_VLEN <= in; i += NNC_VLEN) acc = nnc_vfma(nnc_vload(w + i), nnc_vload(xs + i), acc);
+            NNC_T z = nnc_vhsum(acc) + b[o];
             for (; i < in; ++i) z += w[i] * xs[i];
             NNC_T y = z >= 0 ? (NNC_T)1 : (NNC_T)0;
             NNC_T e = lr * (ts[o] - y);
             if (e == 0) continue;
             any = 1;
-            nnc_v ve = vset1(e);
-            for (i = 0; i + NNC_VLEN <= in; i += NNC_VLEN) vstore(w + i, vfma(ve, vload(xs + i), vload(w + i)));
+            nnc_v ve = nnc_vset1(e);
+            for (i = 0; i + NNC_VLEN <= in; i += NNC_VLEN) nnc_vstore(w + i, nnc_vfma(ve, nnc_vload(xs + i), nnc_vload(w + i)));
             for (; i < in; ++i) w[i] += e * xs[i];
             b[o] += e;
         }

@@ -34,7 +34,7 @@
 //   Workspace, per thread: 2*KH*KW taps, plus the packed weights (about |W|
 //   rounded up to whole vectors) on the calling thread; nothing grows with N.
 // - dW (general case): a direct kernel with the GEMM micro-kernel's shape:
-//   a register tile of up to CONV_RW(X) broadcast channels x CONV_NV vectors
+//   a register tile of up to NNC_CONV_RW(X) broadcast channels x NNC_CONV_NV vectors
 //   per tap, one FMA chain over the pixels of a block of 8 output rows,
 //   added into dW block after block.  The vectors hold dz's output channels,
 //   or x's input channels when those fill the lanes better (K = 8 from 16
@@ -48,28 +48,12 @@
 // are bitwise identical for any thread count and, for y and dx, any batch
 // split.  Threads: from about 1 MFLOP (conv_threads).
 
-// CONV_RW x CONV_NV vectors: the register tile; a narrow tile (nv <=
-// CONV_NVH vectors, e.g. 32 channels on AVX-512) runs up to CONV_RWX pixels,
+// NNC_CONV_RW x NNC_CONV_NV vectors: the register tile; a narrow tile (nv <=
+// NNC_CONV_NVH vectors, e.g. 32 channels on AVX-512) runs up to NNC_CONV_RWX pixels,
 // so a small channel count still streams enough FMAs per load.
-#if NNC_ISA_ID == 0
-#define CONV_RW 4
-#define CONV_NV 4
-#define CONV_RWX 4
-#define CONV_NVH 4
-#elif NNC_ISA_ID == 1
-#define CONV_RW 6
-#define CONV_NV 2
-#define CONV_RWX 12
-#define CONV_NVH 1
-#else
-#define CONV_RW 6
-#define CONV_NV 4
-#define CONV_RWX 12
-#define CONV_NVH 2
-#endif
-#define CONV_NB (CONV_NV * NNC_VLEN)
+#define CONV_NB (NNC_CONV_NV * NNC_VLEN)
 // Most rows of a tile with nv vectors.
-#define CONV_RWMAX(nv) ((nv) <= CONV_NVH ? CONV_RWX : CONV_RW)
+#define CONV_RWMAX(nv) ((nv) <= NNC_CONV_NVH ? NNC_CONV_RWX : NNC_CONV_RW)
 
 // A tap: input element offset (for the job's pixel 0, channel 0), index of
 // its first weight row, number of reduction channels it covers.
@@ -92,14 +76,14 @@ static __attribute__((noinline)) void NNC_FN(conv_store)(NNC_T *y, const NNC_T *
             const int full = nc >= NNC_VLEN;
             NNC_T *yp = y + r * ocs + j * NNC_VLEN;
             nnc_v v = acc[r * nv + j];
-            if (bias) v = vadd(v, full ? vload(bias + j * NNC_VLEN) : vloadn(bias + j * NNC_VLEN, nc));
+            if (bias) v = nnc_vadd(v, full ? nnc_vload(bias + j * NNC_VLEN) : nnc_vloadn(bias + j * NNC_VLEN, nc));
             v = NNC_FN(vact)(v, act);
             if (res) {
                 const NNC_T *rp = res + r * ocs + j * NNC_VLEN;
-                v = vadd(v, full ? vload(rp) : vloadn(rp, nc));
+                v = nnc_vadd(v, full ? nnc_vload(rp) : nnc_vloadn(rp, nc));
             }
-            if (full) vstore(yp, v);
-            else vstoren(yp, v, nc);
+            if (full) nnc_vstore(yp, v);
+            else nnc_vstoren(yp, v, nc);
         }
 }
 
@@ -117,17 +101,17 @@ static __attribute__((noinline)) void NNC_FN(conv_store)(NNC_T *y, const NNC_T *
     {                                                                                               \
         nnc_v acc[RW_][NV_];                                                                        \
         NNC_UNROLL_TILE for (int r = 0; r < RW_; ++r)                                               \
-            for (int j = 0; j < NV_; ++j) acc[r][j] = vzero();                                      \
+            for (int j = 0; j < NV_; ++j) acc[r][j] = nnc_vzero();                                      \
         for (nnc_ssize t = 0; t < ntap; ++t) {                                                      \
             const NNC_T *NNC_RESTRICT xs = x + (tp[t].off + xsh);                                   \
             const NNC_T *NNC_RESTRICT ws = w + tp[t].widx * wst;                                    \
             const nnc_ssize len = tp[t].len;                                                        \
             for (nnc_ssize c = 0; c < len; ++c) {                                                   \
                 nnc_v wv[NV_];                                                                      \
-                for (int j = 0; j < NV_; ++j) wv[j] = vload(ws + c * wst + j * NNC_VLEN);           \
+                for (int j = 0; j < NV_; ++j) wv[j] = nnc_vload(ws + c * wst + j * NNC_VLEN);           \
                 NNC_UNROLL_TILE for (int r = 0; r < RW_; ++r) {                                     \
-                    const nnc_v xb = vset1(xs[r * ics + c]);                                        \
-                    for (int j = 0; j < NV_; ++j) acc[r][j] = vfma(xb, wv[j], acc[r][j]);           \
+                    const nnc_v xb = nnc_vset1(xs[r * ics + c]);                                        \
+                    for (int j = 0; j < NV_; ++j) acc[r][j] = nnc_vfma(xb, wv[j], acc[r][j]);           \
                 }                                                                                   \
             }                                                                                       \
         }                                                                                           \
@@ -154,11 +138,11 @@ static __attribute__((noinline)) void NNC_FN(conv_store)(NNC_T *y, const NNC_T *
         nnc_v acc[RW_][NV_];                                                                        \
         const nnc_ssize last = nch - (NV_ - 1) * NNC_VLEN;                                          \
         NNC_UNROLL_TILE for (int r = 0; r < RW_; ++r)                                               \
-            for (int j = 0; j < NV_; ++j) acc[r][j] = vzero();                                      \
+            for (int j = 0; j < NV_; ++j) acc[r][j] = nnc_vzero();                                      \
         if (last >= NNC_VLEN)                                                                       \
-            CONV_DW_BODY_(RW_, NV_, vload(p_))                                                      \
+            CONV_DW_BODY_(RW_, NV_, nnc_vload(p_))                                                      \
         else                                                                                        \
-            CONV_DW_BODY_(RW_, NV_, (j < NV_ - 1 ? vload(p_) : vloadn(p_, last)))                   \
+            CONV_DW_BODY_(RW_, NV_, (j < NV_ - 1 ? nnc_vload(p_) : nnc_vloadn(p_, last)))                   \
         CONV_STORE_(RW_, NV_)                                                                       \
     }
 
@@ -171,10 +155,10 @@ static __attribute__((noinline)) void NNC_FN(conv_store)(NNC_T *y, const NNC_T *
         NNC_UNROLL_TILE for (int r = 0; r < RW_; ++r)                                               \
             for (int j = 0; j < NV_; ++j) {                                                         \
                 nnc_v v = acc[r][j];                                                                \
-                if (bias) v = vadd(v, vload(bias + j * NNC_VLEN));                                  \
-                if (act == NNC_ACT_RELU) v = vmax(vzero(), v);                                      \
-                if (res) v = vadd(v, vload(res + r * ocs + j * NNC_VLEN));                          \
-                vstore(y + r * ocs + j * NNC_VLEN, v);                                              \
+                if (bias) v = nnc_vadd(v, nnc_vload(bias + j * NNC_VLEN));                                  \
+                if (act == NNC_ACT_RELU) v = nnc_vmax(nnc_vzero(), v);                                      \
+                if (res) v = nnc_vadd(v, nnc_vload(res + r * ocs + j * NNC_VLEN));                          \
+                nnc_vstore(y + r * ocs + j * NNC_VLEN, v);                                              \
             }                                                                                       \
     } else {                                                                                        \
         nnc_v out_[RW_ * NV_];                                                                      \
@@ -194,25 +178,25 @@ static __attribute__((noinline)) void NNC_FN(conv_store)(NNC_T *y, const NNC_T *
     {                                                                                               \
         nnc_v acc[RW_][NV_];                                                                        \
         NNC_UNROLL_TILE for (int r = 0; r < RW_; ++r)                                               \
-            for (int j = 0; j < NV_; ++j) acc[r][j] = vzero();                                      \
+            for (int j = 0; j < NV_; ++j) acc[r][j] = nnc_vzero();                                      \
         for (nnc_ssize rq = 0; rq < nrow * npx; ++rq) {                                             \
             const nnc_ssize ro = rq / npx, q = rq - ro * npx;                                       \
             const NNC_T *NNC_RESTRICT xq = x + ro * xrs + q * xps;                                  \
             const NNC_T *zq = z + ro * zrs + q * zps;                                               \
             nnc_v zv[NV_];                                                                          \
             for (int j = 0; j < NV_; ++j)                                                           \
-                zv[j] = LF_ || j < NV_ - 1 ? vload(zq + j * NNC_VLEN)                               \
-                                                  : vloadn(zq + j * NNC_VLEN, last);                \
+                zv[j] = LF_ || j < NV_ - 1 ? nnc_vload(zq + j * NNC_VLEN)                               \
+                                                  : nnc_vloadn(zq + j * NNC_VLEN, last);                \
             NNC_UNROLL_TILE for (int r = 0; r < RW_; ++r) {                                         \
-                const nnc_v xb = vset1(xq[r]);                                                      \
-                for (int j = 0; j < NV_; ++j) acc[r][j] = vfma(xb, zv[j], acc[r][j]);               \
+                const nnc_v xb = nnc_vset1(xq[r]);                                                      \
+                for (int j = 0; j < NV_; ++j) acc[r][j] = nnc_vfma(xb, zv[j], acc[r][j]);               \
             }                                                                                       \
         }                                                                                           \
         NNC_UNROLL_TILE for (int r = 0; r < RW_; ++r)                                               \
             for (int j = 0; j < NV_; ++j) {                                                         \
                 NNC_T *o = dw + r * ldw + j * NNC_VLEN;                                             \
-                if (SF_ || j < NV_ - 1) vstore(o, vadd(vload(o), acc[r][j]));                       \
-                else vstoren(o, vadd(vloadn(o, last), acc[r][j]), last);                            \
+                if (SF_ || j < NV_ - 1) nnc_vstore(o, nnc_vadd(nnc_vload(o), acc[r][j]));                       \
+                else nnc_vstoren(o, nnc_vadd(nnc_vloadn(o, last), acc[r][j]), last);                            \
             }                                                                                       \
     }
 
@@ -227,12 +211,12 @@ static __attribute__((noinline)) void NNC_FN(conv_store)(NNC_T *y, const NNC_T *
             const nnc_v wv = LD_;                                                                   \
             NNC_UNROLL_TILE for (int r = 0; r < RW_; ++r) {                                         \
                 p_ = xs + r * ics + j * NNC_VLEN;                                                   \
-                acc[r][j] = vfma(LD_, wv, acc[r][j]);                                               \
+                acc[r][j] = nnc_vfma(LD_, wv, acc[r][j]);                                               \
             }                                                                                       \
         }                                                                                           \
     }
 
-#if CONV_NV == 4
+#if NNC_CONV_NV == 4
 #define CONV_UKR34_(RW_) CONV_UKR(RW_, 3) CONV_UKR(RW_, 4)
 #define CONV_ROW34_(k, RW_) , NNC_FN(k##_ukr_##RW_##_3), NNC_FN(k##_ukr_##RW_##_4)
 #else
@@ -245,11 +229,11 @@ CONV_UKRS_(1)
 CONV_UKRS_(2)
 CONV_UKRS_(3)
 CONV_UKRS_(4)
-#if CONV_RW == 6
+#if NNC_CONV_RW == 6
 CONV_UKRS_(5)
 CONV_UKRS_(6)
-// narrow rows 7..12: nv <= CONV_NVH only (NULL beyond)
-#if CONV_NVH == 2
+// narrow rows 7..12: nv <= NNC_CONV_NVH only (NULL beyond)
+#if NNC_CONV_NVH == 2
 #define CONV_UKRN_(RW_) CONV_UKR(RW_, 1) CONV_UKR(RW_, 2)
 #define CONV_ROWN_(k, RW_) {NNC_FN(k##_ukr_##RW_##_1), NNC_FN(k##_ukr_##RW_##_2)}
 #else
@@ -274,11 +258,11 @@ typedef void (*NNC_FN(conv_ukr_fn))(const NNC_FN(conv_tap) *, nnc_ssize, const N
                                     nnc_ssize, const NNC_T *, nnc_ssize, NNC_T *, const NNC_T *, nnc_ssize,
                                     nnc_ssize, const NNC_T *, int);
 // [rw - 1][nv - 1], rw <= CONV_RWMAX(nv)
-static const NNC_FN(conv_ukr_fn) NNC_FN(conv_ukrs)[CONV_RWX][CONV_NV] = CONV_TABLE_(conv);
-static const NNC_FN(conv_ukr_fn) NNC_FN(dw_ukrs)[CONV_RWX][CONV_NV] = CONV_TABLE_(dw);
+static const NNC_FN(conv_ukr_fn) NNC_FN(conv_ukrs)[NNC_CONV_RWX][NNC_CONV_NV] = CONV_TABLE_(conv);
+static const NNC_FN(conv_ukr_fn) NNC_FN(dw_ukrs)[NNC_CONV_RWX][NNC_CONV_NV] = CONV_TABLE_(dw);
 typedef void (*NNC_FN(dwk_ukr_fn))(const NNC_T *, nnc_ssize, nnc_ssize, const NNC_T *, nnc_ssize, nnc_ssize,
                                    nnc_ssize, nnc_ssize, NNC_T *, nnc_ssize, nnc_ssize, int);
-static const NNC_FN(dwk_ukr_fn) NNC_FN(dwk_ukrs)[CONV_RWX][CONV_NV] = CONV_TABLE_(dwk);
+static const NNC_FN(dwk_ukr_fn) NNC_FN(dwk_ukrs)[NNC_CONV_RWX][NNC_CONV_NV] = CONV_TABLE_(dwk);
 
 // Narrow micro-kernels (few output channels, Cog <= NNC_VHLEN, e.g. 8 on
 // AVX-512 float32): RW_ pixels x one half-width vector, which runs at the
@@ -297,26 +281,26 @@ static const NNC_FN(dwk_ukr_fn) NNC_FN(dwk_ukrs)[CONV_RWX][CONV_NV] = CONV_TABLE
         nnc_vh acc[RW_];                                                                            \
         nnc_v accf[RW_];                                                                            \
         NNC_UNROLL_TILE for (int r = 0; r < RW_; ++r) {                                             \
-            acc[r] = vhzero();                                                                      \
-            accf[r] = vzero();                                                                      \
+            acc[r] = nnc_vhzero();                                                                      \
+            accf[r] = nnc_vzero();                                                                      \
         }                                                                                           \
         for (nnc_ssize t = 0; t < ntap; ++t) {                                                      \
             const NNC_T *NNC_RESTRICT xs = x + (tp[t].off + xsh);                                   \
             const NNC_T *NNC_RESTRICT ws = w + tp[t].widx * wst;                                    \
             const nnc_ssize len = tp[t].len;                                                        \
             for (nnc_ssize c = 0; c < len; ++c) {                                                   \
-                const nnc_vh wv = vhload(ws + c * wst + NF_ * NNC_VLEN);                            \
-                const nnc_v wf = NF_ ? vload(ws + c * wst) : vzero();                               \
+                const nnc_vh wv = nnc_vhload(ws + c * wst + NF_ * NNC_VLEN);                            \
+                const nnc_v wf = NF_ ? nnc_vload(ws + c * wst) : nnc_vzero();                               \
                 NNC_UNROLL_TILE for (int r = 0; r < RW_; ++r) {                                     \
-                    if (NF_) accf[r] = vfma(vset1(xs[r * ics + c]), wf, accf[r]);                   \
-                    acc[r] = vhfma(vhset1(xs[r * ics + c]), wv, acc[r]);                            \
+                    if (NF_) accf[r] = nnc_vfma(nnc_vset1(xs[r * ics + c]), wf, accf[r]);                   \
+                    acc[r] = nnc_vhfma(nnc_vhset1(xs[r * ics + c]), wv, acc[r]);                            \
                 }                                                                                   \
             }                                                                                       \
         }                                                                                           \
         nnc_v wide[RW_ * (NF_ + 1)];                                                                \
         NNC_UNROLL_TILE for (int r = 0; r < RW_; ++r) {                                             \
             if (NF_) wide[r * (NF_ + 1)] = accf[r];                                                 \
-            wide[r * (NF_ + 1) + NF_] = vhwiden(acc[r]);                                            \
+            wide[r * (NF_ + 1) + NF_] = nnc_vhwiden(acc[r]);                                            \
         }                                                                                           \
         NNC_FN(conv_store)(y, res, ocs, wide, RW_, NF_ + 1, nch, bias, act);                        \
     }
@@ -324,9 +308,7 @@ static const NNC_FN(dwk_ukr_fn) NNC_FN(dwk_ukrs)[CONV_RWX][CONV_NV] = CONV_TABLE
 CONV_UKRHM_(1) CONV_UKRHM_(2) CONV_UKRHM_(3) CONV_UKRHM_(4) CONV_UKRHM_(5) CONV_UKRHM_(6)
 CONV_UKRH(7, 0, conv_ukrh) CONV_UKRH(8, 0, conv_ukrh) CONV_UKRH(9, 0, conv_ukrh)
 CONV_UKRH(10, 0, conv_ukrh) CONV_UKRH(11, 0, conv_ukrh) CONV_UKRH(12, 0, conv_ukrh)
-#if NNC_ISA_ID == 2
-#define CONV_RWH 16
-#define CONV_RWM 12
+#if NNC_CONV_RWH == 16
 CONV_UKRH(13, 0, conv_ukrh) CONV_UKRH(14, 0, conv_ukrh) CONV_UKRH(15, 0, conv_ukrh) CONV_UKRH(16, 0, conv_ukrh)
 CONV_UKRH(7, 1, conv_ukrm) CONV_UKRH(8, 1, conv_ukrm) CONV_UKRH(9, 1, conv_ukrm)
 CONV_UKRH(10, 1, conv_ukrm) CONV_UKRH(11, 1, conv_ukrm) CONV_UKRH(12, 1, conv_ukrm)
@@ -335,17 +317,15 @@ CONV_UKRH(10, 1, conv_ukrm) CONV_UKRH(11, 1, conv_ukrm) CONV_UKRH(12, 1, conv_uk
     , NNC_FN(conv_ukrm_7), NNC_FN(conv_ukrm_8), NNC_FN(conv_ukrm_9), NNC_FN(conv_ukrm_10),          \
         NNC_FN(conv_ukrm_11), NNC_FN(conv_ukrm_12)
 #else
-#define CONV_RWH 12
-#define CONV_RWM 6
 #define CONV_UKRH_X_
 #define CONV_UKRM_X_
 #endif
 // [rw - 1]
-static const NNC_FN(conv_ukr_fn) NNC_FN(conv_ukrhs)[CONV_RWH] = {
+static const NNC_FN(conv_ukr_fn) NNC_FN(conv_ukrhs)[NNC_CONV_RWH] = {
     NNC_FN(conv_ukrh_1), NNC_FN(conv_ukrh_2), NNC_FN(conv_ukrh_3),  NNC_FN(conv_ukrh_4),
     NNC_FN(conv_ukrh_5), NNC_FN(conv_ukrh_6), NNC_FN(conv_ukrh_7),  NNC_FN(conv_ukrh_8),
     NNC_FN(conv_ukrh_9), NNC_FN(conv_ukrh_10), NNC_FN(conv_ukrh_11), NNC_FN(conv_ukrh_12) CONV_UKRH_X_};
-static const NNC_FN(conv_ukr_fn) NNC_FN(conv_ukrms)[CONV_RWM] = {
+static const NNC_FN(conv_ukr_fn) NNC_FN(conv_ukrms)[NNC_CONV_RWM] = {
     NNC_FN(conv_ukrm_1), NNC_FN(conv_ukrm_2), NNC_FN(conv_ukrm_3),
     NNC_FN(conv_ukrm_4), NNC_FN(conv_ukrm_5), NNC_FN(conv_ukrm_6) CONV_UKRM_X_};
 #undef CONV_UKRH
@@ -411,29 +391,29 @@ static void NNC_FN(conv_dot)(const NNC_FN(conv_tap) *tp, nnc_ssize ntap, const N
                              const NNC_T *bias, int act)
 {
     for (nnc_ssize o0 = 0; o0 < nout; o0 += 4) {
-        nnc_v acc[4] = {vzero(), vzero(), vzero(), vzero()};
+        nnc_v acc[4] = {nnc_vzero(), nnc_vzero(), nnc_vzero(), nnc_vzero()};
         for (nnc_ssize t = 0; t < ntap; ++t) {
             const NNC_T *NNC_RESTRICT xs = x + (tp[t].off + xsh);
             const NNC_T *NNC_RESTRICT ws = w + (tp[t].widx + o0) * wst;
             const nnc_ssize len = tp[t].len;
             nnc_ssize c = 0;
             for (; c + NNC_VLEN <= len; c += NNC_VLEN) {
-                const nnc_v xv = vload(xs + c);
-                for (int o = 0; o < 4; ++o) acc[o] = vfma(xv, vload(ws + o * wst + c), acc[o]);
+                const nnc_v xv = nnc_vload(xs + c);
+                for (int o = 0; o < 4; ++o) acc[o] = nnc_vfma(xv, nnc_vload(ws + o * wst + c), acc[o]);
             }
             if (c < len) {
-                const nnc_v xv = vloadn(xs + c, len - c);
-                for (int o = 0; o < 4; ++o) acc[o] = vfma(xv, vload(ws + o * wst + c), acc[o]);
+                const nnc_v xv = nnc_vloadn(xs + c, len - c);
+                for (int o = 0; o < 4; ++o) acc[o] = nnc_vfma(xv, nnc_vload(ws + o * wst + c), acc[o]);
             }
         }
         NNC_T r[NNC_VLEN];
-        for (int o = 0; o < NNC_VLEN; ++o) r[o] = o < 4 ? vhsum(acc[o]) : 0;
+        for (int o = 0; o < NNC_VLEN; ++o) r[o] = o < 4 ? nnc_vhsum(acc[o]) : 0;
         const nnc_ssize n = NNC_MIN(4, nout - o0);
-        nnc_v v = vloadn(r, n);
-        if (bias) v = vadd(v, vloadn(bias + o0, n));
+        nnc_v v = nnc_vloadn(r, n);
+        if (bias) v = nnc_vadd(v, nnc_vloadn(bias + o0, n));
         v = NNC_FN(vact)(v, act);
-        if (res) v = vadd(v, vloadn(res + o0, n));
-        vstoren(y + o0, v, n);
+        if (res) v = nnc_vadd(v, nnc_vloadn(res + o0, n));
+        nnc_vstoren(y + o0, v, n);
     }
 }
 
@@ -485,7 +465,7 @@ static void NNC_FN(dconv_run_px)(const NNC_FN(dconv) *d, const NNC_FN(conv_tap) 
             }
 #if CONV_HAS_NARROW
             if (d->narrow) {
-                const nnc_ssize rwn = d->narrow == 1 ? CONV_RWH : CONV_RWM;
+                const nnc_ssize rwn = d->narrow == 1 ? NNC_CONV_RWH : NNC_CONV_RWM;
                 for (nnc_ssize t = 0, i = 0, rw; i < npx; ++t, i += rw) {
                     rw = NNC_FN(conv_tile_width)(npx, rwn, t);
                     // each table indexed on its own (UBSan's object-size check
@@ -885,13 +865,13 @@ static void NNC_FN(conv_bias_grad)(NNC_T *NNC_RESTRICT db, const NNC_T *NNC_REST
     #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
     for (nnc_ssize b = 0; b < nb; ++b) {
         const nnc_ssize c0 = b * NNC_VLEN, nc = NNC_MIN(NNC_VLEN, K - c0);
-        nnc_v acc = vzero();
+        nnc_v acc = nnc_vzero();
         if (nc == NNC_VLEN)
-            for (nnc_ssize q = 0; q < P; ++q) acc = vadd(acc, vload(dz + q * ld + c0));
+            for (nnc_ssize q = 0; q < P; ++q) acc = nnc_vadd(acc, nnc_vload(dz + q * ld + c0));
         else
-            for (nnc_ssize q = 0; q < P; ++q) acc = vadd(acc, vloadn(dz + q * ld + c0, nc));
-        if (nc == NNC_VLEN) vstore(db + c0, acc);
-        else vstoren(db + c0, acc, nc);
+            for (nnc_ssize q = 0; q < P; ++q) acc = nnc_vadd(acc, nnc_vloadn(dz + q * ld + c0, nc));
+        if (nc == NNC_VLEN) nnc_vstore(db + c0, acc);
+        else nnc_vstoren(db + c0, acc, nc);
     }
 }
 
@@ -922,35 +902,35 @@ static void NNC_FN(conv_dw_filter)(const nnc_conv_params *p, const NNC_T *x, con
                             NNC_MIN(p->OW, p->W - bcol <= 0 ? 0 : (p->W - bcol - 1) / p->stride_w + 1);
                         NNC_T *dw = dW + (kh * p->KW + kw) * C;
                         for (nnc_ssize c = b * bw; c < c1; c += CONV_NB) {
-                            // CONV_NV independent chains (vectors of channels) along ow
+                            // NNC_CONV_NV independent chains (vectors of channels) along ow
                             const nnc_ssize nch = NNC_MIN(CONV_NB, c1 - c);
-                            nnc_v acc[CONV_NV];
-                            for (int v = 0; v < CONV_NV; ++v) acc[v] = vzero();
+                            nnc_v acc[NNC_CONV_NV];
+                            for (int v = 0; v < NNC_CONV_NV; ++v) acc[v] = nnc_vzero();
                             if (nch == CONV_NB) {
                                 for (nnc_ssize j = jlo; j < jhi; ++j) {
                                     const NNC_T *xp = xr + (j * p->stride_w + bcol) * p->ldx + c;
                                     const NNC_T *zp = zr + j * p->ldy + c;
-                                    for (int v = 0; v < CONV_NV; ++v)
-                                        acc[v] = vfma(vload(xp + v * NNC_VLEN), vload(zp + v * NNC_VLEN), acc[v]);
+                                    for (int v = 0; v < NNC_CONV_NV; ++v)
+                                        acc[v] = nnc_vfma(nnc_vload(xp + v * NNC_VLEN), nnc_vload(zp + v * NNC_VLEN), acc[v]);
                                 }
                             } else {
                                 for (nnc_ssize j = jlo; j < jhi; ++j) {
                                     const NNC_T *xp = xr + (j * p->stride_w + bcol) * p->ldx + c;
                                     const NNC_T *zp = zr + j * p->ldy + c;
-                                    for (int v = 0; v < CONV_NV; ++v) {
+                                    for (int v = 0; v < NNC_CONV_NV; ++v) {
                                         const nnc_ssize nc = nch - (nnc_ssize)v * NNC_VLEN;
                                         if (nc <= 0) break;
-                                        acc[v] = vfma(vloadn(xp + v * NNC_VLEN, NNC_MIN(nc, NNC_VLEN)),
-                                                      vloadn(zp + v * NNC_VLEN, NNC_MIN(nc, NNC_VLEN)), acc[v]);
+                                        acc[v] = nnc_vfma(nnc_vloadn(xp + v * NNC_VLEN, NNC_MIN(nc, NNC_VLEN)),
+                                                      nnc_vloadn(zp + v * NNC_VLEN, NNC_MIN(nc, NNC_VLEN)), acc[v]);
                                     }
                                 }
                             }
-                            for (int v = 0; v < CONV_NV; ++v) {
+                            for (int v = 0; v < NNC_CONV_NV; ++v) {
                                 const nnc_ssize nc = nch - (nnc_ssize)v * NNC_VLEN;
                                 if (nc <= 0) break;
                                 NNC_T *o = dw + c + v * NNC_VLEN;
-                                if (nc >= NNC_VLEN) vstore(o, vadd(vload(o), acc[v]));
-                                else vstoren(o, vadd(vloadn(o, nc), acc[v]), nc);
+                                if (nc >= NNC_VLEN) nnc_vstore(o, nnc_vadd(nnc_vload(o), acc[v]));
+                                else nnc_vstoren(o, nnc_vadd(nnc_vloadn(o, nc), acc[v]), nc);
                             }
                         }
                     }
@@ -1007,13 +987,13 @@ static int NNC_FN(conv_w_filter)(const nnc_conv_params *p, const NNC_T *x, const
                 const nnc_ssize zn = (oh1 - oh0) * p->OW;  // the block's pixels, consecutive
                 for (nnc_ssize v = v0; v < v1; ++v) {
                     const nnc_ssize c0 = v * NNC_VLEN, nc = NNC_MIN(NNC_VLEN, p->K - c0);
-                    nnc_v acc = vzero();
+                    nnc_v acc = nnc_vzero();
                     if (nc == NNC_VLEN) {
-                        for (nnc_ssize q = 0; q < zn; ++q) acc = vadd(acc, vload(zr + q * p->ldy + c0));
-                        vstore(db + c0, vadd(vload(db + c0), acc));
+                        for (nnc_ssize q = 0; q < zn; ++q) acc = nnc_vadd(acc, nnc_vload(zr + q * p->ldy + c0));
+                        nnc_vstore(db + c0, nnc_vadd(nnc_vload(db + c0), acc));
                     } else {
-                        for (nnc_ssize q = 0; q < zn; ++q) acc = vadd(acc, vloadn(zr + q * p->ldy + c0, nc));
-                        vstoren(db + c0, vadd(vloadn(db + c0, nc), acc), nc);
+                        for (nnc_ssize q = 0; q < zn; ++q) acc = nnc_vadd(acc, nnc_vloadn(zr + q * p->ldy + c0, nc));
+                        nnc_vstoren(db + c0, nnc_vadd(nnc_vloadn(db + c0, nc), acc), nc);
                     }
                 }
                 for (nnc_ssize it = i0; it < i1; ++it) {
@@ -1086,13 +1066,7 @@ static int NNC_FN(conv_bwd_filter)(const nnc_conv_params *p, const NNC_T *x, con
     return NNC_OK;
 }
 
-#undef CONV_RW
-#undef CONV_NV
 #undef CONV_NB
-#undef CONV_RWX
-#undef CONV_NVH
 #undef CONV_RWMAX
 #undef CONV_DWK_ROWS
 #undef CONV_HAS_NARROW
-#undef CONV_RWH
-#undef CONV_RWM

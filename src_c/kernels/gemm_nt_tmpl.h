@@ -3,7 +3,7 @@
 // row-major (template; see nnc_internal.h).
 //
 // Both operands are contiguous along k, so no packing is needed: a tile of
-// GNT_DR rows of A times GNT_DC rows of B keeps DR x DC vector accumulators
+// GNT_DR rows of A times NNC_GEMM_NT_DC rows of B keeps DR x DC vector accumulators
 // running along k and reduces them horizontally at the end.  This is the
 // forward of a dense layer (x W^T) and the input projection of the recurrent
 // layers, where packing the weights on every call would cost as much as the
@@ -15,40 +15,35 @@
 // discard the duplicate) instead of running a different summation.
 
 #define GNT_DR 4
-#if NNC_ISA_ID == 2
-#define GNT_DC 6   // 24 accumulators + 6 B vectors + 1 A vector of the 32 zmm
-#else
-#define GNT_DC 3   // 12 + 3 + 1 of the 16 ymm (scalar: plenty of spills either way)
-#endif
-#define GNT_CB (8 * GNT_DC)   // columns per block: B rows kept hot in L1/L2
+#define GNT_CB (8 * NNC_GEMM_NT_DC)   // columns per block: B rows kept hot in L1/L2
 
 // acc[r][c] += A row r . B row c over k (vector lanes), for DR_ rows.
 #define NNC_GNT_TILE(DR_)                                                                          \
     static void NNC_FN(gemm_nt_tile_##DR_)(const NNC_T *const *ar, const NNC_T *const *br,         \
-                                           nnc_ssize k, NNC_T out[DR_][GNT_DC])                    \
+                                           nnc_ssize k, NNC_T out[DR_][NNC_GEMM_NT_DC])                    \
     {                                                                                              \
-        nnc_v acc[DR_][GNT_DC];                                                                    \
+        nnc_v acc[DR_][NNC_GEMM_NT_DC];                                                                    \
         for (int r = 0; r < DR_; ++r)                                                              \
-            for (int c = 0; c < GNT_DC; ++c) acc[r][c] = vzero();                                  \
+            for (int c = 0; c < NNC_GEMM_NT_DC; ++c) acc[r][c] = nnc_vzero();                                  \
         nnc_ssize p = 0;                                                                           \
         for (; p + NNC_VLEN <= k; p += NNC_VLEN) {                                                 \
-            nnc_v bv[GNT_DC];                                                                      \
-            for (int c = 0; c < GNT_DC; ++c) bv[c] = vload(br[c] + p);                             \
+            nnc_v bv[NNC_GEMM_NT_DC];                                                                      \
+            for (int c = 0; c < NNC_GEMM_NT_DC; ++c) bv[c] = nnc_vload(br[c] + p);                             \
             for (int r = 0; r < DR_; ++r) {                                                        \
-                nnc_v av = vload(ar[r] + p);                                                       \
-                for (int c = 0; c < GNT_DC; ++c) acc[r][c] = vfma(av, bv[c], acc[r][c]);           \
+                nnc_v av = nnc_vload(ar[r] + p);                                                       \
+                for (int c = 0; c < NNC_GEMM_NT_DC; ++c) acc[r][c] = nnc_vfma(av, bv[c], acc[r][c]);           \
             }                                                                                      \
         }                                                                                          \
         if (p < k) {                                                                               \
-            nnc_v bv[GNT_DC];                                                                      \
-            for (int c = 0; c < GNT_DC; ++c) bv[c] = vloadn(br[c] + p, k - p);                     \
+            nnc_v bv[NNC_GEMM_NT_DC];                                                                      \
+            for (int c = 0; c < NNC_GEMM_NT_DC; ++c) bv[c] = nnc_vloadn(br[c] + p, k - p);                     \
             for (int r = 0; r < DR_; ++r) {                                                        \
-                nnc_v av = vloadn(ar[r] + p, k - p);                                               \
-                for (int c = 0; c < GNT_DC; ++c) acc[r][c] = vfma(av, bv[c], acc[r][c]);           \
+                nnc_v av = nnc_vloadn(ar[r] + p, k - p);                                               \
+                for (int c = 0; c < NNC_GEMM_NT_DC; ++c) acc[r][c] = nnc_vfma(av, bv[c], acc[r][c]);           \
             }                                                                                      \
         }                                                                                          \
         for (int r = 0; r < DR_; ++r)                                                              \
-            for (int c = 0; c < GNT_DC; ++c) out[r][c] = vhsum(acc[r][c]);                         \
+            for (int c = 0; c < NNC_GEMM_NT_DC; ++c) out[r][c] = nnc_vhsum(acc[r][c]);                         \
     }
 NNC_GNT_TILE(1)
 NNC_GNT_TILE(4)
@@ -64,30 +59,30 @@ static void NNC_FN(gemm_nt_block)(nnc_ssize i0, nnc_ssize i1, nnc_ssize j0, nnc_
     const int dr = (i1 - i0) >= GNT_DR ? GNT_DR : 1;
     const nnc_ssize nc = j1 - j0;
     NNC_T sums[GNT_DR][GNT_CB];
-    const nnc_v va = vset1(alpha), vb = vset1(beta);
+    const nnc_v va = nnc_vset1(alpha), vb = nnc_vset1(beta);
     for (nnc_ssize i = i0; i < i1; i += dr) {
         const NNC_T *ar[GNT_DR];
         for (int r = 0; r < dr; ++r) ar[r] = A + NNC_MIN(i + r, i1 - 1) * lda;
-        for (nnc_ssize j = j0; j < j1; j += GNT_DC) {
-            NNC_T out[GNT_DR][GNT_DC];
-            const NNC_T *br[GNT_DC];
-            for (int c = 0; c < GNT_DC; ++c) br[c] = B + NNC_MIN(j + c, j1 - 1) * ldb;
+        for (nnc_ssize j = j0; j < j1; j += NNC_GEMM_NT_DC) {
+            NNC_T out[GNT_DR][NNC_GEMM_NT_DC];
+            const NNC_T *br[NNC_GEMM_NT_DC];
+            for (int c = 0; c < NNC_GEMM_NT_DC; ++c) br[c] = B + NNC_MIN(j + c, j1 - 1) * ldb;
             if (dr == GNT_DR) NNC_FN(gemm_nt_tile_4)(ar, br, k, out);
             else NNC_FN(gemm_nt_tile_1)(ar, br, k, out);
             for (int r = 0; r < dr; ++r)
-                for (int c = 0; c < GNT_DC && j + c < j1; ++c) sums[r][j - j0 + c] = out[r][c];
+                for (int c = 0; c < NNC_GEMM_NT_DC && j + c < j1; ++c) sums[r][j - j0 + c] = out[r][c];
         }
         for (int r = 0; r < dr && i + r < i1; ++r) {
             NNC_T *crow = C + (i + r) * ldc + j0;
             for (nnc_ssize c = 0; c < nc; c += NNC_VLEN) {
                 const nnc_ssize w = NNC_MIN(NNC_VLEN, nc - c);
                 const int full = w == NNC_VLEN;
-                nnc_v v = vmul(va, full ? vload(&sums[r][c]) : vloadn(&sums[r][c], w));
-                if (beta != 0) v = vadd(v, vmul(vb, full ? vload(crow + c) : vloadn(crow + c, w)));
-                if (bias) v = vadd(v, full ? vload(bias + j0 + c) : vloadn(bias + j0 + c, w));
+                nnc_v v = nnc_vmul(va, full ? nnc_vload(&sums[r][c]) : nnc_vloadn(&sums[r][c], w));
+                if (beta != 0) v = nnc_vadd(v, nnc_vmul(vb, full ? nnc_vload(crow + c) : nnc_vloadn(crow + c, w)));
+                if (bias) v = nnc_vadd(v, full ? nnc_vload(bias + j0 + c) : nnc_vloadn(bias + j0 + c, w));
                 v = NNC_FN(vact)(v, act);
-                if (full) vstore(crow + c, v);
-                else vstoren(crow + c, v, w);
+                if (full) nnc_vstore(crow + c, v);
+                else nnc_vstoren(crow + c, v, w);
             }
         }
     }
@@ -123,5 +118,4 @@ static int NNC_FN(gemm_nt)(nnc_ssize m, nnc_ssize n, nnc_ssize k, NNC_T alpha, c
     return NNC_OK;
 }
 #undef GNT_DR
-#undef GNT_DC
 #undef GNT_CB

@@ -32,24 +32,14 @@
 // - m > MC (gemm_blocked): one parallel region; per KC slice an omp-for
 //   packs the shared B block, then an omp-for runs (row block x column
 //   chunk) items, each packing its own A block into per-thread scratch.
-// Packing transposes with NNC_TB x NNC_TB register blocks (vtransp).
+// Packing transposes with NNC_TB x NNC_TB register blocks (nnc_vtransp).
 
-#if NNC_ISA_ID == 0
-#define GEMM_MR 4
-#define GEMM_NV 4
-#elif NNC_ISA_ID == 1
-#define GEMM_MR 6
-#define GEMM_NV 2
-#else
-#define GEMM_MR 12
-#define GEMM_NV 2
-#endif
-#define GEMM_NR (GEMM_NV * NNC_VLEN)
+#define GEMM_NR (NNC_GEMM_NV * NNC_VLEN)
 // KC 256: a KC x NR B micro-panel (reused by every MR-row tile of a block)
 // is 16-32 KiB, L1/L2-resident; KC = 128 for AVX-512 f32 (16 KiB) measured
 // ~3% slower on Zen 4.  The A block (MC x KC) stays in L2.
 #define GEMM_KC 256
-#define GEMM_MC (264 / GEMM_MR * GEMM_MR)
+#define GEMM_MC (264 / NNC_GEMM_MR * NNC_GEMM_MR)
 #define GEMM_NC (128 * GEMM_NR)
 // Elements of packed A the small-m path keeps (all KC slices it can): 256 KiB.
 #define GEMM_ABUDGET (262144 / (nnc_ssize)sizeof(NNC_T))
@@ -75,21 +65,21 @@ typedef struct {
 NNC_INLINE void NNC_FN(gemm_store_row)(NNC_T *c, const nnc_v *acc, nnc_ssize ncols, int first, int last,
                                        const NNC_FN(gemm_args) *g, const NNC_T *bias)
 {
-    nnc_v va = vset1(g->alpha), vb = vset1(g->beta);
-    for (int j = 0; j < GEMM_NV; ++j) {
+    nnc_v va = nnc_vset1(g->alpha), vb = nnc_vset1(g->beta);
+    for (int j = 0; j < NNC_GEMM_NV; ++j) {
         nnc_ssize nc = ncols - (nnc_ssize)j * NNC_VLEN;
         if (nc <= 0) break;
         int full = nc >= NNC_VLEN;
         NNC_T *cj = c + j * NNC_VLEN;
-        nnc_v r = vmul(va, acc[j]);
-        if (!first) r = vadd(r, full ? vload(cj) : vloadn(cj, nc));
-        else if (g->beta != 0) r = vadd(r, vmul(vb, full ? vload(cj) : vloadn(cj, nc)));
+        nnc_v r = nnc_vmul(va, acc[j]);
+        if (!first) r = nnc_vadd(r, full ? nnc_vload(cj) : nnc_vloadn(cj, nc));
+        else if (g->beta != 0) r = nnc_vadd(r, nnc_vmul(vb, full ? nnc_vload(cj) : nnc_vloadn(cj, nc)));
         if (last) {
-            if (bias) r = vadd(r, full ? vload(bias + j * NNC_VLEN) : vloadn(bias + j * NNC_VLEN, nc));
+            if (bias) r = nnc_vadd(r, full ? nnc_vload(bias + j * NNC_VLEN) : nnc_vloadn(bias + j * NNC_VLEN, nc));
             r = NNC_FN(vact)(r, g->act);
         }
-        if (full) vstore(cj, r);
-        else vstoren(cj, r, nc);
+        if (full) nnc_vstore(cj, r);
+        else nnc_vstoren(cj, r, nc);
     }
 }
 
@@ -98,41 +88,41 @@ NNC_INLINE void NNC_FN(gemm_store_row)(NNC_T *c, const nnc_v *acc, nnc_ssize nco
 // the bias on the last slice, then the activation over the tile just
 // written.  The operations and their order are gemm_store_row's (c is stored
 // exactly and 1*c == c), so both give bitwise the same C.
-NNC_INLINE void NNC_FN(gemm_store_tile)(NNC_T *c, nnc_ssize ldc, nnc_v (*acc)[GEMM_NV], int rows,
+NNC_INLINE void NNC_FN(gemm_store_tile)(NNC_T *c, nnc_ssize ldc, nnc_v (*acc)[NNC_GEMM_NV], int rows,
                                         nnc_ssize ncols, int first, int last, const NNC_FN(gemm_args) *g,
                                         const NNC_T *bias)
 {
     if (ncols < GEMM_NR) {  // (through a copy, so that acc stays in registers)
-        nnc_v t[GEMM_MR][GEMM_NV];
+        nnc_v t[NNC_GEMM_MR][NNC_GEMM_NV];
         NNC_UNROLL_TILE for (int i = 0; i < rows; ++i)
-            for (int j = 0; j < GEMM_NV; ++j) t[i][j] = acc[i][j];
+            for (int j = 0; j < NNC_GEMM_NV; ++j) t[i][j] = acc[i][j];
         for (int i = 0; i < rows; ++i) NNC_FN(gemm_store_row)(c + i * ldc, t[i], ncols, first, last, g, bias);
         return;
     }
-    const nnc_v va = vset1(g->alpha);
-    nnc_v vbias[GEMM_NV];
+    const nnc_v va = nnc_vset1(g->alpha);
+    nnc_v vbias[NNC_GEMM_NV];
     const int add_bias = last && bias;
-    for (int j = 0; j < GEMM_NV; ++j) vbias[j] = add_bias ? vload(bias + j * NNC_VLEN) : vzero();
+    for (int j = 0; j < NNC_GEMM_NV; ++j) vbias[j] = add_bias ? nnc_vload(bias + j * NNC_VLEN) : nnc_vzero();
     if (first && g->beta == 0) {
         NNC_UNROLL_TILE for (int i = 0; i < rows; ++i)
-            for (int j = 0; j < GEMM_NV; ++j) {
-                nnc_v r = vmul(va, acc[i][j]);
-                vstore(c + i * ldc + j * NNC_VLEN, add_bias ? vadd(r, vbias[j]) : r);
+            for (int j = 0; j < NNC_GEMM_NV; ++j) {
+                nnc_v r = nnc_vmul(va, acc[i][j]);
+                nnc_vstore(c + i * ldc + j * NNC_VLEN, add_bias ? nnc_vadd(r, vbias[j]) : r);
             }
     } else {
-        const nnc_v vb = vset1(first ? g->beta : (NNC_T)1);
+        const nnc_v vb = nnc_vset1(first ? g->beta : (NNC_T)1);
         NNC_UNROLL_TILE for (int i = 0; i < rows; ++i)
-            for (int j = 0; j < GEMM_NV; ++j) {
+            for (int j = 0; j < NNC_GEMM_NV; ++j) {
                 NNC_T *cij = c + i * ldc + j * NNC_VLEN;
-                nnc_v r = vadd(vmul(va, acc[i][j]), vmul(vb, vload(cij)));
-                vstore(cij, add_bias ? vadd(r, vbias[j]) : r);
+                nnc_v r = nnc_vadd(nnc_vmul(va, acc[i][j]), nnc_vmul(vb, nnc_vload(cij)));
+                nnc_vstore(cij, add_bias ? nnc_vadd(r, vbias[j]) : r);
             }
     }
     if (last && g->act != NNC_ACT_LINEAR)
         for (int i = 0; i < rows; ++i)
-            for (int j = 0; j < GEMM_NV; ++j) {
+            for (int j = 0; j < NNC_GEMM_NV; ++j) {
                 NNC_T *cij = c + i * ldc + j * NNC_VLEN;
-                vstore(cij, NNC_FN(vact)(vload(cij), g->act));
+                nnc_vstore(cij, NNC_FN(vact)(nnc_vload(cij), g->act));
             }
 }
 
@@ -145,19 +135,19 @@ NNC_INLINE void NNC_FN(gemm_store_tile)(NNC_T *c, nnc_ssize ldc, nnc_v (*acc)[GE
                                        nnc_ssize ldc, nnc_ssize ncols, int first, int last,       \
                                        const NNC_FN(gemm_args) *g, const NNC_T *bias)             \
     {                                                                                             \
-        nnc_v acc[MR_][GEMM_NV];                                                                  \
+        nnc_v acc[MR_][NNC_GEMM_NV];                                                                  \
         NNC_UNROLL_TILE for (int i = 0; i < MR_; ++i)                                             \
-            for (int j = 0; j < GEMM_NV; ++j) acc[i][j] = vzero();                                \
+            for (int j = 0; j < NNC_GEMM_NV; ++j) acc[i][j] = nnc_vzero();                                \
         for (int i = 0; i < MR_; ++i) { /* C tile rows, read/written after the loop */           \
             __builtin_prefetch(c + i * ldc, 1);                                                   \
             __builtin_prefetch(c + i * ldc + GEMM_NR - 1, 1);                                     \
         }                                                                                         \
         for (nnc_ssize p = 0; p < kc; ++p) {                                                      \
-            nnc_v bv[GEMM_NV];                                                                    \
-            for (int j = 0; j < GEMM_NV; ++j) bv[j] = vload(b + p * bs + j * NNC_VLEN);          \
+            nnc_v bv[NNC_GEMM_NV];                                                                    \
+            for (int j = 0; j < NNC_GEMM_NV; ++j) bv[j] = nnc_vload(b + p * bs + j * NNC_VLEN);          \
             NNC_UNROLL_TILE for (int i = 0; i < MR_; ++i) {                                       \
-                nnc_v av = vset1(a[p * GEMM_MR + i]);                                             \
-                for (int j = 0; j < GEMM_NV; ++j) acc[i][j] = vfma(av, bv[j], acc[i][j]);         \
+                nnc_v av = nnc_vset1(a[p * NNC_GEMM_MR + i]);                                             \
+                for (int j = 0; j < NNC_GEMM_NV; ++j) acc[i][j] = nnc_vfma(av, bv[j], acc[i][j]);         \
             }                                                                                     \
         }                                                                                         \
         NNC_FN(gemm_store_tile)(c, ldc, acc, MR_, ncols, first, last, g, bias);                  \
@@ -166,11 +156,11 @@ NNC_GEMM_UKR(1)
 NNC_GEMM_UKR(2)
 NNC_GEMM_UKR(3)
 NNC_GEMM_UKR(4)
-#if GEMM_MR > 4
+#if NNC_GEMM_MR > 4
 NNC_GEMM_UKR(5)
 NNC_GEMM_UKR(6)
 #endif
-#if GEMM_MR > 6
+#if NNC_GEMM_MR > 6
 NNC_GEMM_UKR(7)
 NNC_GEMM_UKR(8)
 NNC_GEMM_UKR(9)
@@ -183,12 +173,12 @@ NNC_GEMM_UKR(12)
 typedef void (*NNC_FN(gemm_ukr_fn))(nnc_ssize, const NNC_T *, const NNC_T *, nnc_ssize, NNC_T *, nnc_ssize,
                                     nnc_ssize, int, int, const NNC_FN(gemm_args) *, const NNC_T *);
 
-static const NNC_FN(gemm_ukr_fn) NNC_FN(gemm_ukrs)[GEMM_MR + 1] = {
+static const NNC_FN(gemm_ukr_fn) NNC_FN(gemm_ukrs)[NNC_GEMM_MR + 1] = {
     NULL, NNC_FN(gemm_ukr_1), NNC_FN(gemm_ukr_2), NNC_FN(gemm_ukr_3), NNC_FN(gemm_ukr_4),
-#if GEMM_MR > 4
+#if NNC_GEMM_MR > 4
     NNC_FN(gemm_ukr_5), NNC_FN(gemm_ukr_6),
 #endif
-#if GEMM_MR > 6
+#if NNC_GEMM_MR > 6
     NNC_FN(gemm_ukr_7), NNC_FN(gemm_ukr_8), NNC_FN(gemm_ukr_9), NNC_FN(gemm_ukr_10),
     NNC_FN(gemm_ukr_11), NNC_FN(gemm_ukr_12),
 #endif
@@ -203,14 +193,14 @@ static void NNC_FN(gemm_ukr_1x4)(nnc_ssize kc, const NNC_T *NNC_RESTRICT a, cons
                                  nnc_ssize pstride, nnc_ssize bs, NNC_T *c, nnc_ssize ncols, int first, int last,
                                  const NNC_FN(gemm_args) *g, const NNC_T *bias)
 {
-    nnc_v acc[4][GEMM_NV];
+    nnc_v acc[4][NNC_GEMM_NV];
     for (int q = 0; q < 4; ++q)
-        for (int j = 0; j < GEMM_NV; ++j) acc[q][j] = vzero();
+        for (int j = 0; j < NNC_GEMM_NV; ++j) acc[q][j] = nnc_vzero();
     for (nnc_ssize p = 0; p < kc; ++p) {
-        nnc_v av = vset1(a[p * GEMM_MR]);
+        nnc_v av = nnc_vset1(a[p * NNC_GEMM_MR]);
         for (int q = 0; q < 4; ++q)
-            for (int j = 0; j < GEMM_NV; ++j)
-                acc[q][j] = vfma(av, vload(b + q * pstride + p * bs + j * NNC_VLEN), acc[q][j]);
+            for (int j = 0; j < NNC_GEMM_NV; ++j)
+                acc[q][j] = nnc_vfma(av, nnc_vload(b + q * pstride + p * bs + j * NNC_VLEN), acc[q][j]);
     }
     for (int q = 0; q < 4; ++q)
         NNC_FN(gemm_store_tile)(c + q * GEMM_NR, 0, &acc[q], 1, NNC_MIN(GEMM_NR, ncols - q * GEMM_NR), first, last,
@@ -223,13 +213,13 @@ static void NNC_FN(gemm_ukr_1x4)(nnc_ssize kc, const NNC_T *NNC_RESTRICT a, cons
 static void NNC_FN(gemm_pack_a)(NNC_T *NNC_RESTRICT dst, const NNC_FN(gemm_args) *g, nnc_ssize i0,
                                 nnc_ssize mc, nnc_ssize p0, nnc_ssize kc)
 {
-    for (nnc_ssize ip = 0; ip < mc; ip += GEMM_MR) {
-        nnc_ssize rows = NNC_MIN(GEMM_MR, mc - ip);
+    for (nnc_ssize ip = 0; ip < mc; ip += NNC_GEMM_MR) {
+        nnc_ssize rows = NNC_MIN(NNC_GEMM_MR, mc - ip);
         NNC_T *d = dst + ip * kc;
         if (g->ta) {
             for (nnc_ssize p = 0; p < kc; ++p) {
                 const NNC_T *s = g->A + (p0 + p) * g->lda + i0 + ip;
-                for (nnc_ssize i = 0; i < rows; ++i) d[p * GEMM_MR + i] = s[i];
+                for (nnc_ssize i = 0; i < rows; ++i) d[p * NNC_GEMM_MR + i] = s[i];
             }
         } else {
             // Row-major A: NNC_TB x NNC_TB register transposes, scalar edges.
@@ -238,13 +228,13 @@ static void NNC_FN(gemm_pack_a)(NNC_T *NNC_RESTRICT dst, const NNC_FN(gemm_args)
             for (; i < it; i += NNC_TB) {
                 const NNC_T *s = g->A + (i0 + ip + i) * g->lda + p0;
                 nnc_ssize p = 0;
-                for (; p < pt; p += NNC_TB) vtransp(d + p * GEMM_MR + i, GEMM_MR, s + p, g->lda);
+                for (; p < pt; p += NNC_TB) nnc_vtransp(d + p * NNC_GEMM_MR + i, NNC_GEMM_MR, s + p, g->lda);
                 for (; p < kc; ++p)
-                    for (nnc_ssize ii = 0; ii < NNC_TB; ++ii) d[p * GEMM_MR + i + ii] = s[ii * g->lda + p];
+                    for (nnc_ssize ii = 0; ii < NNC_TB; ++ii) d[p * NNC_GEMM_MR + i + ii] = s[ii * g->lda + p];
             }
             for (; i < rows; ++i) {
                 const NNC_T *s = g->A + (i0 + ip + i) * g->lda + p0;
-                for (nnc_ssize p = 0; p < kc; ++p) d[p * GEMM_MR + i] = s[p];
+                for (nnc_ssize p = 0; p < kc; ++p) d[p * NNC_GEMM_MR + i] = s[p];
             }
         }
     }
@@ -263,7 +253,7 @@ static void NNC_FN(gemm_pack_b_panel)(NNC_T *NNC_RESTRICT dst, int tb, const NNC
         for (; j < jt; j += NNC_TB) {
             const NNC_T *s = B + (j0 + j) * ldb + p0;
             nnc_ssize p = 0;
-            for (; p < pt; p += NNC_TB) vtransp(dst + p * GEMM_NR + j, GEMM_NR, s + p, ldb);
+            for (; p < pt; p += NNC_TB) nnc_vtransp(dst + p * GEMM_NR + j, GEMM_NR, s + p, ldb);
             for (; p < kc; ++p)
                 for (nnc_ssize jj = 0; jj < NNC_TB; ++jj) dst[p * GEMM_NR + j + jj] = s[jj * ldb + p];
         }
@@ -276,8 +266,8 @@ static void NNC_FN(gemm_pack_b_panel)(NNC_T *NNC_RESTRICT dst, int tb, const NNC
         }
     } else if (cols == GEMM_NR) {
         for (nnc_ssize p = 0; p < kc; ++p)
-            for (int v = 0; v < GEMM_NV; ++v)
-                vstore(dst + p * GEMM_NR + v * NNC_VLEN, vload(B + (p0 + p) * ldb + j0 + v * NNC_VLEN));
+            for (int v = 0; v < NNC_GEMM_NV; ++v)
+                nnc_vstore(dst + p * GEMM_NR + v * NNC_VLEN, nnc_vload(B + (p0 + p) * ldb + j0 + v * NNC_VLEN));
     } else {
         for (nnc_ssize p = 0; p < kc; ++p) {
             const NNC_T *s = B + (p0 + p) * ldb + j0;
@@ -327,8 +317,8 @@ static int NNC_FN(gemm_pack_b)(NNC_T *dst, int tb, nnc_ssize n, nnc_ssize k, con
 // C = act(beta*C + bias) where the product is empty (k == 0 or alpha == 0).
 static void NNC_FN(gemm_scale_only)(const NNC_FN(gemm_args) *g)
 {
-    nnc_v zero[GEMM_NV];
-    for (int j = 0; j < GEMM_NV; ++j) zero[j] = vzero();
+    nnc_v zero[NNC_GEMM_NV];
+    for (int j = 0; j < NNC_GEMM_NV; ++j) zero[j] = nnc_vzero();
     for (nnc_ssize i = 0; i < g->m; ++i)
         for (nnc_ssize j0 = 0; j0 < g->n; j0 += GEMM_NR)
             NNC_FN(gemm_store_row)(g->C + i * g->ldc + j0, zero, NNC_MIN(GEMM_NR, g->n - j0), 1, 1, g,
@@ -343,7 +333,7 @@ static void NNC_FN(gemm_blocked)(const NNC_FN(gemm_args) *g, NNC_T *bbuf, NNC_T 
     const nnc_ssize m = g->m, n = g->n, k = g->k;
     // Row blocks of equal size (a multiple of MR), so threads get equal items.
     const nnc_ssize n_ib = NNC_CEILDIV(m, GEMM_MC);
-    const nnc_ssize mcb = NNC_CEILDIV(NNC_CEILDIV(m, n_ib), GEMM_MR) * GEMM_MR;
+    const nnc_ssize mcb = NNC_CEILDIV(NNC_CEILDIV(m, n_ib), NNC_GEMM_MR) * NNC_GEMM_MR;
     for (nnc_ssize jc = 0; jc < n; jc += GEMM_NC) {
         const nnc_ssize nc = NNC_MIN(GEMM_NC, n - jc);
         const nnc_ssize np = NNC_CEILDIV(nc, GEMM_NR);
@@ -377,8 +367,8 @@ static void NNC_FN(gemm_blocked)(const NNC_FN(gemm_args) *g, NNC_T *bbuf, NNC_T 
                 for (nnc_ssize jp = jb * pchunk; jp < jp1; ++jp) {
                     const nnc_ssize j = jc + jp * GEMM_NR, ncols = NNC_MIN(GEMM_NR, n - j);
                     const NNC_T *bias = g->bias ? g->bias + j : NULL;
-                    for (nnc_ssize ir = 0; ir < mc; ir += GEMM_MR) {
-                        const nnc_ssize rows = NNC_MIN(GEMM_MR, mc - ir);
+                    for (nnc_ssize ir = 0; ir < mc; ir += NNC_GEMM_MR) {
+                        const nnc_ssize rows = NNC_MIN(NNC_GEMM_MR, mc - ir);
                         NNC_FN(gemm_ukrs)[rows](kc, abuf + ir * kc, bp + jp * pstride, GEMM_NR,
                                                 g->C + (ic + ir) * g->ldc + j, g->ldc, ncols, first,
                                                 last, g, bias);
@@ -399,7 +389,7 @@ static void NNC_FN(gemm_blocked)(const NNC_FN(gemm_args) *g, NNC_T *bbuf, NNC_T 
 static int NNC_FN(gemm_small_part)(const NNC_FN(gemm_args) *g, int t, int nt)
 {
     const nnc_ssize m = g->m, n = g->n, k = g->k;
-    const nnc_ssize np = NNC_CEILDIV(n, GEMM_NR), mp = NNC_CEILDIV(m, GEMM_MR) * GEMM_MR;
+    const nnc_ssize np = NNC_CEILDIV(n, GEMM_NR), mp = NNC_CEILDIV(m, NNC_GEMM_MR) * NNC_GEMM_MR;
     const nnc_ssize kb = NNC_MIN(NNC_MAX(1, GEMM_ABUDGET / mp / GEMM_KC) * GEMM_KC, k);
     const nnc_ssize kc_max = NNC_MIN(GEMM_KC, k);
     NNC_T *abuf = nnc_tls_scratch(1, sizeof(NNC_T) * (size_t)(mp * kb));
@@ -423,7 +413,7 @@ static int NNC_FN(gemm_small_part)(const NNC_FN(gemm_args) *g, int t, int nt)
                     bp = g->Bp + jp * k * GEMM_NR + pc * GEMM_NR;
                     pstride = k * GEMM_NR;
                 } else if (!g->tb && (jp + gp) * GEMM_NR <= n &&
-                           (m <= GEMM_MR || kc * g->ldb <= 16384 / (nnc_ssize)sizeof(NNC_T))) {
+                           (m <= NNC_GEMM_MR || kc * g->ldb <= 16384 / (nnc_ssize)sizeof(NNC_T))) {
                     // Full panels of a row-major B, used by one tile or spanning
                     // at most 16 KiB (no L1 set conflicts): read in place.
                     bp = g->B + pc * g->ldb + j;
@@ -444,8 +434,8 @@ static int NNC_FN(gemm_small_part)(const NNC_FN(gemm_args) *g, int t, int nt)
                 for (nnc_ssize q = 0; q < gp; ++q) {
                     const nnc_ssize jq = j + q * GEMM_NR, ncols = NNC_MIN(GEMM_NR, n - jq);
                     const NNC_T *bias = g->bias ? g->bias + jq : NULL;
-                    for (nnc_ssize ir = 0; ir < m; ir += GEMM_MR)
-                        NNC_FN(gemm_ukrs)[NNC_MIN(GEMM_MR, m - ir)](kc, a + ir * kc, bp + q * pstride, bs,
+                    for (nnc_ssize ir = 0; ir < m; ir += NNC_GEMM_MR)
+                        NNC_FN(gemm_ukrs)[NNC_MIN(NNC_GEMM_MR, m - ir)](kc, a + ir * kc, bp + q * pstride, bs,
                                                                     g->C + ir * g->ldc + jq, g->ldc, ncols,
                                                                     first, last, g, bias);
                 }
@@ -519,8 +509,6 @@ static int NNC_FN(gemm_packed)(int ta, nnc_ssize m, nnc_ssize n, nnc_ssize k, NN
     return NNC_FN(gemm_run)(&g, nnc_threads_for(2.0 * (double)m * (double)n * (double)k));
 }
 
-#undef GEMM_MR
-#undef GEMM_NV
 #undef GEMM_NR
 #undef GEMM_KC
 #undef GEMM_MC

@@ -20,16 +20,11 @@
 // exact, avg differs only in the order lanes are added (none: one lane per
 // channel), so every ISA gives bitwise the same result.
 
-#if NNC_ISA_ID == 2
-#define POOL_U 4   // channel slices per output pixel kept in registers
-#else
-#define POOL_U 2
-#endif
 #define POOL_AVG 0
 #define POOL_MAX 1
 #define POOL_MAXIDX 2
-#define POOL_LD(ptr) (full ? vload(ptr) : vloadn((ptr), nl))
-#define POOL_ST(ptr, v) do { if (full) vstore((ptr), (v)); else vstoren((ptr), (v), nl); } while (0)
+#define POOL_LD(ptr) (full ? nnc_vload(ptr) : nnc_vloadn((ptr), nl))
+#define POOL_ST(ptr, v) do { if (full) nnc_vstore((ptr), (v)); else nnc_vstoren((ptr), (v), nl); } while (0)
 
 // Checks p (see nnc_pool.h); max_cells: also require kh*kw <= NNC_POOL_MAX_CELLS.
 static int NNC_FN(pool_check)(const nnc_pool2d *p, int max_cells)
@@ -66,11 +61,11 @@ NNC_INLINE void NNC_FN(pool_span)(nnc_ssize o, nnc_ssize s, nnc_ssize pad, nnc_s
 NNC_INLINE nnc_v NNC_FN(pool_first_nan)(const NNC_T *xb, nnc_ssize rs, nnc_ssize cs, nnc_ssize ni, nnc_ssize nj,
                                         nnc_ssize cell0, nnc_ssize kw, int nl, const int full)
 {
-    nnc_v idn = vset1((NNC_T)cell0);
+    nnc_v idn = nnc_vset1((NNC_T)cell0);
     for (nnc_ssize i = ni - 1; i >= 0; --i)
         for (nnc_ssize j = nj - 1; j >= 0; --j) {
             nnc_v v = POOL_LD(xb + i * rs + j * cs);
-            idn = vsel_eq(v, v, idn, vset1((NNC_T)(cell0 + i * kw + j)));
+            idn = nnc_vsel_eq(v, v, idn, nnc_vset1((NNC_T)(cell0 + i * kw + j)));
         }
     return idn;
 }
@@ -83,47 +78,47 @@ NNC_INLINE void NNC_FN(pool_fwd_vec)(NNC_T *y, NNC_T *idx, const NNC_T *xb, nnc_
                                      nnc_ssize ni, nnc_ssize nj, nnc_ssize cell0, nnc_ssize kw, int nl,
                                      const int U, const int full, const int mode)
 {
-    // max: m = vmax(v, m) from -inf keeps the first of equal values and
+    // max: m = nnc_vmax(v, m) from -inf keeps the first of equal values and
     // ignores a NaN v, id moves only to a strictly larger value, and nan is
     // NaN in the lanes that met one (then the first NaN wins).  avg: 0 + cells.
-    nnc_v m[POOL_U], nan[POOL_U], id[POOL_U];
+    nnc_v m[NNC_POOL_U], nan[NNC_POOL_U], id[NNC_POOL_U];
     for (int u = 0; u < U; ++u) {
-        m[u] = mode == POOL_AVG ? vzero() : vset1(-(NNC_T)INFINITY);
-        nan[u] = vzero();
-        id[u] = vset1((NNC_T)cell0);
+        m[u] = mode == POOL_AVG ? nnc_vzero() : nnc_vset1(-(NNC_T)INFINITY);
+        nan[u] = nnc_vzero();
+        id[u] = nnc_vset1((NNC_T)cell0);
     }
     for (nnc_ssize i = 0; i < ni; ++i) {
         const NNC_T *xc = xb + i * rs;
         nnc_ssize cell = cell0 + i * kw;
         for (nnc_ssize j = 0; j < nj; ++j, xc += cs, ++cell) {
-            nnc_v cf = vset1((NNC_T)cell);
+            nnc_v cf = nnc_vset1((NNC_T)cell);
             for (int u = 0; u < U; ++u) {
                 nnc_v v = POOL_LD(xc + u * NNC_VLEN);
                 if (mode == POOL_AVG) {
-                    m[u] = vadd(m[u], v);
+                    m[u] = nnc_vadd(m[u], v);
                 } else {
-                    if (mode == POOL_MAXIDX) id[u] = vsel_gt(v, m[u], cf, id[u]);
-                    m[u] = vsel_gt(v, m[u], v, m[u]);   // vmax(v, m), sharing id's compare
-                    nan[u] = vsel_eq(v, v, nan[u], v);
+                    if (mode == POOL_MAXIDX) id[u] = nnc_vsel_gt(v, m[u], cf, id[u]);
+                    m[u] = nnc_vsel_gt(v, m[u], v, m[u]);   // nnc_vmax(v, m), sharing id's compare
+                    nan[u] = nnc_vsel_eq(v, v, nan[u], v);
                 }
             }
         }
     }
     if (mode == POOL_MAXIDX) {
         nnc_v any = nan[0];
-        for (int u = 1; u < U; ++u) any = vadd(any, nan[u]);
-        NNC_T t = vhsum(any);
+        for (int u = 1; u < U; ++u) any = nnc_vadd(any, nan[u]);
+        NNC_T t = nnc_vhsum(any);
         if (t != t)
             for (int u = 0; u < U; ++u)
-                id[u] = vsel_eq(nan[u], nan[u], id[u],
+                id[u] = nnc_vsel_eq(nan[u], nan[u], id[u],
                                 NNC_FN(pool_first_nan)(xb + u * NNC_VLEN, rs, cs, ni, nj, cell0, kw, nl, full));
     }
     for (int u = 0; u < U; ++u) {
         nnc_v r = m[u];
         if (mode == POOL_AVG) {
-            r = vdiv(r, vset1((NNC_T)(ni * nj)));
+            r = nnc_vdiv(r, nnc_vset1((NNC_T)(ni * nj)));
         } else {
-            r = vsel_eq(nan[u], nan[u], r, nan[u]);
+            r = nnc_vsel_eq(nan[u], nan[u], r, nan[u]);
             if (mode == POOL_MAXIDX) POOL_ST(idx + u * NNC_VLEN, id[u]);
         }
         POOL_ST(y + u * NNC_VLEN, r);
@@ -143,9 +138,9 @@ NNC_INLINE void NNC_FN(pool_fwd_row)(NNC_T *yr, NNC_T *ir, const NNC_T *x, const
         const NNC_T *xb = xr + (ws + j0) * C;
         nnc_ssize cell0 = i0 * p->kw + j0, ni = i1 - i0, nj = j1 - j0, o = ow * C, c = 0;
         NNC_T *yo = yr + o, *io = mode == POOL_MAXIDX ? ir + o : NULL;
-        for (; c + POOL_U * NNC_VLEN <= C; c += POOL_U * NNC_VLEN)
+        for (; c + NNC_POOL_U * NNC_VLEN <= C; c += NNC_POOL_U * NNC_VLEN)
             NNC_FN(pool_fwd_vec)(yo + c, io ? io + c : NULL, xb + c, rs, C, ni, nj, cell0, p->kw, NNC_VLEN,
-                                 POOL_U, 1, mode);
+                                 NNC_POOL_U, 1, mode);
         for (; c + NNC_VLEN <= C; c += NNC_VLEN)
             NNC_FN(pool_fwd_vec)(yo + c, io ? io + c : NULL, xb + c, rs, C, ni, nj, cell0, p->kw, NNC_VLEN, 1,
                                  1, mode);
@@ -182,8 +177,8 @@ NNC_INLINE void NNC_FN(pool_bwd_vec)(NNC_T *db, nnc_v g, nnc_v id, nnc_ssize rs,
     for (nnc_ssize i = 0; i < ni; ++i)
         for (nnc_ssize j = 0; j < nj; ++j) {
             NNC_T *d = db + i * rs + j * cs;
-            nnc_v add = is_max ? vsel_eq(id, vset1((NNC_T)(cell0 + i * kw + j)), g, vzero()) : g;
-            POOL_ST(d, vadd(POOL_LD(d), add));
+            nnc_v add = is_max ? nnc_vsel_eq(id, nnc_vset1((NNC_T)(cell0 + i * kw + j)), g, nnc_vzero()) : g;
+            POOL_ST(d, nnc_vadd(POOL_LD(d), add));
         }
 }
 
@@ -214,17 +209,17 @@ NNC_INLINE void NNC_FN(pool_bwd_band)(NNC_T *dx, const NNC_T *dy, const NNC_T *i
             NNC_FN(pool_span)(ow, p->sw, p->pw, p->kw, p->w, &ws, &j0, &j1);
             NNC_T *db = dxn + (hs + b0) * rowlen + (ws + j0) * C;
             nnc_ssize cell0 = b0 * p->kw + j0, o = ow * C, c = 0;
-            nnc_v cnt = vset1((NNC_T)((i1 - i0) * (j1 - j0)));
+            nnc_v cnt = nnc_vset1((NNC_T)((i1 - i0) * (j1 - j0)));
             for (; c + NNC_VLEN <= C; c += NNC_VLEN) {
                 const int full = 1, nl = NNC_VLEN;
-                nnc_v gv = is_max ? POOL_LD(g + o + c) : vdiv(POOL_LD(g + o + c), cnt);
-                NNC_FN(pool_bwd_vec)(db + c, gv, is_max ? POOL_LD(ir + o + c) : vzero(), rowlen, C, b1 - b0,
+                nnc_v gv = is_max ? POOL_LD(g + o + c) : nnc_vdiv(POOL_LD(g + o + c), cnt);
+                NNC_FN(pool_bwd_vec)(db + c, gv, is_max ? POOL_LD(ir + o + c) : nnc_vzero(), rowlen, C, b1 - b0,
                                      j1 - j0, cell0, p->kw, nl, full, is_max);
             }
             if (c < C) {
                 const int full = 0, nl = (int)(C - c);
-                nnc_v gv = is_max ? POOL_LD(g + o + c) : vdiv(POOL_LD(g + o + c), cnt);
-                NNC_FN(pool_bwd_vec)(db + c, gv, is_max ? POOL_LD(ir + o + c) : vzero(), rowlen, C, b1 - b0,
+                nnc_v gv = is_max ? POOL_LD(g + o + c) : nnc_vdiv(POOL_LD(g + o + c), cnt);
+                NNC_FN(pool_bwd_vec)(db + c, gv, is_max ? POOL_LD(ir + o + c) : nnc_vzero(), rowlen, C, b1 - b0,
                                      j1 - j0, cell0, p->kw, nl, full, is_max);
             }
         }
@@ -280,7 +275,6 @@ static int NNC_FN(avgpool2d_bwd)(NNC_T *dx, const NNC_T *dy, const nnc_pool2d *p
     return st;
 }
 
-#undef POOL_U
 #undef POOL_AVG
 #undef POOL_MAX
 #undef POOL_MAXIDX

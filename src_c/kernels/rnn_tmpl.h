@@ -43,14 +43,14 @@
 #include <sched.h>
 #endif
 
-#define RNN_LD(p, m) ((m) == NNC_VLEN ? vload(p) : vloadn((p), (m)))
+#define RNN_LD(p, m) ((m) == NNC_VLEN ? nnc_vload(p) : nnc_vloadn((p), (m)))
 #define RNN_ST(p, v, m)                     \
     do {                                    \
-        if ((m) == NNC_VLEN) vstore((p), (v)); \
-        else vstoren((p), (v), (m));        \
+        if ((m) == NNC_VLEN) nnc_vstore((p), (v)); \
+        else nnc_vstoren((p), (v), (m));        \
     } while (0)
 // Load from an optional row (NULL = zeros).
-#define RNN_LDZ(p, m) ((p) ? RNN_LD((p), (m)) : vzero())
+#define RNN_LDZ(p, m) ((p) ? RNN_LD((p), (m)) : nnc_vzero())
 
 // ---- fused gate passes (rows x h; any producer of the pre-activations) ----
 
@@ -66,13 +66,13 @@ static void NNC_FN(lstm_rows_fwd)(nnc_ssize rows, nnc_ssize W, nnc_ssize H, NNC_
         const NNC_T *cpr = cp ? cp + r * ldcp : NULL;
         for (nnc_ssize j = 0; j < W; j += NNC_VLEN) {
             const nnc_ssize m = NNC_MIN(NNC_VLEN, W - j);
-            nnc_v i = vsigmoid(RNN_LD(ar + j, m));
-            nnc_v f = vsigmoid(RNN_LD(ar + H + j, m));
-            nnc_v g = vtanh(RNN_LD(ar + 2 * H + j, m));
-            nnc_v o = vsigmoid(RNN_LD(ar + 3 * H + j, m));
-            nnc_v cn = vadd(vmul(f, RNN_LDZ(cpr ? cpr + j : NULL, m)), vmul(i, g));
+            nnc_v i = nnc_vsigmoid(RNN_LD(ar + j, m));
+            nnc_v f = nnc_vsigmoid(RNN_LD(ar + H + j, m));
+            nnc_v g = nnc_vtanh(RNN_LD(ar + 2 * H + j, m));
+            nnc_v o = nnc_vsigmoid(RNN_LD(ar + 3 * H + j, m));
+            nnc_v cn = nnc_vadd(nnc_vmul(f, RNN_LDZ(cpr ? cpr + j : NULL, m)), nnc_vmul(i, g));
             RNN_ST(cr + j, cn, m);
-            RNN_ST(hr + j, vmul(o, vtanh(cn)), m);
+            RNN_ST(hr + j, nnc_vmul(o, nnc_vtanh(cn)), m);
             if (save) {
                 RNN_ST(ar + j, i, m);
                 RNN_ST(ar + H + j, f, m);
@@ -89,7 +89,7 @@ static void NNC_FN(lstm_rows_bwd)(nnc_ssize rows, nnc_ssize H, const NNC_T *g, n
                                   const NNC_T *dhr, nnc_ssize ldr, NNC_T *dc, nnc_ssize lddc, NNC_T *da,
                                   nnc_ssize ldda)
 {
-    const nnc_v one = vset1(1);
+    const nnc_v one = nnc_vset1(1);
     for (nnc_ssize r = 0; r < rows; ++r) {
         const NNC_T *gr = g + r * ldg, *cr = c + r * ldc;
         const NNC_T *cpr = cp ? cp + r * ldcp : NULL;
@@ -99,15 +99,15 @@ static void NNC_FN(lstm_rows_bwd)(nnc_ssize rows, nnc_ssize H, const NNC_T *g, n
             const nnc_ssize m = NNC_MIN(NNC_VLEN, H - j);
             nnc_v i = RNN_LD(gr + j, m), f = RNN_LD(gr + H + j, m);
             nnc_v gg = RNN_LD(gr + 2 * H + j, m), o = RNN_LD(gr + 3 * H + j, m);
-            nnc_v dh = vadd(RNN_LDZ(der ? der + j : NULL, m), RNN_LDZ(drr ? drr + j : NULL, m));
-            nnc_v tc = vtanh(RNN_LD(cr + j, m));
-            nnc_v dct = vadd(RNN_LD(dcr + j, m), vmul(vmul(dh, o), vsub(one, vmul(tc, tc))));
+            nnc_v dh = nnc_vadd(RNN_LDZ(der ? der + j : NULL, m), RNN_LDZ(drr ? drr + j : NULL, m));
+            nnc_v tc = nnc_vtanh(RNN_LD(cr + j, m));
+            nnc_v dct = nnc_vadd(RNN_LD(dcr + j, m), nnc_vmul(nnc_vmul(dh, o), nnc_vsub(one, nnc_vmul(tc, tc))));
             nnc_v cprev = RNN_LDZ(cpr ? cpr + j : NULL, m);
-            RNN_ST(dcr + j, vmul(dct, f), m);
-            RNN_ST(dar + j, vmul(vmul(dct, gg), vmul(i, vsub(one, i))), m);
-            RNN_ST(dar + H + j, vmul(vmul(dct, cprev), vmul(f, vsub(one, f))), m);
-            RNN_ST(dar + 2 * H + j, vmul(vmul(dct, i), vsub(one, vmul(gg, gg))), m);
-            RNN_ST(dar + 3 * H + j, vmul(vmul(dh, tc), vmul(o, vsub(one, o))), m);
+            RNN_ST(dcr + j, nnc_vmul(dct, f), m);
+            RNN_ST(dar + j, nnc_vmul(nnc_vmul(dct, gg), nnc_vmul(i, nnc_vsub(one, i))), m);
+            RNN_ST(dar + H + j, nnc_vmul(nnc_vmul(dct, cprev), nnc_vmul(f, nnc_vsub(one, f))), m);
+            RNN_ST(dar + 2 * H + j, nnc_vmul(nnc_vmul(dct, i), nnc_vsub(one, nnc_vmul(gg, gg))), m);
+            RNN_ST(dar + 3 * H + j, nnc_vmul(nnc_vmul(dh, tc), nnc_vmul(o, nnc_vsub(one, o))), m);
         }
     }
 }
@@ -123,7 +123,7 @@ static void NNC_FN(rnn_rows_bwd)(nnc_ssize rows, nnc_ssize H, const NNC_T *h, nn
         NNC_T *dar = da + r * ldda;
         for (nnc_ssize j = 0; j < H; j += NNC_VLEN) {
             const nnc_ssize m = NNC_MIN(NNC_VLEN, H - j);
-            nnc_v dh = vadd(RNN_LDZ(der ? der + j : NULL, m), RNN_LDZ(drr ? drr + j : NULL, m));
+            nnc_v dh = nnc_vadd(RNN_LDZ(der ? der + j : NULL, m), RNN_LDZ(drr ? drr + j : NULL, m));
             RNN_ST(dar + j, NNC_FN(vact_grad)(RNN_LD(hr + j, m), dh, act), m);
         }
     }
@@ -139,10 +139,10 @@ static void NNC_FN(gru_rows_gates)(nnc_ssize rows, nnc_ssize W, nnc_ssize H, NNC
         const NNC_T *hpr = hp ? hp + r * ldhp : NULL;
         for (nnc_ssize j = 0; j < W; j += NNC_VLEN) {
             const nnc_ssize m = NNC_MIN(NNC_VLEN, W - j);
-            nnc_v rr = vsigmoid(RNN_LD(ar + j, m));
+            nnc_v rr = nnc_vsigmoid(RNN_LD(ar + j, m));
             RNN_ST(ar + j, rr, m);
-            RNN_ST(ar + H + j, vsigmoid(RNN_LD(ar + H + j, m)), m);
-            RNN_ST(rhr + j, vmul(rr, RNN_LDZ(hpr ? hpr + j : NULL, m)), m);
+            RNN_ST(ar + H + j, nnc_vsigmoid(RNN_LD(ar + H + j, m)), m);
+            RNN_ST(rhr + j, nnc_vmul(rr, RNN_LDZ(hpr ? hpr + j : NULL, m)), m);
         }
     }
 }
@@ -155,7 +155,7 @@ static void NNC_FN(gru_rows_fwd)(nnc_ssize rows, nnc_ssize W, nnc_ssize H, NNC_T
                                  const NNC_T *q, nnc_ssize ldq, const NNC_T *hp, nnc_ssize ldhp, NNC_T *h,
                                  nnc_ssize ldh, NNC_T *qsave, nnc_ssize ldqs, int save)
 {
-    const nnc_v one = vset1(1);
+    const nnc_v one = nnc_vset1(1);
     for (nnc_ssize r = 0; r < rows; ++r) {
         NNC_T *ar = a + r * lda, *hr = h + r * ldh;
         const NNC_T *hpr = hp ? hp + r * ldhp : NULL, *qr = q ? q + r * ldq : NULL;
@@ -164,9 +164,9 @@ static void NNC_FN(gru_rows_fwd)(nnc_ssize rows, nnc_ssize W, nnc_ssize H, NNC_T
             nnc_v rr, u, cand;
             if (qr) {
                 nnc_v qc = RNN_LD(qr + 2 * H + j, m);
-                rr = vsigmoid(vadd(RNN_LD(ar + j, m), RNN_LD(qr + j, m)));
-                u = vsigmoid(vadd(RNN_LD(ar + H + j, m), RNN_LD(qr + H + j, m)));
-                cand = vtanh(vadd(RNN_LD(ar + 2 * H + j, m), vmul(rr, qc)));
+                rr = nnc_vsigmoid(nnc_vadd(RNN_LD(ar + j, m), RNN_LD(qr + j, m)));
+                u = nnc_vsigmoid(nnc_vadd(RNN_LD(ar + H + j, m), RNN_LD(qr + H + j, m)));
+                cand = nnc_vtanh(nnc_vadd(RNN_LD(ar + 2 * H + j, m), nnc_vmul(rr, qc)));
                 if (qsave) RNN_ST(qsave + r * ldqs + j, qc, m);
                 if (save) {
                     RNN_ST(ar + j, rr, m);
@@ -174,11 +174,11 @@ static void NNC_FN(gru_rows_fwd)(nnc_ssize rows, nnc_ssize W, nnc_ssize H, NNC_T
                 }
             } else {
                 u = RNN_LD(ar + H + j, m);
-                cand = vtanh(RNN_LD(ar + 2 * H + j, m));
+                cand = nnc_vtanh(RNN_LD(ar + 2 * H + j, m));
             }
             if (save) RNN_ST(ar + 2 * H + j, cand, m);
             nnc_v hprev = RNN_LDZ(hpr ? hpr + j : NULL, m);
-            RNN_ST(hr + j, vadd(vmul(vsub(one, u), hprev), vmul(u, cand)), m);
+            RNN_ST(hr + j, nnc_vadd(nnc_vmul(nnc_vsub(one, u), hprev), nnc_vmul(u, cand)), m);
         }
     }
 }
@@ -193,7 +193,7 @@ static void NNC_FN(gru_rows_bwd)(nnc_ssize rows, nnc_ssize H, const NNC_T *g, nn
                                  const NNC_T *dhr, nnc_ssize ldr, NNC_T *da, nnc_ssize ldda, NNC_T *dq,
                                  nnc_ssize lddq, NNC_T *dhp, nnc_ssize lddhp)
 {
-    const nnc_v one = vset1(1);
+    const nnc_v one = nnc_vset1(1);
     for (nnc_ssize r = 0; r < rows; ++r) {
         const NNC_T *gr = g + r * ldg, *hpr = hp ? hp + r * ldhp : NULL;
         const NNC_T *der = dhe ? dhe + r * lde : NULL, *drr = dhr ? dhr + r * ldr : NULL;
@@ -201,21 +201,21 @@ static void NNC_FN(gru_rows_bwd)(nnc_ssize rows, nnc_ssize H, const NNC_T *g, nn
         for (nnc_ssize j = 0; j < H; j += NNC_VLEN) {
             const nnc_ssize m = NNC_MIN(NNC_VLEN, H - j);
             nnc_v u = RNN_LD(gr + H + j, m), cand = RNN_LD(gr + 2 * H + j, m);
-            nnc_v dh = vadd(RNN_LDZ(der ? der + j : NULL, m), RNN_LDZ(drr ? drr + j : NULL, m));
+            nnc_v dh = nnc_vadd(RNN_LDZ(der ? der + j : NULL, m), RNN_LDZ(drr ? drr + j : NULL, m));
             nnc_v hprev = RNN_LDZ(hpr ? hpr + j : NULL, m);
-            nnc_v dac = vmul(vmul(dh, u), vsub(one, vmul(cand, cand)));
-            nnc_v dau = vmul(vmul(dh, vsub(cand, hprev)), vmul(u, vsub(one, u)));
+            nnc_v dac = nnc_vmul(nnc_vmul(dh, u), nnc_vsub(one, nnc_vmul(cand, cand)));
+            nnc_v dau = nnc_vmul(nnc_vmul(dh, nnc_vsub(cand, hprev)), nnc_vmul(u, nnc_vsub(one, u)));
             RNN_ST(dar + H + j, dau, m);
             RNN_ST(dar + 2 * H + j, dac, m);
-            RNN_ST(dhpr + j, vmul(dh, vsub(one, u)), m);
+            RNN_ST(dhpr + j, nnc_vmul(dh, nnc_vsub(one, u)), m);
             if (qc) {
                 nnc_v rr = RNN_LD(gr + j, m);
-                nnc_v dar_ = vmul(vmul(dac, RNN_LD(qc + r * ldqc + j, m)), vmul(rr, vsub(one, rr)));
+                nnc_v dar_ = nnc_vmul(nnc_vmul(dac, RNN_LD(qc + r * ldqc + j, m)), nnc_vmul(rr, nnc_vsub(one, rr)));
                 NNC_T *dqr = dq + r * lddq;
                 RNN_ST(dar + j, dar_, m);
                 RNN_ST(dqr + j, dar_, m);
                 RNN_ST(dqr + H + j, dau, m);
-                RNN_ST(dqr + 2 * H + j, vmul(dac, rr), m);
+                RNN_ST(dqr + 2 * H + j, nnc_vmul(dac, rr), m);
             }
         }
     }
@@ -227,7 +227,7 @@ static void NNC_FN(gru_rows_bwd_r)(nnc_ssize rows, nnc_ssize H, const NNC_T *g, 
                                    nnc_ssize ldhp, const NNC_T *drh, nnc_ssize lddrh, NNC_T *da, nnc_ssize ldda,
                                    NNC_T *dhp, nnc_ssize lddhp)
 {
-    const nnc_v one = vset1(1);
+    const nnc_v one = nnc_vset1(1);
     for (nnc_ssize r = 0; r < rows; ++r) {
         const NNC_T *gr = g + r * ldg, *hpr = hp ? hp + r * ldhp : NULL, *dr = drh + r * lddrh;
         NNC_T *dar = da + r * ldda, *dhpr = dhp + r * lddhp;
@@ -235,8 +235,8 @@ static void NNC_FN(gru_rows_bwd_r)(nnc_ssize rows, nnc_ssize H, const NNC_T *g, 
             const nnc_ssize m = NNC_MIN(NNC_VLEN, H - j);
             nnc_v rr = RNN_LD(gr + j, m), d = RNN_LD(dr + j, m);
             nnc_v hprev = RNN_LDZ(hpr ? hpr + j : NULL, m);
-            RNN_ST(dar + j, vmul(vmul(d, hprev), vmul(rr, vsub(one, rr))), m);
-            RNN_ST(dhpr + j, vadd(RNN_LD(dhpr + j, m), vmul(d, rr)), m);
+            RNN_ST(dar + j, nnc_vmul(nnc_vmul(d, hprev), nnc_vmul(rr, nnc_vsub(one, rr))), m);
+            RNN_ST(dhpr + j, nnc_vadd(RNN_LD(dhpr + j, m), nnc_vmul(d, rr)), m);
         }
     }
 }
@@ -305,19 +305,19 @@ typedef struct {
             nnc_v acc[NQ][2];                                                                               \
             const NNC_T *b[NQ];                                                                             \
             NNC_UNROLL_TILE for (int q = 0; q < NQ; ++q) {                                                  \
-                acc[q][0] = acc[q][1] = vzero();                                                            \
+                acc[q][0] = acc[q][1] = nnc_vzero();                                                            \
                 b[q] = s[q].b + pc * nr;                                                                    \
             }                                                                                               \
             for (nnc_ssize p = 0; p < kc; ++p) {                                                            \
-                const nnc_v av = vset1(h[pc + p]);                                                          \
+                const nnc_v av = nnc_vset1(h[pc + p]);                                                          \
                 NNC_UNROLL_TILE for (int q = 0; q < NQ; ++q) {                                              \
-                    acc[q][0] = vfma(av, vload(b[q] + p * nr), acc[q][0]);                                  \
-                    acc[q][1] = vfma(av, vload(b[q] + p * nr + NNC_VLEN), acc[q][1]);                       \
+                    acc[q][0] = nnc_vfma(av, nnc_vload(b[q] + p * nr), acc[q][0]);                                  \
+                    acc[q][1] = nnc_vfma(av, nnc_vload(b[q] + p * nr + NNC_VLEN), acc[q][1]);                       \
                 }                                                                                           \
             }                                                                                               \
             NNC_UNROLL_TILE for (int q = 0; q < NQ; ++q) {                                                  \
-                /* a copy (acc stays in registers); store_row indexes up to GEMM_NV (<= 4) vectors */       \
-                const nnc_v o[4] = {acc[q][0], acc[q][1], vzero(), vzero()};                                \
+                /* a copy (acc stays in registers); store_row indexes up to NNC_GEMM_NV (<= 4) vectors */       \
+                const nnc_v o[4] = {acc[q][0], acc[q][1], nnc_vzero(), nnc_vzero()};                                \
                 NNC_FN(gemm_store_row)(s[q].c, o, s[q].ncols, pc == 0, pc + kc == k, g, s[q].bias);         \
             }                                                                                               \
         }                                                                                                   \
@@ -863,13 +863,13 @@ static int NNC_FN(clip_value)(NNC_T *x, nnc_ssize n, NNC_T v)
 {
     if (n <= 0) return NNC_OK;
     int nt = nnc_threads_for(2.0 * (double)n);
-    const nnc_v hi = vset1(v), lo = vset1(-v);
+    const nnc_v hi = nnc_vset1(v), lo = nnc_vset1(-v);
     #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
     for (nnc_ssize s = 0; s < n; s += RNN_CHUNK) {
         nnc_ssize e = NNC_MIN(n, s + RNN_CHUNK);
         for (nnc_ssize i = s; i < e; i += NNC_VLEN) {
             const nnc_ssize m = NNC_MIN(NNC_VLEN, e - i);
-            RNN_ST(x + i, vmin(hi, vmax(lo, RNN_LD(x + i, m))), m);  // operand order keeps NaN
+            RNN_ST(x + i, nnc_vmin(hi, nnc_vmax(lo, RNN_LD(x + i, m))), m);  // operand order keeps NaN
         }
     }
     return NNC_OK;
@@ -879,13 +879,13 @@ static int NNC_FN(scale_inplace)(NNC_T *x, nnc_ssize n, NNC_T s)
 {
     if (n <= 0) return NNC_OK;
     int nt = nnc_threads_for(2.0 * (double)n);
-    const nnc_v vs = vset1(s);
+    const nnc_v vs = nnc_vset1(s);
     #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
     for (nnc_ssize c = 0; c < n; c += RNN_CHUNK) {
         nnc_ssize e = NNC_MIN(n, c + RNN_CHUNK);
         for (nnc_ssize i = c; i < e; i += NNC_VLEN) {
             const nnc_ssize m = NNC_MIN(NNC_VLEN, e - i);
-            RNN_ST(x + i, vmul(vs, RNN_LD(x + i, m)), m);
+            RNN_ST(x + i, nnc_vmul(vs, RNN_LD(x + i, m)), m);
         }
     }
     return NNC_OK;
@@ -898,13 +898,13 @@ static int NNC_FN(sumsq)(const NNC_T *x, nnc_ssize n, double *out)
     double total = 0;
     for (nnc_ssize c = 0; c < n; c += RNN_CHUNK) {
         nnc_ssize e = NNC_MIN(n, c + RNN_CHUNK);
-        nnc_v acc = vzero();
+        nnc_v acc = nnc_vzero();
         for (nnc_ssize i = c; i < e; i += NNC_VLEN) {
             const nnc_ssize m = NNC_MIN(NNC_VLEN, e - i);
             nnc_v v = RNN_LD(x + i, m);
-            acc = vadd(acc, vmul(v, v));
+            acc = nnc_vadd(acc, nnc_vmul(v, v));
         }
-        total += (double)vhsum(acc);
+        total += (double)nnc_vhsum(acc);
     }
     *out = total;
     return NNC_OK;

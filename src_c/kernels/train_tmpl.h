@@ -32,21 +32,21 @@ static double NNC_FN(xent_row)(const NNC_FN(loss_args) *a, nnc_ssize r)
     NNC_T m;
     const NNC_T s = NNC_FN(exp_shift_row)(g, z, n, &m);
     NNC_T lse = NNC_TR_LOG(s) + m;
-    nnc_v vinv = vset1((NNC_T)1 / s), vsc = vset1(a->scale);
+    nnc_v vinv = nnc_vset1((NNC_T)1 / s), vsc = nnc_vset1(a->scale);
     double loss = 0;
     if (a->labels) {
         int64_t y = a->labels[r];
         NNC_T ey = g[y], inv = (NNC_T)1 / s;
-        for (i = 0; i + NNC_VLEN <= n; i += NNC_VLEN) vstore(g + i, vmul(vmul(vload(g + i), vinv), vsc));
-        if (i < n) vstoren(g + i, vmul(vmul(vloadn(g + i, n - i), vinv), vsc), n - i);
+        for (i = 0; i + NNC_VLEN <= n; i += NNC_VLEN) nnc_vstore(g + i, nnc_vmul(nnc_vmul(nnc_vload(g + i), vinv), vsc));
+        if (i < n) nnc_vstoren(g + i, nnc_vmul(nnc_vmul(nnc_vloadn(g + i, n - i), vinv), vsc), n - i);
         g[y] = (ey * inv - 1) * a->scale;
         loss = (double)(lse - z[y]);
     } else {
         const NNC_T *t = a->t + r * n;
         for (i = 0; i + NNC_VLEN <= n; i += NNC_VLEN)
-            vstore(g + i, vmul(vsub(vmul(vload(g + i), vinv), vload(t + i)), vsc));
+            nnc_vstore(g + i, nnc_vmul(nnc_vsub(nnc_vmul(nnc_vload(g + i), vinv), nnc_vload(t + i)), vsc));
         if (i < n)
-            vstoren(g + i, vmul(vsub(vmul(vloadn(g + i, n - i), vinv), vloadn(t + i, n - i)), vsc), n - i);
+            nnc_vstoren(g + i, nnc_vmul(nnc_vsub(nnc_vmul(nnc_vloadn(g + i, n - i), vinv), nnc_vloadn(t + i, n - i)), vsc), n - i);
         for (i = 0; i < n; ++i) loss += (double)(t[i] * (lse - z[i]));
     }
     return loss;
@@ -63,19 +63,19 @@ static double NNC_FN(loss_block)(const NNC_FN(loss_args) *a, nnc_ssize lo, nnc_s
     const NNC_T *p = a->p, *t = a->t;
     NNC_T *g = a->grad, sc = a->scale;
     if (a->kind == NNC_FN(LOSS_MSE)) {
-        nnc_v acc = vzero(), v2s = vset1(2 * sc);
+        nnc_v acc = nnc_vzero(), v2s = nnc_vset1(2 * sc);
         nnc_ssize i = lo;
         for (; i + NNC_VLEN <= hi; i += NNC_VLEN) {
-            nnc_v d = vsub(vload(p + i), vload(t + i));
-            acc = vadd(acc, vmul(d, d));
-            vstore(g + i, vmul(v2s, d));
+            nnc_v d = nnc_vsub(nnc_vload(p + i), nnc_vload(t + i));
+            acc = nnc_vadd(acc, nnc_vmul(d, d));
+            nnc_vstore(g + i, nnc_vmul(v2s, d));
         }
         if (i < hi) {
-            nnc_v d = vsub(vloadn(p + i, hi - i), vloadn(t + i, hi - i));
-            acc = vadd(acc, vmul(d, d));
-            vstoren(g + i, vmul(v2s, d), hi - i);
+            nnc_v d = nnc_vsub(nnc_vloadn(p + i, hi - i), nnc_vloadn(t + i, hi - i));
+            acc = nnc_vadd(acc, nnc_vmul(d, d));
+            nnc_vstoren(g + i, nnc_vmul(v2s, d), hi - i);
         }
-        return (double)vhsum(acc);
+        return (double)nnc_vhsum(acc);
     }
     for (nnc_ssize i = lo; i < hi; ++i) {  // BCE: log/log1p have no vector wrapper
         NNC_T x = p[i], y = t[i], l;
@@ -149,17 +149,17 @@ static int NNC_FN(bce)(const NNC_T *p, const NNC_T *t, nnc_ssize n, int from_log
 }
 
 // k (1..NNC_VLEN) lanes: a full vector or the masked tail.
-NNC_INLINE nnc_v NNC_FN(ldk)(const NNC_T *p, nnc_ssize k) { return k == NNC_VLEN ? vload(p) : vloadn(p, k); }
+NNC_INLINE nnc_v NNC_FN(ldk)(const NNC_T *p, nnc_ssize k) { return k == NNC_VLEN ? nnc_vload(p) : nnc_vloadn(p, k); }
 NNC_INLINE void NNC_FN(stk)(NNC_T *p, nnc_v v, nnc_ssize k)
 {
-    if (k == NNC_VLEN) vstore(p, v);
-    else vstoren(p, v, k);
+    if (k == NNC_VLEN) nnc_vstore(p, v);
+    else nnc_vstoren(p, v, k);
 }
 
 static int NNC_FN(sgd_step)(NNC_T *p, const NNC_T *g, NNC_T *v, nnc_ssize n, NNC_T lr, NNC_T momentum)
 {
     if (n <= 0) return NNC_OK;
-    nnc_v vlr = vset1(lr), vmo = vset1(momentum);
+    nnc_v vlr = nnc_vset1(lr), vmo = nnc_vset1(momentum);
     int nt = nnc_threads_for(3.0 * (double)n);
     #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
     for (nnc_ssize s = 0; s < n; s += NNC_TRAIN_BLOCK) {
@@ -168,10 +168,10 @@ static int NNC_FN(sgd_step)(NNC_T *p, const NNC_T *g, NNC_T *v, nnc_ssize n, NNC
             nnc_ssize k = NNC_MIN(NNC_VLEN, e - i);
             nnc_v d = NNC_FN(ldk)(g + i, k);
             if (v) {
-                d = vadd(vmul(vmo, NNC_FN(ldk)(v + i, k)), d);
+                d = nnc_vadd(nnc_vmul(vmo, NNC_FN(ldk)(v + i, k)), d);
                 NNC_FN(stk)(v + i, d, k);
             }
-            NNC_FN(stk)(p + i, vsub(NNC_FN(ldk)(p + i, k), vmul(vlr, d)), k);
+            NNC_FN(stk)(p + i, nnc_vsub(NNC_FN(ldk)(p + i, k), nnc_vmul(vlr, d)), k);
         }
     }
     return NNC_OK;
@@ -181,8 +181,8 @@ static int NNC_FN(adam_step)(NNC_T *p, const NNC_T *g, NNC_T *m, NNC_T *v, nnc_s
                              NNC_T b2, NNC_T eps, NNC_T bc1, NNC_T sqrt_bc2)
 {
     if (n <= 0) return NNC_OK;
-    nnc_v vb1 = vset1(b1), vc1 = vset1(1 - b1), vb2 = vset1(b2), vc2 = vset1(1 - b2);
-    nnc_v vstep = vset1(lr / bc1), vsb2 = vset1(sqrt_bc2), veps = vset1(eps);
+    nnc_v vb1 = nnc_vset1(b1), vc1 = nnc_vset1(1 - b1), vb2 = nnc_vset1(b2), vc2 = nnc_vset1(1 - b2);
+    nnc_v vstep = nnc_vset1(lr / bc1), vsb2 = nnc_vset1(sqrt_bc2), veps = nnc_vset1(eps);
     int nt = nnc_threads_for(10.0 * (double)n);
     #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
     for (nnc_ssize s = 0; s < n; s += NNC_TRAIN_BLOCK) {
@@ -190,12 +190,12 @@ static int NNC_FN(adam_step)(NNC_T *p, const NNC_T *g, NNC_T *m, NNC_T *v, nnc_s
         for (; i < e; i += NNC_VLEN) {
             nnc_ssize k = NNC_MIN(NNC_VLEN, e - i);
             nnc_v gi = NNC_FN(ldk)(g + i, k);
-            nnc_v mi = vadd(vmul(vb1, NNC_FN(ldk)(m + i, k)), vmul(vc1, gi));
-            nnc_v vi = vadd(vmul(vb2, NNC_FN(ldk)(v + i, k)), vmul(vc2, vmul(gi, gi)));
-            nnc_v den = vadd(vdiv(vsqrt(vi), vsb2), veps);
+            nnc_v mi = nnc_vadd(nnc_vmul(vb1, NNC_FN(ldk)(m + i, k)), nnc_vmul(vc1, gi));
+            nnc_v vi = nnc_vadd(nnc_vmul(vb2, NNC_FN(ldk)(v + i, k)), nnc_vmul(vc2, nnc_vmul(gi, gi)));
+            nnc_v den = nnc_vadd(nnc_vdiv(nnc_vsqrt(vi), vsb2), veps);
             NNC_FN(stk)(m + i, mi, k);
             NNC_FN(stk)(v + i, vi, k);
-            NNC_FN(stk)(p + i, vsub(NNC_FN(ldk)(p + i, k), vmul(vstep, vdiv(mi, den))), k);
+            NNC_FN(stk)(p + i, nnc_vsub(NNC_FN(ldk)(p + i, k), nnc_vmul(vstep, nnc_vdiv(mi, den))), k);
         }
     }
     return NNC_OK;
@@ -208,8 +208,8 @@ static int NNC_FN(add)(NNC_T *y, const NNC_T *a, const NNC_T *b, nnc_ssize n)
     #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
     for (nnc_ssize s = 0; s < n; s += NNC_TRAIN_BLOCK) {
         nnc_ssize e = NNC_MIN(n, s + NNC_TRAIN_BLOCK), i = s;
-        for (; i + NNC_VLEN <= e; i += NNC_VLEN) vstore(y + i, vadd(vload(a + i), vload(b + i)));
-        if (i < e) vstoren(y + i, vadd(vloadn(a + i, e - i), vloadn(b + i, e - i)), e - i);
+        for (; i + NNC_VLEN <= e; i += NNC_VLEN) nnc_vstore(y + i, nnc_vadd(nnc_vload(a + i), nnc_vload(b + i)));
+        if (i < e) nnc_vstoren(y + i, nnc_vadd(nnc_vloadn(a + i, e - i), nnc_vloadn(b + i, e - i)), e - i);
     }
     return NNC_OK;
 }

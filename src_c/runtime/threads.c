@@ -1,4 +1,4 @@
-// util.c - allocation helpers, thread count, OpenMP/compiler introspection.
+// runtime/threads.c - allocation helpers, thread count, OpenMP/compiler introspection.
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <threads.h>

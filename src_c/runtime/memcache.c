@@ -1,4 +1,4 @@
-// memcache.c - the one allocator of nnc: 64-byte aligned blocks, and a small
+// runtime/memcache.c - the one allocator of nnc: 64-byte aligned blocks, and a small
 // cache that keeps large freed blocks resident for the next request.
 //
 // Why: a fresh page costs about 0.35 ms per MiB on these machines (fault +

@@ -1,4 +1,4 @@
-// dispatch.c - CPU detection, ISA choice and the public entry points.
+// runtime/dispatch.c - CPU detection, ISA choice and the public entry points.
 //
 // nnc_init() picks the best ISA this CPU supports (lowered by NNC_ISA) and
 // fills the two active ops tables; every public nnc_<op>_<dtype>() forwards

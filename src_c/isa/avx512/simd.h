@@ -1,0 +1,107 @@
+// isa/avx512/simd.h - AVX-512 F/VL/BW/DQ (512-bit):
+// vector wrappers for float32 and float64 (NNC_IS_F32 picks), so every kernel
+// template is written once.  Included once per dtype by isa/instantiate.h;
+// isa/simd_undef.h removes everything again.  Every ISA's simd.h defines:
+//
+//   nnc_v, NNC_VLEN                  vector type and lanes
+//   nnc_vzero() nnc_vset1(x)         constants
+//   nnc_vload(p) nnc_vstore(p, v)    unaligned full-vector load/store
+//   nnc_vloadn(p, n) nnc_vstoren(p, v, n)
+//                                    first n < NNC_VLEN lanes (others read as 0,
+//                                    never touched in memory: no out-of-bounds access)
+//   nnc_vloadp(p, n) nnc_vstorep(p, v, n)
+//                                    n lanes, whole or partial: the full-vector
+//                                    instruction when n >= NNC_VLEN, else the masked one
+//   nnc_vadd vsub vmul vdiv          arithmetic; nnc_vfma(a, b, c) = a*b + c, fused
+//                                    wherever the ISA has FMA (so only use it where
+//                                    the rounding is the same for every caller)
+//   nnc_vmax(a, b) nnc_vmin(a, b)    a > b ? a : b (resp. <): b wins when either is
+//                                    NaN, so nnc_vmax(zero, x) keeps a NaN x
+//   nnc_vsel_gt(a, b, x, y)          a > b ? x : y per lane (NaN compares false)
+//   nnc_vsel_ge / nnc_vsel_eq        a >= b, a == b likewise
+//   nnc_vhsum(v)                     horizontal sum in a fixed lane order
+//   nnc_vsqrt(v)
+//   nnc_vh, NNC_VHLEN                half-width vector; nnc_vhzero() nnc_vhset1(x)
+//                                    nnc_vhload(p) nnc_vhfma(a, b, c) as above, and
+//                                    nnc_vhwiden(v): the nnc_v with v in its low lanes, 0 above
+//   nnc_vtransp(dst, ldd, src, lds)  NNC_TB x NNC_TB block transpose: dst[j*ldd+i] = src[i*lds+j]
+//   NNC_SIMD_POLY_MATH               1: float32 exp/tanh/sigmoid by polynomials (isa/simd_math.h)
+#include <immintrin.h>
+#define NNC_SIMD_POLY_MATH 1
+
+#if NNC_IS_F32
+#define nnc_v __m512
+#define NNC_VLEN 16
+#define nnc_vzero() _mm512_setzero_ps()
+#define nnc_vset1(x) _mm512_set1_ps(x)
+#define nnc_vload(p) _mm512_loadu_ps(p)
+#define nnc_vstore(p, v) _mm512_storeu_ps((p), (v))
+#define nnc_vloadn(p, n) _mm512_maskz_loadu_ps((__mmask16)((1u << (n)) - 1u), (p))
+#define nnc_vstoren(p, v, n) _mm512_mask_storeu_ps((p), (__mmask16)((1u << (n)) - 1u), (v))
+#define nnc_vadd _mm512_add_ps
+#define nnc_vsub _mm512_sub_ps
+#define nnc_vmul _mm512_mul_ps
+#define nnc_vdiv _mm512_div_ps
+#define nnc_vfma _mm512_fmadd_ps
+#define nnc_vmax _mm512_max_ps
+#define nnc_vmin _mm512_min_ps
+#define nnc_vsel_gt(a, b, x, y) _mm512_mask_blend_ps(_mm512_cmp_ps_mask((a), (b), _CMP_GT_OQ), (y), (x))
+#define nnc_vsel_ge(a, b, x, y) _mm512_mask_blend_ps(_mm512_cmp_ps_mask((a), (b), _CMP_GE_OQ), (y), (x))
+#define nnc_vsel_eq(a, b, x, y) _mm512_mask_blend_ps(_mm512_cmp_ps_mask((a), (b), _CMP_EQ_OQ), (y), (x))
+#define nnc_vsqrt _mm512_sqrt_ps
+#define nnc_vh __m256
+#define NNC_VHLEN 8
+#define nnc_vhzero() _mm256_setzero_ps()
+#define nnc_vhset1(x) _mm256_set1_ps(x)
+#define nnc_vhload(p) _mm256_loadu_ps(p)
+#define nnc_vhfma _mm256_fmadd_ps
+#define nnc_vhwiden _mm512_zextps256_ps512
+#define nnc_vround_(v) _mm512_roundscale_ps((v), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+#define nnc_vpow2i_(n) _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23))
+NNC_INLINE float NNC_FN(vhsum)(__m512 v)
+{
+    __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v),
+                             _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+#define nnc_vhsum NNC_FN(vhsum)
+#else
+#define nnc_v __m512d
+#define NNC_VLEN 8
+#define nnc_vzero() _mm512_setzero_pd()
+#define nnc_vset1(x) _mm512_set1_pd(x)
+#define nnc_vload(p) _mm512_loadu_pd(p)
+#define nnc_vstore(p, v) _mm512_storeu_pd((p), (v))
+#define nnc_vloadn(p, n) _mm512_maskz_loadu_pd((__mmask8)((1u << (n)) - 1u), (p))
+#define nnc_vstoren(p, v, n) _mm512_mask_storeu_pd((p), (__mmask8)((1u << (n)) - 1u), (v))
+#define nnc_vadd _mm512_add_pd
+#define nnc_vsub _mm512_sub_pd
+#define nnc_vmul _mm512_mul_pd
+#define nnc_vdiv _mm512_div_pd
+#define nnc_vfma _mm512_fmadd_pd
+#define nnc_vmax _mm512_max_pd
+#define nnc_vmin _mm512_min_pd
+#define nnc_vsel_gt(a, b, x, y) _mm512_mask_blend_pd(_mm512_cmp_pd_mask((a), (b), _CMP_GT_OQ), (y), (x))
+#define nnc_vsel_ge(a, b, x, y) _mm512_mask_blend_pd(_mm512_cmp_pd_mask((a), (b), _CMP_GE_OQ), (y), (x))
+#define nnc_vsel_eq(a, b, x, y) _mm512_mask_blend_pd(_mm512_cmp_pd_mask((a), (b), _CMP_EQ_OQ), (y), (x))
+#define nnc_vsqrt _mm512_sqrt_pd
+#define nnc_vh __m256d
+#define NNC_VHLEN 4
+#define nnc_vhzero() _mm256_setzero_pd()
+#define nnc_vhset1(x) _mm256_set1_pd(x)
+#define nnc_vhload(p) _mm256_loadu_pd(p)
+#define nnc_vhfma _mm256_fmadd_pd
+#define nnc_vhwiden _mm512_zextpd256_pd512
+NNC_INLINE double NNC_FN(vhsum)(__m512d v)
+{
+    __m256d h = _mm256_add_pd(_mm512_castpd512_pd256(v), _mm512_extractf64x4_pd(v, 1));
+    __m128d s = _mm_add_pd(_mm256_castpd256_pd128(h), _mm256_extractf128_pd(h, 1));
+    s = _mm_add_sd(s, _mm_unpackhi_pd(s, s));
+    return _mm_cvtsd_f64(s);
+}
+#define nnc_vhsum NNC_FN(vhsum)
+#endif
+#include "isa/avx2/transpose.h"

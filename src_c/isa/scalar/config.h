@@ -1,0 +1,14 @@
+// isa/scalar/config.h - every tile constant of the portable baseline (SSE2 on x86-64, NEON on aarch64, plain C elsewhere).
+// A kernel template uses these names only; an ISA whose config.h lacks one is
+// a compile error, never a silent default.
+#define NNC_ISA_CONFIG scalar
+#define NNC_GEMM_MR 4   // GEMM micro-tile rows (packed A panel height)
+#define NNC_GEMM_NV 4   // GEMM micro-tile width in vectors (NR = NV * NNC_VLEN)
+#define NNC_GEMM_NT_DC 3   // one-row-of-B GEMM (gemm_nt) B rows per register block (4 x DC accumulators)
+#define NNC_CONV_RW 4   // conv micro-kernel: most output pixels per tile of up to CONV_NV vectors
+#define NNC_CONV_NV 4   // conv micro-kernel: most channel vectors per tile
+#define NNC_CONV_RWX 4   // conv micro-kernel: most pixels per tile of up to CONV_NVH vectors
+#define NNC_CONV_NVH 4   // conv micro-kernel: vectors per tile that allow CONV_RWX pixels
+#define NNC_CONV_RWH 12  // conv narrow-channel kernels (fewer channels than a vector): most pixels
+#define NNC_CONV_RWM 6   // conv narrow-channel kernels with one extra vector: most pixels
+#define NNC_POOL_U 2   // pooling: channel vectors per output pixel kept in registers
