@@ -67,9 +67,22 @@ static inline int nnc_mul_ok(nnc_ssize a, nnc_ssize b, nnc_ssize *out)
     return 1;
 }
 
-// A per-OS-thread scratch buffer that only grows (slot 0..NNC_TLS_SLOTS-1).
-// Never shared between threads, so two Python threads may run kernels at once.
-#define NNC_TLS_SLOTS 4
-void *nnc_tls_scratch(int slot, size_t bytes);
+// A per-OS-thread scratch buffer that only grows, one per slot.  Never shared
+// between threads, so two Python threads may run kernels at once.  A slot's
+// buffer stays valid until the same thread asks for that slot again, so an
+// op holds at most one buffer per slot and never calls code that takes its
+// slot while it holds it:
+//   NNC_SCRATCH_GEMM_B, NNC_SCRATCH_GEMM_A  the GEMM's packed panels (kernels/gemm)
+//   NNC_SCRATCH_WORK     an op's working buffer (the conv engine's per-thread
+//                        tap table, the RNN backward's dh, the losses' partial sums)
+//   NNC_SCRATCH_WEIGHTS  weights packed by an op for the GEMM or the conv engine
+enum nnc_scratch_slot {
+    NNC_SCRATCH_GEMM_B,
+    NNC_SCRATCH_GEMM_A,
+    NNC_SCRATCH_WORK,
+    NNC_SCRATCH_WEIGHTS,
+    NNC_TLS_SLOTS
+};
+void *nnc_tls_scratch(enum nnc_scratch_slot slot, size_t bytes);
 
 #endif

@@ -619,7 +619,7 @@ static int NNC_FN(dconv_run)(const NNC_FN(dconv) *d, nnc_ssize N, int nt)
     #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         nnc_region_started(&clk);
-        void *scratch = nnc_tls_scratch(2, bytes);
+        void *scratch = nnc_tls_scratch(NNC_SCRATCH_WORK, bytes);
         if (!scratch) {
             #pragma omp atomic write
             failed = 1;
@@ -802,7 +802,7 @@ static int NNC_FN(conv_engine)(NNC_FN(dconv) *d, const nnc_conv_params *p, const
         d->wp = W;
         return NNC_OK;
     }
-    NNC_T *wp = nnc_tls_scratch(3, (size_t)total);
+    NNC_T *wp = nnc_tls_scratch(NNC_SCRATCH_WEIGHTS, (size_t)total);
     if (!wp) return NNC_ENOMEM;
     if (d->dot) NNC_FN(conv_pack_dot)(wp, W, taps, Cg, p->K, G, bwd, wbs);
     else NNC_FN(conv_pack)(wp, W, taps, Cg, p->K, G, bwd, lanes);
@@ -968,7 +968,7 @@ static int NNC_FN(conv_w_filter)(const nnc_conv_params *p, const NNC_T *x, const
     const nnc_ssize zlim = (p->N * p->OH * p->OW - 1) * p->ldy + p->K;
     NNC_T *dst = dW;
     if (swap) {
-        dst = nnc_tls_scratch(3, (size_t)nw * sizeof(NNC_T));
+        dst = nnc_tls_scratch(NNC_SCRATCH_WEIGHTS, (size_t)nw * sizeof(NNC_T));
         if (!dst) return NNC_ENOMEM;
     }
     for (nnc_ssize i = 0; i < nw; ++i) dst[i] = 0;

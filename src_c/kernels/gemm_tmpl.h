@@ -392,10 +392,10 @@ static int NNC_FN(gemm_small_part)(const NNC_FN(gemm_args) *g, int t, int nt)
     const nnc_ssize np = NNC_CEILDIV(n, GEMM_NR), mp = NNC_CEILDIV(m, NNC_GEMM_MR) * NNC_GEMM_MR;
     const nnc_ssize kb = NNC_MIN(NNC_MAX(1, GEMM_ABUDGET / mp / GEMM_KC) * GEMM_KC, k);
     const nnc_ssize kc_max = NNC_MIN(GEMM_KC, k);
-    NNC_T *abuf = nnc_tls_scratch(1, sizeof(NNC_T) * (size_t)(mp * kb));
+    NNC_T *abuf = nnc_tls_scratch(NNC_SCRATCH_GEMM_A, sizeof(NNC_T) * (size_t)(mp * kb));
     // One row: four panels at a time, for enough independent FMA chains.
     const nnc_ssize group = m == 1 ? 4 : 1;
-    NNC_T *pbuf = g->Bp ? NULL : nnc_tls_scratch(0, sizeof(NNC_T) * (size_t)(GEMM_NR * kc_max * group));
+    NNC_T *pbuf = g->Bp ? NULL : nnc_tls_scratch(NNC_SCRATCH_GEMM_B, sizeof(NNC_T) * (size_t)(GEMM_NR * kc_max * group));
     if (!abuf || (!g->Bp && !pbuf)) return NNC_ENOMEM;
     const nnc_ssize jp0 = np * t / nt, jp1 = np * (t + 1) / nt;
     for (nnc_ssize k0 = 0; k0 < k; k0 += kb) {
@@ -473,7 +473,7 @@ static int NNC_FN(gemm_run)(const NNC_FN(gemm_args) *g, int nt)
     NNC_T *bbuf = NULL;
     nnc_ssize ncb = NNC_MIN(GEMM_NC, NNC_CEILDIV(n, GEMM_NR) * GEMM_NR);
     if (!g->Bp) {
-        bbuf = nnc_tls_scratch(0, sizeof(NNC_T) * (size_t)GEMM_KC * (size_t)ncb);
+        bbuf = nnc_tls_scratch(NNC_SCRATCH_GEMM_B, sizeof(NNC_T) * (size_t)GEMM_KC * (size_t)ncb);
         if (!bbuf) return NNC_ENOMEM;
     }
     const size_t abytes = sizeof(NNC_T) * (size_t)GEMM_MC * GEMM_KC;
@@ -483,7 +483,7 @@ static int NNC_FN(gemm_run)(const NNC_FN(gemm_args) *g, int nt)
     // RNN's time loop calls gemm_run(g, 1) from its threads).
     #pragma omp parallel num_threads(nt)
     {
-        NNC_T *abuf = nnc_tls_scratch(1, abytes);
+        NNC_T *abuf = nnc_tls_scratch(NNC_SCRATCH_GEMM_A, abytes);
         if (!abuf) {
             #pragma omp atomic write
             failed = 1;

@@ -709,7 +709,7 @@ static int NNC_FN(rnn_bwd_rows)(const NNC_FN(rnn_ctx) *cx, nnc_ssize r0, nnc_ssi
     const int ra = d->cell == NNC_RNN_GRU && d->reset_after;
     int failed = 0;
     // Per thread: dh (the gradient w.r.t. h_{t-1} being built), dc or drh.
-    NNC_T *dh = nnc_tls_scratch(2, sizeof(NNC_T) * (size_t)rows * (size_t)H * 2);
+    NNC_T *dh = nnc_tls_scratch(NNC_SCRATCH_WORK, sizeof(NNC_T) * (size_t)rows * (size_t)H * 2);
     if (!dh) return NNC_ENOMEM;
     NNC_T *dc = dh + rows * H;  // LSTM: dC; GRU reset_after = 0: drh
     if (d->cell == NNC_RNN_LSTM) memset(dc, 0, sizeof(NNC_T) * (size_t)rows * (size_t)H);

@@ -108,7 +108,7 @@ static int NNC_FN(loss_run)(const NNC_FN(loss_args) *a, nnc_ssize count, nnc_ssi
     if (nb > 1) {
         nnc_ssize bytes;
         if (!nnc_mul_ok(nb, (nnc_ssize)sizeof(double), &bytes)) return NNC_EOVERFLOW;
-        part = nnc_tls_scratch(2, (size_t)bytes);
+        part = nnc_tls_scratch(NNC_SCRATCH_WORK, (size_t)bytes);
         if (!part) return NNC_ENOMEM;
     }
     int nt = nb > 1 ? nnc_threads_for(work) : 1;

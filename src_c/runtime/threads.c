@@ -127,7 +127,7 @@ static void tls_free(void *v)
 
 static void tls_make_key(void) { tss_create(&tls_key, tls_free); }
 
-void *nnc_tls_scratch(int slot, size_t bytes)
+void *nnc_tls_scratch(enum nnc_scratch_slot slot, size_t bytes)
 {
     call_once(&tls_once, tls_make_key);
     tls_scratch *t = tss_get(tls_key);
