@@ -9,10 +9,16 @@ NNC_DEBUG=1 builds with AddressSanitizer + UBSan (see RELIABILITY notes).
 """
 import glob
 import os
+import sys
 
 import numpy as np
 from Cython.Build import cythonize
 from setuptools import Extension, setup
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "build_tools"))
+import gen_pxi  # noqa: E402  (build_tools/ is not a package)
+
+gen_pxi.main()   # nnc/_capi.pxi: the Cython declarations of the C API, from its headers
 
 debug = os.environ.get("NNC_DEBUG") == "1"
 cflags = ["-fopenmp", "-std=c11"]

@@ -7,21 +7,6 @@
 # starting at the given offset (pixel stride = the buffer's last dimension),
 # so DenseBlock can work in place on its concatenation buffers.
 
-cdef extern from "nnc/nnc.h" nogil:
-    ctypedef struct nnc_conv_params:
-        nnc_ssize N, H, W, C, K, KH, KW, stride_h, stride_w, dil_h, dil_w
-        nnc_ssize pad_top, pad_bottom, pad_left, pad_right, groups, OH, OW, ldx, ldy
-    int nnc_conv_fwd_f32(const nnc_conv_params *p, const float *x, const float *W, const float *bias, int act,
-                         const float *res, float *y)
-    int nnc_conv_fwd_f64(const nnc_conv_params *p, const double *x, const double *W, const double *bias,
-                         int act, const double *res, double *y)
-    int nnc_conv_bwd_data_f32(const nnc_conv_params *p, const float *dz, const float *W, float *dx, int acc)
-    int nnc_conv_bwd_data_f64(const nnc_conv_params *p, const double *dz, const double *W, double *dx, int acc)
-    int nnc_conv_bwd_filter_f32(const nnc_conv_params *p, const float *x, const float *dz, float *dW, float *db)
-    int nnc_conv_bwd_filter_f64(const nnc_conv_params *p, const double *x, const double *dz, double *dW,
-                                double *db)
-
-
 cdef int _conv_params(nnc_conv_params *p, tuple geo, tuple xshape, nnc_ssize xoff, tuple yshape,
                       nnc_ssize yoff, tuple wshape) except -1:
     """Fills p from geo and checks every buffer against it (memory safety:
@@ -62,10 +47,7 @@ def conv_fwd(tuple geo, const floating[:, :, :, ::1] x, nnc_ssize x_off, const f
         _rec_conv(&p, &x[0, 0, 0, x_off], &W[0, 0, 0, 0], bp, act, rp, &y[0, 0, 0, y_off], floating is double,
                   (x, W, bias, res, y))
     with nogil:
-        if floating is float:
-            _ck(nnc_conv_fwd_f32(&p, &x[0, 0, 0, x_off], &W[0, 0, 0, 0], bp, act, rp, &y[0, 0, 0, y_off]))
-        else:
-            _ck(nnc_conv_fwd_f64(&p, &x[0, 0, 0, x_off], &W[0, 0, 0, 0], bp, act, rp, &y[0, 0, 0, y_off]))
+        _ck(op_conv_fwd(&p, &x[0, 0, 0, x_off], &W[0, 0, 0, 0], bp, act, rp, &y[0, 0, 0, y_off]))
 
 
 def conv_bwd_data(tuple geo, const floating[:, :, :, ::1] dz, nnc_ssize dz_off, const floating[:, :, :, ::1] W,
@@ -77,10 +59,7 @@ def conv_bwd_data(tuple geo, const floating[:, :, :, ::1] dz, nnc_ssize dz_off, 
     if p.N == 0:
         return
     with nogil:
-        if floating is float:
-            _ck(nnc_conv_bwd_data_f32(&p, &dz[0, 0, 0, dz_off], &W[0, 0, 0, 0], &dx[0, 0, 0, dx_off], accumulate))
-        else:
-            _ck(nnc_conv_bwd_data_f64(&p, &dz[0, 0, 0, dz_off], &W[0, 0, 0, 0], &dx[0, 0, 0, dx_off], accumulate))
+        _ck(op_conv_bwd_data(&p, &dz[0, 0, 0, dz_off], &W[0, 0, 0, 0], &dx[0, 0, 0, dx_off], accumulate))
 
 
 def conv_bwd_filter(tuple geo, const floating[:, :, :, ::1] x, nnc_ssize x_off, const floating[:, :, :, ::1] dz,
@@ -92,9 +71,5 @@ def conv_bwd_filter(tuple geo, const floating[:, :, :, ::1] x, nnc_ssize x_off, 
         raise ValueError(f"conv: db of {db.shape[0]} elements for {p.K} channels")
     cdef floating *dbp = NULL if db is None else &db[0]
     with nogil:
-        if floating is float:
-            _ck(nnc_conv_bwd_filter_f32(&p, &x[0, 0, 0, x_off] if p.N else NULL,
-                                        &dz[0, 0, 0, dz_off] if p.N else NULL, &dW[0, 0, 0, 0], dbp))
-        else:
-            _ck(nnc_conv_bwd_filter_f64(&p, &x[0, 0, 0, x_off] if p.N else NULL,
-                                        &dz[0, 0, 0, dz_off] if p.N else NULL, &dW[0, 0, 0, 0], dbp))
+        _ck(op_conv_bwd_filter(&p, &x[0, 0, 0, x_off] if p.N else NULL, &dz[0, 0, 0, dz_off] if p.N else NULL,
+                               &dW[0, 0, 0, 0], dbp))

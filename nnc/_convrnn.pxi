@@ -1,24 +1,5 @@
 # ConvRNN2D / ConvLSTM2D kernels: bindings (included by _core.pyx).
 
-cdef extern from "nnc/nnc.h" nogil:
-    ctypedef struct nnc_convrnn_desc:
-        int cell, act, training, keep_h
-        nnc_ssize n, t, h, w, cin, ch, kh, kw
-    int nnc_convrnn_forward_f32(const nnc_convrnn_desc *d, const float *xt, const float *Wx, const float *Wh,
-                                const float *b, const float *h0, const float *c0, float *gates, float *hist,
-                                float *chist)
-    int nnc_convrnn_forward_f64(const nnc_convrnn_desc *d, const double *xt, const double *Wx, const double *Wh,
-                                const double *b, const double *h0, const double *c0, double *gates,
-                                double *hist, double *chist)
-    int nnc_convrnn_backward_f32(const nnc_convrnn_desc *d, const float *xt, const float *Wx, const float *Wh,
-                                 const float *hist, const float *chist, float *gates, const float *dhs,
-                                 float *dxt, float *dWx, float *dWh, float *db, float *dh0, float *dc0)
-    int nnc_convrnn_backward_f64(const nnc_convrnn_desc *d, const double *xt, const double *Wx,
-                                 const double *Wh, const double *hist, const double *chist, double *gates,
-                                 const double *dhs, double *dxt, double *dWx, double *dWh, double *db,
-                                 double *dh0, double *dc0)
-
-
 cdef nnc_convrnn_desc _convrnn_desc(int cell, int act, int training, int keep_h, tuple xt_shape, tuple W_h_shape):
     cdef nnc_convrnn_desc d
     d.cell, d.act, d.training, d.keep_h = cell, act, training, keep_h
@@ -52,12 +33,8 @@ def convrnn_forward(int cell, int act, int training, int keep_h, const floating[
     if ss == 0:
         return
     with nogil:
-        if floating is float:
-            _ck(nnc_convrnn_forward_f32(&d, &xt[0, 0, 0, 0, 0], &Wx[0, 0, 0, 0], &Wh[0, 0, 0, 0], &b[0],
-                                        _ptr_or_null(h0), _ptr_or_null(c0), &gates[0], &hist[0], _wN(chist)))
-        else:
-            _ck(nnc_convrnn_forward_f64(&d, &xt[0, 0, 0, 0, 0], &Wx[0, 0, 0, 0], &Wh[0, 0, 0, 0], &b[0],
-                                        _ptr_or_null(h0), _ptr_or_null(c0), &gates[0], &hist[0], _wN(chist)))
+        _ck(op_convrnn_forward(&d, &xt[0, 0, 0, 0, 0], &Wx[0, 0, 0, 0], &Wh[0, 0, 0, 0], &b[0],
+                               _ptr_or_null(h0), _ptr_or_null(c0), &gates[0], &hist[0], _wN(chist)))
 
 
 def convrnn_backward(int cell, int act, const floating[:, :, :, :, ::1] xt, const floating[:, :, :, ::1] Wx,
@@ -76,15 +53,7 @@ def convrnn_backward(int cell, int act, const floating[:, :, :, :, ::1] xt, cons
                                       or dc0 is None or dc0.shape[0] != ss))):
         raise ValueError("convrnn_backward: buffer sizes do not match the geometry")
     with nogil:
-        if floating is float:
-            _ck(nnc_convrnn_backward_f32(&d, &xt[0, 0, 0, 0, 0] if ss else NULL, &Wx[0, 0, 0, 0],
-                                         &Wh[0, 0, 0, 0], &hist[0] if ss else NULL, _ptr_or_null(chist),
-                                         &gates[0] if ss else NULL, &dhs[0] if ss else NULL,
-                                         &dxt[0, 0, 0, 0, 0] if ss else NULL, &dWx[0, 0, 0, 0],
-                                         &dWh[0, 0, 0, 0], &db[0], _wN(dh0), _wN(dc0)))
-        else:
-            _ck(nnc_convrnn_backward_f64(&d, &xt[0, 0, 0, 0, 0] if ss else NULL, &Wx[0, 0, 0, 0],
-                                         &Wh[0, 0, 0, 0], &hist[0] if ss else NULL, _ptr_or_null(chist),
-                                         &gates[0] if ss else NULL, &dhs[0] if ss else NULL,
-                                         &dxt[0, 0, 0, 0, 0] if ss else NULL, &dWx[0, 0, 0, 0],
-                                         &dWh[0, 0, 0, 0], &db[0], _wN(dh0), _wN(dc0)))
+        _ck(op_convrnn_backward(&d, &xt[0, 0, 0, 0, 0] if ss else NULL, &Wx[0, 0, 0, 0], &Wh[0, 0, 0, 0],
+                                &hist[0] if ss else NULL, _ptr_or_null(chist), &gates[0] if ss else NULL,
+                                &dhs[0] if ss else NULL, &dxt[0, 0, 0, 0, 0] if ss else NULL,
+                                &dWx[0, 0, 0, 0], &dWh[0, 0, 0, 0], &db[0], _wN(dh0), _wN(dc0)))

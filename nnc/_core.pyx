@@ -10,30 +10,7 @@ are no numeric loops here.  One .pxi per kernel family is included below.
 from cython cimport floating
 from libc.stdint cimport int64_t
 
-cdef extern from "nnc/nnc.h" nogil:
-    ctypedef Py_ssize_t nnc_ssize
-    enum:
-        NNC_OK
-        NNC_ENOMEM
-        NNC_EINVAL
-        NNC_EOVERFLOW
-        NNC_ISA_SCALAR
-        NNC_ISA_AVX2
-        NNC_ISA_AVX512
-        NNC_ISA_COUNT
-    int nnc_init()
-    int nnc_isa_supported(int isa)
-    int nnc_get_isa()
-    int nnc_set_isa(int isa)
-    const char *nnc_isa_name(int isa)
-    void nnc_set_num_threads(int n)
-    int nnc_get_num_threads()
-    int nnc_omp_pause()
-    long long nnc_stall_threshold_ns(long long ns)
-    int nnc_stall_solo_calls()
-    void nnc_stall_note(int stalled)
-    const char *nnc_compiler()
-    int nnc_openmp_version()
+include "_capi.pxi"   # the C API, generated from the C headers (build_tools/gen_pxi.py)
 
 
 cdef int _raise(int status) except -1 with gil:

@@ -1,40 +1,5 @@
 # GEMM and activation kernels: bindings (included by _core.pyx).
 
-cdef extern from "nnc/nnc.h" nogil:
-    int nnc_gemm_f32(int ta, int tb, nnc_ssize m, nnc_ssize n, nnc_ssize k, float alpha, const float *A,
-                     nnc_ssize lda, const float *B, nnc_ssize ldb, float beta, float *C, nnc_ssize ldc,
-                     const float *bias, int act)
-    int nnc_gemm_f64(int ta, int tb, nnc_ssize m, nnc_ssize n, nnc_ssize k, double alpha, const double *A,
-                     nnc_ssize lda, const double *B, nnc_ssize ldb, double beta, double *C, nnc_ssize ldc,
-                     const double *bias, int act)
-    nnc_ssize nnc_gemm_packed_b_size_f32(nnc_ssize n, nnc_ssize k)
-    nnc_ssize nnc_gemm_packed_b_size_f64(nnc_ssize n, nnc_ssize k)
-    int nnc_gemm_pack_b_f32(float *dst, int tb, nnc_ssize n, nnc_ssize k, const float *B, nnc_ssize ldb)
-    int nnc_gemm_pack_b_f64(double *dst, int tb, nnc_ssize n, nnc_ssize k, const double *B, nnc_ssize ldb)
-    int nnc_gemm_packed_f32(int ta, nnc_ssize m, nnc_ssize n, nnc_ssize k, float alpha, const float *A,
-                            nnc_ssize lda, const float *Bp, float beta, float *C, nnc_ssize ldc,
-                            const float *bias, int act)
-    int nnc_gemm_packed_f64(int ta, nnc_ssize m, nnc_ssize n, nnc_ssize k, double alpha, const double *A,
-                            nnc_ssize lda, const double *Bp, double beta, double *C, nnc_ssize ldc,
-                            const double *bias, int act)
-    int nnc_gemm_nt_f32(nnc_ssize m, nnc_ssize n, nnc_ssize k, float alpha, const float *A, nnc_ssize lda,
-                        const float *B, nnc_ssize ldb, float beta, float *C, nnc_ssize ldc, const float *bias,
-                        int act)
-    int nnc_gemm_nt_f64(nnc_ssize m, nnc_ssize n, nnc_ssize k, double alpha, const double *A, nnc_ssize lda,
-                        const double *B, nnc_ssize ldb, double beta, double *C, nnc_ssize ldc,
-                        const double *bias, int act)
-    int nnc_act_fwd_f32(float *y, nnc_ssize ldy, const float *z, nnc_ssize ldz, nnc_ssize rows, nnc_ssize cols,
-                        int act)
-    int nnc_act_fwd_f64(double *y, nnc_ssize ldy, const double *z, nnc_ssize ldz, nnc_ssize rows,
-                        nnc_ssize cols, int act)
-    int nnc_act_bwd_f32(float *dz, nnc_ssize lddz, const float *dy, nnc_ssize lddy, const float *y, nnc_ssize ldy,
-                        nnc_ssize rows, nnc_ssize cols, int act)
-    int nnc_act_bwd_f64(double *dz, nnc_ssize lddz, const double *dy, nnc_ssize lddy, const double *y,
-                        nnc_ssize ldy, nnc_ssize rows, nnc_ssize cols, int act)
-    int nnc_colsum_f32(float *out, const float *x, nnc_ssize rows, nnc_ssize cols)
-    int nnc_colsum_f64(double *out, const double *x, nnc_ssize rows, nnc_ssize cols)
-
-
 cdef inline const floating *_ptr_or_null(const floating[::1] v) noexcept nogil:
     return NULL if v is None or v.shape[0] == 0 else &v[0]
 
@@ -50,18 +15,13 @@ def gemm(int ta, int tb, const floating[:, ::1] A, const floating[:, ::1] B, flo
     if m == 0 or n == 0:
         return
     with nogil:
-        if floating is float:
-            _ck(nnc_gemm_f32(ta, tb, m, n, k, alpha, &A[0, 0] if A.shape[0] * A.shape[1] else NULL,
-                             A.shape[1], &B[0, 0] if B.shape[0] * B.shape[1] else NULL, B.shape[1],
-                             beta, &C[0, 0], C.shape[1], bp, act))
-        else:
-            _ck(nnc_gemm_f64(ta, tb, m, n, k, alpha, &A[0, 0] if A.shape[0] * A.shape[1] else NULL,
-                             A.shape[1], &B[0, 0] if B.shape[0] * B.shape[1] else NULL, B.shape[1],
-                             beta, &C[0, 0], C.shape[1], bp, act))
+        _ck(op_gemm(ta, tb, m, n, k, alpha, &A[0, 0] if A.shape[0] * A.shape[1] else NULL, A.shape[1],
+                    &B[0, 0] if B.shape[0] * B.shape[1] else NULL, B.shape[1], beta, &C[0, 0], C.shape[1], bp,
+                    act))
 
 
 def gemm_packed_b_size(dtype_is_f64, nnc_ssize n, nnc_ssize k):
-    cdef nnc_ssize s = nnc_gemm_packed_b_size_f64(n, k) if dtype_is_f64 else nnc_gemm_packed_b_size_f32(n, k)
+    cdef nnc_ssize s = op_gemm_packed_b_size(dtype_is_f64, n, k)
     if s < 0:
         raise ValueError("nnc: packed weight too large")
     return s
@@ -72,10 +32,7 @@ def gemm_pack_b(floating[::1] dst, int tb, nnc_ssize n, nnc_ssize k, const float
     if n == 0 or k == 0:
         return
     with nogil:
-        if floating is float:
-            _ck(nnc_gemm_pack_b_f32(&dst[0], tb, n, k, &B[0, 0], B.shape[1]))
-        else:
-            _ck(nnc_gemm_pack_b_f64(&dst[0], tb, n, k, &B[0, 0], B.shape[1]))
+        _ck(op_gemm_pack_b(&dst[0], tb, n, k, &B[0, 0], B.shape[1]))
 
 
 def gemm_packed(int ta, const floating[:, ::1] A, const floating[::1] Bp, nnc_ssize k, floating[:, ::1] C,
@@ -86,12 +43,8 @@ def gemm_packed(int ta, const floating[:, ::1] A, const floating[::1] Bp, nnc_ss
     if m == 0 or n == 0:
         return
     with nogil:
-        if floating is float:
-            _ck(nnc_gemm_packed_f32(ta, m, n, k, alpha, &A[0, 0] if k else NULL, A.shape[1],
-                                    &Bp[0] if k else NULL, beta, &C[0, 0], C.shape[1], bp, act))
-        else:
-            _ck(nnc_gemm_packed_f64(ta, m, n, k, alpha, &A[0, 0] if k else NULL, A.shape[1],
-                                    &Bp[0] if k else NULL, beta, &C[0, 0], C.shape[1], bp, act))
+        _ck(op_gemm_packed(ta, m, n, k, alpha, &A[0, 0] if k else NULL, A.shape[1], &Bp[0] if k else NULL,
+                           beta, &C[0, 0], C.shape[1], bp, act))
 
 
 def gemm_nt(const floating[:, ::1] A, const floating[:, ::1] B, floating[:, ::1] C,
@@ -105,12 +58,8 @@ def gemm_nt(const floating[:, ::1] A, const floating[:, ::1] B, floating[:, ::1]
         _rec_gemm_nt(m, n, k, alpha, &A[0, 0] if k else NULL, k, &B[0, 0] if k else NULL, k, beta, &C[0, 0], n, bp,
                      act, floating is double, (A, B, C, bias))
     with nogil:
-        if floating is float:
-            _ck(nnc_gemm_nt_f32(m, n, k, alpha, &A[0, 0] if k else NULL, k, &B[0, 0] if k else NULL, k,
-                                beta, &C[0, 0], n, bp, act))
-        else:
-            _ck(nnc_gemm_nt_f64(m, n, k, alpha, &A[0, 0] if k else NULL, k, &B[0, 0] if k else NULL, k,
-                                beta, &C[0, 0], n, bp, act))
+        _ck(op_gemm_nt(m, n, k, alpha, &A[0, 0] if k else NULL, k, &B[0, 0] if k else NULL, k, beta, &C[0, 0],
+                       n, bp, act))
 
 
 cdef inline nnc_ssize _ld(nnc_ssize stride_bytes, nnc_ssize itemsize) noexcept nogil:
@@ -135,12 +84,8 @@ def act_fwd(floating[:, :] y, const floating[:, :] z, int act):
         _rec_act(&y[0, 0], _ld(y.strides[0], sz), &z[0, 0], _ld(z.strides[0], sz), y.shape[0], y.shape[1], act,
                  floating is double, (y, z))
     with nogil:
-        if floating is float:
-            _ck(nnc_act_fwd_f32(&y[0, 0], _ld(y.strides[0], sz), &z[0, 0], _ld(z.strides[0], sz), y.shape[0],
-                                y.shape[1], act))
-        else:
-            _ck(nnc_act_fwd_f64(&y[0, 0], _ld(y.strides[0], sz), &z[0, 0], _ld(z.strides[0], sz), y.shape[0],
-                                y.shape[1], act))
+        _ck(op_act_fwd(&y[0, 0], _ld(y.strides[0], sz), &z[0, 0], _ld(z.strides[0], sz), y.shape[0],
+                       y.shape[1], act))
 
 
 def act_bwd(floating[:, :] dz, const floating[:, :] dy, const floating[:, :] y, int act):
@@ -150,12 +95,8 @@ def act_bwd(floating[:, :] dz, const floating[:, :] dy, const floating[:, :] y, 
     cdef nnc_ssize sz = sizeof(floating)
     _rows_ok((dz, dy, y), dz.shape[0], dz.shape[1], sz)
     with nogil:
-        if floating is float:
-            _ck(nnc_act_bwd_f32(&dz[0, 0], _ld(dz.strides[0], sz), &dy[0, 0], _ld(dy.strides[0], sz), &y[0, 0],
-                                _ld(y.strides[0], sz), dz.shape[0], dz.shape[1], act))
-        else:
-            _ck(nnc_act_bwd_f64(&dz[0, 0], _ld(dz.strides[0], sz), &dy[0, 0], _ld(dy.strides[0], sz), &y[0, 0],
-                                _ld(y.strides[0], sz), dz.shape[0], dz.shape[1], act))
+        _ck(op_act_bwd(&dz[0, 0], _ld(dz.strides[0], sz), &dy[0, 0], _ld(dy.strides[0], sz), &y[0, 0],
+                       _ld(y.strides[0], sz), dz.shape[0], dz.shape[1], act))
 
 
 def colsum(floating[::1] out, const floating[:, ::1] x):
@@ -163,18 +104,7 @@ def colsum(floating[::1] out, const floating[:, ::1] x):
     if out.shape[0] == 0:
         return
     with nogil:
-        if floating is float:
-            _ck(nnc_colsum_f32(&out[0], &x[0, 0] if x.shape[0] else NULL, x.shape[0], out.shape[0]))
-        else:
-            _ck(nnc_colsum_f64(&out[0], &x[0, 0] if x.shape[0] else NULL, x.shape[0], out.shape[0]))
-
-
-cdef extern from "nnc/nnc.h" nogil:
-    int nnc_perceptron_epoch_f32(float *W, float *b, const float *x, const float *t, const int64_t *order,
-                                 nnc_ssize n, nnc_ssize fin, nnc_ssize fout, float lr, int64_t *mistakes)
-    int nnc_perceptron_epoch_f64(double *W, double *b, const double *x, const double *t,
-                                 const int64_t *order, nnc_ssize n, nnc_ssize fin, nnc_ssize fout,
-                                 double lr, int64_t *mistakes)
+        _ck(op_colsum(&out[0], &x[0, 0] if x.shape[0] else NULL, x.shape[0], out.shape[0]))
 
 
 def perceptron_epoch(floating[:, ::1] W, floating[::1] b, const floating[:, ::1] x,
@@ -184,10 +114,6 @@ def perceptron_epoch(floating[:, ::1] W, floating[::1] b, const floating[:, ::1]
     if order.shape[0] == 0:
         return 0
     with nogil:
-        if floating is float:
-            _ck(nnc_perceptron_epoch_f32(&W[0, 0], &b[0], &x[0, 0], &t[0, 0], &order[0], order.shape[0],
-                                         W.shape[1], W.shape[0], lr, &wrong))
-        else:
-            _ck(nnc_perceptron_epoch_f64(&W[0, 0], &b[0], &x[0, 0], &t[0, 0], &order[0], order.shape[0],
-                                         W.shape[1], W.shape[0], lr, &wrong))
+        _ck(op_perceptron_epoch(&W[0, 0], &b[0], &x[0, 0], &t[0, 0], &order[0], order.shape[0], W.shape[1],
+                                W.shape[0], lr, &wrong))
     return wrong

@@ -22,15 +22,6 @@ cdef extern from "numpy/arrayobject.h":
     object PyDataMem_SetHandler(object handler)
     int _import_array() except -1
 
-cdef extern from "nnc/nnc.h" nogil:
-    void *nnc_aligned_alloc(size_t bytes)
-    void nnc_aligned_free(void *p)
-    void *nnc_aligned_realloc(void *p, size_t bytes)
-    size_t nnc_mem_set_cache_limit(size_t bytes)
-    size_t nnc_mem_get_cache_limit()
-    size_t nnc_mem_cached_bytes()
-    void nnc_mem_clear_cache()
-
 
 cdef void *_mem_malloc(void *ctx, size_t size) noexcept nogil:
     return nnc_aligned_alloc(size)

@@ -100,7 +100,7 @@ cdef class Plan:
                 o = &self.ops[i]
                 for j in range(_OP_NPTR):
                     q[j] = (o.ptr[j] if o.where[j] == 0 else (xb if o.where[j] == 1 else yb) + o.off[j])
-                st = _run_op(o, q)
+                st = _run_op(o, q, <double>0) if o.f64 else _run_op(o, q, <float>0)
                 if st != NNC_OK:
                     break
         return _ck(st)
@@ -131,35 +131,23 @@ cdef inline bint _recording() noexcept:
     return _rec_plan is not None and PyThread_get_thread_ident() == _rec_thread
 
 
-cdef int _run_op(const _plan_op *o, const char **q) noexcept nogil:
+cdef int _run_op(const _plan_op *o, const char **q, floating dtype_tag) noexcept nogil:
+    """Replays one recorded call; q holds its re-based pointers.  The fused
+    dtype_tag (a 0 of the recorded element type) picks float32 or float64."""
     if o.kind == _OP_CONV:
-        if o.f64:
-            return nnc_conv_fwd_f64(&o.cp, <const double *>q[0], <const double *>q[1], <const double *>q[2], o.act,
-                                    <const double *>q[3], <double *>q[4])
-        return nnc_conv_fwd_f32(&o.cp, <const float *>q[0], <const float *>q[1], <const float *>q[2], o.act,
-                                <const float *>q[3], <float *>q[4])
+        return op_conv_fwd(&o.cp, <const floating *>q[0], <const floating *>q[1], <const floating *>q[2], o.act,
+                           <const floating *>q[3], <floating *>q[4])
     if o.kind == _OP_MAXPOOL:
-        if o.f64:
-            return nnc_maxpool2d_fwd_f64(<double *>q[0], NULL, <const double *>q[1], &o.pp)
-        return nnc_maxpool2d_fwd_f32(<float *>q[0], NULL, <const float *>q[1], &o.pp)
+        return op_maxpool2d_fwd(<floating *>q[0], NULL, <const floating *>q[1], &o.pp)
     if o.kind == _OP_AVGPOOL:
-        if o.f64:
-            return nnc_avgpool2d_fwd_f64(<double *>q[0], <const double *>q[1], &o.pp)
-        return nnc_avgpool2d_fwd_f32(<float *>q[0], <const float *>q[1], &o.pp)
+        return op_avgpool2d_fwd(<floating *>q[0], <const floating *>q[1], &o.pp)
     if o.kind == _OP_GEMM_NT:
-        if o.f64:
-            return nnc_gemm_nt_f64(o.m, o.n, o.k, o.alpha, <const double *>q[0], o.lda, <const double *>q[1], o.ldb,
-                                   o.beta, <double *>q[2], o.ldc, <const double *>q[3], o.act)
-        return nnc_gemm_nt_f32(o.m, o.n, o.k, <float>o.alpha, <const float *>q[0], o.lda, <const float *>q[1],
-                               o.ldb, <float>o.beta, <float *>q[2], o.ldc, <const float *>q[3], o.act)
+        return op_gemm_nt(o.m, o.n, o.k, <floating>o.alpha, <const floating *>q[0], o.lda, <const floating *>q[1],
+                          o.ldb, <floating>o.beta, <floating *>q[2], o.ldc, <const floating *>q[3], o.act)
     if o.kind == _OP_ACT:
-        if o.f64:
-            return nnc_act_fwd_f64(<double *>q[0], o.lda, <const double *>q[1], o.ldb, o.m, o.n, o.act)
-        return nnc_act_fwd_f32(<float *>q[0], o.lda, <const float *>q[1], o.ldb, o.m, o.n, o.act)
+        return op_act_fwd(<floating *>q[0], o.lda, <const floating *>q[1], o.ldb, o.m, o.n, o.act)
     if o.kind == _OP_ADD:
-        if o.f64:
-            return nnc_add_f64(<double *>q[0], <const double *>q[1], <const double *>q[2], o.n)
-        return nnc_add_f32(<float *>q[0], <const float *>q[1], <const float *>q[2], o.n)
+        return op_add(<floating *>q[0], <const floating *>q[1], <const floating *>q[2], o.n)
     return NNC_EINVAL
 
 

@@ -2,19 +2,6 @@
 # Python layer has validated shapes (nnc/nnc_pool.h states the rules, which
 # the C core checks again).
 
-cdef extern from "nnc/nnc.h" nogil:
-    ctypedef struct nnc_pool2d:
-        nnc_ssize n, h, w, c, oh, ow, kh, kw, sh, sw, ph, pw
-    int nnc_maxpool2d_fwd_f32(float *y, float *idx, const float *x, const nnc_pool2d *p)
-    int nnc_maxpool2d_fwd_f64(double *y, double *idx, const double *x, const nnc_pool2d *p)
-    int nnc_maxpool2d_bwd_f32(float *dx, const float *dy, const float *idx, const nnc_pool2d *p)
-    int nnc_maxpool2d_bwd_f64(double *dx, const double *dy, const double *idx, const nnc_pool2d *p)
-    int nnc_avgpool2d_fwd_f32(float *y, const float *x, const nnc_pool2d *p)
-    int nnc_avgpool2d_fwd_f64(double *y, const double *x, const nnc_pool2d *p)
-    int nnc_avgpool2d_bwd_f32(float *dx, const float *dy, const nnc_pool2d *p)
-    int nnc_avgpool2d_bwd_f64(double *dx, const double *dy, const nnc_pool2d *p)
-
-
 cdef nnc_pool2d _pool2d(const Py_ssize_t *xs, const Py_ssize_t *ys, tuple window,
                         const Py_ssize_t *ids=NULL) except *:
     """The nnc_pool2d of input shape xs, output shape ys and window
@@ -46,10 +33,7 @@ def maxpool2d_fwd(floating[:, :, :, ::1] y, const floating[:, :, :, ::1] x, tupl
     elif _recording():
         _rec_pool(_OP_MAXPOOL, &p, &y[0, 0, 0, 0], &x[0, 0, 0, 0], floating is double, (y, x))
     with nogil:
-        if floating is float:
-            _ck(nnc_maxpool2d_fwd_f32(&y[0, 0, 0, 0], ip, &x[0, 0, 0, 0], &p))
-        else:
-            _ck(nnc_maxpool2d_fwd_f64(&y[0, 0, 0, 0], ip, &x[0, 0, 0, 0], &p))
+        _ck(op_maxpool2d_fwd(&y[0, 0, 0, 0], ip, &x[0, 0, 0, 0], &p))
 
 
 def maxpool2d_bwd(floating[:, :, :, ::1] dx, const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] idx,
@@ -59,10 +43,7 @@ def maxpool2d_bwd(floating[:, :, :, ::1] dx, const floating[:, :, :, ::1] dy, co
     if dx.shape[0] == 0 or dx.shape[3] == 0:
         return
     with nogil:
-        if floating is float:
-            _ck(nnc_maxpool2d_bwd_f32(&dx[0, 0, 0, 0], &dy[0, 0, 0, 0], &idx[0, 0, 0, 0], &p))
-        else:
-            _ck(nnc_maxpool2d_bwd_f64(&dx[0, 0, 0, 0], &dy[0, 0, 0, 0], &idx[0, 0, 0, 0], &p))
+        _ck(op_maxpool2d_bwd(&dx[0, 0, 0, 0], &dy[0, 0, 0, 0], &idx[0, 0, 0, 0], &p))
 
 
 def avgpool2d_fwd(floating[:, :, :, ::1] y, const floating[:, :, :, ::1] x, tuple window):
@@ -73,10 +54,7 @@ def avgpool2d_fwd(floating[:, :, :, ::1] y, const floating[:, :, :, ::1] x, tupl
     if _recording():
         _rec_pool(_OP_AVGPOOL, &p, &y[0, 0, 0, 0], &x[0, 0, 0, 0], floating is double, (y, x))
     with nogil:
-        if floating is float:
-            _ck(nnc_avgpool2d_fwd_f32(&y[0, 0, 0, 0], &x[0, 0, 0, 0], &p))
-        else:
-            _ck(nnc_avgpool2d_fwd_f64(&y[0, 0, 0, 0], &x[0, 0, 0, 0], &p))
+        _ck(op_avgpool2d_fwd(&y[0, 0, 0, 0], &x[0, 0, 0, 0], &p))
 
 
 def avgpool2d_bwd(floating[:, :, :, ::1] dx, const floating[:, :, :, ::1] dy, tuple window):
@@ -85,7 +63,4 @@ def avgpool2d_bwd(floating[:, :, :, ::1] dx, const floating[:, :, :, ::1] dy, tu
     if dx.shape[0] == 0 or dx.shape[3] == 0:
         return
     with nogil:
-        if floating is float:
-            _ck(nnc_avgpool2d_bwd_f32(&dx[0, 0, 0, 0], &dy[0, 0, 0, 0], &p))
-        else:
-            _ck(nnc_avgpool2d_bwd_f64(&dx[0, 0, 0, 0], &dy[0, 0, 0, 0], &p))
+        _ck(op_avgpool2d_bwd(&dx[0, 0, 0, 0], &dy[0, 0, 0, 0], &p))

@@ -1,55 +1,6 @@
 # Recurrent kernels (SimpleRNN, LSTM, GRU), their fused gate passes and
 # gradient clipping: bindings (included by _core.pyx).
 
-cdef extern from "nnc/nnc.h" nogil:
-    ctypedef struct nnc_rnn_desc:
-        int cell
-        int act
-        int reset_after
-        int training
-        nnc_ssize n, t, f, h
-    int nnc_rnn_forward_f32(const nnc_rnn_desc *d, const float *x, const float *Wx, const float *Wh,
-                            const float *bx, const float *bh, const float *h0, const float *c0, float *hs,
-                            float *cs, float *gates, float *aux)
-    int nnc_rnn_forward_f64(const nnc_rnn_desc *d, const double *x, const double *Wx, const double *Wh,
-                            const double *bx, const double *bh, const double *h0, const double *c0, double *hs,
-                            double *cs, double *gates, double *aux)
-    nnc_ssize nnc_rnn_backward_workspace_size_f32(const nnc_rnn_desc *d)
-    nnc_ssize nnc_rnn_backward_workspace_size_f64(const nnc_rnn_desc *d)
-    int nnc_rnn_backward_f32(const nnc_rnn_desc *d, const float *x, const float *Wx, const float *Wh,
-                             const float *h0, const float *c0, const float *hs, const float *cs,
-                             const float *gates, const float *aux, const float *dhs, float *dx, float *dWx,
-                             float *dWh, float *dbx, float *dbh, float *dh0, float *dc0, float *work)
-    int nnc_rnn_backward_f64(const nnc_rnn_desc *d, const double *x, const double *Wx, const double *Wh,
-                             const double *h0, const double *c0, const double *hs, const double *cs,
-                             const double *gates, const double *aux, const double *dhs, double *dx,
-                             double *dWx, double *dWh, double *dbx, double *dbh, double *dh0, double *dc0,
-                             double *work)
-    int nnc_lstm_cell_fwd_f32(nnc_ssize rows, nnc_ssize h, float *a, nnc_ssize lda, const float *c_prev,
-                              nnc_ssize ldcp, float *c, nnc_ssize ldc, float *hout, nnc_ssize ldh, int save)
-    int nnc_lstm_cell_fwd_f64(nnc_ssize rows, nnc_ssize h, double *a, nnc_ssize lda, const double *c_prev,
-                              nnc_ssize ldcp, double *c, nnc_ssize ldc, double *hout, nnc_ssize ldh, int save)
-    int nnc_lstm_cell_bwd_f32(nnc_ssize rows, nnc_ssize h, const float *g, nnc_ssize ldg, const float *c_prev,
-                              nnc_ssize ldcp, const float *c, nnc_ssize ldc, const float *dh_ext, nnc_ssize lde,
-                              const float *dh_rec, nnc_ssize ldr, float *dc, nnc_ssize lddc, float *da,
-                              nnc_ssize ldda)
-    int nnc_lstm_cell_bwd_f64(nnc_ssize rows, nnc_ssize h, const double *g, nnc_ssize ldg,
-                              const double *c_prev, nnc_ssize ldcp, const double *c, nnc_ssize ldc,
-                              const double *dh_ext, nnc_ssize lde, const double *dh_rec, nnc_ssize ldr,
-                              double *dc, nnc_ssize lddc, double *da, nnc_ssize ldda)
-    int nnc_rnn_cell_bwd_f32(nnc_ssize rows, nnc_ssize h, const float *hout, nnc_ssize ldh, const float *dh_ext,
-                             nnc_ssize lde, const float *dh_rec, nnc_ssize ldr, float *da, nnc_ssize ldda,
-                             int act)
-    int nnc_rnn_cell_bwd_f64(nnc_ssize rows, nnc_ssize h, const double *hout, nnc_ssize ldh,
-                             const double *dh_ext, nnc_ssize lde, const double *dh_rec, nnc_ssize ldr,
-                             double *da, nnc_ssize ldda, int act)
-    int nnc_clip_value_f32(float *x, nnc_ssize n, float v)
-    int nnc_clip_value_f64(double *x, nnc_ssize n, double v)
-    int nnc_scale_inplace_f32(float *x, nnc_ssize n, float s)
-    int nnc_scale_inplace_f64(double *x, nnc_ssize n, double s)
-    int nnc_sumsq_f32(const float *x, nnc_ssize n, double *out)
-    int nnc_sumsq_f64(const double *x, nnc_ssize n, double *out)
-
 RNN_SIMPLE, RNN_LSTM, RNN_GRU = 0, 1, 2
 
 
@@ -99,17 +50,13 @@ def rnn_forward(int cell, int act, int reset_after, int training, const floating
     if d.n == 0 or d.t == 0:
         return
     with nogil:
-        if floating is float:
-            _ck(nnc_rnn_forward_f32(&d, _p3(x), &Wx[0, 0], &Wh[0, 0], &bx[0], _ptr_or_null(bh), _p2(h0),
-                                    _p2(c0), _w3(hs), _w3(cs), _w3(gates), _w3(aux)))
-        else:
-            _ck(nnc_rnn_forward_f64(&d, _p3(x), &Wx[0, 0], &Wh[0, 0], &bx[0], _ptr_or_null(bh), _p2(h0),
-                                    _p2(c0), _w3(hs), _w3(cs), _w3(gates), _w3(aux)))
+        _ck(op_rnn_forward(&d, _p3(x), &Wx[0, 0], &Wh[0, 0], &bx[0], _ptr_or_null(bh), _p2(h0), _p2(c0),
+                           _w3(hs), _w3(cs), _w3(gates), _w3(aux)))
 
 
 def rnn_backward_workspace_size(int cell, int reset_after, nnc_ssize n, nnc_ssize t, nnc_ssize h):
     cdef nnc_rnn_desc d = _rnn_desc(cell, 0, reset_after, 1, n, t, 0, h)
-    cdef nnc_ssize s = nnc_rnn_backward_workspace_size_f64(&d)
+    cdef nnc_ssize s = op_rnn_backward_workspace_size(True, &d)
     if s < 0:
         raise ValueError("nnc: recurrent workspace too large")
     return s
@@ -125,14 +72,9 @@ def rnn_backward(int cell, int act, int reset_after, const floating[:, :, ::1] x
     cdef nnc_rnn_desc d = _rnn_desc(cell, act, reset_after, 1, x.shape[0], x.shape[1], x.shape[2],
                                     Wh.shape[1])
     with nogil:
-        if floating is float:
-            _ck(nnc_rnn_backward_f32(&d, _p3(x), &Wx[0, 0], &Wh[0, 0], _p2(h0), _p2(c0), _p3(hs), _p3(cs),
-                                     _p3(gates), _p3(aux), _p3(dhs), _w3(dx), &dWx[0, 0], &dWh[0, 0],
-                                     &dbx[0], _w1(dbh), _w2(dh0), _w2(dc0), _w1(work)))
-        else:
-            _ck(nnc_rnn_backward_f64(&d, _p3(x), &Wx[0, 0], &Wh[0, 0], _p2(h0), _p2(c0), _p3(hs), _p3(cs),
-                                     _p3(gates), _p3(aux), _p3(dhs), _w3(dx), &dWx[0, 0], &dWh[0, 0],
-                                     &dbx[0], _w1(dbh), _w2(dh0), _w2(dc0), _w1(work)))
+        _ck(op_rnn_backward(&d, _p3(x), &Wx[0, 0], &Wh[0, 0], _p2(h0), _p2(c0), _p3(hs), _p3(cs), _p3(gates),
+                            _p3(aux), _p3(dhs), _w3(dx), &dWx[0, 0], &dWh[0, 0], &dbx[0], _w1(dbh), _w2(dh0),
+                            _w2(dc0), _w1(work)))
 
 
 def lstm_cell_fwd(floating[:, ::1] a, const floating[:, ::1] c_prev, floating[:, ::1] c, floating[:, ::1] h,
@@ -143,12 +85,8 @@ def lstm_cell_fwd(floating[:, ::1] a, const floating[:, ::1] c_prev, floating[:,
     if rows == 0 or hh == 0:
         return
     with nogil:
-        if floating is float:
-            _ck(nnc_lstm_cell_fwd_f32(rows, hh, &a[0, 0], a.shape[1], _p2(c_prev), hh, &c[0, 0], hh,
-                                      &h[0, 0], hh, save))
-        else:
-            _ck(nnc_lstm_cell_fwd_f64(rows, hh, &a[0, 0], a.shape[1], _p2(c_prev), hh, &c[0, 0], hh,
-                                      &h[0, 0], hh, save))
+        _ck(op_lstm_cell_fwd(rows, hh, &a[0, 0], a.shape[1], _p2(c_prev), hh, &c[0, 0], hh, &h[0, 0], hh,
+                             save))
 
 
 def lstm_cell_bwd(const floating[:, ::1] g, const floating[:, ::1] c_prev, const floating[:, ::1] c,
@@ -159,12 +97,8 @@ def lstm_cell_bwd(const floating[:, ::1] g, const floating[:, ::1] c_prev, const
     if rows == 0 or hh == 0:
         return
     with nogil:
-        if floating is float:
-            _ck(nnc_lstm_cell_bwd_f32(rows, hh, &g[0, 0], g.shape[1], _p2(c_prev), hh, &c[0, 0], hh,
-                                      _p2(dh_ext), hh, _p2(dh_rec), hh, &dc[0, 0], hh, &da[0, 0], da.shape[1]))
-        else:
-            _ck(nnc_lstm_cell_bwd_f64(rows, hh, &g[0, 0], g.shape[1], _p2(c_prev), hh, &c[0, 0], hh,
-                                      _p2(dh_ext), hh, _p2(dh_rec), hh, &dc[0, 0], hh, &da[0, 0], da.shape[1]))
+        _ck(op_lstm_cell_bwd(rows, hh, &g[0, 0], g.shape[1], _p2(c_prev), hh, &c[0, 0], hh, _p2(dh_ext), hh,
+                             _p2(dh_rec), hh, &dc[0, 0], hh, &da[0, 0], da.shape[1]))
 
 
 def rnn_cell_bwd(const floating[:, ::1] h, const floating[:, ::1] dh_ext, const floating[:, ::1] dh_rec,
@@ -174,32 +108,21 @@ def rnn_cell_bwd(const floating[:, ::1] h, const floating[:, ::1] dh_ext, const 
     if rows == 0 or hh == 0:
         return
     with nogil:
-        if floating is float:
-            _ck(nnc_rnn_cell_bwd_f32(rows, hh, &h[0, 0], hh, _p2(dh_ext), hh, _p2(dh_rec), hh, &da[0, 0], hh,
-                                     act))
-        else:
-            _ck(nnc_rnn_cell_bwd_f64(rows, hh, &h[0, 0], hh, _p2(dh_ext), hh, _p2(dh_rec), hh, &da[0, 0], hh,
-                                     act))
+        _ck(op_rnn_cell_bwd(rows, hh, &h[0, 0], hh, _p2(dh_ext), hh, _p2(dh_rec), hh, &da[0, 0], hh, act))
 
 
 def clip_value(floating[::1] x, floating v):
     if x.shape[0] == 0:
         return
     with nogil:
-        if floating is float:
-            _ck(nnc_clip_value_f32(&x[0], x.shape[0], v))
-        else:
-            _ck(nnc_clip_value_f64(&x[0], x.shape[0], v))
+        _ck(op_clip_value(&x[0], x.shape[0], v))
 
 
 def scale_inplace(floating[::1] x, floating s):
     if x.shape[0] == 0:
         return
     with nogil:
-        if floating is float:
-            _ck(nnc_scale_inplace_f32(&x[0], x.shape[0], s))
-        else:
-            _ck(nnc_scale_inplace_f64(&x[0], x.shape[0], s))
+        _ck(op_scale_inplace(&x[0], x.shape[0], s))
 
 
 def sumsq(const floating[::1] x):
@@ -208,8 +131,5 @@ def sumsq(const floating[::1] x):
     if x.shape[0] == 0:
         return 0.0
     with nogil:
-        if floating is float:
-            _ck(nnc_sumsq_f32(&x[0], x.shape[0], &out))
-        else:
-            _ck(nnc_sumsq_f64(&x[0], x.shape[0], &out))
+        _ck(op_sumsq(&x[0], x.shape[0], &out))
     return out

@@ -1,26 +1,5 @@
 # train kernels: losses, optimiser steps, element-wise add (included by _core.pyx).
 
-cdef extern from "nnc/nnc.h" nogil:
-    int nnc_softmax_xent_f32(const float *z, const int64_t *labels, const float *t, nnc_ssize rows,
-                             nnc_ssize cols, float scale, float *grad, double *loss)
-    int nnc_softmax_xent_f64(const double *z, const int64_t *labels, const double *t, nnc_ssize rows,
-                             nnc_ssize cols, double scale, double *grad, double *loss)
-    int nnc_mse_f32(const float *p, const float *t, nnc_ssize n, float scale, float *grad, double *loss)
-    int nnc_mse_f64(const double *p, const double *t, nnc_ssize n, double scale, double *grad, double *loss)
-    int nnc_bce_f32(const float *p, const float *t, nnc_ssize n, int from_logits, float scale, float *grad,
-                    double *loss)
-    int nnc_bce_f64(const double *p, const double *t, nnc_ssize n, int from_logits, double scale,
-                    double *grad, double *loss)
-    int nnc_sgd_step_f32(float *p, const float *g, float *v, nnc_ssize n, float lr, float momentum)
-    int nnc_sgd_step_f64(double *p, const double *g, double *v, nnc_ssize n, double lr, double momentum)
-    int nnc_adam_step_f32(float *p, const float *g, float *m, float *v, nnc_ssize n, float lr, float b1,
-                          float b2, float eps, float bc1, float sqrt_bc2)
-    int nnc_adam_step_f64(double *p, const double *g, double *m, double *v, nnc_ssize n, double lr,
-                          double b1, double b2, double eps, double bc1, double sqrt_bc2)
-    int nnc_add_f32(float *y, const float *a, const float *b, nnc_ssize n)
-    int nnc_add_f64(double *y, const double *a, const double *b, nnc_ssize n)
-
-
 def softmax_xent(const floating[:, ::1] z, const int64_t[::1] labels, const floating[:, ::1] t,
                  floating[:, ::1] grad, floating scale):
     """Fused softmax cross-entropy over rows: returns scale * sum of row losses and
@@ -33,10 +12,7 @@ def softmax_xent(const floating[:, ::1] z, const int64_t[::1] labels, const floa
     if rows == 0 or cols == 0:
         return 0.0
     with nogil:
-        if floating is float:
-            _ck(nnc_softmax_xent_f32(&z[0, 0], lp, tp, rows, cols, scale, &grad[0, 0], &loss))
-        else:
-            _ck(nnc_softmax_xent_f64(&z[0, 0], lp, tp, rows, cols, scale, &grad[0, 0], &loss))
+        _ck(op_softmax_xent(&z[0, 0], lp, tp, rows, cols, scale, &grad[0, 0], &loss))
     return loss
 
 
@@ -46,10 +22,7 @@ def mse(const floating[::1] p, const floating[::1] t, floating[::1] grad, floati
     if p.shape[0] == 0:
         return 0.0
     with nogil:
-        if floating is float:
-            _ck(nnc_mse_f32(&p[0], &t[0], p.shape[0], scale, &grad[0], &loss))
-        else:
-            _ck(nnc_mse_f64(&p[0], &t[0], p.shape[0], scale, &grad[0], &loss))
+        _ck(op_mse(&p[0], &t[0], p.shape[0], scale, &grad[0], &loss))
     return loss
 
 
@@ -59,10 +32,7 @@ def bce(const floating[::1] p, const floating[::1] t, floating[::1] grad, floati
     if p.shape[0] == 0:
         return 0.0
     with nogil:
-        if floating is float:
-            _ck(nnc_bce_f32(&p[0], &t[0], p.shape[0], from_logits, scale, &grad[0], &loss))
-        else:
-            _ck(nnc_bce_f64(&p[0], &t[0], p.shape[0], from_logits, scale, &grad[0], &loss))
+        _ck(op_bce(&p[0], &t[0], p.shape[0], from_logits, scale, &grad[0], &loss))
     return loss
 
 
@@ -72,10 +42,7 @@ def sgd_step(floating[::1] p, const floating[::1] g, floating[::1] v, floating l
     if p.shape[0] == 0:
         return
     with nogil:
-        if floating is float:
-            _ck(nnc_sgd_step_f32(&p[0], &g[0], vp, p.shape[0], lr, momentum))
-        else:
-            _ck(nnc_sgd_step_f64(&p[0], &g[0], vp, p.shape[0], lr, momentum))
+        _ck(op_sgd_step(&p[0], &g[0], vp, p.shape[0], lr, momentum))
 
 
 def adam_step(floating[::1] p, const floating[::1] g, floating[::1] m, floating[::1] v, floating lr,
@@ -84,10 +51,7 @@ def adam_step(floating[::1] p, const floating[::1] g, floating[::1] m, floating[
     if p.shape[0] == 0:
         return
     with nogil:
-        if floating is float:
-            _ck(nnc_adam_step_f32(&p[0], &g[0], &m[0], &v[0], p.shape[0], lr, b1, b2, eps, bc1, sqrt_bc2))
-        else:
-            _ck(nnc_adam_step_f64(&p[0], &g[0], &m[0], &v[0], p.shape[0], lr, b1, b2, eps, bc1, sqrt_bc2))
+        _ck(op_adam_step(&p[0], &g[0], &m[0], &v[0], p.shape[0], lr, b1, b2, eps, bc1, sqrt_bc2))
 
 
 def add(floating[::1] y, const floating[::1] a, const floating[::1] b):
@@ -97,7 +61,4 @@ def add(floating[::1] y, const floating[::1] a, const floating[::1] b):
     if _recording():
         _rec_add(&y[0], &a[0], &b[0], y.shape[0], floating is double, (y, a, b))
     with nogil:
-        if floating is float:
-            _ck(nnc_add_f32(&y[0], &a[0], &b[0], y.shape[0]))
-        else:
-            _ck(nnc_add_f64(&y[0], &a[0], &b[0], y.shape[0]))
+        _ck(op_add(&y[0], &a[0], &b[0], y.shape[0]))
