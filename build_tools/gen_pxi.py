@@ -123,7 +123,7 @@ def render():
         out += ["", "", f"cdef inline {signature(ret, f'op_{name}', head, 'floating')} noexcept nogil:"]
         if fused:
             out += ["    if floating is float:", f"        return nnc_{name}_f32({args})",
-                    f"    return nnc_{name}_f64({args})"]
+                    "    else:", f"        return nnc_{name}_f64({args})"]
         else:
             out += [f"    return nnc_{name}_f64({args}) if f64 else nnc_{name}_f32({args})"]
     return "\n".join(out) + "\n"
