@@ -1,8 +1,9 @@
 """The Layer base class: params/grads dicts, the training cache and its lock,
-input conversion, config round trip.  Subclasses implement ``_forward`` and
-``_backward`` and call one kernel each.  Both run with nnc's memory cache as
-NumPy's data allocator (``_core.memcache``), so the arrays they allocate
-reuse resident pages from one call to the next."""
+input conversion, config round trip, registration in the layer registry.
+Subclasses implement ``_forward`` and ``_backward`` and call one kernel
+each.  Both run with nnc's memory cache as NumPy's data allocator
+(``_core.memcache``), so the arrays they allocate reuse resident pages from
+one call to the next."""
 import contextlib
 import threading
 
@@ -10,10 +11,20 @@ import numpy as np
 
 from .. import _core
 from .._validation import as_input, dtype_name, layer_dtype, shape_str
+from .registry import register
 
 
 class Layer:
     """Base of every nnc layer (see API.md, "Conventions")."""
+
+    def __init_subclass__(cls, **kwargs):
+        """nnc's public layer classes (Sequential too) register themselves
+        under their class name: the classes ``from_config``/``nnc.load`` may
+        build.  Private bases (``_Pool2D``) and classes defined outside the
+        nnc package are not registered (saving one raises TypeError)."""
+        super().__init_subclass__(**kwargs)
+        if not cls.__name__.startswith("_") and cls.__module__.partition(".")[0] == "nnc":
+            register(cls)
 
     def __init__(self, dtype=np.float32):
         self.dtype = layer_dtype(dtype, type(self).__name__)
