@@ -64,6 +64,7 @@ class Sequential(Layer):
         self._cache = None
         self._lock = threading.Lock()
         self._input_shape = None
+        self._plans = {}   # {input shape: plan entry}, a memo (Layer._memos)
 
     def add(self, layer):
         """Append a layer."""
@@ -114,7 +115,7 @@ class Sequential(Layer):
         if (type(x) is not np.ndarray or x.dtype != self.dtype or not x.ndim or not x.flags.c_contiguous
                 or _core.recording()):
             return None
-        plans = self.__dict__.setdefault("_plans", {})
+        plans = self._plans
         entry = plans.get(x.shape)
         leaves = self._leaves()
         if entry is not None and (len(leaves) != len(entry[1]) or not all(

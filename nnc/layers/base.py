@@ -61,16 +61,26 @@ class Layer:
     def get_config(self):
         return {"dtype": dtype_name(self.dtype)}
 
+    # -- inference writes nothing but memos -------------------------------
+    # An inference forward (training=False) never assigns to the layer (a
+    # recurrent layer's ``state`` aside): one layer may serve many threads.
+    # It may only add entries to these per-input-shape memo dicts (conv
+    # geometries, Sequential's plans), created with the layer: an entry is a
+    # function of the input shape and the layer alone, so threads racing on
+    # one store equal entries, and a lost entry is recomputed, not wrong.
+    _memos = ("_shape_cache", "_plans")
+
     # -- pickling (Dask and Ray ship models this way) -------------------
     def __getstate__(self):
-        """Everything but the training lock and what a training forward kept
-        for backward: parameters, gradients, config, recurrent state."""
+        """Everything but the training lock, what a training forward kept
+        for backward and the memos: parameters, gradients, config, recurrent
+        state."""
         state = self.__dict__.copy()
         state["_lock"] = None
         state["_cache"] = None
-        state.pop("_plans", None)
-        if "_shape_cache" in state:
-            state["_shape_cache"] = {}
+        for name in self._memos:
+            if name in state:
+                state[name] = {}
         return state
 
     def __setstate__(self, state):
