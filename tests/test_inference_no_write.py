@@ -105,3 +105,27 @@ def test_inference_writes_nothing_to_the_layer(name, rng):
     assert ys[0].shape[0] == shapes[0][0] and ys[1].shape[0] == shapes[1][0]
     if not getattr(layer, "stateful", False):   # a stateful layer starts from the carried state
         np.testing.assert_array_equal(again, ys[0])
+
+
+@pytest.mark.parametrize("name", ["ConvRNN2D", "ConvLSTM2D"])
+def test_inference_between_training_forward_and_backward(name, rng):
+    """An inference call on other image sizes between a training forward and
+    its backward changes nothing in the backward (the state shape comes from
+    the cached input, not from the last call)."""
+    make, shapes, _ = CASES[name]
+    nnc.seed(4)
+    layer = make()
+    x = rng.standard_normal(shapes[0]).astype(np.float32)
+    other = rng.standard_normal(shapes[1]).astype(np.float32)
+    g = rng.standard_normal(layer.forward(x, training=True).shape).astype(np.float32)
+    results = []
+    for between in (False, True):
+        layer.forward(x, training=True)
+        if between:
+            layer.forward(other)
+        dx = layer.backward(g)
+        state = layer.grad_initial_state
+        results.append([dx, *(v.copy() for v in layer.grads.values()),
+                        *(state if isinstance(state, tuple) else (state,))])
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)
