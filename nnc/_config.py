@@ -12,6 +12,7 @@ import sys
 import numpy as np
 
 from . import _core
+from ._version import __version__
 
 if _core.init_status() != 0:
     raise ImportError(
@@ -108,7 +109,7 @@ def show_config(file=None):
     """Print the chosen ISA, thread count, compiler and OpenMP version."""
     supported = [n for n in _core.ISA_NAMES if _core.isa_supported(n)]
     lines = [
-        f"nnc {__import__('nnc').__version__}",
+        f"nnc {__version__}",
         f"  isa:         {_core.get_isa()} (supported: {', '.join(supported)}; NNC_ISA to force)",
         f"  threads:     {get_num_threads()} (stall guard: {_stall_guard()})",
         f"  compiler:    {_core.compiler()}",

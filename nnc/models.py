@@ -6,9 +6,11 @@ import threading
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import _config, _core, losses, optim
+from . import _config, _core, losses, optim, serialization
 from ._validation import dtype_name, layer_dtype, pos_int, shape_str
+from .clip import clip_grad_norm, clip_grad_value
 from .layers.base import Layer
+from .layers.registry import layer_from_config, layer_to_config
 
 __all__ = ["Sequential"]
 
@@ -62,6 +64,7 @@ class Sequential(Layer):
         self._cache = None
         self._lock = threading.Lock()
         self._input_shape = None
+        self._plans = {}   # {input shape: plan entry}, a memo (Layer._memos)
 
     def add(self, layer):
         """Append a layer."""
@@ -112,7 +115,7 @@ class Sequential(Layer):
         if (type(x) is not np.ndarray or x.dtype != self.dtype or not x.ndim or not x.flags.c_contiguous
                 or _core.recording()):
             return None
-        plans = self.__dict__.setdefault("_plans", {})
+        plans = self._plans
         entry = plans.get(x.shape)
         leaves = self._leaves()
         if entry is not None and (len(leaves) != len(entry[1]) or not all(
@@ -225,10 +228,6 @@ class Sequential(Layer):
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
                 raise ValueError("Sequential.fit: validation_data must be a pair (x_val, y_val)")
             xv, yv = np.asarray(validation_data[0]), np.asarray(validation_data[1])
-        clip_v = clip_n = None
-        if clip_value is not None or clip_norm is not None:
-            from .clip import clip_grad_norm, clip_grad_value
-            clip_v, clip_n = clip_grad_value, clip_grad_norm
 
         history = {"loss": []}
         if validation_data is not None:
@@ -255,9 +254,9 @@ class Sequential(Layer):
                     self.backward(loss_fn.backward(), input_grad=False)
                     grads = self.grads
                     if clip_value is not None:
-                        clip_v(grads, clip_value)
+                        clip_grad_value(grads, clip_value)
                     if clip_norm is not None:
-                        clip_n(grads, clip_norm)
+                        clip_grad_norm(grads, clip_norm)
                     opt.step(self.params, grads)
                     total += batch_loss * len(idx)
                     if want_acc:
@@ -318,12 +317,10 @@ class Sequential(Layer):
         return out
 
     def get_config(self):
-        from .serialization import layer_to_config
         return {"layers": [layer_to_config(layer) for layer in self.layers], "dtype": dtype_name(self.dtype)}
 
     @classmethod
     def from_config(cls, config):
-        from .serialization import layer_from_config
         specs = config.get("layers")
         if not isinstance(specs, list):
             raise ValueError("Sequential.from_config: expected a list under 'layers'")
@@ -331,8 +328,7 @@ class Sequential(Layer):
 
     def save(self, path):
         """Write the model to exactly ``path`` (one .npz, no pickle); ``nnc.load(path)`` restores it."""
-        from .serialization import save
-        save(self, path)
+        serialization.save(self, path)
 
     def __repr__(self):
         return "Sequential([" + ", ".join(repr(layer) for layer in self.layers) + "])"

@@ -1,13 +1,14 @@
-"""Model files and the layer registry.
+"""Model files: reading and writing them, nothing else.
 
 A model file is one ``.npz`` archive written with ``np.savez`` (no pickle):
 ``__nnc__`` holds the UTF-8 JSON header (format, version, the nested
 ``{"class_name", "config"}`` of the model and, per parameter, its shape, dtype
 and SHA-256) and ``p:<key>`` holds each parameter array.  ``load`` reads it
-with ``allow_pickle=False``, resolves class names only through the registry of
-nnc layer classes (never importing or evaluating anything named by the file),
-checks every array's shape, dtype and digest against the header, and raises
-``ValueError`` for any truncated, corrupted or tampered file.
+with ``allow_pickle=False``, builds the model through the layer registry
+(``nnc/layers/registry.py``: class names are looked up among nnc's layer
+classes, never imported or evaluated), checks every array's shape, dtype and
+digest against the header, and raises ``ValueError`` for any truncated,
+corrupted or tampered file.  No layer imports this module.
 """
 import hashlib
 import json
@@ -18,47 +19,12 @@ import zlib
 
 import numpy as np
 
+from .layers.registry import layer_from_config, layer_to_config, registry  # noqa: F401 (registry: re-export)
+
 FORMAT = "nnc-model"
 VERSION = 1
 _HEADER = "__nnc__"
 _PREFIX = "p:"
-
-
-def registry():
-    """``{class name: class}`` of every layer class nnc.layers exports (so
-    layers added later register themselves) plus Sequential."""
-    from . import layers
-    from .layers.base import Layer
-    from .models import Sequential
-
-    reg = {"Sequential": Sequential}
-    for name in layers.__all__:
-        cls = getattr(layers, name)
-        if isinstance(cls, type) and issubclass(cls, Layer) and cls is not Layer:
-            reg[name] = cls
-    return reg
-
-
-def layer_to_config(layer):
-    """``{"class_name": ..., "config": ...}`` of a registered layer."""
-    name = type(layer).__name__
-    if registry().get(name) is not type(layer):
-        raise TypeError(f"cannot serialise {name}: not an nnc layer class (see nnc.layers.__all__)")
-    return {"class_name": name, "config": layer.get_config()}
-
-
-def layer_from_config(spec, where="nnc.load"):
-    """Rebuild a layer from ``{"class_name", "config"}`` (possibly JSON round-tripped)."""
-    if not isinstance(spec, dict) or not isinstance(spec.get("class_name"), str) \
-            or not isinstance(spec.get("config"), dict):
-        raise ValueError(f"{where}: expected a {{'class_name': str, 'config': dict}} layer spec, got {spec!r:.200}")
-    cls = registry().get(spec["class_name"])
-    if cls is None:
-        raise ValueError(f"{where}: unknown layer class {spec['class_name']!r}")
-    try:
-        return cls.from_config(spec["config"])
-    except (TypeError, KeyError, OverflowError, MemoryError) as e:
-        raise ValueError(f"{where}: invalid config for {spec['class_name']}: {e}") from None
 
 
 def _digest(a):

@@ -1,8 +1,9 @@
 """The Layer base class: params/grads dicts, the training cache and its lock,
-input conversion, config round trip.  Subclasses implement ``_forward`` and
-``_backward`` and call one kernel each.  Both run with nnc's memory cache as
-NumPy's data allocator (``_core.memcache``), so the arrays they allocate
-reuse resident pages from one call to the next."""
+input conversion, config round trip, registration in the layer registry.
+Subclasses implement ``_forward`` and ``_backward`` and call one kernel
+each.  Both run with nnc's memory cache as NumPy's data allocator
+(``_core.memcache``), so the arrays they allocate reuse resident pages from
+one call to the next."""
 import contextlib
 import threading
 
@@ -10,10 +11,20 @@ import numpy as np
 
 from .. import _core
 from .._validation import as_input, dtype_name, layer_dtype, shape_str
+from .registry import register
 
 
 class Layer:
     """Base of every nnc layer (see API.md, "Conventions")."""
+
+    def __init_subclass__(cls, **kwargs):
+        """nnc's public layer classes (Sequential too) register themselves
+        under their class name: the classes ``from_config``/``nnc.load`` may
+        build.  Private bases (``_Pool2D``) and classes defined outside the
+        nnc package are not registered (saving one raises TypeError)."""
+        super().__init_subclass__(**kwargs)
+        if not cls.__name__.startswith("_") and cls.__module__.partition(".")[0] == "nnc":
+            register(cls)
 
     def __init__(self, dtype=np.float32):
         self.dtype = layer_dtype(dtype, type(self).__name__)
@@ -50,16 +61,26 @@ class Layer:
     def get_config(self):
         return {"dtype": dtype_name(self.dtype)}
 
+    # -- inference writes nothing but memos -------------------------------
+    # An inference forward (training=False) never assigns to the layer (a
+    # recurrent layer's ``state`` aside): one layer may serve many threads.
+    # It may only add entries to these per-input-shape memo dicts (conv
+    # geometries, Sequential's plans), created with the layer: an entry is a
+    # function of the input shape and the layer alone, so threads racing on
+    # one store equal entries, and a lost entry is recomputed, not wrong.
+    _memos = ("_shape_cache", "_plans")
+
     # -- pickling (Dask and Ray ship models this way) -------------------
     def __getstate__(self):
-        """Everything but the training lock and what a training forward kept
-        for backward: parameters, gradients, config, recurrent state."""
+        """Everything but the training lock, what a training forward kept
+        for backward and the memos: parameters, gradients, config, recurrent
+        state."""
         state = self.__dict__.copy()
         state["_lock"] = None
         state["_cache"] = None
-        state.pop("_plans", None)
-        if "_shape_cache" in state:
-            state["_shape_cache"] = {}
+        for name in self._memos:
+            if name in state:
+                state[name] = {}
         return state
 
     def __setstate__(self, state):

@@ -26,7 +26,6 @@ class _ConvRecurrent(_Recurrent):
         super().__init__(in_channels, hidden_channels, return_sequences, stateful, dtype)
         self.in_channels, self.hidden_channels = self.input_size, self.hidden_size
         self.kernel_size = pair(kernel_size, "kernel_size", self.name)
-        self._hw = None
 
     def get_config(self):
         return {"in_channels": self.in_channels, "hidden_channels": self.hidden_channels,
@@ -47,6 +46,9 @@ class _ConvRecurrent(_Recurrent):
         self._add_param(b_key, b)
 
     # -- checks (state arrays are images here) ----------------------------
+    # The state's shape follows the input's H, W: it is computed from the
+    # input at every call and passed along, never kept on the layer (an
+    # inference forward writes nothing but ``state``).
     def _check_x(self, x):
         x = self._input(x)
         if x.ndim != 5 or x.shape[4] != self.in_channels:
@@ -54,25 +56,31 @@ class _ConvRecurrent(_Recurrent):
         if x.shape[1] == 0 or x.shape[2] == 0 or x.shape[3] == 0:
             raise ValueError(f"{self.name}: expected input (N, T, H, W, {self.in_channels}) with T, H, W >= 1, "
                              f"got {shape_str(x.shape)}")
-        self._hw = x.shape[2:4]
         return x
 
-    def _state_shape(self, n):
-        return (n,) + tuple(self._hw) + (self.hidden_channels,)
+    def _state_shape(self, x_shape):
+        """(N, H, W, Ch): the state's shape for an input of shape (N, T, H, W, C)."""
+        return (x_shape[0], x_shape[2], x_shape[3], self.hidden_channels)
 
     def _state_array(self, a, n, what):
-        a = self._input(a, what)
-        if a.shape != self._state_shape(n):
-            raise self._shape_error(f"(N, H, W, Ch) = {shape_str(self._state_shape(n))}", a.shape, what)
-        return a
+        # _Recurrent._initial converts each state array here; its shape, which
+        # depends on the input's H, W, is checked by _initial below.
+        return self._input(a, what)
 
-    def _initial(self, initial_state, n):
+    def _initial(self, initial_state, shape):
+        """(h0, c0) arrays of the state ``shape`` (N, H, W, Ch), or None for zeros."""
+        n, hw = shape[0], tuple(shape[1:3])
         if initial_state is None and self.stateful and self.state is not None:
             h = self.state[0] if self._has_cell_state else self.state
-            if h.shape[1:3] != tuple(self._hw) and h.shape[0] == n:
+            if h.shape[1:3] != hw and h.shape[0] == n:
                 raise ValueError(f"{self.name}: stateful layer holds a state of shape {shape_str(h.shape)}, "
-                                 f"got input of spatial size {tuple(self._hw)}; call reset_state() first")
-        return super()._initial(initial_state, n)
+                                 f"got input of spatial size {hw}; call reset_state() first")
+        h0, c0 = super()._initial(initial_state, n)
+        whats = ("initial state h", "initial state C") if self._has_cell_state else ("initial state",)
+        for a, what in zip((h0, c0), whats):
+            if a is not None and a.shape != shape:
+                raise self._shape_error(f"(N, H, W, Ch) = {shape_str(shape)}", a.shape, what)
+        return h0, c0
 
     # -- kernels ------------------------------------------------------------
     def _run(self, x, training, initial_state):
@@ -80,7 +88,7 @@ class _ConvRecurrent(_Recurrent):
         (only the last step when neither training nor return_sequences)."""
         N, T, H, W, C = x.shape
         ch, G, dt = self.hidden_channels, self._gates, self.dtype
-        h0, c0 = self._initial(initial_state, N)
+        h0, c0 = self._initial(initial_state, self._state_shape(x.shape))
         Wx, Wh, b = self._weights()
         xt = np.ascontiguousarray(x.transpose(1, 0, 2, 3, 4))
         keep_h = bool(training or self.return_sequences)
@@ -113,13 +121,13 @@ class _ConvRecurrent(_Recurrent):
         Wx, Wh, _ = self._weights()
         kx, kh_, kb = self._grad_keys()
         dxt = np.empty_like(xt)
-        shape = self._state_shape(xt.shape[1])
+        shape = self._state_shape(c["x"].shape)
         dh0 = np.empty(shape, self.dtype)
         dc0 = np.empty(shape, self.dtype) if self._has_cell_state else None
         if c["consumed"]:
             # The kernel turned the saved gates into their gradients (no extra
             # copy of the largest buffer): a second backward re-runs the forward.
-            zeros = np.zeros(self._state_shape(c["x"].shape[0]), self.dtype)
+            zeros = np.zeros(shape, self.dtype)
             h0, c0 = c["initial"]
             h0 = zeros if h0 is None else h0
             self._run(c["x"], True, (h0, zeros if c0 is None else c0) if self._has_cell_state else h0)

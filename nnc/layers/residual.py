@@ -6,6 +6,7 @@ import numpy as np
 from .. import _core
 from .._validation import dtype_name, layer_dtype, shape_str
 from .base import Layer
+from .registry import layer_from_config, layer_to_config
 
 
 def _prefixed(parts, attr):
@@ -50,14 +51,12 @@ class Residual(Layer):
         return _prefixed((("block", self.block), ("shortcut", self.shortcut)), "grads")
 
     def get_config(self):
-        from ..serialization import layer_to_config
         return {"block": layer_to_config(self.block),
                 "shortcut": None if self.shortcut is None else layer_to_config(self.shortcut),
                 "dtype": dtype_name(self.dtype)}
 
     @classmethod
     def from_config(cls, config):
-        from ..serialization import layer_from_config
         config = dict(config)
         block = layer_from_config(config.pop("block"), "Residual.from_config")
         sc = config.pop("shortcut", None)
