@@ -28,7 +28,9 @@ if debug:
                "-fsanitize=address,undefined", "-fno-sanitize-recover=undefined"]
     ldflags += ["-fsanitize=address,undefined"]
 else:
-    cflags += ["-O3", "-fno-math-errno", "-fno-trapping-math", "-fno-semantic-interposition"]
+    # -g0: no debug information in the shipped extension (Python's own CFLAGS
+    # ask for -g; NNC_DEBUG=1 keeps it)
+    cflags += ["-O3", "-g0", "-fno-math-errno", "-fno-trapping-math", "-fno-semantic-interposition"]
 
 sources = ["nnc/_core.pyx"] + sorted(glob.glob("src_c/runtime/*.c")) + sorted(glob.glob("src_c/isa/*/isa.c"))
 ext = Extension(
