@@ -4,7 +4,6 @@ import sys
 import threading
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from . import _config, _core, losses, optim, serialization
 from ._validation import dtype_name, layer_dtype, pos_int, shape_str
@@ -43,6 +42,13 @@ def _plan_buffer_bytes(plan, x, y, leaves):
     owners = {id(o): o for o in map(_owner, plan.arrays()) if id(o) not in skip}
     return sum(getattr(o, "nbytes", 0) for o in owners.values())
 
+
+
+def _progress_bar(**kwargs):
+    """fit's tqdm progress bar.  tqdm.auto is imported here, when a fit first
+    needs it, not with nnc: it costs about 40 ms (it probes for Jupyter)."""
+    from tqdm.auto import tqdm
+    return tqdm(**kwargs)
 
 class Sequential(Layer):
     """Layers applied in order: ``y = layers[-1](...layers[0](x))``.
@@ -238,8 +244,8 @@ class Sequential(Layer):
                 history["val_accuracy"] = []
         n = x.shape[0]
         nbatches = -(-n // batch_size)
-        bar = tqdm(total=epochs * nbatches, unit="batch", file=sys.stderr, disable=verbose != 1,
-                   dynamic_ncols=True, mininterval=0.2)
+        bar = _progress_bar(total=epochs * nbatches, unit="batch", file=sys.stderr, disable=verbose != 1,
+                            dynamic_ncols=True, mininterval=0.2)
         post = {}
         try:
             for epoch in range(epochs):

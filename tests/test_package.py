@@ -184,3 +184,16 @@ def test_layer_from_config_builds_only_registered_classes():
     for name in ("os.system", "Layer", "_Recurrent", "builtins.eval"):
         with pytest.raises(ValueError, match="unknown layer class"):
             layer_registry.layer_from_config({"class_name": name, "config": {}})
+
+
+def test_import_leaves_the_progress_bar_for_fit(tmp_path):
+    # tqdm.auto costs tens of milliseconds: `import nnc` must not pay for it;
+    # fit's first progress bar does.
+    code = ("import sys, numpy as np, nnc\nassert 'tqdm' not in sys.modules\n"
+            "m = nnc.Sequential([nnc.Dense(2, 1)])\n"
+            "m.fit(np.zeros((4, 2), np.float32), np.zeros((4, 1), np.float32), epochs=1, verbose=1)\n"
+            "assert 'tqdm.auto' in sys.modules\n")
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(PKG_DIR))
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
