@@ -39,7 +39,9 @@ def set_num_threads(n):
 
 
 def get_num_threads():
-    """The number of threads nnc kernels use."""
+    """The number of threads nnc kernels use (:func:`set_num_threads`).  Code
+    running under an OpenMP thread limit (``threadpoolctl.threadpool_limits``,
+    ``omp_set_num_threads`` in that thread) runs them on at most that many."""
     return _core.get_num_threads()
 
 

@@ -60,6 +60,10 @@ def get_num_threads():
     return nnc_get_num_threads()
 
 
+def effective_num_threads():
+    return nnc_effective_num_threads()
+
+
 def omp_pause():
     return nnc_omp_pause()
 

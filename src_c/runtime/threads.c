@@ -28,6 +28,8 @@ int nnc_threads(void)
     return n < 1 ? 1 : n;
 }
 
+int nnc_effective_num_threads(void) { return nnc_threads(); }
+
 // Stall guard state (nnc.h): calls left on one thread, the current period.
 static atomic_int g_solo_left, g_solo_period;
 static atomic_llong g_stall_ns = 500000;

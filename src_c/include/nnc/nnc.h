@@ -53,6 +53,10 @@ const char *nnc_isa_name(int isa);
 // omp_get_max_threads() of the calling thread.
 void nnc_set_num_threads(int n);
 int nnc_get_num_threads(void);
+// The thread count a kernel called now from this OS thread would use:
+// nnc_get_num_threads() capped by this thread's OpenMP limit (omp_get_max_threads(),
+// e.g. threadpoolctl's threadpool_limits).
+int nnc_effective_num_threads(void);
 // Pauses the OpenMP runtime (before fork); returns 0 on success.
 int nnc_omp_pause(void);
 // Stall guard (util.c): a timed parallel region (the conv engine's, or a
