@@ -23,7 +23,7 @@ cdef enum:
 
 ctypedef struct _plan_op:
     int kind, f64, act
-    nnc_conv_params cp
+    nnc_conv_desc cp
     nnc_pool2d pp
     nnc_ssize m, n, k, lda, ldb, ldc   # gemm_nt; act: rows m, cols n, ldy lda, ldz ldb; add: n
     double alpha, beta
@@ -177,7 +177,7 @@ def recording():
 
 
 # What the bindings report while recording (pointers as they pass them).
-cdef int _rec_conv(const nnc_conv_params *p, const void *x, const void *W, const void *b, int act,
+cdef int _rec_conv(const nnc_conv_desc *p, const void *x, const void *W, const void *b, int act,
                    const void *res, const void *y, int f64, tuple refs) except -1:
     cdef _plan_op *o = _rec_op(_OP_CONV, f64, refs)
     o.cp, o.act = p[0], act

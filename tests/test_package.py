@@ -197,3 +197,16 @@ def test_import_leaves_the_progress_bar_for_fit(tmp_path):
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path,
                        timeout=120)
     assert r.returncode == 0, r.stderr
+
+
+def test_conv_geometry_fields_are_the_c_struct_fields_in_order():
+    # The conv binding fills nnc_conv_desc from a ConvGeometry by one tuple unpack.
+    import re
+    from nnc.layers.conv import ConvGeometry
+    header = open(os.path.join(os.path.dirname(PKG_DIR), "src_c", "include", "nnc", "nnc_conv.h")).read()
+    body = re.search(r"typedef struct \w*\s*\{(.*?)\}\s*nnc_conv_desc;", header, re.S).group(1)
+    body = re.sub(r"//[^\n]*", "", body)
+    fields = [f.strip() for decl in body.split(";") if decl.strip()
+              for f in decl.replace("nnc_ssize", "").split(",")]
+    assert fields[:len(ConvGeometry._fields)] == list(ConvGeometry._fields)
+    assert fields[len(ConvGeometry._fields):] == ["ldx", "ldy"]   # from the buffers

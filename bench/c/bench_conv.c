@@ -22,7 +22,7 @@ static const char *const default_shapes =
     "64x16x16x32-32k3s2p1g1";
 
 typedef struct {
-    nnc_conv_params p;
+    nnc_conv_desc p;
     char label[64];
 } cshape;
 
@@ -32,16 +32,16 @@ static int parse_shape(const char *tok, cshape *s)
     if (sscanf(tok, "%ldx%ldx%ldx%ld-%ldk%lds%ldp%ldg%ld", &n, &h, &w, &c, &k, &kk, &st, &pad, &g) != 9) return -1;
     if (n < 1 || h < 1 || w < 1 || c < 1 || k < 1 || kk < 1 || st < 1 || pad < 0 || g < 1 || c % g || k % g)
         return -1;
-    nnc_conv_params *p = &s->p;
+    nnc_conv_desc *p = &s->p;
     memset(p, 0, sizeof *p);
-    p->N = n, p->H = h, p->W = w, p->C = c, p->K = k, p->KH = p->KW = kk;
+    p->n = n, p->h = h, p->w = w, p->c = c, p->k = k, p->kh = p->kw = kk;
     p->stride_h = p->stride_w = st, p->dil_h = p->dil_w = 1;
     p->pad_top = p->pad_bottom = p->pad_left = p->pad_right = pad;
     p->groups = g;
-    p->OH = (h + 2 * pad - kk) / st + 1;
-    p->OW = (w + 2 * pad - kk) / st + 1;
+    p->oh = (h + 2 * pad - kk) / st + 1;
+    p->ow = (w + 2 * pad - kk) / st + 1;
     p->ldx = c, p->ldy = k;
-    if (p->OH < 1 || p->OW < 1) return -1;
+    if (p->oh < 1 || p->ow < 1) return -1;
     snprintf(s->label, sizeof s->label, "%s", tok);
     return 0;
 }
@@ -51,14 +51,14 @@ static const char *const pass_name[NPASS] = {"fwd", "dx", "dW+db"};
 
 typedef struct {
     int f64, pass;
-    const nnc_conv_params *p;
+    const nnc_conv_desc *p;
     void *x, *W, *b, *y, *dz, *dx, *dW, *db;
 } ccase;
 
 static int run_pass(const void *ctx)
 {
     const ccase *c = ctx;
-    const nnc_conv_params *p = c->p;
+    const nnc_conv_desc *p = c->p;
     const int pass = c->pass;
     if (c->f64) {
         if (pass == FWD) return nnc_conv_fwd_f64(p, c->x, c->W, c->b, NNC_ACT_RELU, NULL, c->y);
@@ -72,10 +72,10 @@ static int run_pass(const void *ctx)
 
 static void *pass_out(const ccase *c, int pass, size_t *n)
 {
-    const nnc_conv_params *p = c->p;
-    if (pass == FWD) { *n = (size_t)(p->N * p->OH * p->OW * p->K); return c->y; }
-    if (pass == DX) { *n = (size_t)(p->N * p->H * p->W * p->C); return c->dx; }
-    *n = (size_t)(p->KH * p->KW * (p->C / p->groups) * p->K);
+    const nnc_conv_desc *p = c->p;
+    if (pass == FWD) { *n = (size_t)(p->n * p->oh * p->ow * p->k); return c->y; }
+    if (pass == DX) { *n = (size_t)(p->n * p->h * p->w * p->c); return c->dx; }
+    *n = (size_t)(p->kh * p->kw * (p->c / p->groups) * p->k);
     return c->dW;
 }
 
@@ -86,21 +86,21 @@ static int bench_one(const bench_opts *o, const char *token, int f64)
         fprintf(stderr, "bad conv shape '%s'\n", token);
         return 2;
     }
-    const nnc_conv_params *p = &s->p;
+    const nnc_conv_desc *p = &s->p;
     const size_t es = f64 ? sizeof(double) : sizeof(float);
-    const size_t nx = (size_t)(p->N * p->H * p->W * p->C), ny = (size_t)(p->N * p->OH * p->OW * p->K);
-    const size_t nw = (size_t)(p->KH * p->KW * (p->C / p->groups) * p->K);
-    ccase c = {f64, FWD, p, malloc(nx * es), malloc(nw * es), malloc((size_t)p->K * es), malloc(ny * es),
-               malloc(ny * es), malloc(nx * es), malloc(nw * es), malloc((size_t)p->K * es)};
+    const size_t nx = (size_t)(p->n * p->h * p->w * p->c), ny = (size_t)(p->n * p->oh * p->ow * p->k);
+    const size_t nw = (size_t)(p->kh * p->kw * (p->c / p->groups) * p->k);
+    ccase c = {f64, FWD, p, malloc(nx * es), malloc(nw * es), malloc((size_t)p->k * es), malloc(ny * es),
+               malloc(ny * es), malloc(nx * es), malloc(nw * es), malloc((size_t)p->k * es)};
     double *ref = malloc((nx > nw ? (nx > ny ? nx : ny) : (nw > ny ? nw : ny)) * sizeof(double));
     int status = 0;
     if (!c.x || !c.W || !c.b || !c.y || !c.dz || !c.dx || !c.dW || !c.db || !ref) { status = -1; goto done; }
     unsigned seed = 12345;
     bench_fill(c.x, nx, f64, &seed);
     bench_fill(c.W, nw, f64, &seed);
-    bench_fill(c.b, (size_t)p->K, f64, &seed);
+    bench_fill(c.b, (size_t)p->k, f64, &seed);
     bench_fill(c.dz, ny, f64, &seed);
-    const double flops = 2.0 * (double)(p->N * p->OH * p->OW * p->K) * (double)(p->C / p->groups * p->KH * p->KW);
+    const double flops = 2.0 * (double)(p->n * p->oh * p->ow * p->k) * (double)(p->c / p->groups * p->kh * p->kw);
     for (int pass = 0; pass < NPASS; ++pass) {
         c.pass = pass;
         size_t nout;

@@ -13,6 +13,7 @@ C ops pack W on every call into per-thread scratch (one pass over W).  So a
 layer, and no cache can go stale.
 """
 import math
+from typing import NamedTuple
 
 import numpy as np
 
@@ -47,8 +48,32 @@ def resolve_padding(padding, size, kernel, stride, dilation):
     return (padding[0], padding[0], padding[1], padding[1])
 
 
+class ConvGeometry(NamedTuple):
+    """The geometry of one convolution, as the C ops take it (nnc_conv_desc,
+    whose pixel strides the bindings add from the buffers): input (n, h, w, c),
+    kernel (kh, kw), output (n, oh, ow, k)."""
+    n: int
+    h: int
+    w: int
+    c: int
+    k: int
+    kh: int
+    kw: int
+    stride_h: int
+    stride_w: int
+    dil_h: int
+    dil_w: int
+    pad_top: int
+    pad_bottom: int
+    pad_left: int
+    pad_right: int
+    groups: int
+    oh: int
+    ow: int
+
+
 def conv_geometry(x_shape, in_channels, W_shape, stride, padding, dilation, groups, where="Conv2D"):
-    """The C geometry tuple for input ``x_shape`` (N, H, W, >= in_channels) and
+    """The ConvGeometry for input ``x_shape`` (N, H, W, >= in_channels) and
     weights ``W_shape`` (KH, KW, in_channels/groups, K); ValueError when the
     dilated kernel does not fit the padded input."""
     N, H, Wd = x_shape[:3]
@@ -63,8 +88,9 @@ def conv_geometry(x_shape, in_channels, W_shape, stride, padding, dilation, grou
             f"got {shape_str(x_shape)}")
     OH = (H + pt + pb - eh) // stride[0] + 1
     OW = (Wd + pl + pr - ew) // stride[1] + 1
-    return (N, H, Wd, in_channels, K, KH, KW, stride[0], stride[1], dilation[0], dilation[1],
-            pt, pb, pl, pr, groups, OH, OW)
+    return ConvGeometry(n=N, h=H, w=Wd, c=in_channels, k=K, kh=KH, kw=KW, stride_h=stride[0], stride_w=stride[1],
+                        dil_h=dilation[0], dil_w=dilation[1], pad_top=pt, pad_bottom=pb, pad_left=pl,
+                        pad_right=pr, groups=groups, oh=OH, ow=OW)
 
 
 def conv2d_forward(x, W, b=None, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1, activation=None,
@@ -81,14 +107,15 @@ def conv2d_forward(x, W, b=None, stride=(1, 1), padding=(0, 0), dilation=(1, 1),
     dilation = pair(dilation, "dilation", where)
     padding = _padding_arg(padding, where)
     geo = conv_geometry(x.shape, W.shape[2] * groups, W.shape, stride, padding, dilation, groups, where)
-    return _run_forward(x, W, b, geo, act_id(activation, where), out, x_offset, out_offset), geo
+    return conv2d_forward_geometry(x, W, b, geo, act_id(activation, where), out, x_offset, out_offset), geo
 
 
-def _run_forward(x, W, b, geo, act, out=None, x_offset=0, out_offset=0, res=None):
-    """The kernel call of conv2d_forward, for a checked geometry; ``res``
-    (an array of out's shape, not with softmax) is added after the activation."""
+def conv2d_forward_geometry(x, W, b, geo, act, out=None, x_offset=0, out_offset=0, res=None):
+    """conv2d_forward for a geometry from conv_geometry and an activation id
+    (layers that keep them per input shape: Conv2D, DenseBlock); ``res`` (an
+    array of out's shape, not with softmax) is added after the activation."""
     if out is None:
-        out = np.empty(x.shape[:1] + geo[16:18] + (W.shape[3],), dtype=x.dtype)
+        out = np.empty((x.shape[0], geo.oh, geo.ow, W.shape[3]), dtype=x.dtype)
         out_offset = 0
     _core.conv_fwd(geo, x, x_offset, W, b, 0 if act == SOFTMAX else act, out, out_offset, res)
     if act == SOFTMAX:
@@ -125,7 +152,7 @@ def conv2d_backward(geo, x, W, dz, need_dx=True, need_db=True, dx_out=None, x_of
     dx = None
     if need_dx:
         if dx_out is None:
-            dx_out = np.empty(x.shape[:3] + (geo[3],), dtype=x.dtype)
+            dx_out = np.empty(x.shape[:3] + (geo.c,), dtype=x.dtype)
             dx_offset = 0
         _core.conv_bwd_data(geo, dz, dz_offset, W, dx_out, dx_offset, dx_accumulate)
         dx = dx_out
@@ -210,8 +237,8 @@ class Conv2D(Layer):
                                                                self.padding, self.dilation, self.groups, self.name))
         fuse = (add is not None and self._act != SOFTMAX and (not training or self._act == 0)
                 and isinstance(add, np.ndarray) and add.dtype == self.dtype and add.flags.c_contiguous
-                and add.shape == x.shape[:1] + geo[16:18] + (self.out_channels,))
-        y = _run_forward(x, W, b, geo, self._act, res=add if fuse else None)
+                and add.shape == (x.shape[0], geo.oh, geo.ow, self.out_channels))
+        y = conv2d_forward_geometry(x, W, b, geo, self._act, res=add if fuse else None)
         if training:
             self._cache = (x, y, geo)
         return y, fuse

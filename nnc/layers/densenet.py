@@ -8,7 +8,7 @@ from .. import _config, _core
 from .._validation import pos_int
 from .activations import act_id
 from .base import Layer
-from .conv import conv2d_backward, conv_geometry, _run_forward
+from .conv import conv2d_backward, conv2d_forward_geometry, conv_geometry
 
 
 class DenseBlock(Layer):
@@ -76,8 +76,8 @@ class DenseBlock(Layer):
         _core.act_fwd(out.reshape(-1, self.out_channels)[:, :C], x.reshape(-1, C), 0)
         geos = self._per_shape(x.shape, self._geometries)
         for i, geo in enumerate(geos):
-            _run_forward(out, self._param(f"layer{i}.W"), self._param(f"layer{i}.b"), geo, self._relu, out,
-                        out_offset=self.in_channels + i * self.growth_rate)
+            conv2d_forward_geometry(out, self._param(f"layer{i}.W"), self._param(f"layer{i}.b"), geo, self._relu,
+                                    out, out_offset=self.in_channels + i * self.growth_rate)
         if training:
             self._cache = (out, geos)
         return out

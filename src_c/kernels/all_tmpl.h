@@ -3,7 +3,7 @@
 #include "kernels/act_tmpl.h"
 #include "kernels/gemm_tmpl.h"
 #include "kernels/gemm_nt_tmpl.h"
-#include "kernels/conv_tmpl.h"
+#include "kernels/conv/conv.h"
 #include "kernels/pool_tmpl.h"
 #include "kernels/rnn_tmpl.h"
 #include "kernels/convrnn_tmpl.h"

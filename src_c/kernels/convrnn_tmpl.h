@@ -12,26 +12,26 @@
 // h_t and ch for C_t (LSTM); inference keeps two state slots.
 
 // "Same", stride-1 convolution geometry over `images` NHWC images.
-static nnc_conv_params NNC_FN(convrnn_geo)(const nnc_convrnn_desc *d, nnc_ssize images, nnc_ssize cin,
-                                           nnc_ssize cout)
+static nnc_conv_desc NNC_FN(convrnn_geo)(const nnc_convrnn_desc *d, nnc_ssize images, nnc_ssize cin,
+                                         nnc_ssize cout)
 {
-    nnc_conv_params p;
+    nnc_conv_desc p;
     memset(&p, 0, sizeof p);
-    p.N = images;
-    p.H = d->h;
-    p.W = d->w;
-    p.C = cin;
-    p.K = cout;
-    p.KH = d->kh;
-    p.KW = d->kw;
+    p.n = images;
+    p.h = d->h;
+    p.w = d->w;
+    p.c = cin;
+    p.k = cout;
+    p.kh = d->kh;
+    p.kw = d->kw;
     p.stride_h = p.stride_w = p.dil_h = p.dil_w = 1;
     p.pad_top = (d->kh - 1) / 2;
     p.pad_bottom = d->kh - 1 - p.pad_top;
     p.pad_left = (d->kw - 1) / 2;
     p.pad_right = d->kw - 1 - p.pad_left;
     p.groups = 1;
-    p.OH = d->h;
-    p.OW = d->w;
+    p.oh = d->h;
+    p.ow = d->w;
     p.ldx = cin;
     p.ldy = cout;
     return p;
@@ -45,8 +45,8 @@ static int NNC_FN(convrnn_forward)(const nnc_convrnn_desc *d, const NNC_T *xt, c
     const nnc_ssize G = lstm ? 4 : 1, rows = d->n * d->h * d->w;
     const nnc_ssize gs = rows * G * d->ch, ss = rows * d->ch;   // per-step sizes
     if (rows == 0) return NNC_OK;
-    nnc_conv_params px = NNC_FN(convrnn_geo)(d, d->t * d->n, d->cin, G * d->ch);
-    nnc_conv_params ph = NNC_FN(convrnn_geo)(d, d->n, d->ch, G * d->ch);
+    nnc_conv_desc px = NNC_FN(convrnn_geo)(d, d->t * d->n, d->cin, G * d->ch);
+    nnc_conv_desc ph = NNC_FN(convrnn_geo)(d, d->n, d->ch, G * d->ch);
     int st = NNC_FN(conv_fwd)(&px, xt, Wx, b, NNC_ACT_LINEAR, NULL, gates);
     if (st) return st;
     if (h0) memcpy(hist, h0, sizeof(NNC_T) * (size_t)ss);
@@ -81,9 +81,9 @@ static int NNC_FN(convrnn_backward)(const nnc_convrnn_desc *d, const NNC_T *xt, 
     const int lstm = d->cell == NNC_RNN_LSTM;
     const nnc_ssize G = lstm ? 4 : 1, rows = d->n * d->h * d->w;
     const nnc_ssize gs = rows * G * d->ch, ss = rows * d->ch;
-    nnc_conv_params px = NNC_FN(convrnn_geo)(d, d->t * d->n, d->cin, G * d->ch);
-    nnc_conv_params ph = NNC_FN(convrnn_geo)(d, d->n, d->ch, G * d->ch);
-    nnc_conv_params phall = NNC_FN(convrnn_geo)(d, d->t * d->n, d->ch, G * d->ch);
+    nnc_conv_desc px = NNC_FN(convrnn_geo)(d, d->t * d->n, d->cin, G * d->ch);
+    nnc_conv_desc ph = NNC_FN(convrnn_geo)(d, d->n, d->ch, G * d->ch);
+    nnc_conv_desc phall = NNC_FN(convrnn_geo)(d, d->t * d->n, d->ch, G * d->ch);
     int st;
     if (rows > 0) {
         // dh0 carries dh_{t-1} from step to step; dc0 carries dC.

@@ -1,0 +1,90 @@
+// kernels/conv/ukernels.h - the tap list, the store of a register tile and
+// the register-tile micro-kernels of the general (not depthwise) conv.
+
+// A tap: input element offset (for the job's pixel 0, channel 0), index of
+// its first weight row, number of reduction channels it covers.
+typedef struct {
+    nnc_ssize off, widx, len;
+} NNC_FN(conv_tap);
+
+// The signature of a forward / dx micro-kernel (conv_ukr_fn) and its argument list:
+//   x + xsh + tp[t].off + r*ics + c   input of pixel r, tap t, channel c
+//   w + tp[t].widx*wst                the tap's packed weights, a row of wst per channel
+//   y + r*ocs                         output pixel r (nch channels); res likewise (or NULL)
+//   bias (or NULL), act               added, then applied, before res
+#define CONV_UKR_PARAMS                                                                              \
+    const NNC_FN(conv_tap) *tp, nnc_ssize ntap, const NNC_T *x, nnc_ssize xsh, nnc_ssize ics,        \
+        const NNC_T *w, nnc_ssize wst, NNC_T *y, const NNC_T *res, nnc_ssize ocs, nnc_ssize nch,     \
+        const NNC_T *bias, int act
+#define CONV_UKR_ARGS tp, ntap, x, xsh, ics, w, wst, y, res, ocs, nch, bias, act
+typedef void (*NNC_FN(conv_ukr_fn))(CONV_UKR_PARAMS);
+
+// Stores a finished tile: rw pixels (stride ocs) x nv vectors, nch valid
+// channels: act(acc + bias) (+ res, when res is not NULL: the same pixels of
+// an array laid out like y, or y itself to accumulate).  Out of line, so the
+// activation's constants do not take registers from the accumulators of the
+// tap loop.
+static __attribute__((noinline)) void NNC_FN(conv_store)(NNC_T *y, const NNC_T *res, nnc_ssize ocs,
+                                                         const nnc_v *acc, int rw, int nv, nnc_ssize nch,
+                                                         const NNC_T *bias, int act)
+{
+    for (int r = 0; r < rw; ++r)
+        for (int j = 0; j < nv; ++j) {
+            const nnc_ssize nc = nch - (nnc_ssize)j * NNC_VLEN;
+            NNC_T *yp = y + r * ocs + j * NNC_VLEN;
+            nnc_v v = acc[r * nv + j];
+            if (bias) v = nnc_vadd(v, nnc_vloadp(bias + j * NNC_VLEN, nc));
+            v = NNC_FN(vact)(v, act);
+            if (res) v = nnc_vadd(v, nnc_vloadp(res + r * ocs + j * NNC_VLEN, nc));
+            nnc_vstorep(yp, v, nc);
+        }
+}
+
+// Stores the register tile acc[rw][nv] (rw, nv constants): in line for whole
+// vectors and a linear or ReLU activation (conv_store's operations, so the
+// same results; no call and no pass of acc through memory), else conv_store
+// through a copy (acc never has its address taken, so it stays in registers).
+NNC_INLINE void NNC_FN(conv_store_tile)(const int rw, const int nv, nnc_v acc[][NNC_CONV_NV], NNC_T *y,
+                                        const NNC_T *res, nnc_ssize ocs, nnc_ssize nch, const NNC_T *bias,
+                                        int act)
+{
+    if ((act == NNC_ACT_LINEAR || act == NNC_ACT_RELU) && nch == nv * NNC_VLEN) {
+        NNC_UNROLL_TILE for (int r = 0; r < rw; ++r)
+            for (int j = 0; j < nv; ++j) {
+                nnc_v v = acc[r][j];
+                if (bias) v = nnc_vadd(v, nnc_vload(bias + j * NNC_VLEN));
+                if (act == NNC_ACT_RELU) v = nnc_vmax(nnc_vzero(), v);
+                if (res) v = nnc_vadd(v, nnc_vload(res + r * ocs + j * NNC_VLEN));
+                nnc_vstore(y + r * ocs + j * NNC_VLEN, v);
+            }
+    } else {
+        nnc_v out[NNC_CONV_RW * NNC_CONV_NV];   // rw*nv at most (ukernel_table.h)
+        NNC_UNROLL_TILE for (int r = 0; r < rw; ++r)
+            for (int j = 0; j < nv; ++j) out[r * nv + j] = acc[r][j];
+        NNC_FN(conv_store)(y, res, ocs, out, rw, nv, nch, bias, act);
+    }
+}
+
+// The general register tile, rw pixels x nv vectors of output channels:
+// acc[r][j] = sum over the taps t and their channels c (in order) of
+// x[pixel r, tap t, c] * w[tap t, c, vector j], one FMA chain per element.
+NNC_INLINE void NNC_FN(conv_tile)(const int rw, const int nv, CONV_UKR_PARAMS)
+{
+    nnc_v acc[NNC_CONV_RWX][NNC_CONV_NV];
+    NNC_UNROLL_TILE for (int r = 0; r < rw; ++r)
+        for (int j = 0; j < nv; ++j) acc[r][j] = nnc_vzero();
+    for (nnc_ssize t = 0; t < ntap; ++t) {
+        const NNC_T *NNC_RESTRICT xs = x + (tp[t].off + xsh);
+        const NNC_T *NNC_RESTRICT ws = w + tp[t].widx * wst;
+        const nnc_ssize len = tp[t].len;
+        for (nnc_ssize c = 0; c < len; ++c) {
+            nnc_v wv[NNC_CONV_NV];
+            for (int j = 0; j < nv; ++j) wv[j] = nnc_vload(ws + c * wst + j * NNC_VLEN);
+            NNC_UNROLL_TILE for (int r = 0; r < rw; ++r) {
+                const nnc_v xb = nnc_vset1(xs[r * ics + c]);
+                for (int j = 0; j < nv; ++j) acc[r][j] = nnc_vfma(xb, wv[j], acc[r][j]);
+            }
+        }
+    }
+    NNC_FN(conv_store_tile)(rw, nv, acc, y, res, ocs, nch, bias, act);
+}
