@@ -3,25 +3,25 @@
 # the C core checks again).
 
 cdef extern from "nnc/nnc.h" nogil:
-    ctypedef struct nnc_pool2d:
+    ctypedef struct nnc_pool_desc:
         nnc_ssize n, h, w, c, oh, ow, kh, kw, sh, sw, ph, pw
-    int nnc_maxpool2d_fwd_f32(float *y, float *idx, const float *x, const nnc_pool2d *p)
-    int nnc_maxpool2d_fwd_f64(double *y, double *idx, const double *x, const nnc_pool2d *p)
-    int nnc_maxpool2d_bwd_f32(float *dx, const float *dy, const float *idx, const nnc_pool2d *p)
-    int nnc_maxpool2d_bwd_f64(double *dx, const double *dy, const double *idx, const nnc_pool2d *p)
-    int nnc_avgpool2d_fwd_f32(float *y, const float *x, const nnc_pool2d *p)
-    int nnc_avgpool2d_fwd_f64(double *y, const double *x, const nnc_pool2d *p)
-    int nnc_avgpool2d_bwd_f32(float *dx, const float *dy, const nnc_pool2d *p)
-    int nnc_avgpool2d_bwd_f64(double *dx, const double *dy, const nnc_pool2d *p)
+    int nnc_maxpool2d_fwd_f32(float *y, float *idx, const float *x, const nnc_pool_desc *p)
+    int nnc_maxpool2d_fwd_f64(double *y, double *idx, const double *x, const nnc_pool_desc *p)
+    int nnc_maxpool2d_bwd_f32(float *dx, const float *dy, const float *idx, const nnc_pool_desc *p)
+    int nnc_maxpool2d_bwd_f64(double *dx, const double *dy, const double *idx, const nnc_pool_desc *p)
+    int nnc_avgpool2d_fwd_f32(float *y, const float *x, const nnc_pool_desc *p)
+    int nnc_avgpool2d_fwd_f64(double *y, const double *x, const nnc_pool_desc *p)
+    int nnc_avgpool2d_bwd_f32(float *dx, const float *dy, const nnc_pool_desc *p)
+    int nnc_avgpool2d_bwd_f64(double *dx, const double *dy, const nnc_pool_desc *p)
 
 
-cdef nnc_pool2d _pool2d(const Py_ssize_t *xs, const Py_ssize_t *ys, tuple window,
-                        const Py_ssize_t *ids=NULL) except *:
-    """The nnc_pool2d of input shape xs, output shape ys and window
+cdef nnc_pool_desc _pool_desc(const Py_ssize_t *xs, const Py_ssize_t *ys, tuple window,
+                            const Py_ssize_t *ids=NULL) except *:
+    """The nnc_pool_desc of input shape xs, output shape ys and window
     (kh, kw, sh, sw, ph, pw).  The C core checks the window against H, W,
     OH, OW; the batch and channel counts and the idx shape are checked here,
     so that no call reaches memory outside the arrays."""
-    cdef nnc_pool2d p
+    cdef nnc_pool_desc p
     if xs[0] != ys[0] or xs[3] != ys[3] or (ids != NULL and (ids[0] != ys[0] or ids[1] != ys[1] or
                                                              ids[2] != ys[2] or ids[3] != ys[3])):
         raise ValueError(f"nnc pooling: inconsistent shapes: input {[xs[i] for i in range(4)]}, output "
@@ -37,7 +37,7 @@ def maxpool2d_fwd(floating[:, :, :, ::1] y, const floating[:, :, :, ::1] x, tupl
                   floating[:, :, :, ::1] idx=None):
     """y = max pooling of x; idx (y's shape, optional) receives the window cell
     of each first maximum."""
-    cdef nnc_pool2d p = _pool2d(x.shape, y.shape, window, NULL if idx is None else idx.shape)
+    cdef nnc_pool_desc p = _pool_desc(x.shape, y.shape, window, NULL if idx is None else idx.shape)
     cdef floating *ip = NULL
     if y.shape[0] == 0 or y.shape[3] == 0:
         return
@@ -55,7 +55,7 @@ def maxpool2d_fwd(floating[:, :, :, ::1] y, const floating[:, :, :, ::1] x, tupl
 def maxpool2d_bwd(floating[:, :, :, ::1] dx, const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] idx,
                   tuple window):
     """dx = gradient of max pooling from dy and the forward's idx (dx overwritten)."""
-    cdef nnc_pool2d p = _pool2d(dx.shape, dy.shape, window, idx.shape)
+    cdef nnc_pool_desc p = _pool_desc(dx.shape, dy.shape, window, idx.shape)
     if dx.shape[0] == 0 or dx.shape[3] == 0:
         return
     with nogil:
@@ -67,7 +67,7 @@ def maxpool2d_bwd(floating[:, :, :, ::1] dx, const floating[:, :, :, ::1] dy, co
 
 def avgpool2d_fwd(floating[:, :, :, ::1] y, const floating[:, :, :, ::1] x, tuple window):
     """y = average pooling of x (padded cells not counted)."""
-    cdef nnc_pool2d p = _pool2d(x.shape, y.shape, window)
+    cdef nnc_pool_desc p = _pool_desc(x.shape, y.shape, window)
     if y.shape[0] == 0 or y.shape[3] == 0:
         return
     if _recording():
@@ -81,7 +81,7 @@ def avgpool2d_fwd(floating[:, :, :, ::1] y, const floating[:, :, :, ::1] x, tupl
 
 def avgpool2d_bwd(floating[:, :, :, ::1] dx, const floating[:, :, :, ::1] dy, tuple window):
     """dx = gradient of average pooling from dy (dx overwritten)."""
-    cdef nnc_pool2d p = _pool2d(dx.shape, dy.shape, window)
+    cdef nnc_pool_desc p = _pool_desc(dx.shape, dy.shape, window)
     if dx.shape[0] == 0 or dx.shape[3] == 0:
         return
     with nogil:
