@@ -24,7 +24,7 @@ cdef enum:
 ctypedef struct _plan_op:
     int kind, f64, act
     nnc_conv_desc cp
-    nnc_pool2d pp
+    nnc_pool_desc pp
     nnc_ssize m, n, k, lda, ldb, ldc   # gemm_nt; act: rows m, cols n, ldy lda, ldz ldb; add: n
     double alpha, beta
     const char *ptr[_OP_NPTR]          # conv: x W bias res y; pools: y x; gemm_nt: A B C bias; act: y z; add: y a b
@@ -186,7 +186,7 @@ cdef int _rec_conv(const nnc_conv_desc *p, const void *x, const void *W, const v
     return 0
 
 
-cdef int _rec_pool(int kind, const nnc_pool2d *p, const void *y, const void *x, int f64, tuple refs) except -1:
+cdef int _rec_pool(int kind, const nnc_pool_desc *p, const void *y, const void *x, int f64, tuple refs) except -1:
     cdef _plan_op *o = _rec_op(kind, f64, refs)
     o.pp = p[0]
     o.ptr[0], o.ptr[1] = <const char *>y, <const char *>x

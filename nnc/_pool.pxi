@@ -2,13 +2,13 @@
 # Python layer has validated shapes (nnc/nnc_pool.h states the rules, which
 # the C core checks again).
 
-cdef nnc_pool2d _pool2d(const Py_ssize_t *xs, const Py_ssize_t *ys, tuple window,
-                        const Py_ssize_t *ids=NULL) except *:
-    """The nnc_pool2d of input shape xs, output shape ys and window
+cdef nnc_pool_desc _pool_desc(const Py_ssize_t *xs, const Py_ssize_t *ys, tuple window,
+                            const Py_ssize_t *ids=NULL) except *:
+    """The nnc_pool_desc of input shape xs, output shape ys and window
     (kh, kw, sh, sw, ph, pw).  The C core checks the window against H, W,
     OH, OW; the batch and channel counts and the idx shape are checked here,
     so that no call reaches memory outside the arrays."""
-    cdef nnc_pool2d p
+    cdef nnc_pool_desc p
     if xs[0] != ys[0] or xs[3] != ys[3] or (ids != NULL and (ids[0] != ys[0] or ids[1] != ys[1] or
                                                              ids[2] != ys[2] or ids[3] != ys[3])):
         raise ValueError(f"nnc pooling: inconsistent shapes: input {[xs[i] for i in range(4)]}, output "
@@ -24,7 +24,7 @@ def maxpool2d_fwd(floating[:, :, :, ::1] y, const floating[:, :, :, ::1] x, tupl
                   floating[:, :, :, ::1] idx=None):
     """y = max pooling of x; idx (y's shape, optional) receives the window cell
     of each first maximum."""
-    cdef nnc_pool2d p = _pool2d(x.shape, y.shape, window, NULL if idx is None else idx.shape)
+    cdef nnc_pool_desc p = _pool_desc(x.shape, y.shape, window, NULL if idx is None else idx.shape)
     cdef floating *ip = NULL
     if y.shape[0] == 0 or y.shape[3] == 0:
         return
@@ -39,7 +39,7 @@ def maxpool2d_fwd(floating[:, :, :, ::1] y, const floating[:, :, :, ::1] x, tupl
 def maxpool2d_bwd(floating[:, :, :, ::1] dx, const floating[:, :, :, ::1] dy, const floating[:, :, :, ::1] idx,
                   tuple window):
     """dx = gradient of max pooling from dy and the forward's idx (dx overwritten)."""
-    cdef nnc_pool2d p = _pool2d(dx.shape, dy.shape, window, idx.shape)
+    cdef nnc_pool_desc p = _pool_desc(dx.shape, dy.shape, window, idx.shape)
     if dx.shape[0] == 0 or dx.shape[3] == 0:
         return
     with nogil:
@@ -48,7 +48,7 @@ def maxpool2d_bwd(floating[:, :, :, ::1] dx, const floating[:, :, :, ::1] dy, co
 
 def avgpool2d_fwd(floating[:, :, :, ::1] y, const floating[:, :, :, ::1] x, tuple window):
     """y = average pooling of x (padded cells not counted)."""
-    cdef nnc_pool2d p = _pool2d(x.shape, y.shape, window)
+    cdef nnc_pool_desc p = _pool_desc(x.shape, y.shape, window)
     if y.shape[0] == 0 or y.shape[3] == 0:
         return
     if _recording():
@@ -59,7 +59,7 @@ def avgpool2d_fwd(floating[:, :, :, ::1] y, const floating[:, :, :, ::1] x, tupl
 
 def avgpool2d_bwd(floating[:, :, :, ::1] dx, const floating[:, :, :, ::1] dy, tuple window):
     """dx = gradient of average pooling from dy (dx overwritten)."""
-    cdef nnc_pool2d p = _pool2d(dx.shape, dy.shape, window)
+    cdef nnc_pool_desc p = _pool_desc(dx.shape, dy.shape, window)
     if dx.shape[0] == 0 or dx.shape[3] == 0:
         return
     with nogil:

@@ -1,6 +1,6 @@
 // nnc_internal.h - helpers shared by every translation unit of the C core.
 //
-// Templates (kernels/*_tmpl.h) are plain C bodies written against:
+// Templates (the headers under kernels/) are plain C bodies written against:
 //   NNC_T          the element type (float or double)
 //   NNC_FN(name)   pastes nnc_<name>_<f32|f64>__<isa>: every template function
 //                  is static and suffixed, so one TU can hold both dtypes

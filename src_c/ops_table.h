@@ -9,13 +9,11 @@
 #define NNC_T float
 typedef struct nnc_ops_f32 {
 #include "nnc/ops.def"
-    int unused_;  // keeps the struct non-empty while families are added
 } nnc_ops_f32;
 #undef NNC_T
 #define NNC_T double
 typedef struct nnc_ops_f64 {
 #include "nnc/ops.def"
-    int unused_;
 } nnc_ops_f64;
 #undef NNC_T
 #undef NNC_OP

@@ -19,12 +19,13 @@
 
 static const char *const default_shapes = "32x112x112x64-k2s2p0 32x56x56x64-k3s2p1";
 
-static int parse_shape(const char *tok, nnc_pool2d *p)
+static int parse_shape(const char *tok, nnc_pool_desc *p)
 {
     long n, h, w, c, k, st, pad;
     if (sscanf(tok, "%ldx%ldx%ldx%ld-k%lds%ldp%ld", &n, &h, &w, &c, &k, &st, &pad) != 7) return -1;
     if (n < 1 || h < 1 || w < 1 || c < 1 || k < 1 || st < 1 || pad < 0 || pad > k / 2) return -1;
-    *p = (nnc_pool2d){n, h, w, c, (h + 2 * pad - k) / st + 1, (w + 2 * pad - k) / st + 1, k, k, st, st, pad, pad};
+    *p = (nnc_pool_desc){n, h, w, c, (h + 2 * pad - k) / st + 1, (w + 2 * pad - k) / st + 1,
+                         k, k, st, st, pad, pad};
     return p->oh >= 1 && p->ow >= 1 ? 0 : -1;
 }
 
@@ -53,14 +54,14 @@ static const char *const pass_name[NPASS] = {"max fwd", "max fwd+idx", "max bwd"
 
 typedef struct {
     int f64, pass;
-    const nnc_pool2d *p;
+    const nnc_pool_desc *p;
     void *x, *y, *idx, *dy, *dx;
 } pcase;
 
 static int run_pass(const void *ctx)
 {
     const pcase *c = ctx;
-    const nnc_pool2d *p = c->p;
+    const nnc_pool_desc *p = c->p;
     switch (c->pass) {
     case MAX_FWD: return c->f64 ? nnc_maxpool2d_fwd_f64(c->y, NULL, c->x, p) : nnc_maxpool2d_fwd_f32(c->y, NULL, c->x, p);
     case MAX_TRAIN: return c->f64 ? nnc_maxpool2d_fwd_f64(c->y, c->idx, c->x, p) : nnc_maxpool2d_fwd_f32(c->y, c->idx, c->x, p);
@@ -72,7 +73,7 @@ static int run_pass(const void *ctx)
 
 static int bench_one(const bench_opts *o, const char *label, int f64)
 {
-    nnc_pool2d pool, *p = &pool;
+    nnc_pool_desc pool, *p = &pool;
     if (parse_shape(label, p)) {
         fprintf(stderr, "bad pool shape '%s'\n", label);
         return 2;

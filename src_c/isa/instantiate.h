@@ -15,7 +15,7 @@
 #define NNC_IS_F32 1
 #include NNC_ISA_SIMD_H
 #include "isa/simd_math.h"
-#include "kernels/all_tmpl.h"
+#include "kernels/all.h"
 #define NNC_OP(ret, name, params, args) ops->name = NNC_FN(name);
 void NNC_FN(fill_ops)(nnc_ops_f32 *ops)
 {
@@ -32,7 +32,7 @@ void NNC_FN(fill_ops)(nnc_ops_f32 *ops)
 #define NNC_IS_F32 0
 #include NNC_ISA_SIMD_H
 #include "isa/simd_math.h"
-#include "kernels/all_tmpl.h"
+#include "kernels/all.h"
 #define NNC_OP(ret, name, params, args) ops->name = NNC_FN(name);
 void NNC_FN(fill_ops)(nnc_ops_f64 *ops)
 {

@@ -87,8 +87,6 @@ void nnc_mem_clear_cache(void);
 const char *nnc_compiler(void);
 int nnc_openmp_version(void);
 
-#include "nnc/nnc_gemm.h"
-#include "nnc/nnc_act.h"
 #include "nnc/nnc_conv.h"
 #include "nnc/nnc_pool.h"
 #include "nnc/nnc_rnn.h"

@@ -59,14 +59,6 @@
 #define nnc_vhwiden _mm256_zextps128_ps256
 #define nnc_vround_(v) _mm256_round_ps((v), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
 #define nnc_vpow2i_(n) _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23))
-NNC_INLINE float NNC_FN(vhsum)(__m256 v)
-{
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-#define nnc_vhsum NNC_FN(vhsum)
 #else
 #define nnc_v __m256d
 #define NNC_VLEN 4
@@ -95,12 +87,7 @@ NNC_INLINE float NNC_FN(vhsum)(__m256 v)
 #define nnc_vhload(p) _mm_loadu_pd(p)
 #define nnc_vhfma _mm_fmadd_pd
 #define nnc_vhwiden _mm256_zextpd128_pd256
-NNC_INLINE double NNC_FN(vhsum)(__m256d v)
-{
-    __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
-    s = _mm_add_sd(s, _mm_unpackhi_pd(s, s));
-    return _mm_cvtsd_f64(s);
-}
-#define nnc_vhsum NNC_FN(vhsum)
 #endif
+#include "isa/avx2/hsum.h"
+#define nnc_vhsum NNC_FN(vhsum256)
 #include "isa/avx2/transpose.h"

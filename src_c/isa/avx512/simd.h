@@ -28,6 +28,7 @@
 //   NNC_SIMD_POLY_MATH               1: float32 exp/tanh/sigmoid by polynomials (isa/simd_math.h)
 #include <immintrin.h>
 #define NNC_SIMD_POLY_MATH 1
+#include "isa/avx2/hsum.h"
 
 #if NNC_IS_F32
 #define nnc_v __m512
@@ -58,14 +59,11 @@
 #define nnc_vhwiden _mm512_zextps256_ps512
 #define nnc_vround_(v) _mm512_roundscale_ps((v), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
 #define nnc_vpow2i_(n) _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23))
+// The two 256-bit halves added, then the AVX2 sum (isa/avx2/hsum.h).
 NNC_INLINE float NNC_FN(vhsum)(__m512 v)
 {
-    __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v),
-                             _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
+    return NNC_FN(vhsum256)(_mm256_add_ps(_mm512_castps512_ps256(v),
+                                          _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))));
 }
 #define nnc_vhsum NNC_FN(vhsum)
 #else
@@ -97,10 +95,7 @@ NNC_INLINE float NNC_FN(vhsum)(__m512 v)
 #define nnc_vhwiden _mm512_zextpd256_pd512
 NNC_INLINE double NNC_FN(vhsum)(__m512d v)
 {
-    __m256d h = _mm256_add_pd(_mm512_castpd512_pd256(v), _mm512_extractf64x4_pd(v, 1));
-    __m128d s = _mm_add_pd(_mm256_castpd256_pd128(h), _mm256_extractf128_pd(h, 1));
-    s = _mm_add_sd(s, _mm_unpackhi_pd(s, s));
-    return _mm_cvtsd_f64(s);
+    return NNC_FN(vhsum256)(_mm256_add_pd(_mm512_castpd512_pd256(v), _mm512_extractf64x4_pd(v, 1)));
 }
 #define nnc_vhsum NNC_FN(vhsum)
 #endif

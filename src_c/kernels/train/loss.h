@@ -1,19 +1,15 @@
-// kernels/train_tmpl.h - losses, optimisers and element-wise training helpers
-// (template; see nnc_internal.h).
-//
-// Losses are fused forward + backward: one pass writes the gradient w.r.t. the
-// prediction and the summed loss.  Reductions are deterministic: the input is
-// cut into fixed blocks (NNC_TRAIN_BLOCK elements, or rows for the softmax
-// cross-entropy) whose partial sums are added in block order, so the result
-// does not depend on the thread count.  Optimiser steps and `add` are purely
-// element-wise.
+// kernels/train/loss.h - the losses (part of kernels/train/train.h): fused
+// forward + backward, summed in fixed blocks in block order.
 
+// The C library's log / exp / log1p in the element type's precision.
 #define NNC_TR_LOG(x) ((NNC_T)(NNC_IS_F32 ? (double)logf((float)(x)) : log((double)(x))))
 #define NNC_TR_EXP(x) ((NNC_T)(NNC_IS_F32 ? (double)expf((float)(x)) : exp((double)(x))))
 #define NNC_TR_LOG1P(x) ((NNC_T)(NNC_IS_F32 ? (double)log1pf((float)(x)) : log1p((double)(x))))
 
+// Which loss loss_block computes.
 enum { NNC_FN(LOSS_XENT), NNC_FN(LOSS_MSE), NNC_FN(LOSS_BCE) };
 
+// One loss problem: predictions, targets, the gradient it writes.
 typedef struct {
     int kind, from_logits;
     const NNC_T *p, *t;       // predictions (logits for xent) and float targets (or NULL)
@@ -37,7 +33,8 @@ static double NNC_FN(xent_row)(const NNC_FN(loss_args) *a, nnc_ssize r)
     if (a->labels) {
         int64_t y = a->labels[r];
         NNC_T ey = g[y], inv = (NNC_T)1 / s;
-        for (i = 0; i + NNC_VLEN <= n; i += NNC_VLEN) nnc_vstore(g + i, nnc_vmul(nnc_vmul(nnc_vload(g + i), vinv), vsc));
+        for (i = 0; i + NNC_VLEN <= n; i += NNC_VLEN)
+            nnc_vstore(g + i, nnc_vmul(nnc_vmul(nnc_vload(g + i), vinv), vsc));
         if (i < n) nnc_vstoren(g + i, nnc_vmul(nnc_vmul(nnc_vloadn(g + i, n - i), vinv), vsc), n - i);
         g[y] = (ey * inv - 1) * a->scale;
         loss = (double)(lse - z[y]);
@@ -45,8 +42,10 @@ static double NNC_FN(xent_row)(const NNC_FN(loss_args) *a, nnc_ssize r)
         const NNC_T *t = a->t + r * n;
         for (i = 0; i + NNC_VLEN <= n; i += NNC_VLEN)
             nnc_vstore(g + i, nnc_vmul(nnc_vsub(nnc_vmul(nnc_vload(g + i), vinv), nnc_vload(t + i)), vsc));
-        if (i < n)
-            nnc_vstoren(g + i, nnc_vmul(nnc_vsub(nnc_vmul(nnc_vloadn(g + i, n - i), vinv), nnc_vloadn(t + i, n - i)), vsc), n - i);
+        if (i < n) {
+            nnc_v d = nnc_vsub(nnc_vmul(nnc_vloadn(g + i, n - i), vinv), nnc_vloadn(t + i, n - i));
+            nnc_vstoren(g + i, nnc_vmul(d, vsc), n - i);
+        }
         for (i = 0; i < n; ++i) loss += (double)(t[i] * (lse - z[i]));
     }
     return loss;
@@ -120,6 +119,7 @@ static int NNC_FN(loss_run)(const NNC_FN(loss_args) *a, nnc_ssize count, nnc_ssi
     return NNC_OK;
 }
 
+// The ops (see ops/train.def): blocks of rows (xent) or NNC_TRAIN_BLOCK elements.
 static int NNC_FN(softmax_xent)(const NNC_T *z, const int64_t *labels, const NNC_T *t, nnc_ssize rows,
                                 nnc_ssize cols, NNC_T scale, NNC_T *grad, double *loss)
 {
@@ -146,72 +146,6 @@ static int NNC_FN(bce)(const NNC_T *p, const NNC_T *t, nnc_ssize n, int from_log
     if (n <= 0) return NNC_OK;
     NNC_FN(loss_args) a = {NNC_FN(LOSS_BCE), from_logits != 0, p, t, NULL, 1, scale, grad};
     return NNC_FN(loss_run)(&a, n, NNC_TRAIN_BLOCK, 40.0 * (double)n, loss);
-}
-
-// k (1..NNC_VLEN) lanes: a full vector or the masked tail.
-NNC_INLINE nnc_v NNC_FN(ldk)(const NNC_T *p, nnc_ssize k) { return k == NNC_VLEN ? nnc_vload(p) : nnc_vloadn(p, k); }
-NNC_INLINE void NNC_FN(stk)(NNC_T *p, nnc_v v, nnc_ssize k)
-{
-    if (k == NNC_VLEN) nnc_vstore(p, v);
-    else nnc_vstoren(p, v, k);
-}
-
-static int NNC_FN(sgd_step)(NNC_T *p, const NNC_T *g, NNC_T *v, nnc_ssize n, NNC_T lr, NNC_T momentum)
-{
-    if (n <= 0) return NNC_OK;
-    nnc_v vlr = nnc_vset1(lr), vmo = nnc_vset1(momentum);
-    int nt = nnc_threads_for(3.0 * (double)n);
-    #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
-    for (nnc_ssize s = 0; s < n; s += NNC_TRAIN_BLOCK) {
-        nnc_ssize e = NNC_MIN(n, s + NNC_TRAIN_BLOCK), i = s;
-        for (; i < e; i += NNC_VLEN) {
-            nnc_ssize k = NNC_MIN(NNC_VLEN, e - i);
-            nnc_v d = NNC_FN(ldk)(g + i, k);
-            if (v) {
-                d = nnc_vadd(nnc_vmul(vmo, NNC_FN(ldk)(v + i, k)), d);
-                NNC_FN(stk)(v + i, d, k);
-            }
-            NNC_FN(stk)(p + i, nnc_vsub(NNC_FN(ldk)(p + i, k), nnc_vmul(vlr, d)), k);
-        }
-    }
-    return NNC_OK;
-}
-
-static int NNC_FN(adam_step)(NNC_T *p, const NNC_T *g, NNC_T *m, NNC_T *v, nnc_ssize n, NNC_T lr, NNC_T b1,
-                             NNC_T b2, NNC_T eps, NNC_T bc1, NNC_T sqrt_bc2)
-{
-    if (n <= 0) return NNC_OK;
-    nnc_v vb1 = nnc_vset1(b1), vc1 = nnc_vset1(1 - b1), vb2 = nnc_vset1(b2), vc2 = nnc_vset1(1 - b2);
-    nnc_v vstep = nnc_vset1(lr / bc1), vsb2 = nnc_vset1(sqrt_bc2), veps = nnc_vset1(eps);
-    int nt = nnc_threads_for(10.0 * (double)n);
-    #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
-    for (nnc_ssize s = 0; s < n; s += NNC_TRAIN_BLOCK) {
-        nnc_ssize e = NNC_MIN(n, s + NNC_TRAIN_BLOCK), i = s;
-        for (; i < e; i += NNC_VLEN) {
-            nnc_ssize k = NNC_MIN(NNC_VLEN, e - i);
-            nnc_v gi = NNC_FN(ldk)(g + i, k);
-            nnc_v mi = nnc_vadd(nnc_vmul(vb1, NNC_FN(ldk)(m + i, k)), nnc_vmul(vc1, gi));
-            nnc_v vi = nnc_vadd(nnc_vmul(vb2, NNC_FN(ldk)(v + i, k)), nnc_vmul(vc2, nnc_vmul(gi, gi)));
-            nnc_v den = nnc_vadd(nnc_vdiv(nnc_vsqrt(vi), vsb2), veps);
-            NNC_FN(stk)(m + i, mi, k);
-            NNC_FN(stk)(v + i, vi, k);
-            NNC_FN(stk)(p + i, nnc_vsub(NNC_FN(ldk)(p + i, k), nnc_vmul(vstep, nnc_vdiv(mi, den))), k);
-        }
-    }
-    return NNC_OK;
-}
-
-static int NNC_FN(add)(NNC_T *y, const NNC_T *a, const NNC_T *b, nnc_ssize n)
-{
-    if (n <= 0) return NNC_OK;
-    int nt = nnc_threads_for((double)n);
-    #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
-    for (nnc_ssize s = 0; s < n; s += NNC_TRAIN_BLOCK) {
-        nnc_ssize e = NNC_MIN(n, s + NNC_TRAIN_BLOCK), i = s;
-        for (; i + NNC_VLEN <= e; i += NNC_VLEN) nnc_vstore(y + i, nnc_vadd(nnc_vload(a + i), nnc_vload(b + i)));
-        if (i < e) nnc_vstoren(y + i, nnc_vadd(nnc_vloadn(a + i, e - i), nnc_vloadn(b + i, e - i)), e - i);
-    }
-    return NNC_OK;
 }
 
 #undef NNC_TR_LOG

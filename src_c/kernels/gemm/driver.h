@@ -1,0 +1,205 @@
+// kernels/gemm/driver.h - the GEMM's loops around the micro-kernels (part of
+// kernels/gemm/gemm.h): the empty-product case, the blocked path (m > MC),
+// the small-m path (m <= MC), their threads, and the ops gemm / gemm_packed
+// with the in-template entry gemm_run.
+
+// C = act(beta*C + bias) where the product is empty (k == 0 or alpha == 0).
+static void NNC_FN(gemm_scale_only)(const NNC_FN(gemm_args) *g)
+{
+    nnc_v zero[NNC_GEMM_NV];
+    for (int j = 0; j < NNC_GEMM_NV; ++j) zero[j] = nnc_vzero();
+    for (nnc_ssize i = 0; i < g->m; ++i)
+        for (nnc_ssize j0 = 0; j0 < g->n; j0 += GEMM_NR)
+            NNC_FN(gemm_store_row)(g->C + i * g->ldc + j0, zero, NNC_MIN(GEMM_NR, g->n - j0), 1, 1, g,
+                                   g->bias ? g->bias + j0 : NULL);
+}
+
+// The big path: the thread team (or the calling thread alone, nt == 1, the
+// worksharing loops then being orphaned) runs every macro-tile.  bbuf is the
+// shared packed B block (unused when g->Bp), abuf this thread's A block.
+static void NNC_FN(gemm_blocked)(const NNC_FN(gemm_args) *g, NNC_T *bbuf, NNC_T *abuf, int nt)
+{
+    const nnc_ssize m = g->m, n = g->n, k = g->k;
+    // Row blocks of equal size (a multiple of MR), so threads get equal items.
+    const nnc_ssize n_ib = NNC_CEILDIV(m, GEMM_MC);
+    const nnc_ssize mcb = NNC_CEILDIV(NNC_CEILDIV(m, n_ib), NNC_GEMM_MR) * NNC_GEMM_MR;
+    for (nnc_ssize jc = 0; jc < n; jc += GEMM_NC) {
+        const nnc_ssize nc = NNC_MIN(GEMM_NC, n - jc);
+        const nnc_ssize np = NNC_CEILDIV(nc, GEMM_NR);
+        // Column chunks (in panels) so that few row blocks still split.
+        nnc_ssize n_jb = nt > 1 ? NNC_MIN(np, NNC_MAX(1, NNC_CEILDIV(4 * nt, n_ib))) : 1;
+        const nnc_ssize pchunk = NNC_CEILDIV(np, n_jb);
+        n_jb = NNC_CEILDIV(np, pchunk);
+        for (nnc_ssize pc = 0; pc < k; pc += GEMM_KC) {
+            const nnc_ssize kc = NNC_MIN(GEMM_KC, k - pc);
+            const int first = pc == 0, last = pc + kc == k;
+            const NNC_T *bp;
+            nnc_ssize pstride;
+            if (g->Bp) {
+                bp = g->Bp + (jc / GEMM_NR) * k * GEMM_NR + pc * GEMM_NR;
+                pstride = k * GEMM_NR;
+            } else {
+                #pragma omp for schedule(static)
+                for (nnc_ssize jp = 0; jp < np; ++jp)
+                    NNC_FN(gemm_pack_b_panel)(bbuf + jp * kc * GEMM_NR, g->tb, g->B, g->ldb, n,
+                                              jc + jp * GEMM_NR, pc, kc);
+                bp = bbuf;
+                pstride = kc * GEMM_NR;
+            }
+            #pragma omp for schedule(static)
+            for (nnc_ssize item = 0; item < n_ib * n_jb; ++item) {
+                if (!abuf) continue;
+                const nnc_ssize ib = item / n_jb, jb = item % n_jb;
+                const nnc_ssize ic = ib * mcb, mc = NNC_MIN(mcb, m - ic);
+                NNC_FN(gemm_pack_a)(abuf, g, ic, mc, pc, kc);
+                const nnc_ssize jp1 = NNC_MIN(np, (jb + 1) * pchunk);
+                for (nnc_ssize jp = jb * pchunk; jp < jp1; ++jp) {
+                    const nnc_ssize j = jc + jp * GEMM_NR, ncols = NNC_MIN(GEMM_NR, n - j);
+                    const NNC_T *bias = g->bias ? g->bias + j : NULL;
+                    for (nnc_ssize ir = 0; ir < mc; ir += NNC_GEMM_MR) {
+                        const nnc_ssize rows = NNC_MIN(NNC_GEMM_MR, mc - ir);
+                        NNC_FN(gemm_ukrs)[rows](kc, abuf + ir * kc, bp + jp * pstride, GEMM_NR,
+                                                g->C + (ic + ir) * g->ldc + j, g->ldc, ncols, first,
+                                                last, g, bias);
+                    }
+                }
+            }
+        }
+    }
+}
+
+// The small-m path (m <= MC, one row block): thread t owns a contiguous run
+// of B panels.  It packs all m rows of A for as many KC slices as fit in
+// GEMM_ABUDGET (usually all of k), then walks its panels, each through every
+// slice, packing a panel slice (unless prepacked, or row-major and used by
+// one tile) into an L1 buffer and consuming it at once.  Same micro-kernels
+// and KC slices as the big path, so bitwise the same rows; no shared buffer,
+// no barrier.
+static int NNC_FN(gemm_small_part)(const NNC_FN(gemm_args) *g, int t, int nt)
+{
+    const nnc_ssize m = g->m, n = g->n, k = g->k;
+    const nnc_ssize np = NNC_CEILDIV(n, GEMM_NR), mp = NNC_CEILDIV(m, NNC_GEMM_MR) * NNC_GEMM_MR;
+    const nnc_ssize kb = NNC_MIN(NNC_MAX(1, GEMM_ABUDGET / mp / GEMM_KC) * GEMM_KC, k);
+    const nnc_ssize kc_max = NNC_MIN(GEMM_KC, k);
+    NNC_T *abuf = nnc_tls_scratch(NNC_SCRATCH_GEMM_A, sizeof(NNC_T) * (size_t)(mp * kb));
+    // One row: four panels at a time, for enough independent FMA chains.
+    const nnc_ssize group = m == 1 ? 4 : 1;
+    NNC_T *pbuf =
+        g->Bp ? NULL : nnc_tls_scratch(NNC_SCRATCH_GEMM_B, sizeof(NNC_T) * (size_t)(GEMM_NR * kc_max * group));
+    if (!abuf || (!g->Bp && !pbuf)) return NNC_ENOMEM;
+    const nnc_ssize jp0 = np * t / nt, jp1 = np * (t + 1) / nt;
+    for (nnc_ssize k0 = 0; k0 < k; k0 += kb) {
+        const nnc_ssize k1 = NNC_MIN(k, k0 + kb);
+        for (nnc_ssize pc = k0; pc < k1; pc += GEMM_KC)
+            NNC_FN(gemm_pack_a)(abuf + mp * (pc - k0), g, 0, m, pc, NNC_MIN(GEMM_KC, k - pc));
+        for (nnc_ssize jp = jp0; jp < jp1; jp += group) {
+            const nnc_ssize gp = NNC_MIN(group, jp1 - jp), j = jp * GEMM_NR;
+            for (nnc_ssize pc = k0; pc < k1; pc += GEMM_KC) {
+                const nnc_ssize kc = NNC_MIN(GEMM_KC, k - pc);
+                const int first = pc == 0, last = pc + kc == k;
+                const NNC_T *a = abuf + mp * (pc - k0), *bp;
+                nnc_ssize pstride, bs = GEMM_NR;
+                if (g->Bp) {
+                    bp = g->Bp + jp * k * GEMM_NR + pc * GEMM_NR;
+                    pstride = k * GEMM_NR;
+                } else if (!g->tb && (jp + gp) * GEMM_NR <= n &&
+                           (m <= NNC_GEMM_MR || kc * g->ldb <= 16384 / (nnc_ssize)sizeof(NNC_T))) {
+                    // Full panels of a row-major B, used by one tile or spanning
+                    // at most 16 KiB (no L1 set conflicts): read in place.
+                    bp = g->B + pc * g->ldb + j;
+                    pstride = GEMM_NR;
+                    bs = g->ldb;
+                } else {
+                    for (nnc_ssize q = 0; q < gp; ++q)
+                        NNC_FN(gemm_pack_b_panel)(pbuf + q * kc * GEMM_NR, g->tb, g->B, g->ldb, n,
+                                                  (jp + q) * GEMM_NR, pc, kc);
+                    bp = pbuf;
+                    pstride = kc * GEMM_NR;
+                }
+                if (gp == 4) {
+                    NNC_FN(gemm_ukr_1x4)(kc, a, bp, pstride, bs, g->C + j, n - j, first, last, g,
+                                         g->bias ? g->bias + j : NULL);
+                    continue;
+                }
+                for (nnc_ssize q = 0; q < gp; ++q) {
+                    const nnc_ssize jq = j + q * GEMM_NR, ncols = NNC_MIN(GEMM_NR, n - jq);
+                    const NNC_T *bias = g->bias ? g->bias + jq : NULL;
+                    for (nnc_ssize ir = 0; ir < m; ir += NNC_GEMM_MR)
+                        NNC_FN(gemm_ukrs)[NNC_MIN(NNC_GEMM_MR, m - ir)](kc, a + ir * kc, bp + q * pstride, bs,
+                                                                    g->C + ir * g->ldc + jq, g->ldc, ncols,
+                                                                    first, last, g, bias);
+                }
+            }
+        }
+    }
+    return NNC_OK;
+}
+
+// The small-m path on up to nt threads (never more than B has panels); nt
+// == 1 runs on the calling thread without an OpenMP team.
+static int NNC_FN(gemm_small)(const NNC_FN(gemm_args) *g, int nt)
+{
+    const nnc_ssize np = NNC_CEILDIV(g->n, GEMM_NR);
+    if (nt > np) nt = (int)np;
+    if (nt <= 1) return NNC_FN(gemm_small_part)(g, 0, 1);
+    int failed = 0;
+    #pragma omp parallel for num_threads(nt) schedule(static, 1)
+    for (int t = 0; t < nt; ++t)
+        if (NNC_FN(gemm_small_part)(g, t, nt)) {
+            #pragma omp atomic write
+            failed = 1;
+        }
+    return failed ? NNC_ENOMEM : NNC_OK;
+}
+
+// Runs the GEMM described by g on nt threads (1 inside another parallel region).
+static int NNC_FN(gemm_run)(const NNC_FN(gemm_args) *g, int nt)
+{
+    const nnc_ssize m = g->m, n = g->n, k = g->k;
+    if (m <= 0 || n <= 0) return NNC_OK;
+    if (k <= 0 || g->alpha == 0) {
+        NNC_FN(gemm_scale_only)(g);
+        return NNC_OK;
+    }
+    if (m <= GEMM_MC) return NNC_FN(gemm_small)(g, nt);
+    NNC_T *bbuf = NULL;
+    nnc_ssize ncb = NNC_MIN(GEMM_NC, NNC_CEILDIV(n, GEMM_NR) * GEMM_NR);
+    if (!g->Bp) {
+        bbuf = nnc_tls_scratch(NNC_SCRATCH_GEMM_B, sizeof(NNC_T) * (size_t)GEMM_KC * (size_t)ncb);
+        if (!bbuf) return NNC_ENOMEM;
+    }
+    const size_t abytes = sizeof(NNC_T) * (size_t)GEMM_MC * GEMM_KC;
+    int failed = 0;
+    // Always a region of its own, even of one thread: gemm_blocked's omp-for
+    // loops must bind to this team, never to a caller's parallel region (an
+    // RNN's time loop calls gemm_run(g, 1) from its threads).
+    #pragma omp parallel num_threads(nt)
+    {
+        NNC_T *abuf = nnc_tls_scratch(NNC_SCRATCH_GEMM_A, abytes);
+        if (!abuf) {
+            #pragma omp atomic write
+            failed = 1;
+        }
+        NNC_FN(gemm_blocked)(g, bbuf, abuf, nt);
+    }
+    return failed ? NNC_ENOMEM : NNC_OK;
+}
+
+// C = act(alpha op(A) op(B) + beta C + bias) on the library's threads (the op).
+static int NNC_FN(gemm)(int ta, int tb, nnc_ssize m, nnc_ssize n, nnc_ssize k, NNC_T alpha, const NNC_T *A,
+                        nnc_ssize lda, const NNC_T *B, nnc_ssize ldb, NNC_T beta, NNC_T *C, nnc_ssize ldc,
+                        const NNC_T *bias, int act)
+{
+    NNC_FN(gemm_args) g = {ta, m, n, k, alpha, beta, A, lda, tb, B, ldb, NULL, C, ldc, bias, act};
+    return NNC_FN(gemm_run)(&g, nnc_threads_for(2.0 * (double)m * (double)n * (double)k));
+}
+
+// The same with B prepacked by gemm_pack_b (Bp, for op(B) of shape (k, n)).
+static int NNC_FN(gemm_packed)(int ta, nnc_ssize m, nnc_ssize n, nnc_ssize k, NNC_T alpha, const NNC_T *A,
+                               nnc_ssize lda, const NNC_T *Bp, NNC_T beta, NNC_T *C, nnc_ssize ldc,
+                               const NNC_T *bias, int act)
+{
+    NNC_FN(gemm_args) g = {ta, m, n, k, alpha, beta, A, lda, 0, NULL, 0, Bp, C, ldc, bias, act};
+    return NNC_FN(gemm_run)(&g, nnc_threads_for(2.0 * (double)m * (double)n * (double)k));
+}
+

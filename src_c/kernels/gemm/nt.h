@@ -1,0 +1,123 @@
+// kernels/gemm/nt.h - the GEMM engine's dot-product path (part of
+// kernels/gemm/gemm.h) for C = act(alpha * A B^T + beta * C + bias) with
+// A (m, k) and B (n, k) both row-major.
+//
+// Both operands are contiguous along k, so no packing is needed: a tile of
+// GNT_DR rows of A times NNC_GEMM_NT_DC rows of B keeps DR x DC vector
+// accumulators running along k and reduces them horizontally at the end.
+// This is the forward of a dense layer (x W^T) and the input projection of
+// the recurrent layers, where packing the weights on every call would cost
+// as much as the product itself at batch 1.
+//
+// Determinism: element (i, j) is always the same lane-strided FMA chain over
+// k followed by the same horizontal sum, whatever the tile it falls in, m,
+// or the thread count.  Partial tiles repeat the last valid row/column (and
+// discard the duplicate) instead of running a different summation.
+
+#define GNT_DR 4
+#define GNT_CB (8 * NNC_GEMM_NT_DC)   // columns per block: B rows kept hot in L1/L2
+
+// out[r][c] = A row ar[r] . B row br[c] over k (vector lanes, then the
+// horizontal sum), for dr rows (a compile-time constant at each instance)
+// and NNC_GEMM_NT_DC columns.
+NNC_INLINE void NNC_FN(gemm_nt_tile)(const NNC_T *const *ar, const NNC_T *const *br, nnc_ssize k,
+                                     NNC_T (*out)[NNC_GEMM_NT_DC], const int dr)
+{
+    nnc_v acc[GNT_DR][NNC_GEMM_NT_DC];
+    for (int r = 0; r < dr; ++r)
+        for (int c = 0; c < NNC_GEMM_NT_DC; ++c) acc[r][c] = nnc_vzero();
+    nnc_ssize p = 0;
+    for (; p + NNC_VLEN <= k; p += NNC_VLEN) {
+        nnc_v bv[NNC_GEMM_NT_DC];
+        for (int c = 0; c < NNC_GEMM_NT_DC; ++c) bv[c] = nnc_vload(br[c] + p);
+        for (int r = 0; r < dr; ++r) {
+            nnc_v av = nnc_vload(ar[r] + p);
+            for (int c = 0; c < NNC_GEMM_NT_DC; ++c) acc[r][c] = nnc_vfma(av, bv[c], acc[r][c]);
+        }
+    }
+    if (p < k) {
+        nnc_v bv[NNC_GEMM_NT_DC];
+        for (int c = 0; c < NNC_GEMM_NT_DC; ++c) bv[c] = nnc_vloadn(br[c] + p, k - p);
+        for (int r = 0; r < dr; ++r) {
+            nnc_v av = nnc_vloadn(ar[r] + p, k - p);
+            for (int c = 0; c < NNC_GEMM_NT_DC; ++c) acc[r][c] = nnc_vfma(av, bv[c], acc[r][c]);
+        }
+    }
+    for (int r = 0; r < dr; ++r)
+        for (int c = 0; c < NNC_GEMM_NT_DC; ++c) out[r][c] = nnc_vhsum(acc[r][c]);
+}
+
+// The instances: one row, and GNT_DR rows.
+static void NNC_FN(gemm_nt_tile_1)(const NNC_T *const *ar, const NNC_T *const *br, nnc_ssize k,
+                                   NNC_T (*out)[NNC_GEMM_NT_DC]) { NNC_FN(gemm_nt_tile)(ar, br, k, out, 1); }
+static void NNC_FN(gemm_nt_tile_4)(const NNC_T *const *ar, const NNC_T *const *br, nnc_ssize k,
+                                   NNC_T (*out)[NNC_GEMM_NT_DC]) { NNC_FN(gemm_nt_tile)(ar, br, k, out, 4); }
+
+// Rows [i0, i1) x columns [j0, j1) (j1 - j0 <= GNT_CB) of C: the dot
+// products go to a local tile, then the epilogue runs vectorised along each
+// row (the same vact as every other kernel).
+static void NNC_FN(gemm_nt_block)(nnc_ssize i0, nnc_ssize i1, nnc_ssize j0, nnc_ssize j1, nnc_ssize k,
+                                  NNC_T alpha, const NNC_T *A, nnc_ssize lda, const NNC_T *B, nnc_ssize ldb,
+                                  NNC_T beta, NNC_T *C, nnc_ssize ldc, const NNC_T *bias, int act)
+{
+    const int dr = (i1 - i0) >= GNT_DR ? GNT_DR : 1;
+    const nnc_ssize nc = j1 - j0;
+    NNC_T sums[GNT_DR][GNT_CB];
+    const nnc_v va = nnc_vset1(alpha), vb = nnc_vset1(beta);
+    for (nnc_ssize i = i0; i < i1; i += dr) {
+        const NNC_T *ar[GNT_DR];
+        for (int r = 0; r < dr; ++r) ar[r] = A + NNC_MIN(i + r, i1 - 1) * lda;
+        for (nnc_ssize j = j0; j < j1; j += NNC_GEMM_NT_DC) {
+            NNC_T out[GNT_DR][NNC_GEMM_NT_DC];
+            const NNC_T *br[NNC_GEMM_NT_DC];
+            for (int c = 0; c < NNC_GEMM_NT_DC; ++c) br[c] = B + NNC_MIN(j + c, j1 - 1) * ldb;
+            if (dr == GNT_DR) NNC_FN(gemm_nt_tile_4)(ar, br, k, out);
+            else NNC_FN(gemm_nt_tile_1)(ar, br, k, out);
+            for (int r = 0; r < dr; ++r)
+                for (int c = 0; c < NNC_GEMM_NT_DC && j + c < j1; ++c) sums[r][j - j0 + c] = out[r][c];
+        }
+        for (int r = 0; r < dr && i + r < i1; ++r) {
+            NNC_T *crow = C + (i + r) * ldc + j0;
+            for (nnc_ssize c = 0; c < nc; c += NNC_VLEN) {
+                const nnc_ssize w = NNC_MIN(NNC_VLEN, nc - c);
+                nnc_v v = nnc_vmul(va, nnc_vloadp(&sums[r][c], w));
+                if (beta != 0) v = nnc_vadd(v, nnc_vmul(vb, nnc_vloadp(crow + c, w)));
+                if (bias) v = nnc_vadd(v, nnc_vloadp(bias + j0 + c, w));
+                v = NNC_FN(vact)(v, act);
+                nnc_vstorep(crow + c, v, w);
+            }
+        }
+    }
+}
+
+// C (m, n) = act(alpha * A B^T + beta * C + bias); A (m, k), B (n, k).
+// Work items are (64-row block x GNT_CB-column block): those rows of B stay
+// in L1/L2 while A's rows stream past them.
+static int NNC_FN(gemm_nt)(nnc_ssize m, nnc_ssize n, nnc_ssize k, NNC_T alpha, const NNC_T *A, nnc_ssize lda,
+                           const NNC_T *B, nnc_ssize ldb, NNC_T beta, NNC_T *C, nnc_ssize ldc,
+                           const NNC_T *bias, int act)
+{
+    if (m <= 0 || n <= 0) return NNC_OK;
+    if (k <= 0) {
+        NNC_FN(gemm_args) g = {0, m, n, 0, alpha, beta, A, lda, 1, B, ldb, NULL, C, ldc, bias, act};
+        return NNC_FN(gemm_run)(&g, 1);
+    }
+    const nnc_ssize RB = 64, CB = GNT_CB;
+    const nnc_ssize nib = NNC_CEILDIV(m, RB), njb = NNC_CEILDIV(n, CB);
+    int nt = nnc_threads_for(2.0 * (double)m * (double)n * (double)k);
+    #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
+    for (nnc_ssize item = 0; item < nib * njb; ++item) {
+        const nnc_ssize jb = item / nib, ib = item % nib;
+        // Rows of a block run in groups of GNT_DR; a short tail group of a
+        // block runs row by row (same per-element summation).
+        nnc_ssize i0 = ib * RB, i1 = NNC_MIN(m, i0 + RB), j0 = jb * CB, j1 = NNC_MIN(n, j0 + CB);
+        nnc_ssize full = i0 + (i1 - i0) / GNT_DR * GNT_DR;
+        if (full > i0)
+            NNC_FN(gemm_nt_block)(i0, full, j0, j1, k, alpha, A, lda, B, ldb, beta, C, ldc, bias, act);
+        if (full < i1)
+            NNC_FN(gemm_nt_block)(full, i1, j0, j1, k, alpha, A, lda, B, ldb, beta, C, ldc, bias, act);
+    }
+    return NNC_OK;
+}
+#undef GNT_DR
+#undef GNT_CB
