@@ -3,7 +3,7 @@ ConvLSTM2D (the recurrent layers with both matrix products replaced by
 "same", stride-1 cross-correlations).
 
 Each forward and backward is one C call over the whole sequence
-(src_c/kernels/convrnn_tmpl.h), working on time-major buffers: the input
+(src_c/kernels/rnn/convrnn.h), working on time-major buffers: the input
 convolution of every timestep is one batched convolution, each step one
 recurrent convolution plus one fused cell pass, and the weight gradients are
 single convolutions over all timesteps.

@@ -1,7 +1,7 @@
 """Recurrent layers: SimpleRNN, LSTM, GRU (batch-first sequences).
 
 Each forward and each backward is one C call over the whole sequence (see
-src_c/kernels/rnn_tmpl.h): the input projection of every timestep is one
+src_c/kernels/rnn/): the input projection of every timestep is one
 GEMM, each step one recurrent GEMM plus one fused gate pass, and backward is
 full backpropagation through time with the weight gradients computed as
 large GEMMs over all timesteps.

@@ -1,4 +1,4 @@
-// kernels/convrnn_tmpl.h - ConvRNN2D and ConvLSTM2D over a whole sequence
+// kernels/rnn/convrnn.h - ConvRNN2D and ConvLSTM2D over a whole sequence
 // (template; see nnc_internal.h).  Built from the conv kernels and the fused
 // recurrent cell passes:
 //   forward:  one batched convolution of every x_t (T*N images) into the gate
