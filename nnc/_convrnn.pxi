@@ -4,19 +4,19 @@ cdef extern from "nnc/nnc.h" nogil:
     ctypedef struct nnc_convrnn_desc:
         int cell, act, training, keep_h
         nnc_ssize n, t, h, w, cin, ch, kh, kw
-    int nnc_convrnn_forward_f32(const nnc_convrnn_desc *d, const float *xt, const float *Wx, const float *Wh,
-                                const float *b, const float *h0, const float *c0, float *gates, float *hist,
-                                float *chist)
-    int nnc_convrnn_forward_f64(const nnc_convrnn_desc *d, const double *xt, const double *Wx, const double *Wh,
-                                const double *b, const double *h0, const double *c0, double *gates,
-                                double *hist, double *chist)
-    int nnc_convrnn_backward_f32(const nnc_convrnn_desc *d, const float *xt, const float *Wx, const float *Wh,
-                                 const float *hist, const float *chist, float *gates, const float *dhs,
-                                 float *dxt, float *dWx, float *dWh, float *db, float *dh0, float *dc0)
-    int nnc_convrnn_backward_f64(const nnc_convrnn_desc *d, const double *xt, const double *Wx,
-                                 const double *Wh, const double *hist, const double *chist, double *gates,
-                                 const double *dhs, double *dxt, double *dWx, double *dWh, double *db,
-                                 double *dh0, double *dc0)
+    int nnc_convrnn_fwd_f32(const nnc_convrnn_desc *d, const float *xt, const float *Wx, const float *Wh,
+                            const float *b, const float *h0, const float *c0, float *gates, float *hist,
+                            float *chist)
+    int nnc_convrnn_fwd_f64(const nnc_convrnn_desc *d, const double *xt, const double *Wx, const double *Wh,
+                            const double *b, const double *h0, const double *c0, double *gates,
+                            double *hist, double *chist)
+    int nnc_convrnn_bwd_f32(const nnc_convrnn_desc *d, const float *xt, const float *Wx, const float *Wh,
+                            const float *hist, const float *chist, float *gates, const float *dhs,
+                            float *dxt, float *dWx, float *dWh, float *db, float *dh0, float *dc0)
+    int nnc_convrnn_bwd_f64(const nnc_convrnn_desc *d, const double *xt, const double *Wx,
+                            const double *Wh, const double *hist, const double *chist, double *gates,
+                            const double *dhs, double *dxt, double *dWx, double *dWh, double *db,
+                            double *dh0, double *dc0)
 
 
 cdef nnc_convrnn_desc _convrnn_desc(int cell, int act, int training, int keep_h, tuple xt_shape, tuple W_h_shape):
@@ -31,10 +31,10 @@ cdef inline floating *_wN(floating[::1] a) noexcept nogil:
     return NULL if a is None or a.shape[0] == 0 else &a[0]
 
 
-def convrnn_forward(int cell, int act, int training, int keep_h, const floating[:, :, :, :, ::1] xt,
-                    const floating[:, :, :, ::1] Wx, const floating[:, :, :, ::1] Wh, const floating[::1] b,
-                    const floating[::1] h0, const floating[::1] c0, floating[::1] gates, floating[::1] hist,
-                    floating[::1] chist):
+def convrnn_fwd(int cell, int act, int training, int keep_h, const floating[:, :, :, :, ::1] xt,
+               const floating[:, :, :, ::1] Wx, const floating[:, :, :, ::1] Wh, const floating[::1] b,
+               const floating[::1] h0, const floating[::1] c0, floating[::1] gates, floating[::1] hist,
+               floating[::1] chist):
     """Whole-sequence ConvRNN2D (cell=RNN_SIMPLE) / ConvLSTM2D (RNN_LSTM) forward.
 
     Buffers are flat views of the time-major arrays described in
@@ -48,24 +48,24 @@ def convrnn_forward(int cell, int act, int training, int keep_h, const floating[
             or (h0 is not None and h0.shape[0] != ss)
             or (cell == RNN_LSTM and (chist is None or chist.shape[0] != (d.t + 1 if training else 2) * ss
                                       or (c0 is not None and c0.shape[0] != ss)))):
-        raise ValueError("convrnn_forward: buffer sizes do not match the geometry")
+        raise ValueError("convrnn_fwd: buffer sizes do not match the geometry")
     if ss == 0:
         return
     with nogil:
         if floating is float:
-            _ck(nnc_convrnn_forward_f32(&d, &xt[0, 0, 0, 0, 0], &Wx[0, 0, 0, 0], &Wh[0, 0, 0, 0], &b[0],
-                                        _ptr_or_null(h0), _ptr_or_null(c0), &gates[0], &hist[0], _wN(chist)))
+            _ck(nnc_convrnn_fwd_f32(&d, &xt[0, 0, 0, 0, 0], &Wx[0, 0, 0, 0], &Wh[0, 0, 0, 0], &b[0],
+                                    _ptr_or_null(h0), _ptr_or_null(c0), &gates[0], &hist[0], _wN(chist)))
         else:
-            _ck(nnc_convrnn_forward_f64(&d, &xt[0, 0, 0, 0, 0], &Wx[0, 0, 0, 0], &Wh[0, 0, 0, 0], &b[0],
-                                        _ptr_or_null(h0), _ptr_or_null(c0), &gates[0], &hist[0], _wN(chist)))
+            _ck(nnc_convrnn_fwd_f64(&d, &xt[0, 0, 0, 0, 0], &Wx[0, 0, 0, 0], &Wh[0, 0, 0, 0], &b[0],
+                                    _ptr_or_null(h0), _ptr_or_null(c0), &gates[0], &hist[0], _wN(chist)))
 
 
-def convrnn_backward(int cell, int act, const floating[:, :, :, :, ::1] xt, const floating[:, :, :, ::1] Wx,
-                     const floating[:, :, :, ::1] Wh, const floating[::1] hist, const floating[::1] chist,
-                     floating[::1] gates, const floating[::1] dhs, floating[:, :, :, :, ::1] dxt,
-                     floating[:, :, :, ::1] dWx, floating[:, :, :, ::1] dWh, floating[::1] db,
-                     floating[::1] dh0, floating[::1] dc0):
-    """BPTT of a training convrnn_forward (see convrnn.def); gates is overwritten."""
+def convrnn_bwd(int cell, int act, const floating[:, :, :, :, ::1] xt, const floating[:, :, :, ::1] Wx,
+                const floating[:, :, :, ::1] Wh, const floating[::1] hist, const floating[::1] chist,
+                floating[::1] gates, const floating[::1] dhs, floating[:, :, :, :, ::1] dxt,
+                floating[:, :, :, ::1] dWx, floating[:, :, :, ::1] dWh, floating[::1] db,
+                floating[::1] dh0, floating[::1] dc0):
+    """BPTT of a training convrnn_fwd (see convrnn.def); gates is overwritten."""
     cdef nnc_convrnn_desc d = _convrnn_desc(cell, act, 1, 1, (xt.shape[0], xt.shape[1], xt.shape[2], xt.shape[3], xt.shape[4]), (Wh.shape[0], Wh.shape[1], Wh.shape[2], Wh.shape[3]))
     cdef nnc_ssize G = 4 if cell == RNN_LSTM else 1
     cdef nnc_ssize ss = d.n * d.h * d.w * d.ch
@@ -74,17 +74,17 @@ def convrnn_backward(int cell, int act, const floating[:, :, :, :, ::1] xt, cons
             or any(dWx.shape[i] != Wx.shape[i] or dWh.shape[i] != Wh.shape[i] for i in range(4)) or db.shape[0] != G * d.ch or dh0.shape[0] != ss
             or (cell == RNN_LSTM and (chist is None or chist.shape[0] != (d.t + 1) * ss
                                       or dc0 is None or dc0.shape[0] != ss))):
-        raise ValueError("convrnn_backward: buffer sizes do not match the geometry")
+        raise ValueError("convrnn_bwd: buffer sizes do not match the geometry")
     with nogil:
         if floating is float:
-            _ck(nnc_convrnn_backward_f32(&d, &xt[0, 0, 0, 0, 0] if ss else NULL, &Wx[0, 0, 0, 0],
-                                         &Wh[0, 0, 0, 0], &hist[0] if ss else NULL, _ptr_or_null(chist),
-                                         &gates[0] if ss else NULL, &dhs[0] if ss else NULL,
-                                         &dxt[0, 0, 0, 0, 0] if ss else NULL, &dWx[0, 0, 0, 0],
-                                         &dWh[0, 0, 0, 0], &db[0], _wN(dh0), _wN(dc0)))
+            _ck(nnc_convrnn_bwd_f32(&d, &xt[0, 0, 0, 0, 0] if ss else NULL, &Wx[0, 0, 0, 0],
+                                    &Wh[0, 0, 0, 0], &hist[0] if ss else NULL, _ptr_or_null(chist),
+                                    &gates[0] if ss else NULL, &dhs[0] if ss else NULL,
+                                    &dxt[0, 0, 0, 0, 0] if ss else NULL, &dWx[0, 0, 0, 0],
+                                    &dWh[0, 0, 0, 0], &db[0], _wN(dh0), _wN(dc0)))
         else:
-            _ck(nnc_convrnn_backward_f64(&d, &xt[0, 0, 0, 0, 0] if ss else NULL, &Wx[0, 0, 0, 0],
-                                         &Wh[0, 0, 0, 0], &hist[0] if ss else NULL, _ptr_or_null(chist),
-                                         &gates[0] if ss else NULL, &dhs[0] if ss else NULL,
-                                         &dxt[0, 0, 0, 0, 0] if ss else NULL, &dWx[0, 0, 0, 0],
-                                         &dWh[0, 0, 0, 0], &db[0], _wN(dh0), _wN(dc0)))
+            _ck(nnc_convrnn_bwd_f64(&d, &xt[0, 0, 0, 0, 0] if ss else NULL, &Wx[0, 0, 0, 0],
+                                    &Wh[0, 0, 0, 0], &hist[0] if ss else NULL, _ptr_or_null(chist),
+                                    &gates[0] if ss else NULL, &dhs[0] if ss else NULL,
+                                    &dxt[0, 0, 0, 0, 0] if ss else NULL, &dWx[0, 0, 0, 0],
+                                    &dWh[0, 0, 0, 0], &db[0], _wN(dh0), _wN(dc0)))

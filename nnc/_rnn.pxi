@@ -1,5 +1,5 @@
-# Recurrent kernels (SimpleRNN, LSTM, GRU), their fused gate passes and
-# gradient clipping: bindings (included by _core.pyx).
+# Recurrent kernels (SimpleRNN, LSTM, GRU) and their fused gate passes:
+# bindings (included by _core.pyx).
 
 cdef extern from "nnc/nnc.h" nogil:
     ctypedef struct nnc_rnn_desc:
@@ -8,23 +8,25 @@ cdef extern from "nnc/nnc.h" nogil:
         int reset_after
         int training
         nnc_ssize n, t, f, h
-    int nnc_rnn_forward_f32(const nnc_rnn_desc *d, const float *x, const float *Wx, const float *Wh,
-                            const float *bx, const float *bh, const float *h0, const float *c0, float *hs,
-                            float *cs, float *gates, float *aux)
-    int nnc_rnn_forward_f64(const nnc_rnn_desc *d, const double *x, const double *Wx, const double *Wh,
-                            const double *bx, const double *bh, const double *h0, const double *c0, double *hs,
-                            double *cs, double *gates, double *aux)
-    nnc_ssize nnc_rnn_backward_workspace_size_f32(const nnc_rnn_desc *d)
-    nnc_ssize nnc_rnn_backward_workspace_size_f64(const nnc_rnn_desc *d)
-    int nnc_rnn_backward_f32(const nnc_rnn_desc *d, const float *x, const float *Wx, const float *Wh,
-                             const float *h0, const float *c0, const float *hs, const float *cs,
-                             const float *gates, const float *aux, const float *dhs, float *dx, float *dWx,
-                             float *dWh, float *dbx, float *dbh, float *dh0, float *dc0, float *work)
-    int nnc_rnn_backward_f64(const nnc_rnn_desc *d, const double *x, const double *Wx, const double *Wh,
-                             const double *h0, const double *c0, const double *hs, const double *cs,
-                             const double *gates, const double *aux, const double *dhs, double *dx,
-                             double *dWx, double *dWh, double *dbx, double *dbh, double *dh0, double *dc0,
-                             double *work)
+    int nnc_rnn_fwd_f32(const nnc_rnn_desc *d, const float *x, const float *Wx, const float *Wh,
+                        const float *bx, const float *bh, const float *h0, const float *c0, float *hs,
+                        float *cs, float *gates, float *aux, float *workspace)
+    int nnc_rnn_fwd_f64(const nnc_rnn_desc *d, const double *x, const double *Wx, const double *Wh,
+                        const double *bx, const double *bh, const double *h0, const double *c0, double *hs,
+                        double *cs, double *gates, double *aux, double *workspace)
+    nnc_ssize nnc_rnn_fwd_workspace_size_f32(const nnc_rnn_desc *d)
+    nnc_ssize nnc_rnn_fwd_workspace_size_f64(const nnc_rnn_desc *d)
+    nnc_ssize nnc_rnn_bwd_workspace_size_f32(const nnc_rnn_desc *d)
+    nnc_ssize nnc_rnn_bwd_workspace_size_f64(const nnc_rnn_desc *d)
+    int nnc_rnn_bwd_f32(const nnc_rnn_desc *d, const float *x, const float *Wx, const float *Wh,
+                        const float *h0, const float *c0, const float *hs, const float *cs,
+                        const float *gates, const float *aux, const float *dhs, float *dx, float *dWx,
+                        float *dWh, float *dbx, float *dbh, float *dh0, float *dc0, float *work)
+    int nnc_rnn_bwd_f64(const nnc_rnn_desc *d, const double *x, const double *Wx, const double *Wh,
+                        const double *h0, const double *c0, const double *hs, const double *cs,
+                        const double *gates, const double *aux, const double *dhs, double *dx,
+                        double *dWx, double *dWh, double *dbx, double *dbh, double *dh0, double *dc0,
+                        double *work)
     int nnc_lstm_cell_fwd_f32(nnc_ssize rows, nnc_ssize h, float *a, nnc_ssize lda, const float *c_prev,
                               nnc_ssize ldcp, float *c, nnc_ssize ldc, float *hout, nnc_ssize ldh, int save)
     int nnc_lstm_cell_fwd_f64(nnc_ssize rows, nnc_ssize h, double *a, nnc_ssize lda, const double *c_prev,
@@ -43,12 +45,6 @@ cdef extern from "nnc/nnc.h" nogil:
     int nnc_rnn_cell_bwd_f64(nnc_ssize rows, nnc_ssize h, const double *hout, nnc_ssize ldh,
                              const double *dh_ext, nnc_ssize lde, const double *dh_rec, nnc_ssize ldr,
                              double *da, nnc_ssize ldda, int act)
-    int nnc_clip_value_f32(float *x, nnc_ssize n, float v)
-    int nnc_clip_value_f64(double *x, nnc_ssize n, double v)
-    int nnc_scale_inplace_f32(float *x, nnc_ssize n, float s)
-    int nnc_scale_inplace_f64(double *x, nnc_ssize n, double s)
-    int nnc_sumsq_f32(const float *x, nnc_ssize n, double *out)
-    int nnc_sumsq_f64(const double *x, nnc_ssize n, double *out)
 
 RNN_SIMPLE, RNN_LSTM, RNN_GRU = 0, 1, 2
 
@@ -87,52 +83,64 @@ cdef nnc_rnn_desc _rnn_desc(int cell, int act, int reset_after, int training, nn
     return d
 
 
-def rnn_forward(int cell, int act, int reset_after, int training, const floating[:, :, ::1] x,
-                const floating[:, ::1] Wx, const floating[:, ::1] Wh, const floating[::1] bx,
-                const floating[::1] bh, const floating[:, ::1] h0, const floating[:, ::1] c0,
-                floating[:, :, ::1] hs, floating[:, :, ::1] cs, floating[:, :, ::1] gates,
-                floating[:, :, ::1] aux):
-    """Whole-sequence forward (see ops/rnn.def); outputs written in place.
-    Shapes are the caller's responsibility (the layers check them)."""
+def rnn_fwd_workspace_size(dtype_is_f64, int cell, int reset_after, nnc_ssize n, nnc_ssize t, nnc_ssize f,
+                           nnc_ssize h):
+    """Elements of the workspace rnn_fwd needs (of that dtype, on the current ISA)."""
+    cdef nnc_rnn_desc d = _rnn_desc(cell, 0, reset_after, 0, n, t, f, h)
+    cdef nnc_ssize s = nnc_rnn_fwd_workspace_size_f64(&d) if dtype_is_f64 else nnc_rnn_fwd_workspace_size_f32(&d)
+    if s < 0:
+        raise ValueError("nnc: recurrent workspace too large")
+    return s
+
+
+def rnn_fwd(int cell, int act, int reset_after, int training, const floating[:, :, ::1] x,
+            const floating[:, ::1] Wx, const floating[:, ::1] Wh, const floating[::1] bx,
+            const floating[::1] bh, const floating[:, ::1] h0, const floating[:, ::1] c0,
+            floating[:, :, ::1] hs, floating[:, :, ::1] cs, floating[:, :, ::1] gates,
+            floating[:, :, ::1] aux, floating[::1] work):
+    """Whole-sequence forward (see ops/rnn.def); outputs written in place; work
+    holds rnn_fwd_workspace_size elements.  Shapes are the caller's
+    responsibility (the layers check them)."""
     cdef nnc_rnn_desc d = _rnn_desc(cell, act, reset_after, training, x.shape[0], x.shape[1], x.shape[2],
                                     Wh.shape[1])
     if d.n == 0 or d.t == 0:
         return
     with nogil:
         if floating is float:
-            _ck(nnc_rnn_forward_f32(&d, _p3(x), &Wx[0, 0], &Wh[0, 0], &bx[0], _ptr_or_null(bh), _p2(h0),
-                                    _p2(c0), _w3(hs), _w3(cs), _w3(gates), _w3(aux)))
+            _ck(nnc_rnn_fwd_f32(&d, _p3(x), &Wx[0, 0], &Wh[0, 0], &bx[0], _ptr_or_null(bh), _p2(h0),
+                                _p2(c0), _w3(hs), _w3(cs), _w3(gates), _w3(aux), &work[0]))
         else:
-            _ck(nnc_rnn_forward_f64(&d, _p3(x), &Wx[0, 0], &Wh[0, 0], &bx[0], _ptr_or_null(bh), _p2(h0),
-                                    _p2(c0), _w3(hs), _w3(cs), _w3(gates), _w3(aux)))
+            _ck(nnc_rnn_fwd_f64(&d, _p3(x), &Wx[0, 0], &Wh[0, 0], &bx[0], _ptr_or_null(bh), _p2(h0),
+                                _p2(c0), _w3(hs), _w3(cs), _w3(gates), _w3(aux), &work[0]))
 
 
-def rnn_backward_workspace_size(int cell, int reset_after, nnc_ssize n, nnc_ssize t, nnc_ssize h):
+def rnn_bwd_workspace_size(dtype_is_f64, int cell, int reset_after, nnc_ssize n, nnc_ssize t, nnc_ssize h):
+    """Elements of the workspace rnn_bwd needs (of that dtype, on the current ISA)."""
     cdef nnc_rnn_desc d = _rnn_desc(cell, 0, reset_after, 1, n, t, 0, h)
-    cdef nnc_ssize s = nnc_rnn_backward_workspace_size_f64(&d)
+    cdef nnc_ssize s = nnc_rnn_bwd_workspace_size_f64(&d) if dtype_is_f64 else nnc_rnn_bwd_workspace_size_f32(&d)
     if s < 0:
         raise ValueError("nnc: recurrent workspace too large")
     return s
 
 
-def rnn_backward(int cell, int act, int reset_after, const floating[:, :, ::1] x, const floating[:, ::1] Wx,
-                 const floating[:, ::1] Wh, const floating[:, ::1] h0, const floating[:, ::1] c0,
-                 const floating[:, :, ::1] hs, const floating[:, :, ::1] cs, const floating[:, :, ::1] gates,
-                 const floating[:, :, ::1] aux, const floating[:, :, ::1] dhs, floating[:, :, ::1] dx,
-                 floating[:, ::1] dWx, floating[:, ::1] dWh, floating[::1] dbx, floating[::1] dbh,
-                 floating[:, ::1] dh0, floating[:, ::1] dc0, floating[::1] work):
-    """Full BPTT of a training rnn_forward (see ops/rnn.def)."""
+def rnn_bwd(int cell, int act, int reset_after, const floating[:, :, ::1] x, const floating[:, ::1] Wx,
+            const floating[:, ::1] Wh, const floating[:, ::1] h0, const floating[:, ::1] c0,
+            const floating[:, :, ::1] hs, const floating[:, :, ::1] cs, const floating[:, :, ::1] gates,
+            const floating[:, :, ::1] aux, const floating[:, :, ::1] dhs, floating[:, :, ::1] dx,
+            floating[:, ::1] dWx, floating[:, ::1] dWh, floating[::1] dbx, floating[::1] dbh,
+            floating[:, ::1] dh0, floating[:, ::1] dc0, floating[::1] work):
+    """Full BPTT of a training rnn_fwd (see ops/rnn.def)."""
     cdef nnc_rnn_desc d = _rnn_desc(cell, act, reset_after, 1, x.shape[0], x.shape[1], x.shape[2],
                                     Wh.shape[1])
     with nogil:
         if floating is float:
-            _ck(nnc_rnn_backward_f32(&d, _p3(x), &Wx[0, 0], &Wh[0, 0], _p2(h0), _p2(c0), _p3(hs), _p3(cs),
-                                     _p3(gates), _p3(aux), _p3(dhs), _w3(dx), &dWx[0, 0], &dWh[0, 0],
-                                     &dbx[0], _w1(dbh), _w2(dh0), _w2(dc0), _w1(work)))
+            _ck(nnc_rnn_bwd_f32(&d, _p3(x), &Wx[0, 0], &Wh[0, 0], _p2(h0), _p2(c0), _p3(hs), _p3(cs),
+                                _p3(gates), _p3(aux), _p3(dhs), _w3(dx), &dWx[0, 0], &dWh[0, 0],
+                                &dbx[0], _w1(dbh), _w2(dh0), _w2(dc0), _w1(work)))
         else:
-            _ck(nnc_rnn_backward_f64(&d, _p3(x), &Wx[0, 0], &Wh[0, 0], _p2(h0), _p2(c0), _p3(hs), _p3(cs),
-                                     _p3(gates), _p3(aux), _p3(dhs), _w3(dx), &dWx[0, 0], &dWh[0, 0],
-                                     &dbx[0], _w1(dbh), _w2(dh0), _w2(dc0), _w1(work)))
+            _ck(nnc_rnn_bwd_f64(&d, _p3(x), &Wx[0, 0], &Wh[0, 0], _p2(h0), _p2(c0), _p3(hs), _p3(cs),
+                                _p3(gates), _p3(aux), _p3(dhs), _w3(dx), &dWx[0, 0], &dWh[0, 0],
+                                &dbx[0], _w1(dbh), _w2(dh0), _w2(dc0), _w1(work)))
 
 
 def lstm_cell_fwd(floating[:, ::1] a, const floating[:, ::1] c_prev, floating[:, ::1] c, floating[:, ::1] h,
@@ -180,36 +188,3 @@ def rnn_cell_bwd(const floating[:, ::1] h, const floating[:, ::1] dh_ext, const 
         else:
             _ck(nnc_rnn_cell_bwd_f64(rows, hh, &h[0, 0], hh, _p2(dh_ext), hh, _p2(dh_rec), hh, &da[0, 0], hh,
                                      act))
-
-
-def clip_value(floating[::1] x, floating v):
-    if x.shape[0] == 0:
-        return
-    with nogil:
-        if floating is float:
-            _ck(nnc_clip_value_f32(&x[0], x.shape[0], v))
-        else:
-            _ck(nnc_clip_value_f64(&x[0], x.shape[0], v))
-
-
-def scale_inplace(floating[::1] x, floating s):
-    if x.shape[0] == 0:
-        return
-    with nogil:
-        if floating is float:
-            _ck(nnc_scale_inplace_f32(&x[0], x.shape[0], s))
-        else:
-            _ck(nnc_scale_inplace_f64(&x[0], x.shape[0], s))
-
-
-def sumsq(const floating[::1] x):
-    """Sum of squares in a fixed order, as a Python float."""
-    cdef double out = 0
-    if x.shape[0] == 0:
-        return 0.0
-    with nogil:
-        if floating is float:
-            _ck(nnc_sumsq_f32(&x[0], x.shape[0], &out))
-        else:
-            _ck(nnc_sumsq_f64(&x[0], x.shape[0], &out))
-    return out

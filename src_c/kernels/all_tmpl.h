@@ -8,6 +8,7 @@
 #include "kernels/rnn/gates.h"
 #include "kernels/rnn/context.h"
 #include "kernels/rnn/gemv.h"
+#include "kernels/rnn/step.h"
 #include "kernels/rnn/forward.h"
 #include "kernels/rnn/backward.h"
 #include "kernels/rnn/convrnn.h"

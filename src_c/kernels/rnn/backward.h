@@ -1,36 +1,50 @@
 // kernels/rnn/backward.h - backpropagation through time of SimpleRNN, LSTM and
 // GRU (template; see nnc_internal.h and the overview in rnn/context.h).
 
-// Backward workspace: da (n*t, GH), dq (n*t, GH) for GRU reset_after, and
-// h_prev (n*t, h), the state each step started from.
-static nnc_ssize NNC_FN(rnn_backward_workspace_size)(const nnc_rnn_desc *d)
+#include "runtime/workspace.h"
+
+// The backward's workspace, in this order: da (n*t, GH), dq (n*t, GH) for GRU
+// reset_after = 1 (else dq is da), h_prev (n*t, h) the state each step
+// started from, and W_h packed (see rnn_pack_bwd).  Sizes in elements;
+// returns 0 on overflow.
+static int NNC_FN(rnn_bwd_ws_counts)(const nnc_rnn_desc *d, nnc_ssize counts[4])
 {
-    const nnc_ssize G = NNC_FN(rnn_gates)(d);
-    nnc_ssize nt_rows, per_row, tot;
-    const nnc_ssize mult = (d->cell == NNC_RNN_GRU && d->reset_after) ? 2 : 1;
-    if (d->n < 0 || d->t < 0 || d->h < 0 || !nnc_mul_ok(d->n, d->t, &nt_rows) ||
-        !nnc_mul_ok(G * mult + 1, d->h, &per_row) || !nnc_mul_ok(nt_rows, per_row, &tot))
-        return -1;
-    return tot;
+    const nnc_ssize H = d->h, GH = NNC_FN(rnn_gates)(d) * H;
+    const int two_products = NNC_FN(rnn_phases)(d) == 2;
+    const nnc_ssize wh1 = NNC_FN(gemm_packed_b_size)(H, two_products ? 2 * H : GH);
+    const nnc_ssize wh2 = two_products ? NNC_FN(gemm_packed_b_size)(H, H) : 0;
+    nnc_ssize rows = 0;
+    counts[0] = counts[1] = counts[2] = counts[3] = 0;
+    return d->n >= 0 && d->t >= 0 && H >= 0 && wh1 >= 0 && wh2 >= 0 && nnc_mul_ok(d->n, d->t, &rows) &&
+           nnc_mul_ok(rows, GH, &counts[0]) && nnc_mul_ok(rows, H, &counts[2]) &&
+           !__builtin_add_overflow(wh1, wh2, &counts[3]) &&
+           (d->cell != NNC_RNN_GRU || !d->reset_after || nnc_mul_ok(rows, GH, &counts[1]));
 }
 
-// Packs W_h for the backward, op(B) = W_h (GH, h) (GRU reset_after = 0:
-// rows r,u and rows c apart).  Returns the buffer or NULL.
-static NNC_T *NNC_FN(rnn_pack_bwd)(NNC_FN(rnn_ctx) *cx, const NNC_T *Wh)
+// Elements of the workspace rnn_bwd needs; -1 on overflow.
+static nnc_ssize NNC_FN(rnn_bwd_workspace_size)(const nnc_rnn_desc *d)
+{
+    nnc_ssize counts[4], bytes = NNC_WS_ALIGN;
+    const nnc_ssize el = (nnc_ssize)sizeof(NNC_T);
+    if (!NNC_FN(rnn_bwd_ws_counts)(d, counts))
+        return -1;
+    for (int i = 0; i < 4; ++i)
+        if (!nnc_ws_reserve(&bytes, counts[i], el)) return -1;
+    return nnc_ws_elements(bytes, el);
+}
+
+// Packs W_h for the backward into buf, op(B) = W_h (GH, h) (GRU reset_after
+// = 0: rows r,u and rows c apart, two products).
+static void NNC_FN(rnn_pack_bwd)(NNC_FN(rnn_ctx) *cx, const NNC_T *Wh, NNC_T *buf)
 {
     const nnc_ssize H = cx->d->h;
     const int split = NNC_FN(rnn_phases)(cx->d) == 2;
     const nnc_ssize gh1 = split ? 2 * H : cx->G * H;
-    const nnc_ssize s1 = NNC_FN(gemm_packed_b_size)(H, gh1), s2 = split ? NNC_FN(gemm_packed_b_size)(H, H) : 0;
-    nnc_ssize tot;
-    if (s1 < 0 || s2 < 0 || !nnc_mul_ok(s1 + s2, (nnc_ssize)sizeof(NNC_T), &tot)) return NULL;
-    NNC_T *buf = nnc_aligned_alloc((size_t)tot);
-    if (!buf) return NULL;
+    const nnc_ssize s1 = NNC_FN(gemm_packed_b_size)(H, gh1);
     NNC_FN(gemm_pack_b)(buf, 0, H, gh1, Wh, H);
     if (split) NNC_FN(gemm_pack_b)(buf + s1, 0, H, H, Wh + 2 * H * H, H);
     cx->Wb1 = buf;
     cx->Wb2 = split ? buf + s1 : NULL;
-    return buf;
 }
 
 // The reverse time loop for batch rows [r0, r1): da (and dq), h_prev rows,
@@ -93,26 +107,30 @@ static int NNC_FN(rnn_bwd_rows)(const NNC_FN(rnn_ctx) *cx, nnc_ssize r0, nnc_ssi
     return failed ? NNC_ENOMEM : NNC_OK;
 }
 
-static int NNC_FN(rnn_backward)(const nnc_rnn_desc *d, const NNC_T *x, const NNC_T *Wx, const NNC_T *Wh,
-                                const NNC_T *h0, const NNC_T *c0, const NNC_T *hs, const NNC_T *cs,
-                                const NNC_T *gates, const NNC_T *aux, const NNC_T *dhs, NNC_T *dx, NNC_T *dWx,
-                                NNC_T *dWh, NNC_T *dbx, NNC_T *dbh, NNC_T *dh0, NNC_T *dc0, NNC_T *work)
+// The op (see ops/rnn.def): the reverse time loop by batch blocks (>= 4 rows
+// per thread; each thread owns its rows' da, dq, h_prev and dh0/dc0), then
+// the weight, input and bias gradients over all n*t rows.
+static int NNC_FN(rnn_bwd)(const nnc_rnn_desc *d, const NNC_T *x, const NNC_T *Wx, const NNC_T *Wh,
+                           const NNC_T *h0, const NNC_T *c0, const NNC_T *hs, const NNC_T *cs, const NNC_T *gates,
+                           const NNC_T *aux, const NNC_T *dhs, NNC_T *dx, NNC_T *dWx, NNC_T *dWh, NNC_T *dbx,
+                           NNC_T *dbh, NNC_T *dh0, NNC_T *dc0, NNC_T *work)
 {
     const nnc_ssize N = d->n, T = d->t, F = d->f, H = d->h, G = NNC_FN(rnn_gates)(d), GH = G * H;
     const int ra = d->cell == NNC_RNN_GRU && d->reset_after;
-    if (NNC_FN(rnn_backward_workspace_size)(d) < 0) return NNC_EOVERFLOW;
+    if (NNC_FN(rnn_bwd_workspace_size)(d) < 0) return NNC_EOVERFLOW;
     if (H <= 0) return NNC_OK;
     const nnc_ssize NT = N * T;
-    NNC_T *da = work, *dq = work, *hprev = work;
-    if (NT > 0) {
-        dq = ra ? work + NT * GH : work;
-        hprev = work + NT * GH * (ra ? 2 : 1);
-    }
+    nnc_ssize counts[4];
+    NNC_FN(rnn_bwd_ws_counts)(d, counts);
+    char *cursor = (char *)work;
+    NNC_T *da = nnc_ws_take(&cursor, counts[0], sizeof(NNC_T));
+    NNC_T *dq = ra ? nnc_ws_take(&cursor, counts[1], sizeof(NNC_T)) : da;
+    NNC_T *hprev = nnc_ws_take(&cursor, counts[2], sizeof(NNC_T));
+    NNC_T *wh_packed = nnc_ws_take(&cursor, counts[3], sizeof(NNC_T));
     int failed = 0;
     if (NT > 0) {
         NNC_FN(rnn_ctx) cx = {.d = d, .G = G, .h0 = h0, .c0 = c0};
-        NNC_T *wbuf = NNC_FN(rnn_pack_bwd)(&cx, Wh);
-        if (!wbuf) return NNC_ENOMEM;
+        NNC_FN(rnn_pack_bwd)(&cx, Wh, wh_packed);
         const int nt = (int)NNC_MAX(1, NNC_MIN((nnc_ssize)nnc_threads_for(2.0 * (double)NT * (double)GH * (double)H),
                                                N / 4));
         const nnc_ssize chunk = NNC_CEILDIV(N, nt);
@@ -125,7 +143,6 @@ static int NNC_FN(rnn_backward)(const nnc_rnn_desc *d, const NNC_T *x, const NNC
                 failed = 1;
             }
         }
-        nnc_aligned_free(wbuf);
         if (failed) return NNC_ENOMEM;
     }
     // Weight and input gradients: large GEMMs over all n*t rows.

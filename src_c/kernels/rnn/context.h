@@ -1,6 +1,14 @@
 // kernels/rnn/context.h - SimpleRNN, LSTM, GRU over whole sequences (template;
-// see nnc_internal.h): the per-call context shared by forward.h and
-// backward.h, and the gate and phase counts of a cell.
+// see nnc_internal.h): the per-call context shared by forward and backward,
+// and the gate and phase counts of a cell.  The family's files:
+//   rnn/gates.h     fused gate passes (element-wise, any rows) and the cell ops
+//   rnn/context.h   this overview, the context
+//   rnn/gemv.h      the recurrent product on one thread (GEMM, batch-1 streams)
+//   rnn/step.h      one step of the forward for a row block and a unit slice
+//   rnn/forward.h   the forward's schedules, workspace and op (rnn_fwd)
+//   rnn/backward.h  backpropagation through time (rnn_bwd)
+//   rnn/convrnn.h   ConvRNN2D / ConvLSTM2D, from the conv kernels and gates.h
+// The column split's claim board is runtime/claim.h.
 //
 // Forward (one call per sequence):
 //   1. input projection for every timestep: a (n*t, GH) = x Wx^T + bias, the
@@ -16,7 +24,7 @@
 //      reset_after) plus one fused pass computing every gate and the new
 //      state.
 //   Small batches with a big step (batch 1) instead cut the hidden units into
-//   slices (rnn_fwd_split): each thread owns a fixed block of slices (all
+//   slices (rnn_fwd_slices): each thread owns a fixed block of slices (all
 //   gates of those units), sets it up itself (packs its part of W_h, which
 //   then stays in its own L2, and runs 1. for its columns) and claims its own
 //   slices first each step, then any slice nobody has claimed yet; steps are
@@ -40,6 +48,10 @@
 // final reductions run over the n*t rows in a fixed order.  So outputs and
 // gradients are bitwise identical for any thread count and any batch split.
 
+// What the steps of one call read and write: the descriptor, the gate count
+// G, the GEMM's panel width NR, the weights (packed by rnn_pack_fwd or
+// rnn_pack_bwd) and the caller's buffers (a: the pre-activations, hs itself
+// for SimpleRNN; q: GRU reset_after's recurrent product, one step's rows).
 typedef struct {
     const nnc_rnn_desc *d;
     nnc_ssize G, NR;
@@ -48,11 +60,12 @@ typedef struct {
     const NNC_T *bh, *h0, *c0;
     NNC_T *hs, *cs, *a, *aux, *q;
     const NNC_T *x, *Wx, *bias;  // input projection (bias: b_x, or b_x + b_h)
-    const NNC_T *Wh;             // W_h, for packing slices in rnn_fwd_split
+    const NNC_T *Wh;             // W_h, for packing slices in rnn_slice_setup
     NNC_T *Wbuf;                 // the packed gate blocks (Wp[g] = Wbuf + g * Wgs)
     nnc_ssize Wgs;
 } NNC_FN(rnn_ctx);
 
+// Gates per hidden unit: 1, 4, 3 (SimpleRNN, LSTM, GRU).
 static nnc_ssize NNC_FN(rnn_gates)(const nnc_rnn_desc *d)
 {
     return d->cell == NNC_RNN_LSTM ? 4 : d->cell == NNC_RNN_GRU ? 3 : 1;

@@ -5,14 +5,8 @@
 // The *_rows_* passes run on the calling thread; the exposed ops at the end
 // (lstm_cell_fwd, lstm_cell_bwd, rnn_cell_bwd) split the rows over threads.
 
-#define RNN_LD(p, m) ((m) == NNC_VLEN ? nnc_vload(p) : nnc_vloadn((p), (m)))
-#define RNN_ST(p, v, m)                     \
-    do {                                    \
-        if ((m) == NNC_VLEN) nnc_vstore((p), (v)); \
-        else nnc_vstoren((p), (v), (m));        \
-    } while (0)
 // Load from an optional row (NULL = zeros).
-#define RNN_LDZ(p, m) ((p) ? RNN_LD((p), (m)) : nnc_vzero())
+#define RNN_LDZ(p, m) ((p) ? nnc_vloadp((p), (m)) : nnc_vzero())
 
 // LSTM step: i,f,o = sigma, c~ = tanh; C = f*C_prev + i*c~; h = o*tanh(C).
 // Forward passes work on W units whose gate blocks are H (>= W) apart, so a
@@ -26,18 +20,18 @@ static void NNC_FN(lstm_rows_fwd)(nnc_ssize rows, nnc_ssize W, nnc_ssize H, NNC_
         const NNC_T *cpr = cp ? cp + r * ldcp : NULL;
         for (nnc_ssize j = 0; j < W; j += NNC_VLEN) {
             const nnc_ssize m = NNC_MIN(NNC_VLEN, W - j);
-            nnc_v i = nnc_vsigmoid(RNN_LD(ar + j, m));
-            nnc_v f = nnc_vsigmoid(RNN_LD(ar + H + j, m));
-            nnc_v g = nnc_vtanh(RNN_LD(ar + 2 * H + j, m));
-            nnc_v o = nnc_vsigmoid(RNN_LD(ar + 3 * H + j, m));
+            nnc_v i = nnc_vsigmoid(nnc_vloadp(ar + j, m));
+            nnc_v f = nnc_vsigmoid(nnc_vloadp(ar + H + j, m));
+            nnc_v g = nnc_vtanh(nnc_vloadp(ar + 2 * H + j, m));
+            nnc_v o = nnc_vsigmoid(nnc_vloadp(ar + 3 * H + j, m));
             nnc_v cn = nnc_vadd(nnc_vmul(f, RNN_LDZ(cpr ? cpr + j : NULL, m)), nnc_vmul(i, g));
-            RNN_ST(cr + j, cn, m);
-            RNN_ST(hr + j, nnc_vmul(o, nnc_vtanh(cn)), m);
+            nnc_vstorep(cr + j, cn, m);
+            nnc_vstorep(hr + j, nnc_vmul(o, nnc_vtanh(cn)), m);
             if (save) {
-                RNN_ST(ar + j, i, m);
-                RNN_ST(ar + H + j, f, m);
-                RNN_ST(ar + 2 * H + j, g, m);
-                RNN_ST(ar + 3 * H + j, o, m);
+                nnc_vstorep(ar + j, i, m);
+                nnc_vstorep(ar + H + j, f, m);
+                nnc_vstorep(ar + 2 * H + j, g, m);
+                nnc_vstorep(ar + 3 * H + j, o, m);
             }
         }
     }
@@ -57,17 +51,17 @@ static void NNC_FN(lstm_rows_bwd)(nnc_ssize rows, nnc_ssize H, const NNC_T *g, n
         NNC_T *dcr = dc + r * lddc, *dar = da + r * ldda;
         for (nnc_ssize j = 0; j < H; j += NNC_VLEN) {
             const nnc_ssize m = NNC_MIN(NNC_VLEN, H - j);
-            nnc_v i = RNN_LD(gr + j, m), f = RNN_LD(gr + H + j, m);
-            nnc_v gg = RNN_LD(gr + 2 * H + j, m), o = RNN_LD(gr + 3 * H + j, m);
+            nnc_v i = nnc_vloadp(gr + j, m), f = nnc_vloadp(gr + H + j, m);
+            nnc_v gg = nnc_vloadp(gr + 2 * H + j, m), o = nnc_vloadp(gr + 3 * H + j, m);
             nnc_v dh = nnc_vadd(RNN_LDZ(der ? der + j : NULL, m), RNN_LDZ(drr ? drr + j : NULL, m));
-            nnc_v tc = nnc_vtanh(RNN_LD(cr + j, m));
-            nnc_v dct = nnc_vadd(RNN_LD(dcr + j, m), nnc_vmul(nnc_vmul(dh, o), nnc_vsub(one, nnc_vmul(tc, tc))));
+            nnc_v tc = nnc_vtanh(nnc_vloadp(cr + j, m));
+            nnc_v dct = nnc_vadd(nnc_vloadp(dcr + j, m), nnc_vmul(nnc_vmul(dh, o), nnc_vsub(one, nnc_vmul(tc, tc))));
             nnc_v cprev = RNN_LDZ(cpr ? cpr + j : NULL, m);
-            RNN_ST(dcr + j, nnc_vmul(dct, f), m);
-            RNN_ST(dar + j, nnc_vmul(nnc_vmul(dct, gg), nnc_vmul(i, nnc_vsub(one, i))), m);
-            RNN_ST(dar + H + j, nnc_vmul(nnc_vmul(dct, cprev), nnc_vmul(f, nnc_vsub(one, f))), m);
-            RNN_ST(dar + 2 * H + j, nnc_vmul(nnc_vmul(dct, i), nnc_vsub(one, nnc_vmul(gg, gg))), m);
-            RNN_ST(dar + 3 * H + j, nnc_vmul(nnc_vmul(dh, tc), nnc_vmul(o, nnc_vsub(one, o))), m);
+            nnc_vstorep(dcr + j, nnc_vmul(dct, f), m);
+            nnc_vstorep(dar + j, nnc_vmul(nnc_vmul(dct, gg), nnc_vmul(i, nnc_vsub(one, i))), m);
+            nnc_vstorep(dar + H + j, nnc_vmul(nnc_vmul(dct, cprev), nnc_vmul(f, nnc_vsub(one, f))), m);
+            nnc_vstorep(dar + 2 * H + j, nnc_vmul(nnc_vmul(dct, i), nnc_vsub(one, nnc_vmul(gg, gg))), m);
+            nnc_vstorep(dar + 3 * H + j, nnc_vmul(nnc_vmul(dh, tc), nnc_vmul(o, nnc_vsub(one, o))), m);
         }
     }
 }
@@ -84,7 +78,7 @@ static void NNC_FN(rnn_rows_bwd)(nnc_ssize rows, nnc_ssize H, const NNC_T *h, nn
         for (nnc_ssize j = 0; j < H; j += NNC_VLEN) {
             const nnc_ssize m = NNC_MIN(NNC_VLEN, H - j);
             nnc_v dh = nnc_vadd(RNN_LDZ(der ? der + j : NULL, m), RNN_LDZ(drr ? drr + j : NULL, m));
-            RNN_ST(dar + j, NNC_FN(vact_grad)(RNN_LD(hr + j, m), dh, act), m);
+            nnc_vstorep(dar + j, NNC_FN(vact_grad)(nnc_vloadp(hr + j, m), dh, act), m);
         }
     }
 }
@@ -99,10 +93,10 @@ static void NNC_FN(gru_rows_gates)(nnc_ssize rows, nnc_ssize W, nnc_ssize H, NNC
         const NNC_T *hpr = hp ? hp + r * ldhp : NULL;
         for (nnc_ssize j = 0; j < W; j += NNC_VLEN) {
             const nnc_ssize m = NNC_MIN(NNC_VLEN, W - j);
-            nnc_v rr = nnc_vsigmoid(RNN_LD(ar + j, m));
-            RNN_ST(ar + j, rr, m);
-            RNN_ST(ar + H + j, nnc_vsigmoid(RNN_LD(ar + H + j, m)), m);
-            RNN_ST(rhr + j, nnc_vmul(rr, RNN_LDZ(hpr ? hpr + j : NULL, m)), m);
+            nnc_v rr = nnc_vsigmoid(nnc_vloadp(ar + j, m));
+            nnc_vstorep(ar + j, rr, m);
+            nnc_vstorep(ar + H + j, nnc_vsigmoid(nnc_vloadp(ar + H + j, m)), m);
+            nnc_vstorep(rhr + j, nnc_vmul(rr, RNN_LDZ(hpr ? hpr + j : NULL, m)), m);
         }
     }
 }
@@ -123,22 +117,22 @@ static void NNC_FN(gru_rows_fwd)(nnc_ssize rows, nnc_ssize W, nnc_ssize H, NNC_T
             const nnc_ssize m = NNC_MIN(NNC_VLEN, W - j);
             nnc_v rr, u, cand;
             if (qr) {
-                nnc_v qc = RNN_LD(qr + 2 * H + j, m);
-                rr = nnc_vsigmoid(nnc_vadd(RNN_LD(ar + j, m), RNN_LD(qr + j, m)));
-                u = nnc_vsigmoid(nnc_vadd(RNN_LD(ar + H + j, m), RNN_LD(qr + H + j, m)));
-                cand = nnc_vtanh(nnc_vadd(RNN_LD(ar + 2 * H + j, m), nnc_vmul(rr, qc)));
-                if (qsave) RNN_ST(qsave + r * ldqs + j, qc, m);
+                nnc_v qc = nnc_vloadp(qr + 2 * H + j, m);
+                rr = nnc_vsigmoid(nnc_vadd(nnc_vloadp(ar + j, m), nnc_vloadp(qr + j, m)));
+                u = nnc_vsigmoid(nnc_vadd(nnc_vloadp(ar + H + j, m), nnc_vloadp(qr + H + j, m)));
+                cand = nnc_vtanh(nnc_vadd(nnc_vloadp(ar + 2 * H + j, m), nnc_vmul(rr, qc)));
+                if (qsave) nnc_vstorep(qsave + r * ldqs + j, qc, m);
                 if (save) {
-                    RNN_ST(ar + j, rr, m);
-                    RNN_ST(ar + H + j, u, m);
+                    nnc_vstorep(ar + j, rr, m);
+                    nnc_vstorep(ar + H + j, u, m);
                 }
             } else {
-                u = RNN_LD(ar + H + j, m);
-                cand = nnc_vtanh(RNN_LD(ar + 2 * H + j, m));
+                u = nnc_vloadp(ar + H + j, m);
+                cand = nnc_vtanh(nnc_vloadp(ar + 2 * H + j, m));
             }
-            if (save) RNN_ST(ar + 2 * H + j, cand, m);
+            if (save) nnc_vstorep(ar + 2 * H + j, cand, m);
             nnc_v hprev = RNN_LDZ(hpr ? hpr + j : NULL, m);
-            RNN_ST(hr + j, nnc_vadd(nnc_vmul(nnc_vsub(one, u), hprev), nnc_vmul(u, cand)), m);
+            nnc_vstorep(hr + j, nnc_vadd(nnc_vmul(nnc_vsub(one, u), hprev), nnc_vmul(u, cand)), m);
         }
     }
 }
@@ -160,22 +154,22 @@ static void NNC_FN(gru_rows_bwd)(nnc_ssize rows, nnc_ssize H, const NNC_T *g, nn
         NNC_T *dar = da + r * ldda, *dhpr = dhp + r * lddhp;
         for (nnc_ssize j = 0; j < H; j += NNC_VLEN) {
             const nnc_ssize m = NNC_MIN(NNC_VLEN, H - j);
-            nnc_v u = RNN_LD(gr + H + j, m), cand = RNN_LD(gr + 2 * H + j, m);
+            nnc_v u = nnc_vloadp(gr + H + j, m), cand = nnc_vloadp(gr + 2 * H + j, m);
             nnc_v dh = nnc_vadd(RNN_LDZ(der ? der + j : NULL, m), RNN_LDZ(drr ? drr + j : NULL, m));
             nnc_v hprev = RNN_LDZ(hpr ? hpr + j : NULL, m);
             nnc_v dac = nnc_vmul(nnc_vmul(dh, u), nnc_vsub(one, nnc_vmul(cand, cand)));
             nnc_v dau = nnc_vmul(nnc_vmul(dh, nnc_vsub(cand, hprev)), nnc_vmul(u, nnc_vsub(one, u)));
-            RNN_ST(dar + H + j, dau, m);
-            RNN_ST(dar + 2 * H + j, dac, m);
-            RNN_ST(dhpr + j, nnc_vmul(dh, nnc_vsub(one, u)), m);
+            nnc_vstorep(dar + H + j, dau, m);
+            nnc_vstorep(dar + 2 * H + j, dac, m);
+            nnc_vstorep(dhpr + j, nnc_vmul(dh, nnc_vsub(one, u)), m);
             if (qc) {
-                nnc_v rr = RNN_LD(gr + j, m);
-                nnc_v dar_ = nnc_vmul(nnc_vmul(dac, RNN_LD(qc + r * ldqc + j, m)), nnc_vmul(rr, nnc_vsub(one, rr)));
+                nnc_v rr = nnc_vloadp(gr + j, m);
+                nnc_v dar_ = nnc_vmul(nnc_vmul(dac, nnc_vloadp(qc + r * ldqc + j, m)), nnc_vmul(rr, nnc_vsub(one, rr)));
                 NNC_T *dqr = dq + r * lddq;
-                RNN_ST(dar + j, dar_, m);
-                RNN_ST(dqr + j, dar_, m);
-                RNN_ST(dqr + H + j, dau, m);
-                RNN_ST(dqr + 2 * H + j, nnc_vmul(dac, rr), m);
+                nnc_vstorep(dar + j, dar_, m);
+                nnc_vstorep(dqr + j, dar_, m);
+                nnc_vstorep(dqr + H + j, dau, m);
+                nnc_vstorep(dqr + 2 * H + j, nnc_vmul(dac, rr), m);
             }
         }
     }
@@ -193,10 +187,10 @@ static void NNC_FN(gru_rows_bwd_r)(nnc_ssize rows, nnc_ssize H, const NNC_T *g, 
         NNC_T *dar = da + r * ldda, *dhpr = dhp + r * lddhp;
         for (nnc_ssize j = 0; j < H; j += NNC_VLEN) {
             const nnc_ssize m = NNC_MIN(NNC_VLEN, H - j);
-            nnc_v rr = RNN_LD(gr + j, m), d = RNN_LD(dr + j, m);
+            nnc_v rr = nnc_vloadp(gr + j, m), d = nnc_vloadp(dr + j, m);
             nnc_v hprev = RNN_LDZ(hpr ? hpr + j : NULL, m);
-            RNN_ST(dar + j, nnc_vmul(nnc_vmul(d, hprev), nnc_vmul(rr, nnc_vsub(one, rr))), m);
-            RNN_ST(dhpr + j, nnc_vadd(RNN_LD(dhpr + j, m), nnc_vmul(d, rr)), m);
+            nnc_vstorep(dar + j, nnc_vmul(nnc_vmul(d, hprev), nnc_vmul(rr, nnc_vsub(one, rr))), m);
+            nnc_vstorep(dhpr + j, nnc_vadd(nnc_vloadp(dhpr + j, m), nnc_vmul(d, rr)), m);
         }
     }
 }
@@ -244,5 +238,3 @@ static int NNC_FN(rnn_cell_bwd)(nnc_ssize rows, nnc_ssize h, const NNC_T *hout, 
 }
 
 #undef RNN_LDZ
-#undef RNN_LD
-#undef RNN_ST

@@ -29,35 +29,48 @@ typedef struct {
     nnc_ssize ncols;    // 1 .. 2*NNC_VLEN
 } NNC_FN(rnn_strm);
 
-#define RNN_GEMV(NQ)                                                                                        \
-    static void NNC_FN(rnn_gemv_##NQ)(const NNC_FN(rnn_strm) *s, const NNC_T *NNC_RESTRICT h, nnc_ssize k,  \
-                                      nnc_ssize nr, const NNC_FN(gemm_args) *g)                             \
-    {                                                                                                       \
-        const nnc_ssize kcs = NNC_FN(gemm_kc)();                                            \
-        for (nnc_ssize pc = 0; pc < k; pc += kcs) {                                                         \
-            const nnc_ssize kc = NNC_MIN(kcs, k - pc);                                                      \
-            nnc_v acc[NQ][2];                                                                               \
-            const NNC_T *b[NQ];                                                                             \
-            NNC_UNROLL_TILE for (int q = 0; q < NQ; ++q) {                                                  \
-                acc[q][0] = acc[q][1] = nnc_vzero();                                                            \
-                b[q] = s[q].b + pc * nr;                                                                    \
-            }                                                                                               \
-            for (nnc_ssize p = 0; p < kc; ++p) {                                                            \
-                const nnc_v av = nnc_vset1(h[pc + p]);                                                          \
-                NNC_UNROLL_TILE for (int q = 0; q < NQ; ++q) {                                              \
-                    acc[q][0] = nnc_vfma(av, nnc_vload(b[q] + p * nr), acc[q][0]);                                  \
-                    acc[q][1] = nnc_vfma(av, nnc_vload(b[q] + p * nr + NNC_VLEN), acc[q][1]);                       \
-                }                                                                                           \
-            }                                                                                               \
-            NNC_UNROLL_TILE for (int q = 0; q < NQ; ++q) {                                                  \
-                /* a copy (acc stays in registers); store_row indexes up to NNC_GEMM_NV (<= 4) vectors */       \
-                const nnc_v o[4] = {acc[q][0], acc[q][1], nnc_vzero(), nnc_vzero()};                                \
-                NNC_FN(gemm_store_row)(s[q].c, o, s[q].ncols, pc == 0, pc + kc == k, g, s[q].bias);         \
-            }                                                                                               \
-        }                                                                                                   \
+// Maximum number of streams of one rnn_gemv call.
+#define RNN_GEMV_MAXQ 4
+
+// The kernel for nq (compile-time, 1 .. RNN_GEMV_MAXQ) streams s[0..nq) over
+// k rows of h (the packed panels' rows nr apart); g gives beta and the
+// accumulation rule to gemm_store_row.  Overwrites (or, beta = 1, adds to)
+// each stream's output segment.
+NNC_INLINE void NNC_FN(rnn_gemv)(const NNC_FN(rnn_strm) *s, const int nq, const NNC_T *NNC_RESTRICT h,
+                                 nnc_ssize k, nnc_ssize nr, const NNC_FN(gemm_args) *g)
+{
+    const nnc_ssize kcs = NNC_FN(gemm_kc)();
+    for (nnc_ssize pc = 0; pc < k; pc += kcs) {
+        const nnc_ssize kc = NNC_MIN(kcs, k - pc);
+        nnc_v acc[RNN_GEMV_MAXQ][2];
+        const NNC_T *b[RNN_GEMV_MAXQ];
+        NNC_UNROLL_TILE for (int q = 0; q < nq; ++q) {
+            acc[q][0] = acc[q][1] = nnc_vzero();
+            b[q] = s[q].b + pc * nr;
+        }
+        for (nnc_ssize p = 0; p < kc; ++p) {
+            const nnc_v av = nnc_vset1(h[pc + p]);
+            NNC_UNROLL_TILE for (int q = 0; q < nq; ++q) {
+                acc[q][0] = nnc_vfma(av, nnc_vload(b[q] + p * nr), acc[q][0]);
+                acc[q][1] = nnc_vfma(av, nnc_vload(b[q] + p * nr + NNC_VLEN), acc[q][1]);
+            }
+        }
+        NNC_UNROLL_TILE for (int q = 0; q < nq; ++q) {
+            // a copy (acc stays in registers); store_row indexes up to NNC_GEMM_NV (<= 4) vectors
+            const nnc_v o[4] = {acc[q][0], acc[q][1], nnc_vzero(), nnc_vzero()};
+            NNC_FN(gemm_store_row)(s[q].c, o, s[q].ncols, pc == 0, pc + kc == k, g, s[q].bias);
+        }
     }
-RNN_GEMV(1)
-RNN_GEMV(2)
-RNN_GEMV(3)
-RNN_GEMV(4)
-#undef RNN_GEMV
+}
+
+// The instances rnn_rec calls: 1, 2, 3 and 4 streams.
+static void NNC_FN(rnn_gemv_1)(const NNC_FN(rnn_strm) *s, const NNC_T *NNC_RESTRICT h, nnc_ssize k, nnc_ssize nr,
+                               const NNC_FN(gemm_args) *g) { NNC_FN(rnn_gemv)(s, 1, h, k, nr, g); }
+static void NNC_FN(rnn_gemv_2)(const NNC_FN(rnn_strm) *s, const NNC_T *NNC_RESTRICT h, nnc_ssize k, nnc_ssize nr,
+                               const NNC_FN(gemm_args) *g) { NNC_FN(rnn_gemv)(s, 2, h, k, nr, g); }
+static void NNC_FN(rnn_gemv_3)(const NNC_FN(rnn_strm) *s, const NNC_T *NNC_RESTRICT h, nnc_ssize k, nnc_ssize nr,
+                               const NNC_FN(gemm_args) *g) { NNC_FN(rnn_gemv)(s, 3, h, k, nr, g); }
+static void NNC_FN(rnn_gemv_4)(const NNC_FN(rnn_strm) *s, const NNC_T *NNC_RESTRICT h, nnc_ssize k, nnc_ssize nr,
+                               const NNC_FN(gemm_args) *g) { NNC_FN(rnn_gemv)(s, 4, h, k, nr, g); }
+
+#undef RNN_GEMV_MAXQ

@@ -2,12 +2,6 @@
 // nnc_internal.h): clamp, scale and sum of squares over a flat array, with
 // the same bits for any thread count.
 
-#define RNN_LD(p, m) ((m) == NNC_VLEN ? nnc_vload(p) : nnc_vloadn((p), (m)))
-#define RNN_ST(p, v, m)                     \
-    do {                                    \
-        if ((m) == NNC_VLEN) nnc_vstore((p), (v)); \
-        else nnc_vstoren((p), (v), (m));        \
-    } while (0)
 #define CLIP_CHUNK 4096
 
 static int NNC_FN(clip_value)(NNC_T *x, nnc_ssize n, NNC_T v)
@@ -20,7 +14,7 @@ static int NNC_FN(clip_value)(NNC_T *x, nnc_ssize n, NNC_T v)
         nnc_ssize e = NNC_MIN(n, s + CLIP_CHUNK);
         for (nnc_ssize i = s; i < e; i += NNC_VLEN) {
             const nnc_ssize m = NNC_MIN(NNC_VLEN, e - i);
-            RNN_ST(x + i, nnc_vmin(hi, nnc_vmax(lo, RNN_LD(x + i, m))), m);  // operand order keeps NaN
+            nnc_vstorep(x + i, nnc_vmin(hi, nnc_vmax(lo, nnc_vloadp(x + i, m))), m);  // operand order keeps NaN
         }
     }
     return NNC_OK;
@@ -36,7 +30,7 @@ static int NNC_FN(scale_inplace)(NNC_T *x, nnc_ssize n, NNC_T s)
         nnc_ssize e = NNC_MIN(n, c + CLIP_CHUNK);
         for (nnc_ssize i = c; i < e; i += NNC_VLEN) {
             const nnc_ssize m = NNC_MIN(NNC_VLEN, e - i);
-            RNN_ST(x + i, nnc_vmul(vs, RNN_LD(x + i, m)), m);
+            nnc_vstorep(x + i, nnc_vmul(vs, nnc_vloadp(x + i, m)), m);
         }
     }
     return NNC_OK;
@@ -52,7 +46,7 @@ static int NNC_FN(sumsq)(const NNC_T *x, nnc_ssize n, double *out)
         nnc_v acc = nnc_vzero();
         for (nnc_ssize i = c; i < e; i += NNC_VLEN) {
             const nnc_ssize m = NNC_MIN(NNC_VLEN, e - i);
-            nnc_v v = RNN_LD(x + i, m);
+            nnc_v v = nnc_vloadp(x + i, m);
             acc = nnc_vadd(acc, nnc_vmul(v, v));
         }
         total += (double)nnc_vhsum(acc);
@@ -62,5 +56,3 @@ static int NNC_FN(sumsq)(const NNC_T *x, nnc_ssize n, double *out)
 }
 
 #undef CLIP_CHUNK
-#undef RNN_LD
-#undef RNN_ST
