@@ -1,5 +1,5 @@
-# Recurrent kernels (SimpleRNN, LSTM, GRU), their fused gate passes and
-# gradient clipping: bindings (included by _core.pyx).
+# Recurrent kernels (SimpleRNN, LSTM, GRU) and their fused gate passes:
+# bindings (included by _core.pyx).
 
 RNN_SIMPLE, RNN_LSTM, RNN_GRU = 0, 1, 2
 
@@ -38,43 +38,55 @@ cdef nnc_rnn_desc _rnn_desc(int cell, int act, int reset_after, int training, nn
     return d
 
 
-def rnn_forward(int cell, int act, int reset_after, int training, const floating[:, :, ::1] x,
-                const floating[:, ::1] Wx, const floating[:, ::1] Wh, const floating[::1] bx,
-                const floating[::1] bh, const floating[:, ::1] h0, const floating[:, ::1] c0,
-                floating[:, :, ::1] hs, floating[:, :, ::1] cs, floating[:, :, ::1] gates,
-                floating[:, :, ::1] aux):
-    """Whole-sequence forward (see ops/rnn.def); outputs written in place.
-    Shapes are the caller's responsibility (the layers check them)."""
-    cdef nnc_rnn_desc d = _rnn_desc(cell, act, reset_after, training, x.shape[0], x.shape[1], x.shape[2],
-                                    Wh.shape[1])
-    if d.n == 0 or d.t == 0:
-        return
-    with nogil:
-        _ck(op_rnn_forward(&d, _p3(x), &Wx[0, 0], &Wh[0, 0], &bx[0], _ptr_or_null(bh), _p2(h0), _p2(c0),
-                           _w3(hs), _w3(cs), _w3(gates), _w3(aux)))
-
-
-def rnn_backward_workspace_size(int cell, int reset_after, nnc_ssize n, nnc_ssize t, nnc_ssize h):
-    cdef nnc_rnn_desc d = _rnn_desc(cell, 0, reset_after, 1, n, t, 0, h)
-    cdef nnc_ssize s = op_rnn_backward_workspace_size(True, &d)
+def rnn_fwd_workspace_size(dtype_is_f64, int cell, int reset_after, nnc_ssize n, nnc_ssize t, nnc_ssize f,
+                           nnc_ssize h):
+    """Elements of the workspace rnn_fwd needs (of that dtype, on the current ISA)."""
+    cdef nnc_rnn_desc d = _rnn_desc(cell, 0, reset_after, 0, n, t, f, h)
+    cdef nnc_ssize s = op_rnn_fwd_workspace_size(dtype_is_f64, &d)
     if s < 0:
         raise ValueError("nnc: recurrent workspace too large")
     return s
 
 
-def rnn_backward(int cell, int act, int reset_after, const floating[:, :, ::1] x, const floating[:, ::1] Wx,
-                 const floating[:, ::1] Wh, const floating[:, ::1] h0, const floating[:, ::1] c0,
-                 const floating[:, :, ::1] hs, const floating[:, :, ::1] cs, const floating[:, :, ::1] gates,
-                 const floating[:, :, ::1] aux, const floating[:, :, ::1] dhs, floating[:, :, ::1] dx,
-                 floating[:, ::1] dWx, floating[:, ::1] dWh, floating[::1] dbx, floating[::1] dbh,
-                 floating[:, ::1] dh0, floating[:, ::1] dc0, floating[::1] work):
-    """Full BPTT of a training rnn_forward (see ops/rnn.def)."""
+def rnn_fwd(int cell, int act, int reset_after, int training, const floating[:, :, ::1] x,
+            const floating[:, ::1] Wx, const floating[:, ::1] Wh, const floating[::1] bx,
+            const floating[::1] bh, const floating[:, ::1] h0, const floating[:, ::1] c0,
+            floating[:, :, ::1] hs, floating[:, :, ::1] cs, floating[:, :, ::1] gates,
+            floating[:, :, ::1] aux, floating[::1] work):
+    """Whole-sequence forward (see ops/rnn.def); outputs written in place; work
+    holds rnn_fwd_workspace_size elements.  Shapes are the caller's
+    responsibility (the layers check them)."""
+    cdef nnc_rnn_desc d = _rnn_desc(cell, act, reset_after, training, x.shape[0], x.shape[1], x.shape[2],
+                                    Wh.shape[1])
+    if d.n == 0 or d.t == 0:
+        return
+    with nogil:
+        _ck(op_rnn_fwd(&d, _p3(x), &Wx[0, 0], &Wh[0, 0], &bx[0], _ptr_or_null(bh), _p2(h0), _p2(c0), _w3(hs),
+                       _w3(cs), _w3(gates), _w3(aux), &work[0]))
+
+
+def rnn_bwd_workspace_size(dtype_is_f64, int cell, int reset_after, nnc_ssize n, nnc_ssize t, nnc_ssize h):
+    """Elements of the workspace rnn_bwd needs (of that dtype, on the current ISA)."""
+    cdef nnc_rnn_desc d = _rnn_desc(cell, 0, reset_after, 1, n, t, 0, h)
+    cdef nnc_ssize s = op_rnn_bwd_workspace_size(dtype_is_f64, &d)
+    if s < 0:
+        raise ValueError("nnc: recurrent workspace too large")
+    return s
+
+
+def rnn_bwd(int cell, int act, int reset_after, const floating[:, :, ::1] x, const floating[:, ::1] Wx,
+            const floating[:, ::1] Wh, const floating[:, ::1] h0, const floating[:, ::1] c0,
+            const floating[:, :, ::1] hs, const floating[:, :, ::1] cs, const floating[:, :, ::1] gates,
+            const floating[:, :, ::1] aux, const floating[:, :, ::1] dhs, floating[:, :, ::1] dx,
+            floating[:, ::1] dWx, floating[:, ::1] dWh, floating[::1] dbx, floating[::1] dbh,
+            floating[:, ::1] dh0, floating[:, ::1] dc0, floating[::1] work):
+    """Full BPTT of a training rnn_fwd (see ops/rnn.def)."""
     cdef nnc_rnn_desc d = _rnn_desc(cell, act, reset_after, 1, x.shape[0], x.shape[1], x.shape[2],
                                     Wh.shape[1])
     with nogil:
-        _ck(op_rnn_backward(&d, _p3(x), &Wx[0, 0], &Wh[0, 0], _p2(h0), _p2(c0), _p3(hs), _p3(cs), _p3(gates),
-                            _p3(aux), _p3(dhs), _w3(dx), &dWx[0, 0], &dWh[0, 0], &dbx[0], _w1(dbh), _w2(dh0),
-                            _w2(dc0), _w1(work)))
+        _ck(op_rnn_bwd(&d, _p3(x), &Wx[0, 0], &Wh[0, 0], _p2(h0), _p2(c0), _p3(hs), _p3(cs), _p3(gates),
+                       _p3(aux), _p3(dhs), _w3(dx), &dWx[0, 0], &dWh[0, 0], &dbx[0], _w1(dbh), _w2(dh0),
+                       _w2(dc0), _w1(work)))
 
 
 def lstm_cell_fwd(floating[:, ::1] a, const floating[:, ::1] c_prev, floating[:, ::1] c, floating[:, ::1] h,
@@ -109,27 +121,3 @@ def rnn_cell_bwd(const floating[:, ::1] h, const floating[:, ::1] dh_ext, const 
         return
     with nogil:
         _ck(op_rnn_cell_bwd(rows, hh, &h[0, 0], hh, _p2(dh_ext), hh, _p2(dh_rec), hh, &da[0, 0], hh, act))
-
-
-def clip_value(floating[::1] x, floating v):
-    if x.shape[0] == 0:
-        return
-    with nogil:
-        _ck(op_clip_value(&x[0], x.shape[0], v))
-
-
-def scale_inplace(floating[::1] x, floating s):
-    if x.shape[0] == 0:
-        return
-    with nogil:
-        _ck(op_scale_inplace(&x[0], x.shape[0], s))
-
-
-def sumsq(const floating[::1] x):
-    """Sum of squares in a fixed order, as a Python float."""
-    cdef double out = 0
-    if x.shape[0] == 0:
-        return 0.0
-    with nogil:
-        _ck(op_sumsq(&x[0], x.shape[0], &out))
-    return out

@@ -1,7 +1,7 @@
 """Loss functions: ``loss(pred, target) -> float`` then ``loss.backward() ->
 grad_pred`` (the gradient of that mean loss w.r.t. ``pred``, averaging factor
 included).  Each call is one fused C kernel computing both (see
-kernels/train_tmpl.h); sums are deterministic whatever the thread count."""
+kernels/train/); sums are deterministic whatever the thread count."""
 import numpy as np
 
 from . import _core

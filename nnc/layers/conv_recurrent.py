@@ -3,7 +3,7 @@ ConvLSTM2D (the recurrent layers with both matrix products replaced by
 "same", stride-1 cross-correlations).
 
 Each forward and backward is one C call over the whole sequence
-(src_c/kernels/convrnn_tmpl.h), working on time-major buffers: the input
+(src_c/kernels/rnn/convrnn.h), working on time-major buffers: the input
 convolution of every timestep is one batched convolution, each step one
 recurrent convolution plus one fused cell pass, and the weight gradients are
 single convolutions over all timesteps.
@@ -97,9 +97,9 @@ class _ConvRecurrent(_Recurrent):
         hslots, cslots = (T + 1 if keep_h else 2), (T + 1 if training else 2)
         hist = np.empty(hslots * ss, dt)
         chist = np.empty(cslots * ss, dt) if self._has_cell_state else None
-        _core.convrnn_forward(self._cell, self._act(), int(training), int(keep_h), xt, Wx, Wh, b,
-                              None if h0 is None else h0.reshape(-1), None if c0 is None else c0.reshape(-1),
-                              gates, hist, chist)
+        _core.convrnn_fwd(self._cell, self._act(), int(training), int(keep_h), xt, Wx, Wh, b,
+                          None if h0 is None else h0.reshape(-1), None if c0 is None else c0.reshape(-1),
+                          gates, hist, chist)
         hist = hist.reshape(hslots, N, H, W, ch)
         last = T if keep_h else T % 2
         last_h = hist[last].copy()
@@ -134,10 +134,10 @@ class _ConvRecurrent(_Recurrent):
             c = self._cache = {**c, **self._cache}   # keeps the output projection's entries
         gates = c["gates"]
         c["consumed"] = True
-        _core.convrnn_backward(self._cell, self._act(), xt, Wx, Wh, c["hist"].reshape(-1),
-                               None if c["chist"] is None else c["chist"].reshape(-1), gates,
-                               np.ascontiguousarray(dhs_t).reshape(-1), dxt, self.grads[kx], self.grads[kh_],
-                               self.grads[kb], dh0.reshape(-1), None if dc0 is None else dc0.reshape(-1))
+        _core.convrnn_bwd(self._cell, self._act(), xt, Wx, Wh, c["hist"].reshape(-1),
+                          None if c["chist"] is None else c["chist"].reshape(-1), gates,
+                          np.ascontiguousarray(dhs_t).reshape(-1), dxt, self.grads[kx], self.grads[kh_],
+                          self.grads[kb], dh0.reshape(-1), None if dc0 is None else dc0.reshape(-1))
         self.grad_initial_state = (dh0, dc0) if self._has_cell_state else dh0
         return np.ascontiguousarray(dxt.transpose(1, 0, 2, 3, 4))
 

@@ -1,6 +1,6 @@
 """Pooling layers on NHWC images: MaxPool2D, AvgPool2D, GlobalAvgPool2D.
 
-Each forward and backward is one C kernel call (src_c/kernels/pool_tmpl.h):
+Each forward and backward is one C kernel call (src_c/kernels/pool/):
 one pass over memory, SIMD over channels, OpenMP over images and rows.
 """
 import numpy as np

@@ -1,7 +1,7 @@
 """Recurrent layers: SimpleRNN, LSTM, GRU (batch-first sequences).
 
 Each forward and each backward is one C call over the whole sequence (see
-src_c/kernels/rnn_tmpl.h): the input projection of every timestep is one
+src_c/kernels/rnn/): the input projection of every timestep is one
 GEMM, each step one recurrent GEMM plus one fused gate pass, and backward is
 full backpropagation through time with the weight gradients computed as
 large GEMMs over all timesteps.
@@ -110,8 +110,10 @@ class _Recurrent(Layer):
         cs = np.empty((N, T, H), dt) if self._has_cell_state else None
         gates = np.empty((N, T, G * H), dt) if G > 1 else None
         aux = np.empty((N, T, H), dt) if self._cell == _core.RNN_GRU else None
-        _core.rnn_forward(self._cell, self._act(), self._reset_after(), int(training), x, Wx, Wh, bx, bh,
-                          h0, c0, hs, cs, gates, aux)
+        work = np.empty(_core.rnn_fwd_workspace_size(dt == np.float64, self._cell, self._reset_after(), N, T,
+                                                     x.shape[2], H), dt)
+        _core.rnn_fwd(self._cell, self._act(), self._reset_after(), int(training), x, Wx, Wh, bx, bh,
+                      h0, c0, hs, cs, gates, aux, work)
         if N == 0:
             last_h = np.zeros((0, H), dt)
             last_c = np.zeros((0, H), dt)
@@ -134,10 +136,11 @@ class _Recurrent(Layer):
         dx = np.empty_like(x)
         dh0 = np.empty((N, H), self.dtype)
         dc0 = np.empty((N, H), self.dtype) if self._has_cell_state else None
-        work = np.empty(_core.rnn_backward_workspace_size(self._cell, self._reset_after(), N, T, H), self.dtype)
-        _core.rnn_backward(self._cell, self._act(), self._reset_after(), x, Wx, Wh, c["h0"], c["c0"], c["hs"],
-                           c["cs"], c["gates"], c["aux"], dhs, dx, self.grads[keys[0]], self.grads[keys[1]],
-                           self.grads[keys[2]], self.grads[keys[3]] if bh is not None else None, dh0, dc0, work)
+        work = np.empty(_core.rnn_bwd_workspace_size(self.dtype == np.float64, self._cell, self._reset_after(),
+                                                     N, T, H), self.dtype)
+        _core.rnn_bwd(self._cell, self._act(), self._reset_after(), x, Wx, Wh, c["h0"], c["c0"], c["hs"],
+                      c["cs"], c["gates"], c["aux"], dhs, dx, self.grads[keys[0]], self.grads[keys[1]],
+                      self.grads[keys[2]], self.grads[keys[3]] if bh is not None else None, dh0, dc0, work)
         self.grad_initial_state = (dh0, dc0) if self._has_cell_state else dh0
         return dx
 

@@ -6,6 +6,5 @@
 #include "kernels/gemm/gemm.h"
 #include "kernels/conv/conv.h"
 #include "kernels/pool/pool.h"
-#include "kernels/rnn_tmpl.h"
-#include "kernels/convrnn_tmpl.h"
+#include "kernels/rnn/rnn.h"
 #include "kernels/train/train.h"

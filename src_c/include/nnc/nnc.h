@@ -64,7 +64,7 @@ int nnc_omp_pause(void);
 // (another process busy on a core) when one of its threads started its
 // share more than the threshold late, or when its first thread waited at
 // the join longer than the threshold and longer than its own share took;
-// the recurrent column split (rnn_tmpl.h) reports a
+// the recurrent column split (kernels/rnn/forward.h) reports a
 // thread that waited longer than the threshold for a partner.  The next
 // calls then run on one thread: 2, 4, ... 256 calls after consecutive
 // stalls, the whole team again after a clean region.

@@ -13,3 +13,4 @@
 //   steps.h  sgd_step, adam_step, add
 #include "kernels/train/loss.h"
 #include "kernels/train/steps.h"
+#include "kernels/train/clip.h"

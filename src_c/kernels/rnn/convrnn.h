@@ -1,4 +1,4 @@
-// kernels/convrnn_tmpl.h - ConvRNN2D and ConvLSTM2D over a whole sequence
+// kernels/rnn/convrnn.h - ConvRNN2D and ConvLSTM2D over a whole sequence
 // (template; see nnc_internal.h).  Built from the conv kernels and the fused
 // recurrent cell passes:
 //   forward:  one batched convolution of every x_t (T*N images) into the gate
@@ -37,9 +37,12 @@ static nnc_conv_desc NNC_FN(convrnn_geo)(const nnc_convrnn_desc *d, nnc_ssize im
     return p;
 }
 
-static int NNC_FN(convrnn_forward)(const nnc_convrnn_desc *d, const NNC_T *xt, const NNC_T *Wx, const NNC_T *Wh,
-                                   const NNC_T *b, const NNC_T *h0, const NNC_T *c0, NNC_T *gates, NNC_T *hist,
-                                   NNC_T *chist)
+// The forward op (see ops/convrnn.def): the input convolution of every step
+// into gates, then step by step the recurrent convolution added into the
+// step's gates and the cell pass writing hist (and chist) slots.
+static int NNC_FN(convrnn_fwd)(const nnc_convrnn_desc *d, const NNC_T *xt, const NNC_T *Wx, const NNC_T *Wh,
+                               const NNC_T *b, const NNC_T *h0, const NNC_T *c0, NNC_T *gates, NNC_T *hist,
+                               NNC_T *chist)
 {
     const int lstm = d->cell == NNC_RNN_LSTM;
     const nnc_ssize G = lstm ? 4 : 1, rows = d->n * d->h * d->w;
@@ -73,10 +76,12 @@ static int NNC_FN(convrnn_forward)(const nnc_convrnn_desc *d, const NNC_T *xt, c
     return NNC_OK;
 }
 
-static int NNC_FN(convrnn_backward)(const nnc_convrnn_desc *d, const NNC_T *xt, const NNC_T *Wx,
-                                    const NNC_T *Wh, const NNC_T *hist, const NNC_T *chist, NNC_T *gates,
-                                    const NNC_T *dhs, NNC_T *dxt, NNC_T *dWx, NNC_T *dWh, NNC_T *db,
-                                    NNC_T *dh0, NNC_T *dc0)
+// The backward op (see ops/convrnn.def): step by step in reverse, the cell
+// gradient pass (gates becomes da) and dh_{t-1} = conv_bwd_data(da, W_h)
+// (carried in dh0); then dW_h, dW_x, db and dx over all T*N images.
+static int NNC_FN(convrnn_bwd)(const nnc_convrnn_desc *d, const NNC_T *xt, const NNC_T *Wx, const NNC_T *Wh,
+                               const NNC_T *hist, const NNC_T *chist, NNC_T *gates, const NNC_T *dhs, NNC_T *dxt,
+                               NNC_T *dWx, NNC_T *dWh, NNC_T *db, NNC_T *dh0, NNC_T *dc0)
 {
     const int lstm = d->cell == NNC_RNN_LSTM;
     const nnc_ssize G = lstm ? 4 : 1, rows = d->n * d->h * d->w;

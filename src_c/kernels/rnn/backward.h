@@ -1,0 +1,168 @@
+// kernels/rnn/backward.h - backpropagation through time of SimpleRNN, LSTM and
+// GRU (template; see nnc_internal.h and the overview in rnn/context.h).
+
+#include "runtime/workspace.h"
+
+// The backward's workspace, in this order: da (n*t, GH), dq (n*t, GH) for GRU
+// reset_after = 1 (else dq is da), h_prev (n*t, h) the state each step
+// started from, and W_h packed (see rnn_pack_bwd).  Sizes in elements;
+// returns 0 on overflow.
+static int NNC_FN(rnn_bwd_ws_counts)(const nnc_rnn_desc *d, nnc_ssize counts[4])
+{
+    const nnc_ssize H = d->h, GH = NNC_FN(rnn_gates)(d) * H;
+    const int two_products = NNC_FN(rnn_phases)(d) == 2;
+    const nnc_ssize wh1 = NNC_FN(gemm_packed_b_size)(H, two_products ? 2 * H : GH);
+    const nnc_ssize wh2 = two_products ? NNC_FN(gemm_packed_b_size)(H, H) : 0;
+    nnc_ssize rows = 0;
+    counts[0] = counts[1] = counts[2] = counts[3] = 0;
+    return d->n >= 0 && d->t >= 0 && H >= 0 && wh1 >= 0 && wh2 >= 0 && nnc_mul_ok(d->n, d->t, &rows) &&
+           nnc_mul_ok(rows, GH, &counts[0]) && nnc_mul_ok(rows, H, &counts[2]) &&
+           !__builtin_add_overflow(wh1, wh2, &counts[3]) &&
+           (d->cell != NNC_RNN_GRU || !d->reset_after || nnc_mul_ok(rows, GH, &counts[1]));
+}
+
+// Elements of the workspace rnn_bwd needs; -1 on overflow.
+static nnc_ssize NNC_FN(rnn_bwd_workspace_size)(const nnc_rnn_desc *d)
+{
+    nnc_ssize counts[4], bytes = NNC_WS_ALIGN;
+    const nnc_ssize el = (nnc_ssize)sizeof(NNC_T);
+    if (!NNC_FN(rnn_bwd_ws_counts)(d, counts))
+        return -1;
+    for (int i = 0; i < 4; ++i)
+        if (!nnc_ws_reserve(&bytes, counts[i], el)) return -1;
+    return nnc_ws_elements(bytes, el);
+}
+
+// Packs W_h for the backward into buf, op(B) = W_h (GH, h) (GRU reset_after
+// = 0: rows r,u and rows c apart, two products).
+static void NNC_FN(rnn_pack_bwd)(NNC_FN(rnn_ctx) *cx, const NNC_T *Wh, NNC_T *buf)
+{
+    const nnc_ssize H = cx->d->h;
+    const int split = NNC_FN(rnn_phases)(cx->d) == 2;
+    const nnc_ssize gh1 = split ? 2 * H : cx->G * H;
+    const nnc_ssize s1 = NNC_FN(gemm_packed_b_size)(H, gh1);
+    NNC_FN(gemm_pack_b)(buf, 0, H, gh1, Wh, H);
+    if (split) NNC_FN(gemm_pack_b)(buf + s1, 0, H, H, Wh + 2 * H * H, H);
+    cx->Wb1 = buf;
+    cx->Wb2 = split ? buf + s1 : NULL;
+}
+
+// The reverse time loop for batch rows [r0, r1): da (and dq), h_prev rows,
+// and dh0/dc0.
+static int NNC_FN(rnn_bwd_rows)(const NNC_FN(rnn_ctx) *cx, nnc_ssize r0, nnc_ssize r1, const NNC_T *h0,
+                                const NNC_T *c0, const NNC_T *hs, const NNC_T *cs, const NNC_T *gates,
+                                const NNC_T *aux, const NNC_T *dhs, NNC_T *da, NNC_T *dq, NNC_T *hprev,
+                                NNC_T *dh0, NNC_T *dc0)
+{
+    const nnc_rnn_desc *d = cx->d;
+    const nnc_ssize T = d->t, H = d->h, GH = cx->G * H, rows = r1 - r0;
+    const nnc_ssize lda = T * GH, ldh = T * H;
+    const int ra = d->cell == NNC_RNN_GRU && d->reset_after;
+    int failed = 0;
+    // Per thread: dh (the gradient w.r.t. h_{t-1} being built), dc or drh.
+    NNC_T *dh = nnc_tls_scratch(NNC_SCRATCH_WORK, sizeof(NNC_T) * (size_t)rows * (size_t)H * 2);
+    if (!dh) return NNC_ENOMEM;
+    NNC_T *dc = dh + rows * H;  // LSTM: dC; GRU reset_after = 0: drh
+    if (d->cell == NNC_RNN_LSTM) memset(dc, 0, sizeof(NNC_T) * (size_t)rows * (size_t)H);
+    for (nnc_ssize t = T - 1; t >= 0 && !failed; --t) {
+        const NNC_T *hp = t ? hs + (r0 * T + t - 1) * H : (h0 ? h0 + r0 * H : NULL);
+        const nnc_ssize ldhp = t ? ldh : H;
+        const nnc_ssize off = (r0 * T + t);
+        const NNC_T *dhr = t == T - 1 ? NULL : dh;  // dh_rec from step t+1
+        NNC_T *dat = da + off * GH;
+        for (nnc_ssize r = 0; r < rows; ++r) {
+            NNC_T *dst = hprev + (off + r * T) * H;
+            if (hp) memcpy(dst, hp + r * ldhp, sizeof(NNC_T) * (size_t)H);
+            else memset(dst, 0, sizeof(NNC_T) * (size_t)H);
+        }
+        switch (d->cell) {
+        case NNC_RNN_SIMPLE:
+            NNC_FN(rnn_rows_bwd)(rows, H, hs + off * H, ldh, dhs + off * H, ldh, dhr, H, dat, lda, d->act);
+            NNC_FN(rnn_gemm)(rows, H, GH, dat, lda, cx->Wb1, 0, dh, H, NULL, &failed);
+            break;
+        case NNC_RNN_LSTM: {
+            const NNC_T *cp = t ? cs + (off - 1) * H : (c0 ? c0 + r0 * H : NULL);
+            NNC_FN(lstm_rows_bwd)(rows, H, gates + off * GH, lda, cp, t ? ldh : H, cs + off * H, ldh,
+                                  dhs + off * H, ldh, dhr, H, dc, H, dat, lda);
+            NNC_FN(rnn_gemm)(rows, H, GH, dat, lda, cx->Wb1, 0, dh, H, NULL, &failed);
+            break;
+        }
+        default:
+            if (ra) {
+                NNC_T *dqt = dq + off * GH;
+                NNC_FN(gru_rows_bwd)(rows, H, gates + off * GH, lda, aux + off * H, ldh, hp, ldhp, dhs + off * H,
+                                     ldh, dhr, H, dat, lda, dqt, lda, dh, H);
+                NNC_FN(rnn_gemm)(rows, H, GH, dqt, lda, cx->Wb1, 1, dh, H, NULL, &failed);
+            } else {
+                NNC_FN(gru_rows_bwd)(rows, H, gates + off * GH, lda, NULL, 0, hp, ldhp, dhs + off * H, ldh, dhr,
+                                     H, dat, lda, NULL, 0, dh, H);
+                NNC_FN(rnn_gemm)(rows, H, H, dat + 2 * H, lda, cx->Wb2, 0, dc, H, NULL, &failed);
+                NNC_FN(gru_rows_bwd_r)(rows, H, gates + off * GH, lda, hp, ldhp, dc, H, dat, lda, dh, H);
+                NNC_FN(rnn_gemm)(rows, H, 2 * H, dat, lda, cx->Wb1, 1, dh, H, NULL, &failed);
+            }
+        }
+    }
+    if (dh0) memcpy(dh0 + r0 * H, dh, sizeof(NNC_T) * (size_t)rows * (size_t)H);
+    if (dc0) memcpy(dc0 + r0 * H, dc, sizeof(NNC_T) * (size_t)rows * (size_t)H);
+    return failed ? NNC_ENOMEM : NNC_OK;
+}
+
+// The op (see ops/rnn.def): the reverse time loop by batch blocks (>= 4 rows
+// per thread; each thread owns its rows' da, dq, h_prev and dh0/dc0), then
+// the weight, input and bias gradients over all n*t rows.
+static int NNC_FN(rnn_bwd)(const nnc_rnn_desc *d, const NNC_T *x, const NNC_T *Wx, const NNC_T *Wh,
+                           const NNC_T *h0, const NNC_T *c0, const NNC_T *hs, const NNC_T *cs, const NNC_T *gates,
+                           const NNC_T *aux, const NNC_T *dhs, NNC_T *dx, NNC_T *dWx, NNC_T *dWh, NNC_T *dbx,
+                           NNC_T *dbh, NNC_T *dh0, NNC_T *dc0, NNC_T *work)
+{
+    const nnc_ssize N = d->n, T = d->t, F = d->f, H = d->h, G = NNC_FN(rnn_gates)(d), GH = G * H;
+    const int ra = d->cell == NNC_RNN_GRU && d->reset_after;
+    if (NNC_FN(rnn_bwd_workspace_size)(d) < 0) return NNC_EOVERFLOW;
+    if (H <= 0) return NNC_OK;
+    const nnc_ssize NT = N * T;
+    nnc_ssize counts[4];
+    NNC_FN(rnn_bwd_ws_counts)(d, counts);
+    char *cursor = (char *)work;
+    NNC_T *da = nnc_ws_take(&cursor, counts[0], sizeof(NNC_T));
+    NNC_T *dq = ra ? nnc_ws_take(&cursor, counts[1], sizeof(NNC_T)) : da;
+    NNC_T *hprev = nnc_ws_take(&cursor, counts[2], sizeof(NNC_T));
+    NNC_T *wh_packed = nnc_ws_take(&cursor, counts[3], sizeof(NNC_T));
+    int failed = 0;
+    if (NT > 0) {
+        NNC_FN(rnn_ctx) cx = {.d = d, .G = G, .h0 = h0, .c0 = c0};
+        NNC_FN(rnn_pack_bwd)(&cx, Wh, wh_packed);
+        const int nt = (int)NNC_MAX(1, NNC_MIN((nnc_ssize)nnc_threads_for(2.0 * (double)NT * (double)GH * (double)H),
+                                               N / 4));
+        const nnc_ssize chunk = NNC_CEILDIV(N, nt);
+        #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static, 1)
+        for (int b = 0; b < nt; ++b) {
+            nnc_ssize r0 = b * chunk, r1 = NNC_MIN(N, r0 + chunk);
+            if (r0 < r1 && NNC_FN(rnn_bwd_rows)(&cx, r0, r1, h0, c0, hs, cs, gates, aux, dhs, da, dq, hprev, dh0,
+                                                dc0) != NNC_OK) {
+                #pragma omp atomic write
+                failed = 1;
+            }
+        }
+        if (failed) return NNC_ENOMEM;
+    }
+    // Weight and input gradients: large GEMMs over all n*t rows.
+    int st = NNC_OK;
+    if (F > 0) {
+        st |= NNC_FN(gemm)(0, 0, NT, F, GH, 1, da, GH, Wx, F, 0, dx, F, NULL, NNC_ACT_LINEAR);
+        st |= NNC_FN(gemm)(1, 0, GH, F, NT, 1, da, GH, x, F, 0, dWx, F, NULL, NNC_ACT_LINEAR);
+    }
+    if (d->cell == NNC_RNN_GRU && !d->reset_after) {
+        st |= NNC_FN(gemm)(1, 0, 2 * H, H, NT, 1, da, GH, hprev, H, 0, dWh, H, NULL, NNC_ACT_LINEAR);
+        st |= NNC_FN(gemm)(1, 0, H, H, NT, 1, da + 2 * H, GH, aux, H, 0, dWh + 2 * H * H, H, NULL,
+                           NNC_ACT_LINEAR);
+    } else {
+        st |= NNC_FN(gemm)(1, 0, GH, H, NT, 1, dq, GH, hprev, H, 0, dWh, H, NULL, NNC_ACT_LINEAR);
+    }
+    NNC_FN(colsum)(dbx, da, NT, GH);
+    if (dbh) NNC_FN(colsum)(dbh, dq, NT, GH);
+    if (NT == 0) {
+        if (dh0) memset(dh0, 0, sizeof(NNC_T) * (size_t)(N * H));
+        if (dc0) memset(dc0, 0, sizeof(NNC_T) * (size_t)(N * H));
+    }
+    return st ? NNC_ENOMEM : NNC_OK;
+}
