@@ -8,3 +8,4 @@
 #include "kernels/rnn_tmpl.h"
 #include "kernels/convrnn_tmpl.h"
 #include "kernels/train_tmpl.h"
+#include "kernels/dropout/dropout.h"
