@@ -8,7 +8,7 @@ GIL around the C call and turns the C status into a Python exception.  There
 are no numeric loops here.  One .pxi per kernel family is included below.
 """
 from cython cimport floating
-from libc.stdint cimport int64_t
+from libc.stdint cimport int64_t, uint64_t
 
 include "_capi.pxi"   # the C API, generated from the C headers (build_tools/gen_pxi.py)
 
@@ -97,4 +97,5 @@ include "_rnn.pxi"
 include "_convrnn.pxi"
 include "_train.pxi"
 include "_clip.pxi"
+include "_dropout.pxi"
 include "_plan.pxi"

@@ -27,6 +27,7 @@ CASES = {
     "AvgPool2D": (lambda: nnc.AvgPool2D(3, stride=2, padding=1), [(1, 4, 4, 3), (2, 6, 8, 3)], None),
     "GlobalAvgPool2D": (lambda: nnc.GlobalAvgPool2D(), [(1, 4, 4, 3), (2, 3, 5, 3)], None),
     "Flatten": (lambda: nnc.Flatten(), [(2, 3, 4), (1, 5)], None),
+    "Dropout": (lambda: nnc.Dropout(0.5), [(2, 3, 4), (1, 5)], None),
     "SimpleRNN": (lambda: nnc.SimpleRNN(4, 5, output_size=3), [(2, 3, 4), (1, 6, 4)], None),
     "LSTM": (lambda: nnc.LSTM(4, 5, return_sequences=False), [(2, 3, 4), (1, 6, 4)], None),
     "GRU": (lambda: nnc.GRU(4, 5, reset_after=True, stateful=True), [(2, 3, 4), (2, 5, 4)], None),

@@ -3,6 +3,7 @@ from .base import Layer
 from .conv import Conv2D
 from .conv_recurrent import ConvLSTM2D, ConvRNN2D
 from .dense import Dense
+from .dropout import Dropout
 from .densenet import DenseBlock
 from .perceptron import Perceptron
 from .pooling import AvgPool2D, GlobalAvgPool2D, MaxPool2D
@@ -12,4 +13,4 @@ from .residual import Residual
 
 __all__ = ["Layer", "Dense", "Perceptron", "Conv2D", "MaxPool2D", "AvgPool2D", "GlobalAvgPool2D", "Flatten",
            "SimpleRNN", "LSTM", "GRU", "ConvRNN2D", "ConvLSTM2D",
-           "Residual", "DenseBlock"]
+           "Residual", "DenseBlock", "Dropout"]

@@ -8,3 +8,4 @@
 #include "kernels/pool/pool.h"
 #include "kernels/rnn/rnn.h"
 #include "kernels/train/train.h"
+#include "kernels/dropout/dropout.h"
