@@ -27,6 +27,8 @@ typedef struct {
 // status.  Records the OpenMP team sizes the timed calls used, which the
 // next bench_print_row shows.
 int bench_time(const bench_opts *o, int (*fn)(const void *ctx), const void *ctx, double *times);
+// Threads the last bench_time's timed calls ran on: "2", or "1-2" when calls differed.
+const char *bench_used_threads(void);
 // Calls one(o, token, f64) for every token of o->shapes (default: defaults)
 // and each selected dtype; one() returns 0, -1 (failure) or 2 (bad token:
 // stops).  Restores the ISA; returns the statuses OR-ed.

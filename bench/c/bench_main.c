@@ -74,6 +74,14 @@ int bench_each_shape(const bench_opts *o, const char *defaults,
     return status;
 }
 
+const char *bench_used_threads(void)
+{
+    static char used[24];
+    if (used_min == used_max) snprintf(used, sizeof used, "%d", used_max);
+    else snprintf(used, sizeof used, "%d-%d", used_min, used_max);
+    return used;
+}
+
 void bench_print_header(void)
 {
     printf("%-7s %3s %4s %-4s %-22s %10s %10s %9s %7s %10s\n", "isa", "thr", "used", "dt", "shape", "min_ms",
@@ -98,13 +106,11 @@ void bench_print_row(const char *isa, int threads, const char *dtype, const char
     memcpy(t, times, sizeof(double) * (size_t)n);
     double med = bench_median(t, n), mn = t[0];
     double gf = flops / mn / 1e9, peak = peak_of(isa, threads, is_f64);
-    char used[24], pct[24];
-    if (used_min == used_max) snprintf(used, sizeof used, "%d", used_max);
-    else snprintf(used, sizeof used, "%d-%d", used_min, used_max);
+    char pct[24];
     if (peak > 0) snprintf(pct, sizeof pct, "%6.1f%%", 100.0 * gf / peak);
     else snprintf(pct, sizeof pct, "-");
-    printf("%-7s %3d %4s %-4s %-22s %10.4f %10.4f %9.1f %7s %10.2e\n", isa, threads, used, dtype, shape, 1e3 * mn,
-           1e3 * med, gf, pct, max_err);
+    printf("%-7s %3d %4s %-4s %-22s %10.4f %10.4f %9.1f %7s %10.2e\n", isa, threads, bench_used_threads(), dtype,
+           shape, 1e3 * mn, 1e3 * med, gf, pct, max_err);
     fflush(stdout);
 }
 
