@@ -1,16 +1,22 @@
-"""Conv2D benchmark: nnc vs PyTorch (faster of NCHW and channels_last) and
-ONNX Runtime (inference), the "Done when" workloads of issue #3.
+"""Conv2D benchmark: nnc vs PyTorch (NCHW and channels_last, each its own
+module with nnc's weights) and ONNX Runtime (inference), the "Done when"
+workloads of issue #3.
 
-    python bench/bench_conv.py [--threads 2] [--reps 20] [--clock wall|cpu]
+    python bench/bench_conv.py [--threads 2] [--reps 20] [--clock wall|cpu] [--only 2,3] [--json PATH]
 
-The contenders run through bench/_common.time_contenders (each in its own block
-by default; NNC_BENCH_ORDER=interleaved runs one call each per round), so a load change
+Before timing, each workload's outputs are compared with every peer once
+(_common.check_torch_conv: y, dx, dW, db against torch in both layouts, whose
+weights are asserted to be in the layout they are timed in; y against ONNX
+Runtime), raising on a mismatch.  The contenders run through
+bench/_common.time_contenders (each in its own block by default;
+NNC_BENCH_ORDER=interleaved runs one call each per round), so a load change
 on a shared machine hits all of them alike.  Prints min and median
-milliseconds per call and the ratios nnc / other of the minima (< 1 means
-nnc is faster).  ``--clock cpu`` times with the process CPU clock instead of
-the wall clock: with --threads 1 that is robust to other jobs sharing the
-machine (it measures the kernels' efficiency, not the latency).  torch and
-onnxruntime are optional."""
+milliseconds per call of every contender and the ratios nnc / other of the
+minima (< 1 means nnc is faster).  Forward+backward computes the input,
+weight and bias gradients in every library.  ``--clock cpu`` times with the
+process CPU clock instead of the wall clock: with --threads 1 that is robust
+to other jobs sharing the machine (it measures the kernels' efficiency, not
+the latency).  torch and onnxruntime are optional."""
 import argparse
 import os
 import io
@@ -20,7 +26,8 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import time_contenders  # noqa: E402
+from _common import (Results, add_json_arg, check_close, check_torch_conv, min_median_ms, nchw, nhwc,  # noqa: E402
+                     time_contenders, torch_conv)
 
 import nnc
 
@@ -36,68 +43,68 @@ WORKLOADS = [
 ]
 
 
-def nnc_fns(w):
+def make_case(w):
+    """nnc Conv2D of workload w (a small random bias), input x and output gradient gy (NHWC)."""
     _, N, H, W, C, K, k, s, p, g = w
+    nnc.seed(0)
     layer = nnc.Conv2D(C, K, k, stride=s, padding=p, groups=g)
-    x = np.random.default_rng(0).standard_normal((N, H, W, C)).astype(np.float32)
-    gy = np.ones_like(layer.forward(x))
+    rng = np.random.default_rng(0)
+    layer.params["b"][...] = 0.1 * rng.standard_normal(K)
+    x = rng.standard_normal((N, H, W, C)).astype(np.float32)
+    gy = rng.standard_normal(layer.forward(x).shape).astype(np.float32)
+    return layer, x, gy
 
+
+def nnc_fns(layer, x, gy):
     def fb():
         layer.forward(x, training=True)
         layer.backward(gy)
     return {"nnc": (lambda: layer.forward(x), fb)}
 
 
-def torch_fns(w, threads):
+def torch_fns(name, layer, x, gy, threads):
+    """Each layout its own module with the layer's weights, checked (check_torch_conv) before timing."""
     import torch
     torch.set_num_threads(threads)
-    _, N, H, W, C, K, k, s, p, g = w
-    conv = torch.nn.Conv2d(C, K, k, stride=s, padding=p, groups=g)
     out = {}
-    for name, fmt in (("torch-nchw", torch.contiguous_format), ("torch-cl", torch.channels_last)):
-        m = conv.to(memory_format=fmt) if fmt is torch.channels_last else conv
-        x = torch.randn(N, C, H, W).contiguous(memory_format=fmt)
-        xg = x.clone().requires_grad_(True)
-        gy = torch.ones_like(m(x))
+    for lib, fmt in (("torch-nchw", torch.contiguous_format), ("torch-cl", torch.channels_last)):
+        m = torch_conv(layer, fmt)
+        check_torch_conv(f"{name} {lib}", layer, m, x, gy, fmt)
+        xt = torch.from_numpy(nchw(x)).contiguous(memory_format=fmt)
+        xg = xt.clone().requires_grad_(True)
+        gt = torch.from_numpy(nchw(gy)).contiguous(memory_format=fmt)
 
-        def fwd(m=m, x=x):
+        def fwd(m=m, xt=xt):
             with torch.no_grad():
-                m(x)
+                m(xt)
 
-        def fb(m=m, xg=xg, gy=gy):
+        def fb(m=m, xg=xg, gt=gt):
             m.zero_grad(set_to_none=True)
             xg.grad = None
-            m(xg).backward(gy)
-        out[name] = (fwd, fb)
+            m(xg).backward(gt)
+        out[lib] = (fwd, fb)
     return out
 
 
-def ort_fns(w, threads):
+def ort_fns(name, layer, x, threads):
+    """ONNX Runtime session of the layer (exported from its torch twin), checked before timing."""
     import onnxruntime as ort
     import torch
-    _, N, H, W, C, K, k, s, p, g = w
-    conv = torch.nn.Conv2d(C, K, k, stride=s, padding=p, groups=g).eval()
+    conv = torch_conv(layer).eval()
     buf = io.BytesIO()
-    x = torch.randn(N, C, H, W)
+    xn = nchw(x)
     try:
-        torch.onnx.export(conv, (x,), buf, input_names=["x"], output_names=["y"], dynamo=False)
+        torch.onnx.export(conv, (torch.from_numpy(xn),), buf, input_names=["x"], output_names=["y"], dynamo=False)
     except TypeError:
-        torch.onnx.export(conv, (x,), buf, input_names=["x"], output_names=["y"])
+        torch.onnx.export(conv, (torch.from_numpy(xn),), buf, input_names=["x"], output_names=["y"])
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
     sess = ort.InferenceSession(buf.getvalue(), so, providers=["CPUExecutionProvider"])
-    xn = x.numpy()
+    kh, kw = layer.kernel_size
+    check_close(f"{name} ort forward y", layer.forward(x), nhwc(sess.run(None, {"x": xn})[0]),
+                kh * kw * layer.in_channels // layer.groups + 1)
     return {"ort": (lambda: sess.run(None, {"x": xn}), None)}
-
-
-CLOCK = time.perf_counter
-
-
-def interleaved(fns, reps, which):
-    """fns: name -> callable; (min, median) ms each (see bench/_common.time_contenders)."""
-    times = time_contenders(fns, reps, CLOCK)
-    return {n: (1e3 * min(t), 1e3 * float(np.median(t))) for n, t in times.items()}
 
 
 def main():
@@ -105,30 +112,37 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--reps", type=int, default=20)
     ap.add_argument("--clock", choices=("wall", "cpu"), default="wall")
+    ap.add_argument("--only", help="comma-separated indices into the workload list (default: all)")
+    add_json_arg(ap)
     args = ap.parse_args()
-    global CLOCK
-    CLOCK = time.perf_counter if args.clock == "wall" else time.process_time
+    clock = time.perf_counter if args.clock == "wall" else time.process_time
     nnc.set_num_threads(args.threads)
+    workloads = [WORKLOADS[int(i)] for i in args.only.split(",")] if args.only else WORKLOADS
+    res = Results("bench_conv")
+    res.meta["clock"] = args.clock
+    libs = ("nnc", "torch-nchw", "torch-cl", "ort")
     print(f"threads={args.threads} clock={args.clock}  ms per call (min / median); ratios of the minima, nnc / other; "
-          f"torch = faster of NCHW and channels_last")
-    print(f"{'workload':24s} {'pass':4s} {'nnc':>15s} {'torch':>15s} {'ort':>15s} {'nnc/torch':>9s} {'nnc/ort':>8s}")
-    for w in WORKLOADS:
-        fns = nnc_fns(w)
-        for extra in (lambda: torch_fns(w, args.threads), lambda: ort_fns(w, args.threads)):
+          f"outputs and gradients checked against every peer before timing")
+    print(f"{'workload':24s} {'pass':4s}" + "".join(f"{n:>17s}" for n in libs)
+          + "".join(f"{'nnc/' + n:>15s}" for n in libs[1:]))
+    for w in workloads:
+        layer, x, gy = make_case(w)
+        fns = nnc_fns(layer, x, gy)
+        for extra in (lambda: torch_fns(w[0], layer, x, gy, args.threads),
+                      lambda: ort_fns(w[0], layer, x, args.threads)):
             try:
                 fns.update(extra())
             except ImportError:
                 pass
         for pi, pname in enumerate(("fwd", "f+b")):
             sel = {n: f[pi] for n, f in fns.items() if f[pi] is not None}
-            r = interleaved(sel, args.reps if pi == 0 else max(3, args.reps // 2), pname)
-            tk = [k for k in r if k.startswith("torch")]
-            tbest = min((r[k] for k in tk), default=(np.nan, np.nan))
-            ort_t = r.get("ort", (np.nan, np.nan))
-            fmt = lambda t: f"{t[0]:7.3f}/{t[1]:7.3f}" if np.isfinite(t[0]) else "-"
-            ratio = lambda a, b: f"{a[0] / b[0]:.2f}" if np.isfinite(b[0]) else "-"
-            print(f"{w[0] if pi == 0 else '':24s} {pname:4s} {fmt(r['nnc']):>15s} {fmt(tbest):>15s} "
-                  f"{fmt(ort_t):>15s} {ratio(r['nnc'], tbest):>9s} {ratio(r['nnc'], ort_t):>8s}")
+            times = time_contenders(sel, args.reps if pi == 0 else max(3, args.reps // 2), clock)
+            res.add_times(w[0], pname, args.threads, times)
+            r = {n: min_median_ms(t) for n, t in times.items()}
+            cells = "".join(f" {r[n][0]:7.3f}/{r[n][1]:<8.3f}" if n in r else f"{'-':>17s}" for n in libs)
+            ratios = "".join(f"{r['nnc'][0] / r[n][0]:15.2f}" if n in r else f"{'-':>15s}" for n in libs[1:])
+            print(f"{w[0] if pi == 0 else '':24s} {pname:4s}{cells}{ratios}", flush=True)
+    res.write(args.json)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,13 @@ gradient (dW).
 
 Shows the kernels' own thread scaling, the small few-output-channel shapes
 of the demo CNN's DenseBlock and the batch-1 first layer.  Min milliseconds
-(median in brackets) and GFLOP/s at the minimum.
+(median in brackets) and GFLOP/s at the minimum.  Before timing, each shape's
+output and gradients are compared with PyTorch's (_common.check_torch_conv),
+and after timing each pass at each thread count, the timed calls' outputs
+are compared with PyTorch's again, raising on a mismatch (without torch:
+not checked, said so).
+
+    python bench/bench_conv_scaling.py [--reps 8] [--shapes all|small] [--json PATH]
 """
 import argparse
 import os
@@ -19,7 +25,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import nnc  # noqa: E402
 from nnc import _core  # noqa: E402
-from _common import timeit  # noqa: E402
+from _common import Results, add_json_arg, check_close, check_torch_conv, timeit, torch_conv  # noqa: E402
 
 SHAPES = [  # (batch, H=W, Cin, Cout)
     (32, 56, 64, 64),   # the ResNet-style 3x3 of issue #3
@@ -34,7 +40,14 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--reps", type=int, default=8)
     ap.add_argument("--shapes", choices=("all", "small"), default="all")
+    add_json_arg(ap)
     args = ap.parse_args()
+    try:
+        import torch
+    except ImportError:
+        torch = None
+        print("torch not installed: outputs not checked")
+    res = Results("bench_conv_scaling")
     shapes = SHAPES if args.shapes == "all" else SHAPES[1:]
     print(f"{'3x3 conv, pad 1, f32':<24}{'thr':>4}" + "".join(f"{p + ' ms (med)':>20}{'GF/s':>6}"
                                                               for p in ("fwd", "dx", "dW+db")))
@@ -49,15 +62,25 @@ def main():
         W = layer.params["W"]
         flops = 2.0 * n * hw * hw * cin * cout * 9
         reps = args.reps if flops > 1e8 else 20 * args.reps
-        passes = (lambda: layer(x), lambda: _core.conv_bwd_data(geo, dz, 0, W, dx, 0, False),
-                  lambda: _core.conv_bwd_filter(geo, x, 0, dz, 0, dW, db))
+        out = {}
+        passes = (("fwd", lambda: out.__setitem__("y", layer(x))),
+                  ("dx", lambda: _core.conv_bwd_data(geo, dz, 0, W, dx, 0, False)),
+                  ("dW+db", lambda: _core.conv_bwd_filter(geo, x, 0, dz, 0, dW, db)))
+        ref = check_torch_conv(f"b{n} {hw}x{hw} {cin}->{cout}", layer, torch_conv(layer), x, dz,
+                               torch.contiguous_format) if torch else None
+        workload = f"b{n} {hw}x{hw} {cin}->{cout}"
         for threads in (1, 2):
-            row = f"{f'b{n} {hw}x{hw} {cin}->{cout}':<24}{threads:>4}"
+            row = f"{workload:<24}{threads:>4}"
             with nnc.threads(threads):
-                for fn in passes:
+                for name, fn in passes:
                     mn, md = timeit(fn, reps)
+                    res.add(workload, name, threads, "nnc", mn, md)
                     row += f"{f'{mn:.3f} ({md:.3f})':>20}{flops / mn / 1e6:>6.0f}"
+            if ref:
+                for key, got in (("y", out["y"]), ("dx", dx), ("dW", dW), ("db", db)):
+                    check_close(f"{workload} {threads} threads, timed {key}", got, *ref[key])
             print(row)
+    res.write(args.json)
 
 
 if __name__ == "__main__":

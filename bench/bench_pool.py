@@ -1,6 +1,6 @@
 """Pooling benchmark: nnc vs PyTorch (the faster of NCHW and channels_last).
 
-    python bench/bench_pool.py [--threads 2] [--reps 30] [--batch 32] [--hw 112]
+    python bench/bench_pool.py [--threads 2] [--reps 30] [--batch 32] [--hw 112] [--json PATH]
 
 Workloads (float32, NHWC for nnc) on (batch, hw, hw, 64): MaxPool and AvgPool
 2x2 stride 2 (issue #3's workloads at the defaults) and MaxPool 3x3 stride 2
@@ -10,7 +10,10 @@ forward(training=True) + backward; PyTorch autograd.grad).  Prints min and
 median ms, GB/s of compulsory traffic (forward: read x + write y;
 forward+backward: that + read dy + write dx), its share of the 27 GB/s
 one-core copy bandwidth of these machines, and the ratio nnc/PyTorch of the
-min times (< 1: nnc is faster).  Implementations are timed by bench/_common.time_contenders in the
+min times (< 1: nnc is faster), for PyTorch in both layouts.  Before timing,
+nnc's output and input gradient are compared with PyTorch's in each layout
+(_common.check_close: the reduction length is the window size), raising on
+a mismatch.  Implementations are timed by bench/_common.time_contenders in the
 same run.  The copy bandwidth of one core (numpy copyto of the input, which
 fits in L3) is measured too, for reference.
 PyTorch is optional: without it only nnc's figures are printed.
@@ -23,7 +26,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import time_contenders, timeit  # noqa: E402
+from _common import Results, add_json_arg, check_close, nhwc, time_contenders, timeit  # noqa: E402
 
 import nnc
 
@@ -44,12 +47,16 @@ def copy_bandwidth(nbytes, reps):
 
 
 def bench_case(name, layer, tfn, x, reps):
-    """Times every implementation (bench/_common.time_contenders), so
-    that a busy machine slows them alike; returns rows for the table."""
+    """Checks every implementation against nnc, then times them all
+    (bench/_common.time_contenders), so that a busy machine slows them alike;
+    returns rows for the table: every implementation of every pass."""
     y = layer(x)
     dy = np.random.default_rng(1).standard_normal(y.shape).astype(np.float32)
     fwd_bytes = x.nbytes + y.nbytes
     both_bytes = fwd_bytes + dy.nbytes + x.nbytes
+    k = layer.pool_size[0] * layer.pool_size[1]   # outputs per window, windows per input (at most)
+    layer.forward(x, training=True)
+    dx = layer.backward(dy)
 
     def nnc_both():
         layer.forward(x, training=True)
@@ -63,9 +70,9 @@ def bench_case(name, layer, tfn, x, reps):
             if fmt == "channels_last":
                 xt = xt.contiguous(memory_format=torch.channels_last)
                 dyt = dyt.contiguous(memory_format=torch.channels_last)
-            # same result as nnc (layout aside)
-            np.testing.assert_allclose(tfn(xt).permute(0, 2, 3, 1).numpy(), y, rtol=1e-6, atol=1e-6)
             xg = xt.clone().requires_grad_(True)
+            check_close(f"{name} torch {fmt} forward", y, nhwc(tfn(xt)), k)
+            check_close(f"{name} torch {fmt} dx", dx, nhwc(torch.autograd.grad(tfn(xg), xg, dyt)[0]), k)
 
             def t_fwd(xt=xt):
                 with torch.no_grad():
@@ -77,15 +84,8 @@ def bench_case(name, layer, tfn, x, reps):
             fns[("fwd", f"torch {fmt}")] = t_fwd
             fns[("fwd+bwd", f"torch {fmt}")] = t_both
     times = time_contenders(fns, reps)
-    rows = []
-    for what, nbytes in (("fwd", fwd_bytes), ("fwd+bwd", both_bytes)):
-        rows.append((f"{name} {what}", "nnc", (min(times[(what, 'nnc')]), statistics.median(times[(what, 'nnc')])),
-                     nbytes))
-        torch_keys = [k for k in times if k[0] == what and k[1] != "nnc"]
-        if torch_keys:
-            best = min(torch_keys, key=lambda k: min(times[k]))
-            rows.append((f"{name} {what}", best[1], (min(times[best]), statistics.median(times[best])), nbytes))
-    return rows
+    return [(f"{name} {what}", impl, (min(t), statistics.median(t)), fwd_bytes if what == "fwd" else both_bytes)
+            for (what, impl), t in sorted(times.items(), key=lambda kv: (kv[0][0], kv[0][1] != "nnc"))]
 
 
 def main():
@@ -94,6 +94,7 @@ def main():
     ap.add_argument("--reps", type=int, default=30)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--hw", type=int, default=112)
+    add_json_arg(ap)
     args = ap.parse_args()
     nnc.set_num_threads(args.threads)
     if torch is not None:
@@ -110,6 +111,8 @@ def main():
              ("AvgPool 2x2/2", nnc.AvgPool2D(2),
               (lambda t: torch.nn.functional.avg_pool2d(t, 2, 2)) if torch else None)]
     print(f"{'case':24s} {'impl':20s} {'min ms':>8s} {'med ms':>8s} {'GB/s':>7s} {'%27GB/s':>7s} {'nnc/torch':>9s}")
+    res = Results("bench_pool")
+    res.meta["copy_gbs"] = bw
     for name, layer, tfn in cases:
         rows = bench_case(name, layer, tfn, x, args.reps)
         nnc_t = {r[0]: r[2][0] for r in rows if r[1] == "nnc"}
@@ -117,6 +120,8 @@ def main():
             gbs = nbytes / tmin / 1e9
             ratio = f"{nnc_t[case] / tmin:9.2f}" if impl != "nnc" else ""
             print(f"{case:24s} {impl:20s} {tmin * 1e3:8.3f} {tmed * 1e3:8.3f} {gbs:7.1f} {100 * gbs / COPY_GBS:6.0f}% {ratio}")
+            res.add(name, case[len(name) + 1:], args.threads, impl, tmin * 1e3, tmed * 1e3)
+    res.write(args.json)
 
 
 if __name__ == "__main__":

@@ -1,13 +1,15 @@
 """Recurrent layers vs PyTorch (and ONNX Runtime for inference), issue #4.
 
     unset OPENBLAS_CORETYPE OPENBLAS_L2_SIZE
-    python bench/bench_rnn.py [--threads 2] [--repeat 7] [--rounds 3] [--loaded]
+    python bench/bench_rnn.py [--threads 2] [--repeat 7] [--rounds 3] [--loaded] [--only LSTM,GRU,RNN] [--json PATH]
 
 Workloads: LSTM, GRU (reset_after=True = torch.nn.GRU) and SimpleRNN (tanh =
 torch.nn.RNN) with batch 32, T=100, input 128, hidden 256, forward
 (inference) and forward+backward; batch-1 inference with T=100.  Weights are
-mapped per PACKAGING.md 2.2 and the outputs are checked to agree before
-timing.  --loaded also runs everything with a busy process spinning on one
+mapped per PACKAGING.md 2.2.  Before timing, the outputs (torch's and ONNX
+Runtime's) and, for forward+backward, the input and weight gradients (both
+libraries compute them) are compared with torch's (_common.check_close),
+raising on a mismatch.  --loaded also runs everything with a busy process spinning on one
 core.  Each workload's contenders run in blocks of --repeat calls, the
 blocks of all of them --rounds times over (bench/_common.time_contenders),
 so a slow stretch of the machine does not fall on one contender only.
@@ -25,7 +27,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.dirname(__file__))
 import nnc  # noqa: E402
-from _common import min_median_ms, one_core_busy, time_contenders  # noqa: E402
+from _common import Results, add_json_arg, check_close, min_median_ms, one_core_busy, time_contenders  # noqa: E402
 
 try:
     import torch
@@ -66,6 +68,43 @@ def build(kind, I, H):
     return layer, tm
 
 
+GATES = {"LSTM": 4, "GRU": 3, "RNN": 1}
+
+
+def grad_pairs(kind, layer, tm, H):
+    """(name, nnc gradient, torch's in nnc's layout) of every weight and bias."""
+    g = {k: v.grad.numpy() for k, v in tm.named_parameters()}
+    if kind == "LSTM":
+        return [("W_x", layer.grads["W_x"], g["weight_ih_l0"]), ("W_h", layer.grads["W_h"], g["weight_hh_l0"]),
+                ("b", layer.grads["b"], g["bias_ih_l0"])]
+    if kind == "GRU":
+        neg = np.ones(3 * H, np.float32)
+        neg[H:2 * H] = -1  # nnc u = 1 - torch z
+        return [("W_x", layer.grads["W_x"], g["weight_ih_l0"] * neg[:, None]),
+                ("W_h", layer.grads["W_h"], g["weight_hh_l0"] * neg[:, None]),
+                ("b_x", layer.grads["b_x"], g["bias_ih_l0"] * neg), ("b_h", layer.grads["b_h"], g["bias_hh_l0"] * neg)]
+    return [("W_xh", layer.grads["W_xh"], g["weight_ih_l0"]), ("W_hh", layer.grads["W_hh"], g["weight_hh_l0"]),
+            ("b_h", layer.grads["b_h"], g["bias_ih_l0"])]
+
+
+def check_training_step(kind, layer, tm, x, g):
+    """dx and every weight and bias gradient of one training step against torch's.
+    Reduction lengths: the input gradient goes back through every step's G*H
+    gate gradients; the weight gradients also sum over N*T positions."""
+    N, T, _ = x.shape
+    H = g.shape[2]
+    k_bwd = T * GATES[kind] * H
+    layer.forward(x, training=True)
+    dx = layer.backward(g)
+    tm.zero_grad(set_to_none=True)
+    xr = torch.from_numpy(x).requires_grad_(True)
+    tm(xr)[0].backward(torch.from_numpy(g))
+    check_close(f"{kind} N={N} T={T} dx", dx, xr.grad.numpy(), k_bwd)
+    for name, got, ref in grad_pairs(kind, layer, tm, H):
+        check_close(f"{kind} N={N} T={T} d{name}", got, ref, N * T + k_bwd)
+    tm.zero_grad(set_to_none=True)
+
+
 def onnx_session(tm, x, threads):
     if ort is None:
         return None
@@ -95,9 +134,8 @@ def run(kind, N, T, I, H, threads, repeat, rounds, train=True):
     xt = torch.from_numpy(x)
     with torch.no_grad():
         ref = tm(xt)[0].numpy()
-    y = layer(x)
-    err = float(np.abs(y - ref).max())
-    assert err < 1e-4, f"{kind}: nnc and torch disagree by {err}"
+    k_fwd = I + H + 1   # a step's pre-activations; the gates shrink earlier steps' errors
+    check_close(f"{kind} N={N} T={T} forward", layer(x), ref, k_fwd)
     rows = []
 
     def nnc_fwd():
@@ -110,11 +148,11 @@ def run(kind, N, T, I, H, threads, repeat, rounds, train=True):
     sess = onnx_session(tm, x, threads)
     fns = {"nnc": nnc_fwd, "torch": torch_fwd}
     if sess is not None:
-        yo = sess.run(None, {"x": x})[0]
-        assert float(np.abs(yo - ref).max()) < 1e-4
+        check_close(f"{kind} N={N} T={T} onnxruntime forward", layer(x), sess.run(None, {"x": x})[0], k_fwd)
         fns["onnxruntime"] = lambda: sess.run(None, {"x": x})
     rows.append((f"{kind} N={N} T={T} forward", timed(fns, repeat, rounds)))
     if train:
+        check_training_step(kind, layer, tm, x, g)
         xr = xt.clone().requires_grad_(True)
         gt = torch.from_numpy(g)
 
@@ -130,7 +168,12 @@ def run(kind, N, T, I, H, threads, repeat, rounds, train=True):
     return rows
 
 
-def report(rows, title):
+def report(rows, title, res, threads, condition):
+    """Prints the table of rows and adds them to res (Results)."""
+    for name, r in rows:
+        workload, _, pass_ = name.rpartition(" ")
+        for lib, (mn, md) in r.items():
+            res.add(workload, pass_, threads, lib, mn, md, condition=condition)
     print(f"\n### {title}\n")
     print("| workload | nnc ms (min/med) | torch ms (min/med) | ORT ms (min/med) | nnc/torch | nnc/ORT |")
     print("|---|---|---|---|---|---|")
@@ -149,6 +192,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--loaded", action="store_true", help="also run with one core loaded by a busy process")
     ap.add_argument("--only", default="LSTM,GRU,RNN")
+    add_json_arg(ap)
     args = ap.parse_args()
     nnc.set_num_threads(args.threads)
     torch.set_num_threads(args.threads)
@@ -164,10 +208,13 @@ def main():
             rows += run(kind, 1, 100, 128, 256, args.threads, 4 * args.repeat, args.rounds, train=False)
         return rows
 
-    report(suite(), f"idle machine, {args.threads} threads")
+    res = Results("bench_rnn")
+    report(suite(), f"idle machine, {args.threads} threads", res, args.threads, "idle")
     if args.loaded:
         with one_core_busy():
-            report(suite(), f"one core loaded by a busy process, {args.threads} threads")
+            report(suite(), f"one core loaded by a busy process, {args.threads} threads", res, args.threads,
+                   "one core loaded")
+    res.write(args.json)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,12 @@
 #!/usr/bin/env bash
 # Runs the Python benchmarks at 2 threads, one after the other, and keeps the
-# whole output in bench/results/<date>.log (the source of bench/RESULTS.md).
+# whole output in bench/results/<date>.log (the source of bench/RESULTS.md),
+# every measured row unfiltered.  Each Python benchmark also writes its rows as
+# JSON to bench/results/<date>-<name>.json and its standard error (warnings of
+# the ONNX exporter, or the message of a failed output check) to
+# bench/results/<date>-<name>.err; a benchmark that fails is reported in the
+# log with the end of its .err, and the script then exits with status 1.
+# bench/results/ is not tracked.
 # Needs the in-place build of this tree and the optional bench dependencies:
 #   pip install torch==2.13.0 onnxruntime onnx
 #
@@ -19,8 +25,10 @@ declare -A args=([gemm]="--threads 1,2" [conv]="--threads 2" [conv_scaling]="" [
 names=("$@")
 [ ${#names[@]} -gt 0 ] || names=(gemm conv conv_scaling pool rnn convrnn densenet models c)
 mkdir -p bench/results
-log="bench/results/$(date -u +%Y-%m-%d).log"
+day="bench/results/$(date -u +%Y-%m-%d)"
+log="$day.log"
 {
+    failed=0
     echo "# $(date -u '+%Y-%m-%d %H:%M UTC') on $(uname -m), $(nproc) CPUs:$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
     python -c "import nnc; nnc.show_config()"
     python -c "import torch, onnxruntime; print('torch', torch.__version__, '| onnxruntime', onnxruntime.__version__)"
@@ -28,16 +36,25 @@ log="bench/results/$(date -u +%Y-%m-%d).log"
         if [ "$name" = c ]; then
             echo
             echo "\$ make -C bench/c -s && bench/c/nnc_bench --isa avx512 --threads 1,2 --family conv|pool"
-            make -C bench/c -s >/dev/null && for fam in conv pool; do
-                bench/c/nnc_bench --isa avx512 --threads 1,2 --family $fam --no-peak
+            make -C bench/c -s >/dev/null || { echo "FAILED: make -C bench/c"; failed=1; continue; }
+            for fam in conv pool; do
+                bench/c/nnc_bench --isa avx512 --threads 1,2 --family $fam || { echo "FAILED: nnc_bench --family $fam"; failed=1; }
             done
             rnn_shapes="1x512x256:nnp 1x1024x256:nnp 100x128x128:nt 16x1024x256:nnp 1600x1024x128:nnp"
             echo "\$ bench/c/nnc_bench --isa avx512 --threads 1,2 --family gemm --reps 100 --shapes '$rnn_shapes'"
-            bench/c/nnc_bench --isa avx512 --threads 1,2 --family gemm --reps 100 --no-peak --shapes "$rnn_shapes"
+            bench/c/nnc_bench --isa avx512 --threads 1,2 --family gemm --reps 100 --shapes "$rnn_shapes" \
+                || { echo "FAILED: nnc_bench --family gemm"; failed=1; }
             continue
         fi
         echo
-        echo "\$ python bench/bench_$name.py ${args[$name]}"
-        python "bench/bench_$name.py" ${args[$name]} 2>&1 | grep -v -i "warning\|torch.onnx.export\|_generic_rnn"
+        echo "\$ python bench/bench_$name.py ${args[$name]} --json $day-$name.json"
+        python "bench/bench_$name.py" ${args[$name]} --json "$day-$name.json" 2>"$day-$name.err"
+        rc=$?
+        if [ $rc -ne 0 ]; then
+            echo "FAILED: bench_$name.py exited with status $rc; the end of $day-$name.err:"
+            tail -n 20 "$day-$name.err"
+            failed=1
+        fi
     done
+    exit $failed
 } | tee -a "$log"

@@ -1,18 +1,23 @@
 // bench_main.c - nnc C benchmark driver: options, family registry, output.
 //
 //   nnc_bench [--family gemm] [--isa all|scalar|avx2|avx512[,..]] [--threads 1,2]
-//             [--dtype f32|f64|both] [--reps N] [--shapes LIST]
+//             [--dtype f32|f64|both] [--reps N] [--shapes LIST] [--no-peak]
 //
-// Each row: ISA, threads, dtype, shape, min and median ms over the timed
-// repetitions, GFLOP/s at the minimum, % of the FMA peak of that many cores
-// (BENCH_PEAK_F32_GFLOPS per core, half for float64), and the max abs error
-// against the scalar path.  The header also shows the single-core FMA peak
-// measured on this machine.
+// At start-up: a self-test of the naive references (reference_test.c), then
+// the peak of every ISA and thread count asked for, measured (fma_peak.c) and
+// printed in the header (--no-peak skips it: %peak then shows "-").  Each
+// row: ISA, threads asked for, threads the timed calls used (the OpenMP team
+// size of the library's parallel regions, the largest of a call; "1-2" when
+// calls differed; omp_team.c), dtype, shape, min and median ms over the timed
+// repetitions, GFLOP/s at the minimum, % of the measured peak of that ISA and
+// thread count, and the max abs error against a reference (see each family).
+// A call returning a nonzero status fails the run.
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "bench.h"
+#include "reference.h"
 #include "timer.h"
 
 extern const bench_family bench_gemm, bench_conv, bench_pool;
@@ -20,45 +25,37 @@ extern const bench_family bench_gemm, bench_conv, bench_pool;
 static const bench_family *const families[] = {&bench_gemm, &bench_conv, &bench_pool};
 #define N_FAMILIES ((int)(sizeof families / sizeof families[0]))
 
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-// 12 independent FMA chains of 8 floats: enough to fill both Zen 4 FMA pipes.
-__attribute__((target("avx2,fma"), noinline)) static double fma_peak_gflops(void)
-{
-    if (!nnc_isa_supported(NNC_ISA_AVX2)) return 0;
-    __m256 acc[12], x = _mm256_set1_ps(0.999999f), y = _mm256_set1_ps(1e-7f);
-    for (int i = 0; i < 12; ++i) acc[i] = _mm256_set1_ps((float)i);
-    const long iters = 20000000;
-    double best = 0;
-    for (int rep = 0; rep < 3; ++rep) {
-        double t = bench_now();
-        for (long it = 0; it < iters; ++it)
-            for (int i = 0; i < 12; ++i) acc[i] = _mm256_fmadd_ps(acc[i], x, y);
-        t = bench_now() - t;
-        double g = 12.0 * 8 * 2 * (double)iters / t / 1e9;
-        if (g > best) best = g;
-    }
-    float sink[8];
-    __m256 s = acc[0];
-    for (int i = 1; i < 12; ++i) s = _mm256_add_ps(s, acc[i]);
-    _mm256_storeu_ps(sink, s);
-    return sink[0] == 12345.f ? 0 : best;
-}
-#else
-static double fma_peak_gflops(void) { return 0; }
-#endif
+// Measured float32 peaks (GFLOP/s) per ISA and thread count of peak_threads; 0 = not measured.
+static double peak_gflops[NNC_ISA_COUNT][8];
+static int peak_threads[8], n_peak_threads;
+// Threads the last bench_time's timed calls used: the least and the most of any call.
+static int used_min = 1, used_max = 1;
 
 int bench_time(const bench_opts *o, int (*fn)(const void *ctx), const void *ctx, double *times)
 {
-    if (fn(ctx)) return -1;
+    int rc = fn(ctx);
+    if (rc) {
+        fprintf(stderr, "bench: the warm-up call returned status %d\n", rc);
+        return -1;
+    }
     int reps = 0;
     double total = 0;
+    used_min = 1 << 30, used_max = 1;
     while (reps < o->reps && reps < 256 && !(reps >= 3 && total > 3.0)) {
+        bench_team_reset();
         double t = bench_now();
-        fn(ctx);
+        rc = fn(ctx);
         times[reps] = bench_now() - t;
+        if (rc) {
+            fprintf(stderr, "bench: timed call %d returned status %d\n", reps + 1, rc);
+            return -1;
+        }
+        const int used = bench_team_max();
+        used_min = used < used_min ? used : used_min;
+        used_max = used > used_max ? used : used_max;
         total += times[reps++];
     }
+    if (used_min > used_max) used_min = used_max;
     return reps;
 }
 
@@ -77,10 +74,28 @@ int bench_each_shape(const bench_opts *o, const char *defaults,
     return status;
 }
 
+const char *bench_used_threads(void)
+{
+    static char used[24];
+    if (used_min == used_max) snprintf(used, sizeof used, "%d", used_max);
+    else snprintf(used, sizeof used, "%d-%d", used_min, used_max);
+    return used;
+}
+
 void bench_print_header(void)
 {
-    printf("%-7s %3s %-4s %-22s %10s %10s %9s %7s %10s\n", "isa", "thr", "dt", "shape", "min_ms", "med_ms",
-           "GFLOP/s", "%peak", "maxerr");
+    printf("%-7s %3s %4s %-4s %-22s %10s %10s %9s %7s %10s\n", "isa", "thr", "used", "dt", "shape", "min_ms",
+           "med_ms", "GFLOP/s", "%peak", "maxerr");
+}
+
+// Measured peak (GFLOP/s) of the ISA named isa on `threads` threads, float64 when is_f64; 0 if not measured.
+static double peak_of(const char *isa, int threads, int is_f64)
+{
+    for (int i = 0; i < NNC_ISA_COUNT; ++i)
+        for (int t = 0; t < n_peak_threads; ++t)
+            if (!strcmp(isa, nnc_isa_name(i)) && peak_threads[t] == threads)
+                return peak_gflops[i][t] * (is_f64 ? 0.5 : 1.0);
+    return 0;
 }
 
 void bench_print_row(const char *isa, int threads, const char *dtype, const char *shape, double flops,
@@ -90,11 +105,31 @@ void bench_print_row(const char *isa, int threads, const char *dtype, const char
     int n = reps < 256 ? reps : 256;
     memcpy(t, times, sizeof(double) * (size_t)n);
     double med = bench_median(t, n), mn = t[0];
-    double gf = flops / mn / 1e9;
-    double peak = BENCH_PEAK_F32_GFLOPS * threads * (is_f64 ? 0.5 : 1.0);
-    printf("%-7s %3d %-4s %-22s %10.4f %10.4f %9.1f %6.1f%% %10.2e\n", isa, threads, dtype, shape, 1e3 * mn,
-           1e3 * med, gf, 100.0 * gf / peak, max_err);
+    double gf = flops / mn / 1e9, peak = peak_of(isa, threads, is_f64);
+    char pct[24];
+    if (peak > 0) snprintf(pct, sizeof pct, "%6.1f%%", 100.0 * gf / peak);
+    else snprintf(pct, sizeof pct, "-");
+    printf("%-7s %3d %4s %-4s %-22s %10.4f %10.4f %9.1f %7s %10.2e\n", isa, threads, bench_used_threads(), dtype,
+           shape, 1e3 * mn, 1e3 * med, gf, pct, max_err);
     fflush(stdout);
+}
+
+// Measures and prints the peak of every ISA and thread count of o.
+static void measure_peaks(const bench_opts *o)
+{
+    n_peak_threads = o->n_threads;
+    memcpy(peak_threads, o->threads, sizeof peak_threads);
+    printf("# peak measured at start-up, GFLOP/s float32 (float64: half), per ISA and thread count:");
+    for (int i = 0; i < o->n_isas; ++i) {
+        const int isa = o->isas[i];
+        printf("%s %s%s", i ? ";" : "", nnc_isa_name(isa), isa == NNC_ISA_SCALAR ? " (SSE2 mul+add)" : " (FMA)");
+        for (int t = 0; t < o->n_threads; ++t) {
+            peak_gflops[isa][t] = bench_fma_peak(isa, o->threads[t]);
+            printf(" %dT %.1f", o->threads[t], peak_gflops[isa][t]);
+        }
+    }
+    printf("\n# used = threads the timed calls ran on (OpenMP team size; a kernel below its threading threshold "
+           "uses 1)\n");
 }
 
 static void usage(void)
@@ -169,10 +204,9 @@ int main(int argc, char **argv)
         if (bad) { fprintf(stderr, "bad option %s %s\n", a, v ? v : ""); usage(); return 2; }
         ++i;
     }
-    if (peak) {
-        printf("# reference peak %.0f GFLOP/s f32 per core; measured single-core FMA peak (AVX2): %.1f GFLOP/s\n",
-               BENCH_PEAK_F32_GFLOPS, fma_peak_gflops());
-    }
+    if (ref_self_test()) return 1;
+    printf("# reference self-test passed (naive double references: GEMM, conv, pool)\n");
+    if (peak) measure_peaks(&o);
     int status = 0, ran = 0;
     for (int i = 0; i < N_FAMILIES; ++i) {
         if (family && strcmp(family, families[i]->name)) continue;
