@@ -66,9 +66,11 @@ class Loss:
 
     @property
     def name(self):
+        """The class name, used in error messages."""
         return type(self).__name__
 
     def get_config(self):
+        """The constructor arguments as a dict."""
         return {}
 
     def _elementwise(self, pred, target, kernel, *args):
@@ -163,6 +165,7 @@ class BinaryCrossEntropy(Loss):
         self.from_logits = bool(from_logits)
 
     def get_config(self):
+        """``{"from_logits": ...}``."""
         return {"from_logits": self.from_logits}
 
     def __repr__(self):

@@ -39,6 +39,7 @@ class Optimizer:
 
     @property
     def name(self):
+        """The class name, used in error messages."""
         return type(self).__name__
 
     def _pairs(self, params, grads):
@@ -90,6 +91,7 @@ class SGD(Optimizer):
         self.momentum = _positive(momentum, "momentum", "SGD", allow_zero=True)
 
     def get_config(self):
+        """``{"lr": ..., "momentum": ...}``."""
         return {"lr": self.lr, "momentum": self.momentum}
 
     def step(self, params, grads):
@@ -140,6 +142,7 @@ class Adam(Optimizer):
         self.steps = {}
 
     def get_config(self):
+        """``{"lr": ..., "betas": ..., "eps": ...}``."""
         return {"lr": self.lr, "betas": self.betas, "eps": self.eps}
 
     def step(self, params, grads):
