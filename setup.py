@@ -5,7 +5,7 @@ selected at run time (src_c/runtime/dispatch.c); the baseline build flags are po
 x86-64 (or whatever the target architecture's baseline is): never
 -march=native, never -ffast-math.
 
-NNC_DEBUG=1 builds with AddressSanitizer + UBSan (see RELIABILITY notes).
+NNC_DEBUG=1 builds with AddressSanitizer + UBSan (-O1 -g; .ci/asan.sh runs the tests on it).
 """
 import glob
 import os

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Sanitizer run (RELIABILITY.md 2.1, issue #6): builds the extension with
+# Sanitizer run: builds the extension with
 # AddressSanitizer + UndefinedBehaviorSanitizer (NNC_DEBUG=1 in setup.py) in a
 # separate virtual environment and a separate copy of the tree (so neither a
 # normal in-place build shadows it nor it shadows the normal build), then runs
@@ -11,7 +11,7 @@
 #
 # Environment: NNC_ASAN_VENV (default /tmp/nnc-asan-venv), NNC_ASAN_TREE
 # (default /tmp/nnc-asan-tree).  Leak detection stays off: under CPython it
-# reports interpreter noise (RELIABILITY.md 2.1); leaks are tested by
+# reports interpreter noise; leaks are tested by
 # tests/test_reliability.py instead.  allocator_may_return_null=1: a failed
 # huge allocation returns NULL (numpy raises MemoryError, as without ASan)
 # instead of aborting; tests of absurd sizes rely on it.

@@ -1,6 +1,6 @@
 """Conv2D benchmark: nnc vs PyTorch (NCHW and channels_last, each its own
-module with nnc's weights) and ONNX Runtime (inference), the "Done when"
-workloads of issue #3.
+module with nnc's weights) and ONNX Runtime (inference): a ResNet-style 3x3
+layer, first layers at batch 1 and a depthwise layer.
 
     python bench/bench_conv.py [--threads 2] [--reps 20] [--clock wall|cpu] [--only 2,3] [--json PATH]
 

@@ -28,11 +28,11 @@ from nnc import _core  # noqa: E402
 from _common import Results, add_json_arg, check_close, check_torch_conv, timeit, torch_conv  # noqa: E402
 
 SHAPES = [  # (batch, H=W, Cin, Cout)
-    (32, 56, 64, 64),   # the ResNet-style 3x3 of issue #3
+    (32, 56, 64, 64),   # a ResNet-style 3x3 layer
     (64, 16, 16, 8),    # demo CNN DenseBlock layer 0
     (64, 16, 24, 8),    # demo CNN DenseBlock layer 1
     (64, 32, 16, 16),   # demo CNN residual conv
-    (1, 32, 3, 32),     # batch-1 first layer of issue #3
+    (1, 32, 3, 32),     # a batch-1 first layer
 ]
 
 

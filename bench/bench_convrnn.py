@@ -1,5 +1,5 @@
 """ConvLSTM2D vs a straightforward PyTorch ConvLSTM and its ONNX Runtime
-export (issue #7).
+export.
 
     python bench/bench_convrnn.py [--threads 2] [--reps 10] [--json PATH]
 

@@ -1,5 +1,4 @@
-"""DenseBlock vs a straightforward PyTorch dense block (torch.cat per layer),
-issue #5.
+"""DenseBlock vs a straightforward PyTorch dense block (torch.cat per layer).
 
     python bench/bench_densenet.py [--threads 2] [--reps 10] [--json PATH]
 

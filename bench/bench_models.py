@@ -1,6 +1,5 @@
 """The demo's residual CNN (nnc.__main__.build_digits_cnn) on 32x32x3 inputs:
-nnc vs PyTorch (faster of NCHW and channels_last) and ONNX Runtime, the
-"Done when" workloads of issue #5.
+nnc vs PyTorch (faster of NCHW and channels_last) and ONNX Runtime.
 
     python bench/bench_models.py [--threads 2] [--reps 10] [--rounds 3] [--loaded] [--json PATH]
 

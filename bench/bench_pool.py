@@ -3,7 +3,7 @@
     python bench/bench_pool.py [--threads 2] [--reps 30] [--batch 32] [--hw 112] [--json PATH]
 
 Workloads (float32, NHWC for nnc) on (batch, hw, hw, 64): MaxPool and AvgPool
-2x2 stride 2 (issue #3's workloads at the defaults) and MaxPool 3x3 stride 2
+2x2 stride 2 (on 112x112x64 maps at the defaults) and MaxPool 3x3 stride 2
 pad 1.  For each: forward (inference: nnc
 training=False, PyTorch under no_grad) and forward+backward (nnc
 forward(training=True) + backward; PyTorch autograd.grad).  Prints min and
@@ -36,7 +36,7 @@ except ImportError:  # optional bench dependency
     torch = None
 
 
-COPY_GBS = 27.0   # one-core copy bandwidth of these machines (issue #3)
+COPY_GBS = 27.0   # one-core copy bandwidth of the reference machine
 
 
 def copy_bandwidth(nbytes, reps):

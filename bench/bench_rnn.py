@@ -1,4 +1,4 @@
-"""Recurrent layers vs PyTorch (and ONNX Runtime for inference), issue #4.
+"""Recurrent layers vs PyTorch (and ONNX Runtime for inference).
 
     unset OPENBLAS_CORETYPE OPENBLAS_L2_SIZE
     python bench/bench_rnn.py [--threads 2] [--repeat 7] [--rounds 3] [--loaded] [--only LSTM,GRU,RNN] [--json PATH]
@@ -6,10 +6,12 @@
 Workloads: LSTM, GRU (reset_after=True = torch.nn.GRU) and SimpleRNN (tanh =
 torch.nn.RNN) with batch 32, T=100, input 128, hidden 256, forward
 (inference) and forward+backward; batch-1 inference with T=100.  Weights are
-mapped per PACKAGING.md 2.2.  Before timing, the outputs (torch's and ONNX
-Runtime's) and, for forward+backward, the input and weight gradients (both
-libraries compute them) are compared with torch's (_common.check_close),
-raising on a mismatch.  --loaded also runs everything with a busy process spinning on one
+mapped as the user guide describes (LSTM: the same gate order, b = b_ih +
+b_hh; GRU: reset_after=True with the z block negated).  Before timing, the
+outputs (torch's and ONNX Runtime's) and, for forward+backward, the input
+and weight gradients (both libraries compute them) are compared with
+torch's (_common.check_close), raising on a mismatch.  --loaded also runs
+everything with a busy process spinning on one
 core.  Each workload's contenders run in blocks of --repeat calls, the
 blocks of all of them --rounds times over (bench/_common.time_contenders),
 so a slow stretch of the machine does not fall on one contender only.

@@ -13,7 +13,7 @@
 #   bash bench/run_all.sh                 # every benchmark
 #   bash bench/run_all.sh conv pool       # only bench_conv.py and bench_pool.py
 #   bash bench/run_all.sh c               # the C harness (bench/c): conv and pool families, and the
-#                                         # recurrent GEMM shapes of issue #4 (batch 1: W_h against a read of
+#                                         # recurrent GEMM shapes of bench_rnn.py (batch 1: W_h against a read of
 #                                         # its bytes, a gate block of the projection; batch 32: a thread's
 #                                         # step and projection)
 set -uo pipefail

@@ -1,7 +1,8 @@
 """nnc: neural-network layers with hand-written C (SIMD + OpenMP) kernels.
 
-The public API is described in API.md (shared contract); every layer is
-re-exported here as ``nnc.<Name>``.
+Every layer of :mod:`nnc.layers` is re-exported here as ``nnc.<Name>``;
+the user guide and the API reference are in the documentation (``docs/``,
+built with ``make -C docs html``).
 """
 from ._config import (clear_memory_cache, get_num_threads, seed, set_memory_cache_limit, set_num_threads,
                       set_stall_threshold, show_config, threads)

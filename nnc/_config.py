@@ -32,22 +32,58 @@ def _default_threads():
 
 
 def set_num_threads(n):
-    """Set the number of OpenMP threads every nnc kernel may use (process-wide)."""
+    """Set the number of OpenMP threads every nnc kernel may use.
+
+    The setting is process-wide: it reaches kernels called from every Python
+    thread (it is not ``omp_set_num_threads``, which acts on the calling OS
+    thread only).  Small problems still run on one thread.  Results do not
+    depend on it by a single bit.
+
+    Parameters
+    ----------
+    n : int
+        Number of threads, ``>= 1``.  The default at import is
+        ``NNC_NUM_THREADS``, else ``OMP_NUM_THREADS``, else the number of CPUs
+        this process may run on.
+
+    Raises
+    ------
+    ValueError
+        If ``n`` is not a positive integer.
+    """
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"set_num_threads: expected a positive integer, got {n!r}")
     _core.set_num_threads(int(n))
 
 
 def get_num_threads():
-    """The number of threads nnc kernels use (:func:`set_num_threads`).  Code
-    running under an OpenMP thread limit (``threadpoolctl.threadpool_limits``,
-    ``omp_set_num_threads`` in that thread) runs them on at most that many."""
+    """The number of threads nnc kernels use (see :func:`set_num_threads`).
+
+    Code running under an OpenMP thread limit in its own OS thread
+    (``threadpoolctl.threadpool_limits``, ``omp_set_num_threads``) runs the
+    kernels on at most that many.
+
+    Returns
+    -------
+    int
+    """
     return _core.get_num_threads()
 
 
 @contextlib.contextmanager
 def threads(n):
-    """Context manager: run the block with ``n`` nnc threads."""
+    """Context manager: run the block with ``n`` nnc threads, then restore
+    the previous count.
+
+    The count is process-wide (see :func:`set_num_threads`), so it also
+    applies to other Python threads while the block runs.
+
+    Examples
+    --------
+    >>> import nnc
+    >>> with nnc.threads(1):
+    ...     pass   # every nnc kernel here runs on one thread
+    """
     old = get_num_threads()
     set_num_threads(n)
     try:
@@ -57,15 +93,27 @@ def threads(n):
 
 
 def set_stall_threshold(seconds):
-    """The stall guard (default 0.5 ms; 0 turns it off).  When a thread of a
-    convolution's (or a recurrent layer's batch blocks') parallel region
-    starts its share this late, or the first thread waits at the end longer
-    than this and longer than its own share took (a batch-1 recurrent layer:
-    a thread waits this long for a slice its partner holds, or at the end),
-    a thread was descheduled (another process is busy on its core); the
-    next calls then run on one thread (2, 4, ... 256 calls while the stalls
-    go on) instead of waiting a scheduler time slice each.  Results do not
-    change by a bit.  Returns the previous threshold in seconds."""
+    """Set the threshold of the stall guard (default 0.5 ms; 0 turns it off).
+
+    When a thread of a convolution's (or a recurrent layer's batch blocks')
+    parallel region starts its share this late, or the first thread waits at
+    the end longer than this and longer than its own share took (a batch-1
+    recurrent layer: a thread waits this long for a slice its partner holds,
+    or at the end), a thread was descheduled (another process is busy on its
+    core); the next calls then run on one thread (2, 4, ... 256 calls while
+    the stalls go on) instead of waiting a scheduler time slice each.
+    Results do not change by a bit.
+
+    Parameters
+    ----------
+    seconds : float
+        Threshold in seconds, ``>= 0``.
+
+    Returns
+    -------
+    float
+        The previous threshold in seconds.
+    """
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float, np.integer, np.floating)) \
             or not seconds >= 0 or seconds > 1e9:
         raise ValueError(f"set_stall_threshold: expected seconds >= 0, got {seconds!r}")
@@ -73,15 +121,30 @@ def set_stall_threshold(seconds):
 
 
 def set_memory_cache_limit(nbytes):
-    """Bound the bytes of freed arrays nnc keeps resident for reuse (default
-    512 MiB; 0 turns the cache off).  Returns the previous limit."""
+    """Bound the bytes of freed arrays nnc keeps resident for reuse.
+
+    Parameters
+    ----------
+    nbytes : int
+        The limit in bytes (default 512 MiB); 0 turns the cache off and
+        empties it.
+
+    Returns
+    -------
+    int
+        The previous limit in bytes.
+    """
     if isinstance(nbytes, bool) or not isinstance(nbytes, (int, np.integer)) or nbytes < 0:
         raise ValueError(f"set_memory_cache_limit: expected a non-negative integer, got {nbytes!r}")
     return _core.set_cache_limit(min(int(nbytes), 2**63 - 1))
 
 
 def clear_memory_cache():
-    """Give every block held by nnc's memory cache back to the system."""
+    """Give every block held by nnc's memory cache back to the system.
+
+    Arrays still in use are not affected; the cache refills as layers
+    allocate again (see :func:`set_memory_cache_limit`).
+    """
     _core.clear_cache()
 
 
@@ -89,7 +152,17 @@ _rng = np.random.default_rng()
 
 
 def seed(s):
-    """Make every nnc initialisation and shuffle reproducible."""
+    """Seed the library random generator.
+
+    Every parameter initialisation, ``Perceptron.fit`` and ``Sequential.fit``
+    shuffle draws from it, so the same seed gives the same weights and the
+    same training run.
+
+    Parameters
+    ----------
+    s : int or None
+        Any seed ``numpy.random.default_rng`` accepts.
+    """
     global _rng
     _rng = np.random.default_rng(s)
 
@@ -108,7 +181,17 @@ def _stall_guard():
 
 
 def show_config(file=None):
-    """Print the chosen ISA, thread count, compiler and OpenMP version."""
+    """Print the build and run-time configuration.
+
+    The lines show the nnc version, the instruction set in use and the ones
+    this CPU supports, the thread count and stall guard, the compiler, the
+    OpenMP version, the NumPy version and the memory cache.
+
+    Parameters
+    ----------
+    file : file-like, optional
+        Where to print (default ``sys.stdout``).
+    """
     supported = [n for n in _core.ISA_NAMES if _core.isa_supported(n)]
     lines = [
         f"nnc {__version__}",

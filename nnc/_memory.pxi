@@ -1,4 +1,4 @@
-# NumPy arrays whose data comes from nnc's memory cache (src_c/memcache.c):
+# NumPy arrays whose data comes from nnc's memory cache (src_c/runtime/memcache.c):
 # a NEP 49 data handler, installed only around nnc's own allocations.  The
 # arrays are ordinary NumPy arrays (they keep a reference to the handler and
 # give their data back to it when they die); a large block then stays

@@ -1,5 +1,5 @@
-"""Gradient clipping (API.md): ``clip_grad_value`` and ``clip_grad_norm``,
-in place over a dict or list of gradient arrays, in C."""
+"""Gradient clipping: ``clip_grad_value`` and ``clip_grad_norm``, in place
+over a dict or list of gradient arrays, in C."""
 import math
 import numbers
 
@@ -47,9 +47,29 @@ def _norm(arrays):
 
 
 def clip_grad_value(grads, v):
-    """Clamp every gradient element to [-v, v] in place (NaN stays NaN).
+    """Clamp every gradient element to ``[-v, v]`` in place (NaN stays NaN).
 
-    Returns the global L2 norm before clipping, as a Python float."""
+    Parameters
+    ----------
+    grads : dict of str to ndarray, or list of ndarray
+        Writeable float32/float64 arrays (e.g. ``model.grads``).
+    v : float
+        Threshold, ``>= 0``.
+
+    Returns
+    -------
+    float
+        The global L2 norm of all the gradients before clipping.
+
+    Examples
+    --------
+    >>> import numpy as np, nnc
+    >>> g = {"W": np.array([3.0, -4.0])}
+    >>> nnc.clip_grad_value(g, 1.0)
+    5.0
+    >>> g["W"]
+    array([ 1., -1.])
+    """
     arrays = _arrays(grads, "clip_grad_value")
     v = _threshold(v, "clip_grad_value")
     norm = _norm(arrays)
@@ -59,10 +79,34 @@ def clip_grad_value(grads, v):
 
 
 def clip_grad_norm(grads, v):
-    """If the global L2 norm ``n`` of all gradients exceeds v, scale every
-    gradient by ``v / n`` in place.  A zero norm changes nothing.
+    """Rescale all gradients together so that their global L2 norm is at most ``v``.
 
-    Returns ``n`` (before clipping) as a Python float."""
+    With ``n = sqrt(sum of g**2 over every element of every array)``, every
+    array is multiplied by ``v / n`` in place when ``n > v``; otherwise (a
+    zero norm included) nothing changes.  The norm is summed in a fixed order
+    (the arrays', then each array's own), whatever the thread count.
+
+    Parameters
+    ----------
+    grads : dict of str to ndarray, or list of ndarray
+        Writeable float32/float64 arrays (e.g. ``model.grads``).
+    v : float
+        Largest allowed norm, ``>= 0``.
+
+    Returns
+    -------
+    float
+        ``n``, the norm before clipping.
+
+    Examples
+    --------
+    >>> import numpy as np, nnc
+    >>> g = [np.array([3.0, 4.0])]
+    >>> nnc.clip_grad_norm(g, 1.0)
+    5.0
+    >>> g[0]
+    array([0.6, 0.8])
+    """
     arrays = _arrays(grads, "clip_grad_norm")
     v = _threshold(v, "clip_grad_norm")
     norm = _norm(arrays)

@@ -32,7 +32,12 @@ def _float_target(t, pred, where):
 
 
 class Loss:
-    """Base class: subclasses implement ``_compute(pred, target) -> (loss, grad)``."""
+    """Base class of the losses.
+
+    ``loss(pred, target)`` returns the mean loss as a Python float and keeps
+    its gradient; :meth:`backward` returns that gradient.  Subclasses
+    implement ``_compute(pred, target) -> (loss, grad)``.
+    """
 
     def __init__(self):
         self._grad = None
@@ -42,16 +47,30 @@ class Loss:
         return float(loss)
 
     def backward(self):
-        """Gradient of the last computed loss w.r.t. ``pred`` (same shape and dtype)."""
+        """Gradient of the last computed loss w.r.t. ``pred``.
+
+        Returns
+        -------
+        ndarray
+            Same shape and dtype as ``pred`` (float64 for a float64 ``pred``,
+            else float32); the averaging factor is included.
+
+        Raises
+        ------
+        RuntimeError
+            If the loss has not been called yet.
+        """
         if self._grad is None:
             raise RuntimeError(f"{self.name}.backward: call the loss on (pred, target) first")
         return self._grad.copy()
 
     @property
     def name(self):
+        """The class name, used in error messages."""
         return type(self).__name__
 
     def get_config(self):
+        """The constructor arguments as a dict."""
         return {}
 
     def _elementwise(self, pred, target, kernel, *args):
@@ -69,7 +88,12 @@ class Loss:
 
 
 class MeanSquaredError(Loss):
-    """``mean((pred - target)^2)`` over every element."""
+    """Mean squared error over every element.
+
+    ``L = sum((pred - target)**2) / n`` with ``n = pred.size``; the gradient
+    is ``2 * (pred - target) / n``.  ``target`` has the shape of ``pred``.
+    An empty ``pred`` gives NaN.
+    """
 
     def _compute(self, pred, target):
         return self._elementwise(pred, target, _core.mse)
@@ -78,11 +102,17 @@ class MeanSquaredError(Loss):
 class SoftmaxCrossEntropy(Loss):
     """Softmax + cross-entropy on logits, fused and numerically stable.
 
-    ``pred``: logits ``(N, C)`` or ``(N, T, C)``.  ``target``: integer labels of
-    any integer dtype, shape ``pred.shape[:-1]`` and values in ``[0, C)``, or
-    class probabilities (e.g. one-hot) of ``pred``'s shape.  The loss is the
-    mean over every labelled position (N, or N*T); ``backward`` returns
-    ``(softmax(pred) - target) / positions``.
+    With ``R`` labelled positions (``N``, or ``N*T``) and ``p = softmax(z)``
+    over the last axis, ``L = -sum(t * log p) / R`` and the gradient is
+    ``(p - t) / R``, ``t`` being the one-hot labels or the given
+    probabilities.
+
+    Shape
+    -----
+    - ``pred``: logits ``(N, C)`` or ``(N, T, C)``.
+    - ``target``: integer labels of any integer dtype, shape
+      ``pred.shape[:-1]``, values in ``[0, C)`` (others raise ``ValueError``);
+      or class probabilities (e.g. one-hot) of ``pred``'s shape.
     """
 
     def _compute(self, pred, target):
@@ -115,10 +145,19 @@ class SoftmaxCrossEntropy(Loss):
 class BinaryCrossEntropy(Loss):
     """Mean binary cross-entropy over every element.
 
-    ``from_logits=False``: ``pred`` are probabilities in [0, 1]; each log is
-    clamped at -100 (as PyTorch), so p = 0 or 1 gives a finite loss.
-    ``from_logits=True``: ``pred`` are logits, computed stably
-    (``max(x, 0) - x t + log(1 + exp(-|x|))``).
+    Parameters
+    ----------
+    from_logits : bool, default False
+        False: ``pred`` are probabilities in [0, 1];
+        ``L = -mean(t*max(log p, -100) + (1-t)*max(log(1-p), -100))`` (the
+        logs clamped as in PyTorch, so p = 0 or 1 gives a finite loss), with
+        gradient ``(p - t) / max(p*(1-p), 1e-12) / n``.  True: ``pred`` are
+        logits ``x``; ``L = mean(max(x, 0) - x*t + log(1 + exp(-|x|)))``,
+        gradient ``(sigmoid(x) - t) / n``.
+
+    Shape
+    -----
+    ``pred`` any shape; ``target`` the same shape, values in [0, 1].
     """
 
     def __init__(self, from_logits=False):
@@ -126,6 +165,7 @@ class BinaryCrossEntropy(Loss):
         self.from_logits = bool(from_logits)
 
     def get_config(self):
+        """``{"from_logits": ...}``."""
         return {"from_logits": self.from_logits}
 
     def __repr__(self):
@@ -145,7 +185,22 @@ _NAMES = {
 
 
 def get(loss):
-    """A Loss object from a Loss instance or a name such as ``"mse"`` or ``"cross_entropy"``."""
+    """A :class:`Loss` from an instance or a name.
+
+    Parameters
+    ----------
+    loss : Loss or str
+        An instance (returned as is) or one of ``"mse"``,
+        ``"mean_squared_error"``, ``"cross_entropy"``,
+        ``"softmax_cross_entropy"``, ``"categorical_crossentropy"``,
+        ``"sparse_categorical_crossentropy"``, ``"bce"``,
+        ``"binary_cross_entropy"``, ``"binary_crossentropy"`` (any case).
+
+    Raises
+    ------
+    ValueError
+        For an unknown name.
+    """
     if isinstance(loss, Loss):
         return loss
     if isinstance(loss, str) and loss.lower() in _NAMES:

@@ -53,10 +53,39 @@ def _progress_bar(**kwargs):
 class Sequential(Layer):
     """Layers applied in order: ``y = layers[-1](...layers[0](x))``.
 
-    ``params``/``grads`` gather the layers' very arrays under ``"{index}.{key}"``
-    (e.g. ``"0.W"``).  A Sequential is itself a layer (usable as a Residual
-    block, nested in another Sequential); ``save(path)`` / ``nnc.load(path)``
-    store and restore it.
+    A Sequential is itself a layer: ``forward``, ``backward``, ``params``,
+    ``grads``, ``get_config``; it can be a :class:`~nnc.Residual` block or
+    be nested in another Sequential.  On top of that it trains
+    (:meth:`fit`), predicts in chunks (:meth:`predict`), prints a
+    :meth:`summary` and is saved with :meth:`save` and restored with
+    :func:`nnc.load`.
+
+    Parameters
+    ----------
+    layers : sequence of layers, optional
+        nnc layers (or objects with ``forward``, ``backward``, ``params``,
+        ``grads`` and ``get_config``).
+    dtype : np.float32 or np.float64, optional
+        Default: the first layer's dtype (float32 for an empty model).
+
+    Attributes
+    ----------
+    layers : list
+        The layers; ``model[i]`` and ``len(model)`` index it.
+    params : dict of str to ndarray
+        The layers' very arrays (not copies) under ``"{index}.{key}"``,
+        e.g. ``"0.W"``, ``"1.block.0.b"``.
+    grads : dict of str to ndarray
+        Likewise for the gradients.
+
+    Examples
+    --------
+    >>> import numpy as np, nnc
+    >>> model = nnc.Sequential([nnc.Dense(4, 8, activation="relu"), nnc.Dense(8, 3)])
+    >>> sorted(model.params)
+    ['0.W', '0.b', '1.W', '1.b']
+    >>> model.predict(np.zeros((5, 4), np.float32)).shape
+    (5, 3)
     """
 
     def __init__(self, layers=(), dtype=None):
@@ -73,7 +102,7 @@ class Sequential(Layer):
         self._plans = {}   # {input shape: plan entry}, a memo (Layer._memos)
 
     def add(self, layer):
-        """Append a layer."""
+        """Append a layer (the first one sets the model's dtype)."""
         if not all(hasattr(layer, a) for a in ("forward", "backward", "params", "grads", "get_config")):
             raise TypeError(f"Sequential.add: not an nnc layer ({type(layer).__name__})")
         if not self.layers:
@@ -180,8 +209,23 @@ class Sequential(Layer):
         return g
 
     def predict(self, x, batch_size=None):
-        """Inference over ``x`` in chunks of ``batch_size`` rows (default 256):
-        bounded memory, and the same bits whatever ``batch_size`` is."""
+        """Inference over ``x`` in chunks of ``batch_size`` rows.
+
+        Memory stays bounded and the result is bitwise the same whatever
+        ``batch_size`` is (and whatever the thread count).
+
+        Parameters
+        ----------
+        x : array_like, shape (N, ...)
+            The model's input.
+        batch_size : int, optional
+            Rows per chunk (default 256).
+
+        Returns
+        -------
+        ndarray
+            ``(N, ...)``: the outputs of every chunk, in order.
+        """
         bs = _PREDICT_BATCH if batch_size is None else pos_int(batch_size, "batch_size", "Sequential.predict")
         if not isinstance(x, np.ndarray):
             x = np.asarray(x)
@@ -203,18 +247,44 @@ class Sequential(Layer):
             clip_value=None, clip_norm=None, verbose=1, shuffle=True, metrics="auto"):
         """Mini-batch training.
 
-        loss : a ``nnc.losses`` object or a name (``"mse"``, ``"cross_entropy"``, ``"bce"``)
-        optimizer : a ``nnc.optim`` object or a name (``"adam"``, ``"sgd"``)
-        validation_data : ``(x_val, y_val)`` evaluated after every epoch
-        clip_value, clip_norm : gradient clipping per step (value first, then global norm)
-        verbose : 0 silent, 1 a progress bar (tqdm, on stderr), 2 one line per epoch
-        shuffle : reshuffle the samples every epoch with the library RNG (``nnc.seed``)
-        metrics : ``["accuracy"]``, ``[]``, or ``"auto"`` (accuracy for the
-            classification losses, none for MSE)
+        Every epoch shuffles the samples (library RNG), then for each batch
+        runs ``forward(training=True)``, the loss, ``backward``, the
+        clipping and one optimiser step.
 
-        Returns the history: ``{"loss": [...], "val_loss": [...],
-        "accuracy": [...], "val_accuracy": [...]}`` (validation and accuracy
-        keys only when computed), one entry per epoch.
+        Parameters
+        ----------
+        x : array_like, shape (N, ...)
+            Inputs.
+        y : array_like, shape (N, ...)
+            Targets, as the loss takes them (e.g. integer labels ``(N,)``
+            for ``"cross_entropy"``).
+        loss : Loss or str, default "mse"
+            A :mod:`nnc.losses` object or a name (``"mse"``,
+            ``"cross_entropy"``, ``"bce"``, see :func:`nnc.losses.get`).
+        optimizer : Optimizer or str, default "adam"
+            A :mod:`nnc.optim` object or a name (``"adam"``, ``"sgd"``).
+        epochs : int, default 1
+        batch_size : int, default 32
+            The last batch of an epoch may be smaller.
+        validation_data : (x_val, y_val), optional
+            Evaluated (with :meth:`predict`) after every epoch.
+        clip_value, clip_norm : float, optional
+            Gradient clipping at every step: :func:`nnc.clip_grad_value`
+            first, then :func:`nnc.clip_grad_norm` on the global norm.
+        verbose : {0, 1, 2}, default 1
+            0 silent, 1 a progress bar (tqdm, on stderr), 2 one line per epoch.
+        shuffle : bool, default True
+            Reshuffle the samples every epoch with the library RNG
+            (:func:`nnc.seed`).
+        metrics : "auto", ["accuracy"] or [], default "auto"
+            ``"auto"``: accuracy for the classification losses, none for MSE.
+
+        Returns
+        -------
+        dict of str to list of float
+            One entry per epoch under ``"loss"`` (the sample-weighted mean
+            of the batch losses), and ``"val_loss"``, ``"accuracy"``,
+            ``"val_accuracy"`` when computed.
         """
         loss_fn = losses.get(loss)
         opt = optim.get(optimizer)
@@ -293,9 +363,22 @@ class Sequential(Layer):
     # -- description and persistence ---------------------------------------
     def summary(self, input_shape=None, file=None):
         """Print (and return) a table of the layers, their output shapes and
-        parameter counts.  Output shapes need the input shape (per sample):
-        ``input_shape``, else the one seen in training, else the first layer's
-        ``in_features``; unknown shapes print as "?"."""
+        parameter counts.
+
+        Parameters
+        ----------
+        input_shape : tuple of int, optional
+            The shape of one sample (no batch axis).  Default: the one seen
+            in training, else the first layer's ``in_features``; unknown
+            output shapes print as "?".
+        file : file-like, optional
+            Where to print (default ``sys.stdout``).
+
+        Returns
+        -------
+        str
+            The printed table.
+        """
         shape = input_shape or self._input_shape
         if shape is None and self.layers and hasattr(self.layers[0], "in_features"):
             shape = (self.layers[0].in_features,)
@@ -333,7 +416,18 @@ class Sequential(Layer):
         return cls([layer_from_config(s, "Sequential.from_config") for s in specs], dtype=config.get("dtype"))
 
     def save(self, path):
-        """Write the model to exactly ``path`` (one .npz, no pickle); ``nnc.load(path)`` restores it."""
+        """Write the model to exactly ``path``; :func:`nnc.load` restores it.
+
+        The file is one ``.npz`` archive (no pickle): the JSON configuration
+        of every layer plus each parameter array with its SHA-256 digest.
+        It is written to a temporary file first and then renamed, so
+        ``path`` is never left half written.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            No suffix is added.
+        """
         serialization.save(self, path)
 
     def __repr__(self):

@@ -21,13 +21,25 @@ def _positive(value, name, where, allow_zero=False):
 
 
 class Optimizer:
-    """Base class: validates (params, grads) pairs and keeps per-key state."""
+    """Base class of the optimisers.
+
+    ``step(params, grads)`` updates every ``params[key]`` in place from
+    ``grads[key]``; the state (momentum, moments, step count) is kept per
+    key in :attr:`state` and restarts from zeros when a parameter's shape or
+    dtype changes.
+
+    Attributes
+    ----------
+    state : dict
+        Per params key, the tuple of state arrays.
+    """
 
     def __init__(self):
         self.state = {}
 
     @property
     def name(self):
+        """The class name, used in error messages."""
         return type(self).__name__
 
     def _pairs(self, params, grads):
@@ -62,7 +74,16 @@ class Optimizer:
 
 class SGD(Optimizer):
     """Stochastic gradient descent with momentum (PyTorch's form, no
-    dampening, no Nesterov): ``v = momentum*v + g; p -= lr*v``."""
+    dampening, no Nesterov): ``v = momentum*v + g; p -= lr*v``
+    (``p -= lr*g`` when ``momentum == 0``).
+
+    Parameters
+    ----------
+    lr : float
+        Learning rate, ``> 0``.
+    momentum : float, default 0
+        ``>= 0``.
+    """
 
     def __init__(self, lr, momentum=0.0):
         super().__init__()
@@ -70,9 +91,18 @@ class SGD(Optimizer):
         self.momentum = _positive(momentum, "momentum", "SGD", allow_zero=True)
 
     def get_config(self):
+        """``{"lr": ..., "momentum": ...}``."""
         return {"lr": self.lr, "momentum": self.momentum}
 
     def step(self, params, grads):
+        """Update every ``params[key]`` in place from ``grads[key]``.
+
+        Parameters
+        ----------
+        params, grads : dict of str to ndarray
+            Same keys and shapes; params writeable, C-contiguous float32 or
+            float64 (e.g. ``model.params`` and ``model.grads``).
+        """
         for key, p, g in list(self._pairs(params, grads)):
             v = self._slot(key, p, 1)[0][0] if self.momentum else None
             _core.sgd_step(p, g, v, self.lr, self.momentum)
@@ -80,8 +110,25 @@ class SGD(Optimizer):
 
 class Adam(Optimizer):
     """Adam (PyTorch's form): bias-corrected moments, ``eps`` added to
-    ``sqrt(v_hat)``: ``p -= lr * m_hat / (sqrt(v_hat) + eps)``.  The step
-    count is kept per params key."""
+    ``sqrt(v_hat)``.
+
+    At step ``t`` (counted per params key from 1):
+    ``m = b1*m + (1-b1)*g``, ``v = b2*v + (1-b2)*g**2``,
+    ``p -= lr/(1-b1**t) * m / (sqrt(v)/sqrt(1-b2**t) + eps)``, i.e.
+    ``p -= lr * m_hat / (sqrt(v_hat) + eps)``.
+
+    Parameters
+    ----------
+    lr : float, default 1e-3
+    betas : (float, float), default (0.9, 0.999)
+        Each in [0, 1).
+    eps : float, default 1e-8
+
+    Attributes
+    ----------
+    steps : dict
+        The step count ``t`` per params key.
+    """
 
     def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):
         super().__init__()
@@ -95,9 +142,12 @@ class Adam(Optimizer):
         self.steps = {}
 
     def get_config(self):
+        """``{"lr": ..., "betas": ..., "eps": ...}``."""
         return {"lr": self.lr, "betas": self.betas, "eps": self.eps}
 
     def step(self, params, grads):
+        """Update every ``params[key]`` in place from ``grads[key]``
+        (see :meth:`SGD.step`)."""
         b1, b2 = self.betas
         for key, p, g in list(self._pairs(params, grads)):
             (m, v), fresh = self._slot(key, p, 2)
@@ -109,7 +159,19 @@ _NAMES = {"sgd": lambda: SGD(0.01), "adam": Adam}
 
 
 def get(optimizer):
-    """An Optimizer from an instance or a name: ``"adam"`` (lr 1e-3) or ``"sgd"`` (lr 0.01)."""
+    """An :class:`Optimizer` from an instance or a name.
+
+    Parameters
+    ----------
+    optimizer : Optimizer or str
+        An instance (returned as is), ``"adam"`` (``Adam()``, lr 1e-3) or
+        ``"sgd"`` (``SGD(0.01)``), any case.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name.
+    """
     if isinstance(optimizer, Optimizer):
         return optimizer
     if isinstance(optimizer, str) and optimizer.lower() in _NAMES:

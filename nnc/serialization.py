@@ -32,7 +32,20 @@ def _digest(a):
 
 
 def save(model, path):
-    """Write ``model`` (any registered layer or Sequential) to exactly ``path``."""
+    """Write ``model`` (a Sequential or any nnc layer) to exactly ``path``.
+
+    Parameters
+    ----------
+    model : Layer
+        An instance of a registered nnc layer class.
+    path : str or os.PathLike
+        The file to write (atomically: a temporary file, then a rename).
+
+    Raises
+    ------
+    TypeError
+        If ``model`` or one of its sub-layers is not an nnc layer class.
+    """
     path = os.fspath(path)
     params = {k: np.ascontiguousarray(v) for k, v in model.params.items()}
     header = {
@@ -58,9 +71,30 @@ def _bad(path, why):
 
 
 def load(path):
-    """Rebuild the model saved by ``save`` (identical parameters, so
-    bit-identical predictions).  Raises ``ValueError`` for a file that is not
-    an intact nnc model file."""
+    """Rebuild a model saved by :meth:`Sequential.save <nnc.Sequential.save>`.
+
+    The parameters are identical, so predictions are bit-identical.  The
+    file is read with ``allow_pickle=False`` and class names are looked up
+    among nnc's layer classes only, so loading an untrusted file runs no
+    code from it.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+
+    Returns
+    -------
+    Layer
+        The model (a :class:`~nnc.Sequential`, or the layer that was saved).
+
+    Raises
+    ------
+    ValueError
+        For a file that is not an intact nnc model file (truncated,
+        corrupted, tampered, parameter shape/dtype/digest mismatch).
+    FileNotFoundError
+        If ``path`` does not exist.
+    """
     path = os.fspath(path)
     try:
         z = np.load(path, allow_pickle=False)

@@ -16,7 +16,7 @@ ISAS = [name for name in _core.ISA_NAMES if _core.isa_supported(name)]
 # for.  tests/test_reliability.py tests the guard itself.
 nnc.set_stall_threshold(0)
 
-# Tolerances of a layer against the float64 reference (RELIABILITY.md 1.5);
+# Tolerances of a layer against the float64 reference (a rounding-error bound);
 # long reductions scale them with helpers.tol(dtype, K).
 TOL = {np.float32: dict(rtol=1e-4, atol=1e-5), np.float64: dict(rtol=1e-10, atol=1e-12)}
 

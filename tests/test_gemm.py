@@ -1,6 +1,6 @@
 """GEMM engine (nnc._core.gemm / gemm_pack_b / gemm_packed) vs the float64 reference.
 
-Error bound (RELIABILITY.md 1.5): |c - r| <= 4 (k + 4) u (|alpha| |op(A)| |op(B)| + |beta| |C| + |bias|)
+Error bound (forward rounding-error analysis): |c - r| <= 4 (k + 4) u (|alpha| |op(A)| |op(B)| + |beta| |C| + |bias|)
 + tiny, u the unit roundoff of the dtype; smooth activations add a few ulp of the output.
 Invariances are bitwise: thread count, packed vs unpacked B, and any subset of rows.
 """

@@ -1,8 +1,8 @@
-"""Inference (training=False) writes nothing to the layer (API.md): one
+"""Inference (training=False) writes nothing to the layer (the layer contract): one
 model may serve many threads, e.g. predicting images of different sizes at
 once.  Each layer class runs inference on two input shapes; afterwards its
 ``__dict__`` (and its sub-layers') holds the same names, the same objects and
-the same array values.  Allowed: a recurrent layer's ``state`` (API.md) and
+the same array values.  Allowed: a recurrent layer's ``state`` and
 new entries in the per-shape memo dicts ``Layer._memos`` (the dicts
 themselves stay the same objects)."""
 import numpy as np
@@ -56,7 +56,7 @@ def _record(v, key, out, seen):
         out[key + ":names"] = (tuple(names), None)
         for name in names:
             if name == "state" and hasattr(v, "reset_state"):
-                continue   # a recurrent layer's state is set by every forward (API.md)
+                continue   # a recurrent layer's state is set by every forward
             if name in Layer._memos:
                 out[f"{key}.{name}"] = (getattr(v, name), None)   # the same dict; new entries allowed
                 continue

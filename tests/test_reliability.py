@@ -1,4 +1,4 @@
-"""Process-level reliability (RELIABILITY.md T8-T14): Python threads, thread
+"""Process-level reliability: Python threads, thread
 counts and determinism, concurrent training, fork safety, import hygiene,
 memory leaks, non-finite values, absurd sizes.
 

@@ -118,7 +118,7 @@ def test_forward_backward_vs_reference(cfg, N, T, return_sequences, with_init, d
     if not return_sequences:
         yr = yr[:, -1]
     assert y.dtype == dtype and y.shape == yr.shape
-    grow = max(1.0, T / 10)  # RELIABILITY.md: recurrent error grows with T
+    grow = max(1.0, T / 10)  # the rounding error of a recurrence grows with T
     assert_close(y, yr, dtype, scale=grow * np.sqrt(H), what=f"{cfg} y")
     dx = layer.backward(dy)
     assert dx.shape == x.shape and dx.dtype == dtype

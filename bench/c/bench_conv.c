@@ -15,7 +15,7 @@
 #include "timer.h"
 
 static const char *const default_shapes =
-    // issue #3: ResNet 3x3, first layers at batch 1, depthwise
+    // a ResNet 3x3 layer, first layers at batch 1, a depthwise layer
     "32x56x56x64-64k3s1p1g1 1x224x224x3-64k7s2p3g1 1x32x32x3-32k3s1p1g1 32x56x56x128-128k3s1p1g128 "
     // the demo CNN's convs (batch 64): first layer, residual, DenseBlock (growth 8), strided
     "64x32x32x3-16k3s1p1g1 64x32x32x16-16k3s1p1g1 64x16x16x16-8k3s1p1g1 64x16x16x24-8k3s1p1g1 "

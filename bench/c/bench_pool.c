@@ -2,7 +2,7 @@
 // compulsory traffic against the copy bandwidth measured in the same run.
 //
 // Shape list (--shapes, space or comma separated):  NxHxWxC-kKsSpP
-//   e.g. 32x112x112x64-k2s2p0 (issue #3's workload).
+//   e.g. 32x112x112x64-k2s2p0 (2x2 pooling of a batch of 112x112x64 maps).
 // Traffic: forward reads x and writes y (max in training also writes the
 // argmax, counted); backward reads dy (and the argmax) and writes dx.  The
 // copy bandwidth is a memcpy of x's bytes split over the same thread count

@@ -10,10 +10,19 @@ _DIR = os.path.dirname(os.path.abspath(__file__))
 
 def load_digits(dtype=np.float32):
     """The 1,797 8x8 handwritten digits of the UCI "Optical Recognition of
-    Handwritten Digits" test set (see nnc/data/README.md for source and licence).
+    Handwritten Digits" test set, shipped with nnc (source and licence:
+    CC BY 4.0, see ``nnc/data/README.md``).
 
-    Returns ``(images, labels)``: images ``(1797, 8, 8, 1)`` of ``dtype`` scaled
-    from the original 0..16 pixel counts to [0, 1], labels ``(1797,)`` int64 in 0..9.
+    Parameters
+    ----------
+    dtype : np.float32 or np.float64, default np.float32
+
+    Returns
+    -------
+    images : ndarray, shape (1797, 8, 8, 1)
+        NHWC images of ``dtype``, the original 0..16 pixel counts scaled to [0, 1].
+    labels : ndarray, shape (1797,)
+        int64 digits 0..9.
     """
     with np.load(os.path.join(_DIR, "digits.npz"), allow_pickle=False) as z:
         images, labels = z["images"], z["labels"]

@@ -15,7 +15,32 @@ from .registry import register
 
 
 class Layer:
-    """Base of every nnc layer (see API.md, "Conventions")."""
+    """Base of every nnc layer.
+
+    A layer holds its trainable arrays in ``params`` and their gradients in
+    ``grads``; ``forward(x, training=True)`` keeps what ``backward`` needs,
+    and ``backward(grad_y)`` returns the input gradient and overwrites
+    ``grads``.  Inputs of another float dtype are converted to the layer's
+    dtype (nnc never writes into a caller's array); non-float input raises
+    ``TypeError``, a wrong shape ``ValueError`` naming the layer, the
+    expected and the received shape.  Layers pickle (parameters, gradients
+    and recurrent state; not the training cache).
+
+    Parameters
+    ----------
+    dtype : np.float32 or np.float64, default np.float32
+        The dtype of the parameters and of every computation.
+
+    Attributes
+    ----------
+    params : dict of str to ndarray
+        The trainable arrays, C-contiguous and owned by the layer: assigning
+        ``layer.params["W"][...] = w`` changes the layer.
+    grads : dict of str to ndarray
+        Same keys and shapes as ``params``; overwritten by each ``backward``.
+    dtype : type
+        ``np.float32`` or ``np.float64``.
+    """
 
     def __init_subclass__(cls, **kwargs):
         """nnc's public layer classes (Sequential too) register themselves
@@ -39,8 +64,27 @@ class Layer:
         return self.forward(x, *args, **kwargs)
 
     def forward(self, x, training=False, **kwargs):
-        """Compute the layer's output; with ``training=True`` keep what
-        ``backward`` needs."""
+        """Compute the layer's output (also ``layer(x)``).
+
+        Parameters
+        ----------
+        x : array_like
+            The input (see each layer's Shape); converted to the layer's
+            dtype and made C-contiguous when needed (a copy; ``x`` itself is
+            never written).
+        training : bool, default False
+            True keeps what :meth:`backward` needs.  An inference call
+            (False) writes nothing to the layer (a recurrent layer's
+            ``state`` aside), so one layer may serve many threads; two
+            threads training one layer at once raise ``RuntimeError``.
+        **kwargs
+            ``initial_state=`` for the recurrent layers.
+
+        Returns
+        -------
+        ndarray
+            The output, of the layer's dtype.
+        """
         with _core.memcache():
             if not training:
                 return self._forward(x, False, **kwargs)
@@ -48,10 +92,31 @@ class Layer:
                 return self._forward(x, True, **kwargs)
 
     def backward(self, grad_y, input_grad=True):
-        """Gradient w.r.t. the input of the last training forward; overwrites
-        ``grads``.  With ``input_grad=False`` only ``grads`` are computed (what a
-        model's first layer needs: its input gradient is often the most
-        expensive product) and None is returned."""
+        """Backpropagate through the last ``forward(x, training=True)``.
+
+        Overwrites ``grads`` with the gradient of the loss w.r.t. every
+        parameter.  Calling it twice on the same forward gives the same
+        result.
+
+        Parameters
+        ----------
+        grad_y : array_like
+            Gradient of the loss w.r.t. the output, of the output's shape.
+        input_grad : bool, default True
+            False computes only ``grads`` and returns None (what a model's
+            first layer needs: its input gradient is often the most
+            expensive product).
+
+        Returns
+        -------
+        ndarray or None
+            Gradient w.r.t. ``x``, of ``x``'s shape.
+
+        Raises
+        ------
+        RuntimeError
+            Without a previous training forward.
+        """
         with _core.memcache(), self._training_lock("backward"):
             if self._cache is None:
                 raise RuntimeError(f"{self.name}.backward: call forward(x, training=True) first")
@@ -59,6 +124,9 @@ class Layer:
             return dx if input_grad else None
 
     def get_config(self):
+        """The constructor arguments as a JSON-serialisable dict
+        (``dtype`` as ``"float32"``/``"float64"``; containers nest
+        ``{"class_name": ..., "config": ...}``)."""
         return {"dtype": dtype_name(self.dtype)}
 
     # -- inference writes nothing but memos -------------------------------
@@ -89,10 +157,14 @@ class Layer:
 
     @classmethod
     def from_config(cls, config):
+        """A new layer built from :meth:`get_config`'s dict (also after a
+        JSON round trip: lists for tuples), with freshly initialised
+        parameters."""
         return cls(**config)
 
     @property
     def name(self):
+        """The class name, used in error messages."""
         return type(self).__name__
 
     def __repr__(self):

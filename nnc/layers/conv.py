@@ -166,10 +166,12 @@ class Conv2D(Layer):
     ----------
     in_channels, out_channels : int
     kernel_size, stride, dilation : int or (h, w) pair
-    padding : int, (h, w) pair, "same" (output ceil(in/stride), the odd extra
-        cell at the bottom/right) or "valid" (no padding)
-    groups : int dividing both channel counts (``groups == in_channels ==
-        out_channels`` is a depthwise convolution)
+    padding : int, (h, w) pair, "same" or "valid"
+        "same": output ``ceil(in/stride)``, the odd extra cell at the
+        bottom/right; "valid": no padding.
+    groups : int
+        Divides both channel counts; ``groups == in_channels`` is a
+        depthwise convolution.
     activation : None, "linear", "relu", "sigmoid", "tanh", "sign" or "softmax"
     use_bias : bool
     dtype : np.float32 or np.float64
@@ -177,12 +179,14 @@ class Conv2D(Layer):
     Shape
     -----
     Input ``(N, H, W, in_channels)``; output ``(N, OH, OW, out_channels)``
-    with ``OH = (H + pad_h - dilation*(KH-1) - 1) // stride + 1``.
+    with ``OH = (H + pad_top + pad_bottom - dilation_h*(KH-1) - 1) // stride_h + 1``
+    (likewise OW).
 
     Attributes
     ----------
-    params["W"] : (KH, KW, in_channels/groups, out_channels), Glorot uniform.
-    params["b"] : (out_channels,), zeros (absent when ``use_bias=False``).
+    params : dict
+        ``"W"`` ``(KH, KW, in_channels/groups, out_channels)`` (HWIO), Glorot
+        uniform; ``"b"`` ``(out_channels,)``, zeros (absent when ``use_bias=False``).
     """
 
     _plannable = True

@@ -255,7 +255,7 @@ class ConvRNN2D(_ConvRecurrent):
 class ConvLSTM2D(_ConvRecurrent):
     """Convolutional LSTM on ``(N, T, H, W, C)`` input.
 
-    The LSTM of API.md with both products replaced by "same", stride-1
+    The :class:`~nnc.LSTM` with both products replaced by "same", stride-1
     cross-correlations: ``a = W_x ⋆ x_t + W_h ⋆ h_{t-1} + b``, gates i, f, c, o;
     ``C_t = f∘C_{t-1} + i∘tanh(a_c)``, ``h_t = o∘tanh(C_t)``.
 

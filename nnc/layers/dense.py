@@ -14,10 +14,14 @@ class Dense(Layer):
 
     Parameters
     ----------
-    in_features, out_features : int
-    activation : None, "linear", "relu", "sigmoid", "tanh", "sign" or "softmax"
-    use_bias : bool
-    dtype : np.float32 or np.float64
+    in_features : int
+        Size of the input's last axis.
+    out_features : int
+        Size of the output's last axis.
+    activation : {None, "linear", "relu", "sigmoid", "tanh", "sign", "softmax"}, default None
+        ``g``; softmax runs over the last axis.
+    use_bias : bool, default True
+    dtype : np.float32 or np.float64, default np.float32
 
     Shape
     -----
@@ -25,12 +29,25 @@ class Dense(Layer):
 
     Attributes
     ----------
-    params["W"] : (out_features, in_features), Glorot-uniform initialised.
-    params["b"] : (out_features,), zeros (absent when ``use_bias=False``).
+    params : dict
+        ``"W"`` ``(out_features, in_features)``, Glorot uniform in
+        ``±sqrt(6 / (in_features + out_features))``; ``"b"``
+        ``(out_features,)``, zeros (absent when ``use_bias=False``).
 
+    Notes
+    -----
     The forward is the GEMM engine's unpacked dot-product path (``x W^T``
     needs no packing of W, which matters at batch 1) with bias and activation
     as its epilogue (softmax: one extra row pass).
+
+    Examples
+    --------
+    >>> import numpy as np, nnc
+    >>> layer = nnc.Dense(64, 10, activation="softmax")
+    >>> y = layer.forward(np.ones((32, 64), np.float32), training=True)
+    >>> dx = layer.backward(np.ones_like(y))       # fills layer.grads["W"], ["b"]
+    >>> y.shape, dx.shape, layer.grads["W"].shape
+    ((32, 10), (32, 64), (10, 64))
     """
 
     _plannable = True

@@ -19,8 +19,9 @@ class DenseBlock(Layer):
     Parameters
     ----------
     in_channels, num_layers, growth_rate : int
-    kernel_size : int
-    dtype : np.float32 or np.float64
+    kernel_size : int, default 3
+        Square kernel ``K``.
+    dtype : np.float32 or np.float64, default np.float32
 
     Shape
     -----
@@ -29,8 +30,9 @@ class DenseBlock(Layer):
 
     Attributes
     ----------
-    params["layer{i}.W"] : (K, K, in_channels + i*growth_rate, growth_rate)
-    params["layer{i}.b"] : (growth_rate,)
+    params : dict
+        ``"layer{i}.W"`` ``(K, K, in_channels + i*growth_rate, growth_rate)``
+        and ``"layer{i}.b"`` ``(growth_rate,)`` for i = 0 .. num_layers-1.
 
     The output is allocated once; layer i reads the first channels of it
     (pixel stride = the full channel count) and writes its own channel slice,

@@ -9,16 +9,37 @@ from .dense import Dense
 class Perceptron(Dense):
     """Rosenblatt perceptron ``y = sign(x @ W.T + b)`` with outputs in {0, 1}.
 
-    ``fit`` trains online with ``W += lr * (t - y) x`` and ``b += lr * (t - y)``,
+    ``sign(z)`` is 1 where ``z >= 0`` else 0 (NaN stays NaN).  :meth:`fit`
+    trains online with ``W += lr * (t - y) x`` and ``b += lr * (t - y)``,
     shuffling each epoch with the library RNG and stopping after an epoch
-    without mistakes.  As a layer, ``backward`` follows the API convention
-    that sign' = 0 (zero gradients).
+    without mistakes.  As a layer, ``backward`` takes sign' = 0 (zero
+    gradients).
+
+    Parameters
+    ----------
+    in_features : int
+    out_features : int, default 1
+    dtype : np.float32 or np.float64, default np.float32
+
+    Shape
+    -----
+    Input ``(N, ..., in_features)``; output ``(N, ..., out_features)`` of 0/1.
 
     Attributes
     ----------
-    params["W"] (out, in) and params["b"] (out,), initialised to zeros.
-    mistakes_ : list of the number of misclassified samples per epoch of the
-        last ``fit``.
+    params : dict
+        ``"W"`` ``(out_features, in_features)`` and ``"b"``
+        ``(out_features,)``, initialised to zeros.
+    mistakes_ : list of int
+        The number of misclassified samples per epoch of the last ``fit``.
+
+    Examples
+    --------
+    >>> import numpy as np, nnc
+    >>> x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], np.float32)
+    >>> p = nnc.Perceptron(2).fit(x, np.array([0., 0., 0., 1.]), epochs=20)   # AND
+    >>> p.forward(x).ravel()
+    array([0., 0., 0., 1.], dtype=float32)
     """
 
     def __init__(self, in_features, out_features=1, dtype=np.float32):
@@ -31,10 +52,24 @@ class Perceptron(Dense):
                 "dtype": dtype_name(self.dtype)}
 
     def fit(self, x, y, epochs=100, lr=1.0):
-        """Train with the perceptron rule; returns ``self``.
+        """Train with the perceptron rule, starting from the current weights.
 
-        x : (N, in_features); y : (N, out_features) targets in {0, 1}, or
-        (N,) when out_features == 1.
+        For each sample in a shuffled order: ``y = sign(W x + b)``, then
+        ``W += lr * (t - y) x`` and ``b += lr * (t - y)``.
+
+        Parameters
+        ----------
+        x : array_like, shape (N, in_features)
+        y : array_like, shape (N, out_features), or (N,) when out_features == 1
+            Targets in {0, 1}, as a float array.
+        epochs : int, default 100
+            At most this many passes; stops after an epoch without mistakes.
+        lr : float, default 1.0
+
+        Returns
+        -------
+        Perceptron
+            ``self``.
         """
         epochs = pos_int(epochs, "epochs", f"{self.name}.fit", minimum=0)
         x = self._check(x)

@@ -58,20 +58,27 @@ class _Pool2D(Layer):
 
 
 class MaxPool2D(_Pool2D):
-    """2-D max pooling, ``y[n, i, j, c] = max over the window at (i*sh - ph, j*sw - pw)``.
+    """2-D max pooling: ``y[n, i, j, c]`` is the maximum of the window at
+    ``(i*sh - ph, j*sw - pw)`` over the cells inside the input.
 
     Parameters
     ----------
     pool_size : int or (h, w)
-    stride : int, (h, w) or None (default: ``pool_size``)
-    padding : int or (h, w), at most ``pool_size // 2``; padded cells never win.
-    dtype : np.float32 or np.float64
+        The window ``(kh, kw)``, at most 2**24 cells.
+    stride : int, (h, w) or None, default None
+        ``(sh, sw)``; None means ``pool_size``.
+    padding : int or (h, w), default 0
+        ``(ph, pw)`` cells on each side, at most ``pool_size // 2``; padded
+        cells never win.
+    dtype : np.float32 or np.float64, default np.float32
 
     Shape
     -----
     Input ``(N, H, W, C)``; output ``(N, OH, OW, C)`` with
-    ``OH = (H + 2*ph - kh) // sh + 1`` (likewise OW).
+    ``OH = (H + 2*ph - kh) // sh + 1`` (likewise OW), at least 1.
 
+    Notes
+    -----
     A window holding NaN gives NaN.  Backward sends each window's gradient to
     its first maximum in row-major window order (the first NaN if any);
     overlapping windows add up.  Training keeps the winning cell of every
@@ -108,8 +115,23 @@ class MaxPool2D(_Pool2D):
 class AvgPool2D(_Pool2D):
     """2-D average pooling: the mean of each window's cells inside the input.
 
-    Parameters, shapes: as :class:`MaxPool2D`; padded cells are not counted
-    in the mean (a corner window with padding 1 averages fewer cells).
+    Padded cells are not counted: the sum is divided by the number of valid
+    cells of that window (a corner window with padding 1 averages fewer
+    cells).  Backward gives each valid cell ``dy / count``; overlapping
+    windows add up.
+
+    Parameters
+    ----------
+    pool_size : int or (h, w)
+    stride : int, (h, w) or None, default None
+        None means ``pool_size``.
+    padding : int or (h, w), default 0
+        At most ``pool_size // 2``.
+    dtype : np.float32 or np.float64, default np.float32
+
+    Shape
+    -----
+    As :class:`MaxPool2D`: ``(N, H, W, C) -> (N, OH, OW, C)``.
     """
 
     def _forward(self, x, training):
@@ -129,9 +151,17 @@ class AvgPool2D(_Pool2D):
 
 
 class GlobalAvgPool2D(Layer):
-    """Mean over the spatial axes: ``(N, H, W, C) -> (N, C)``.
+    """Mean over the spatial axes: ``y[n, c] = sum(x[n, :, :, c]) / (H*W)``.
 
     Runs the average-pooling kernel with one window covering the image.
+
+    Parameters
+    ----------
+    dtype : np.float32 or np.float64, default np.float32
+
+    Shape
+    -----
+    Input ``(N, H, W, C)`` with H, W >= 1; output ``(N, C)``.
     """
 
     _plannable = True

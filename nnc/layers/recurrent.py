@@ -37,7 +37,7 @@ class _Recurrent(Layer):
         self.grad_initial_state = None
 
     def reset_state(self):
-        """Forget the carried state (the next call starts from zeros)."""
+        """Forget the carried state (the next stateful call starts from zeros)."""
         self.state = None
 
     def get_config(self):
@@ -182,9 +182,19 @@ class SimpleRNN(_Recurrent):
 
     Shape
     -----
-    Input ``(N, T, input_size)``; output ``(N, T, O)`` or ``(N, O)``, O =
+    Input ``(N, T, input_size)``, T >= 1; output ``(N, T, O)`` or ``(N, O)``, O =
     output_size or hidden_size.  ``forward(x, initial_state=h0)`` with h0
     ``(N, hidden_size)``.
+
+    Attributes
+    ----------
+    params : dict
+        ``W_xh (H, I)``, ``W_hh (H, H)``, ``b_h (H,)``; with output_size O:
+        ``W_hy (O, H)``, ``b_y (O,)``.
+    state : ndarray or None
+        ``h`` of the last step ``(N, H)``, set by every forward.
+    grad_initial_state : ndarray or None
+        After ``backward``: the gradient w.r.t. the initial state.
     """
 
     _cell = _core.RNN_SIMPLE
@@ -264,7 +274,9 @@ class LSTM(_Recurrent):
 
     Params ``W_x (4H, I)``, ``W_h (4H, H)``, ``b (4H,)``.  Input ``(N, T, I)``;
     output ``(N, T, H)`` or ``(N, H)``.  ``initial_state=(h0, C0)``;
-    ``state`` and ``grad_initial_state`` are ``(h, C)`` pairs.
+    ``state`` and ``grad_initial_state`` are ``(h, C)`` pairs.  Constructor:
+    ``LSTM(input_size, hidden_size, return_sequences=True, stateful=False,
+    dtype=np.float32)``; the other members are :class:`SimpleRNN`'s.
     """
 
     _cell = _core.RNN_LSTM
@@ -291,6 +303,8 @@ class GRU(_Recurrent):
     ``h_t = (1-u)*h_{t-1} + u*c~``.
 
     Params ``W_x (3H, I)``, ``W_h (3H, H)``, ``b_x (3H,)``, ``b_h (3H,)``.
+    Input ``(N, T, I)``; output ``(N, T, H)`` or ``(N, H)``;
+    ``initial_state=h0`` ``(N, H)``.  The other members are :class:`SimpleRNN`'s.
     """
 
     _cell = _core.RNN_GRU

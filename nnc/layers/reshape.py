@@ -7,8 +7,17 @@ from .base import Layer
 class Flatten(Layer):
     """Flattens every axis but the first: ``(N, d1, ..., dk) -> (N, d1*...*dk)``.
 
-    A rank-1 input ``(N,)`` gives ``(N, 1)``.  The output is a view of the
-    (converted) input; backward reshapes the gradient back.
+    Row-major order: an NHWC image flattens as (H, W, C).  A rank-1 input
+    ``(N,)`` gives ``(N, 1)``.  The output is a view of the (converted)
+    input; backward reshapes the gradient back.  No parameters.
+
+    Parameters
+    ----------
+    dtype : np.float32 or np.float64, default np.float32
+
+    Shape
+    -----
+    Input ``(N, d1, ..., dk)``; output ``(N, d1*...*dk)``.
     """
 
     _plannable = True

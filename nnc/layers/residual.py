@@ -19,11 +19,31 @@ class Residual(Layer):
     ``block(x) + shortcut(x)`` when a ``shortcut`` layer is given (e.g. a
     1x1 strided Conv2D projecting to the block's output shape).
 
-    ``block`` and ``shortcut`` are any nnc layers (a Sequential too).
-    ``params``/``grads`` are the sub-layers' very arrays under the keys
-    ``"block.<key>"`` and ``"shortcut.<key>"``.  ``backward`` sends ``grad_y``
-    through both paths and adds the two input gradients (one C kernel; so is
-    the forward addition).
+    ``backward`` sends ``grad_y`` through both paths and adds the two input
+    gradients (one C kernel; so is the forward addition, which a block
+    ending in a Conv2D does as it stores its output).
+
+    Parameters
+    ----------
+    block : Layer
+        Any nnc layer (a Sequential too).
+    shortcut : Layer or None, default None
+        None is the identity.
+    dtype : np.float32 or np.float64, optional
+        Default: the block's; the sub-layers must have this dtype.
+
+    Shape
+    -----
+    The block's input and output; the block's output must have the shape of
+    ``x`` (or of ``shortcut(x)``), else ``ValueError``.
+
+    Attributes
+    ----------
+    params : dict
+        The sub-layers' very arrays under ``"block.<key>"`` and
+        ``"shortcut.<key>"``.
+    grads : dict
+        Likewise.
     """
 
     def __init__(self, block, shortcut=None, dtype=None):

@@ -1,3 +1,3 @@
 """Independent NumPy/SciPy implementations of every nnc layer, written from
-the formulas of API.md.  Tests compare the C core against them; nothing here
+the formulas of the user guide (docs/guide).  Tests compare the C core against them; nothing here
 imports nnc._core."""

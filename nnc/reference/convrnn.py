@@ -1,5 +1,5 @@
 """Reference ConvRNN2D and ConvLSTM2D (float64 NumPy loops over time),
-written from the formulas of API.md: the recurrent layers with both matrix
+written from the formulas of the user guide: the recurrent layers with both matrix
 products replaced by "same" (stride 1) cross-correlations."""
 import numpy as np
 

@@ -1,5 +1,5 @@
 """Reference 2-D pooling (float64 NumPy, explicit loops over output pixels),
-written from API.md: NHWC input, output size floor((in + 2p - k) / s) + 1,
+written from the user guide: NHWC input, output size floor((in + 2p - k) / s) + 1,
 padded cells never win a max and are not counted in a mean; max-pool
 backward sends each window's gradient to its first maximum in row-major
 window order (the first NaN when the window holds one); overlapping windows

@@ -1,5 +1,5 @@
 """Reference SimpleRNN, LSTM and GRU (float64 NumPy loops over the formulas
-of API.md) with full backpropagation through time, and gradient clipping.
+of the user guide) with full backpropagation through time, and gradient clipping.
 
 Sequences are (N, T, F); states (N, H).  ``dhs`` is the gradient w.r.t. every
 hidden state h_t (N, T, H); the backward functions return the input

@@ -1,5 +1,5 @@
 """Reference losses, optimiser steps and residual connection (float64 NumPy),
-written from the formulas of API.md; nothing here imports nnc._core."""
+written from the formulas of the user guide; nothing here imports nnc._core."""
 import numpy as np
 
 

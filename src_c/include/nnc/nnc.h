@@ -59,7 +59,7 @@ int nnc_get_num_threads(void);
 int nnc_effective_num_threads(void);
 // Pauses the OpenMP runtime (before fork); returns 0 on success.
 int nnc_omp_pause(void);
-// Stall guard (util.c): a timed parallel region (the conv engine's, or a
+// Stall guard (runtime/threads.c): a timed parallel region (the conv engine's, or a
 // recurrent forward's batch blocks') lost time to descheduled threads
 // (another process busy on a core) when one of its threads started its
 // share more than the threshold late, or when its first thread waited at
