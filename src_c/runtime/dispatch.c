@@ -80,14 +80,12 @@ int nnc_init(void)
     return status;
 }
 
-#define NNC_OP(ret, name, params, args) \
-    ret nnc_##name##_f32 params { return ops_f32.name args; }
+#define NNC_OP(ret, name, params, args) ret nnc_##name##_f32 params { return ops_f32.name args; }
 #define NNC_T float
 #include "nnc/ops.def"
 #undef NNC_T
 #undef NNC_OP
-#define NNC_OP(ret, name, params, args) \
-    ret nnc_##name##_f64 params { return ops_f64.name args; }
+#define NNC_OP(ret, name, params, args) ret nnc_##name##_f64 params { return ops_f64.name args; }
 #define NNC_T double
 #include "nnc/ops.def"
 #undef NNC_T
