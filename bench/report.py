@@ -33,6 +33,11 @@ def ms(v):
     return f"{v:.3f}" if v >= 0.1 else f"{v:.4f}"
 
 
+def ratio(v):
+    """A ratio with two decimals, or two significant digits below 0.1 (never a bare 0.00)."""
+    return f"{v:.2f}" if v >= 0.1 else f"{v:.2g}"
+
+
 def cell(row):
     """'min / median' ms of a row, or '-'."""
     return f"{ms(row['min_ms'])} / {ms(row['median_ms'])}" if row else "-"
@@ -85,7 +90,7 @@ def peers_table(rows, stat):
         last = workload
         for lib in peers:
             r = libs.get(lib)
-            line += [cell(r), f"{base[stat] / r[stat]:.2f}" if r and base else "-"]
+            line += [cell(r), ratio(base[stat] / r[stat]) if r and base else "-"]
         body.append(line)
     return md_table(head, body)
 
@@ -103,7 +108,7 @@ def scaling_table(rows, stat):
         line = [workload if workload != last else "", pass_] + [cell(ts.get(t)) for t in counts]
         last = workload
         first = ts.get(counts[0])
-        line += [f"{ts[t][stat] / first[stat]:.2f}" if first and t in ts else "-" for t in counts[1:]]
+        line += [ratio(ts[t][stat] / first[stat]) if first and t in ts else "-" for t in counts[1:]]
         body.append(line)
     return md_table(head, body)
 
@@ -139,8 +144,8 @@ def summary(runs, stat):
                         ratios.append(libs["nnc"][stat] / p[stat])
                 if ratios:
                     body.append([family_title(run["benchmark"]), cond, name, str(len(ratios)),
-                                 str(sum(r < 1 for r in ratios)), f"{geomean(ratios):.2f}",
-                                 f"{min(ratios):.2f} - {max(ratios):.2f}"])
+                                 str(sum(r < 1 for r in ratios)), ratio(geomean(ratios)),
+                                 f"{ratio(min(ratios))} - {ratio(max(ratios))}"])
     head = ["family", "condition", "peer", "rows", "nnc faster", "geometric mean nnc / peer", "range"]
     return md_table(head, body)
 
