@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # Runs the Python benchmarks at 2 threads, one after the other, and keeps the
-# whole output in bench/results/<date>.log (the source of bench/RESULTS.md),
-# every measured row unfiltered.  Each Python benchmark also writes its rows as
-# JSON to bench/results/<date>-<name>.json and its standard error (warnings of
-# the ONNX exporter, or the message of a failed output check) to
+# whole output in bench/results/<date>.log, every measured row unfiltered.
+# Each Python benchmark also writes its rows as JSON to
+# bench/results/<date>-<name>.json and its standard error (warnings of the
+# ONNX exporter, or the message of a failed output check) to
 # bench/results/<date>-<name>.err; a benchmark that fails is reported in the
 # log with the end of its .err, and the script then exits with status 1.
-# bench/results/ is not tracked.
+# bench/results/ is not tracked.  The results page and its chart come from
+# the JSON files and the log's header (machine, CPU flags, versions, and the
+# C harness's peak and bandwidths when the run includes `c`; matplotlib for
+# the chart):
+#   python bench/report.py bench/results/<date>-*.json --log bench/results/<date>.log > bench/RESULTS.md
+#   python bench/chart.py bench/results/<date>-*.json --log bench/results/<date>.log -o bench/results.png
 # Needs the in-place build of this tree and the optional bench dependencies:
 #   pip install torch==2.13.0 onnxruntime onnx
 #
@@ -30,6 +35,10 @@ log="$day.log"
 {
     failed=0
     echo "# $(date -u '+%Y-%m-%d %H:%M UTC') on $(uname -m), $(nproc) CPUs:$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2)"
+    # the SIMD flags and the memory, for the header of the results page (bench/report.py)
+    echo "# cpu flags:$(grep -m1 '^flags' /proc/cpuinfo | cut -d: -f2 | tr ' ' '\n' \
+        | grep -E '^(sse4_2|avx|avx2|fma|f16c|avx512.*|amx.*)$' | tr '\n' ' ' | sed 's/ $//; s/^/ /')"
+    echo "# memory: $(awk '/^MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)"
     python -c "import nnc; nnc.show_config()"
     python -c "import torch, onnxruntime; print('torch', torch.__version__, '| onnxruntime', onnxruntime.__version__)"
     for name in "${names[@]}"; do

@@ -6,7 +6,10 @@
 // Traffic: forward reads x and writes y (max in training also writes the
 // argmax, counted); backward reads dy (and the argmax) and writes dx.  The
 // copy bandwidth is a memcpy of x's bytes split over the same thread count
-// (OpenMP), so "%copy" compares like with like.
+// (OpenMP), so "%copy" compares like with like.  Every row's output (y, or dx
+// for the backward passes) is compared with the naive double references
+// (reference.c): maxerr is the largest |out - ref|, and an element beyond its
+// bound fails the run (pool_references: max exact, average within a few ulps).
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdio.h>
@@ -15,6 +18,7 @@
 #include <omp.h>
 #include "bench.h"
 #include "bench_util.h"
+#include "reference.h"
 #include "timer.h"
 
 static const char *const default_shapes = "32x112x112x64-k2s2p0 32x56x56x64-k3s2p1";
@@ -71,6 +75,51 @@ static int run_pass(const void *ctx)
     }
 }
 
+// References of the pool passes, computed once per shape from the double inputs: the reference of the
+// pass's output (y or dx), the absolute values its bound scales (NULL: |ref|) and the reduction length k
+// of the bound (reference.h's ref_error_check; 0: exact).
+typedef struct {
+    double *ymax, *dxmax, *dxmax_abs, *yavg, *yavg_abs, *dxavg, *dxavg_abs;
+    double k[NPASS];
+} prefs;
+
+static void free_refs(prefs *r)
+{
+    free(r->ymax), free(r->dxmax), free(r->dxmax_abs), free(r->yavg), free(r->yavg_abs), free(r->dxavg);
+    free(r->dxavg_abs);
+}
+
+// Fills r for problem p and inputs x (nx), dy (ny): max forward exact (a selection); max backward a sum
+// over the m = ceil(kh/sh) ceil(kw/sw) windows that can pick one cell (exact when windows do not
+// overlap: m = 1), of |dy| terms; average forward a kh kw-term sum and a division; average backward m
+// terms, each divided, summed.
+static int pool_references(const nnc_pool_desc *p, const void *x, const void *dy, int f64, prefs *r)
+{
+    const ref_pool g = {p->n, p->h, p->w, p->c, p->oh, p->ow, p->kh, p->kw, p->sh, p->sw, p->ph, p->pw};
+    const size_t nx = (size_t)(p->n * p->h * p->w * p->c), ny = (size_t)(p->n * p->oh * p->ow * p->c);
+    const long m = (p->kh + p->sh - 1) / p->sh * ((p->kw + p->sw - 1) / p->sw);
+    double *xd = malloc(nx * sizeof(double)), *dyd = malloc(ny * sizeof(double));
+    *r = (prefs){malloc(ny * sizeof(double)), malloc(nx * sizeof(double)), m > 1 ? malloc(nx * sizeof(double)) : NULL,
+                 malloc(ny * sizeof(double)), malloc(ny * sizeof(double)), malloc(nx * sizeof(double)),
+                 malloc(nx * sizeof(double)), {0, 0, (double)(m - 1), (double)(p->kh * p->kw + 1), (double)(m + 1)}};
+    int status = !xd || !dyd || !r->ymax || !r->dxmax || (m > 1 && !r->dxmax_abs) || !r->yavg || !r->yavg_abs ||
+                 !r->dxavg || !r->dxavg_abs ? -1 : 0;
+    if (!status) {
+        ref_to_double(xd, x, nx, f64), ref_to_double(dyd, dy, ny, f64);
+        ref_maxpool_fwd(&g, xd, r->ymax);
+        ref_maxpool_bwd(&g, xd, dyd, r->dxmax);
+        ref_avgpool_fwd(&g, xd, r->yavg);
+        ref_avgpool_bwd(&g, dyd, r->dxavg);
+        for (size_t i = 0; i < ny; ++i) dyd[i] = fabs(dyd[i]);
+        if (m > 1) ref_maxpool_bwd(&g, xd, dyd, r->dxmax_abs);   // the cells x picks, |dy| summed
+        ref_avgpool_bwd(&g, dyd, r->dxavg_abs);
+        for (size_t i = 0; i < nx; ++i) xd[i] = fabs(xd[i]);
+        ref_avgpool_fwd(&g, xd, r->yavg_abs);
+    }
+    free(xd), free(dyd);
+    return status;
+}
+
 static int bench_one(const bench_opts *o, const char *label, int f64)
 {
     nnc_pool_desc pool, *p = &pool;
@@ -82,21 +131,25 @@ static int bench_one(const bench_opts *o, const char *label, int f64)
     const size_t bx = (size_t)(p->n * p->h * p->w * p->c) * es, by = (size_t)(p->n * p->oh * p->ow * p->c) * es;
     pcase c = {f64, MAX_FWD, p, malloc(bx), malloc(by), malloc(by), malloc(by), malloc(bx)};
     char *cp = malloc(bx);
+    prefs r = {0};
     int status = 0;
     if (!c.x || !c.y || !c.idx || !c.dy || !c.dx || !cp) { status = -1; goto done; }
     unsigned seed = 12345;
     bench_fill(c.x, bx / es, f64, &seed);
     bench_fill(c.dy, by / es, f64, &seed);
     memset(cp, 0, bx);
+    if (pool_references(p, c.x, c.dy, f64, &r)) { status = -1; goto done; }
     const double traffic[NPASS] = {(double)(bx + by), (double)(bx + 2 * by), (double)(2 * by + bx),
                                    (double)(bx + by), (double)(by + bx)};
+    const double *const ref[NPASS] = {r.ymax, r.ymax, r.dxmax, r.yavg, r.dxavg};
+    const double *const abs[NPASS] = {NULL, NULL, r.dxmax_abs, r.yavg_abs, r.dxavg_abs};
     for (int ii = 0; ii < o->n_isas; ++ii) {
         nnc_set_isa(o->isas[ii]);
         for (int ti = 0; ti < o->n_threads; ++ti) {
             const int thr = o->threads[ti];
             nnc_set_num_threads(thr);
             const double copy = copy_gbs(cp, c.x, bx, thr, o->reps);
-            printf("%-7s %3d %-4s %-34s copy bandwidth %.1f GB/s\n", nnc_isa_name(o->isas[ii]), thr,
+            printf("%-7s %3d %4s %-4s %-34s copy bandwidth %.1f GB/s\n", nnc_isa_name(o->isas[ii]), thr, "",
                    f64 ? "f64" : "f32", label, copy);
             for (int pass = 0; pass < NPASS; ++pass) {
                 double times[256];
@@ -106,23 +159,36 @@ static int bench_one(const bench_opts *o, const char *label, int f64)
                 const int reps = bench_time(o, run_pass, &c, times);
                 if (reps < 0) { status = -1; goto done; }
                 const double med = bench_median(times, reps), gbs = traffic[pass] / times[0] / 1e9;
-                printf("%-7s %3d %-4s %-22s %-11s %10.4f %10.4f %8.1f GB/s %5.0f%% of copy\n",
-                       nnc_isa_name(o->isas[ii]), thr, f64 ? "f64" : "f32", label, pass_name[pass], 1e3 * times[0],
-                       1e3 * med, gbs, 100.0 * gbs / copy);
+                const int on_dx = pass == MAX_BWD || pass == AVG_BWD;
+                const size_t n = (on_dx ? bx : by) / es;
+                double err, worst;
+                const size_t bad = ref_error_check(on_dx ? c.dx : c.y, f64, ref[pass], abs[pass], n, r.k[pass],
+                                                   &err, &worst);
+                if (bad) {
+                    fprintf(stderr, "pool %s %s %s %s %d threads: %zu of %zu elements beyond the bound of the "
+                            "reference (k = %.0f; worst %.1f x the bound, max error %.3e)\n", label,
+                            pass_name[pass], f64 ? "f64" : "f32", nnc_isa_name(o->isas[ii]), thr, bad, n,
+                            r.k[pass], worst, err);
+                    status = -1;
+                }
+                printf("%-7s %3d %4s %-4s %-22s %-11s %10.4f %10.4f %8.1f GB/s %5.0f%% of copy %10.2e\n",
+                       nnc_isa_name(o->isas[ii]), thr, bench_used_threads(), f64 ? "f64" : "f32", label,
+                       pass_name[pass], 1e3 * times[0], 1e3 * med, gbs, 100.0 * gbs / copy, err);
                 fflush(stdout);
             }
         }
     }
 done:
-    if (status) fprintf(stderr, "pool %s: allocation or kernel failure\n", label);
+    if (status) fprintf(stderr, "pool %s: failed (allocation, kernel status or error bound)\n", label);
     free(c.x), free(c.y), free(c.idx), free(c.dy), free(c.dx), free(cp);
+    free_refs(&r);
     return status;
 }
 
 static int run_pool(const bench_opts *o)
 {
-    printf("%-7s %3s %-4s %-22s %-11s %10s %10s %13s\n", "isa", "thr", "dt", "shape", "pass", "min_ms", "med_ms",
-           "traffic");
+    printf("%-7s %3s %4s %-4s %-22s %-11s %10s %10s %13s %14s %10s\n", "isa", "thr", "used", "dt", "shape", "pass",
+           "min_ms", "med_ms", "traffic", "", "maxerr");
     return bench_each_shape(o, default_shapes, bench_one);
 }
 

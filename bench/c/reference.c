@@ -47,32 +47,34 @@ static long in_index(long o, long a, long stride, long dil, long pad, long size)
     return r >= 0 && r < size ? r : -1;
 }
 
+double ref_conv_fwd_at(const ref_conv *g, const double *x, const double *W, const double *b, int relu, size_t at,
+                       double *abs)
+{
+    const long cg = g->c / g->groups, kg = g->k / g->groups, o = (long)(at % (size_t)g->k);
+    const long pix = (long)(at / (size_t)g->k), j = pix % g->ow, i = pix / g->ow % g->oh, nn = pix / g->ow / g->oh;
+    const long grp = o / kg;
+    double s = b ? b[o] : 0, sa = b ? fabs(b[o]) : 0;
+    for (long a = 0; a < g->kh; ++a) {
+        const long r = in_index(i, a, g->sh, g->dh, g->pt, g->h);
+        for (long bb = 0; bb < g->kw && r >= 0; ++bb) {
+            const long q = in_index(j, bb, g->sw, g->dw, g->pl, g->w);
+            for (long ci = 0; ci < cg && q >= 0; ++ci) {
+                const double xv = x[((nn * g->h + r) * g->w + q) * g->c + grp * cg + ci];
+                const double wv = W[((a * g->kw + bb) * cg + ci) * g->k + o];
+                s += xv * wv;
+                sa += fabs(xv * wv);
+            }
+        }
+    }
+    if (abs) *abs = sa;
+    return relu && s < 0 ? 0 : s;
+}
+
 void ref_conv_fwd(const ref_conv *g, const double *x, const double *W, const double *b, int relu, double *y,
                   double *yabs)
 {
-    const long cg = g->c / g->groups, kg = g->k / g->groups;
-    for (long nn = 0; nn < g->n; ++nn)
-        for (long i = 0; i < g->oh; ++i)
-            for (long j = 0; j < g->ow; ++j)
-                for (long o = 0; o < g->k; ++o) {
-                    const long grp = o / kg;
-                    double s = b ? b[o] : 0, sa = b ? fabs(b[o]) : 0;
-                    for (long a = 0; a < g->kh; ++a) {
-                        const long r = in_index(i, a, g->sh, g->dh, g->pt, g->h);
-                        for (long bb = 0; bb < g->kw && r >= 0; ++bb) {
-                            const long q = in_index(j, bb, g->sw, g->dw, g->pl, g->w);
-                            for (long ci = 0; ci < cg && q >= 0; ++ci) {
-                                const double xv = x[((nn * g->h + r) * g->w + q) * g->c + grp * cg + ci];
-                                const double wv = W[((a * g->kw + bb) * cg + ci) * g->k + o];
-                                s += xv * wv;
-                                sa += fabs(xv * wv);
-                            }
-                        }
-                    }
-                    const size_t at = (size_t)(((nn * g->oh + i) * g->ow + j) * g->k + o);
-                    y[at] = relu && s < 0 ? 0 : s;
-                    if (yabs) yabs[at] = sa;
-                }
+    const size_t ny = (size_t)(g->n * g->oh * g->ow * g->k);
+    for (size_t at = 0; at < ny; ++at) y[at] = ref_conv_fwd_at(g, x, W, b, relu, at, yabs ? yabs + at : NULL);
 }
 
 void ref_conv_bwd_data(const ref_conv *g, const double *dz, const double *W, double *dx, double *dxabs)
@@ -133,6 +135,71 @@ void ref_conv_bwd_filter(const ref_conv *g, const double *x, const double *dz, d
                         }
                     }
                 }
+}
+
+// Output index of input index r through kernel index a (the inverse of in_index); -1 when no output reads it.
+static long out_index(long r, long a, long stride, long dil, long pad, long osize)
+{
+    const long t = r + pad - a * dil;
+    return t >= 0 && t % stride == 0 && t / stride < osize ? t / stride : -1;
+}
+
+double ref_conv_bwd_data_at(const ref_conv *g, const double *dz, const double *W, size_t at, double *abs)
+{
+    const long cg = g->c / g->groups, kg = g->k / g->groups, ch = (long)(at % (size_t)g->c);
+    const long pix = (long)(at / (size_t)g->c), q = pix % g->w, r = pix / g->w % g->h, nn = pix / g->w / g->h;
+    const long grp = ch / cg, ci = ch % cg;
+    double s = 0, sa = 0;
+    for (long a = 0; a < g->kh; ++a) {
+        const long i = out_index(r, a, g->sh, g->dh, g->pt, g->oh);
+        for (long bb = 0; bb < g->kw && i >= 0; ++bb) {
+            const long j = out_index(q, bb, g->sw, g->dw, g->pl, g->ow);
+            for (long o = grp * kg; o < (grp + 1) * kg && j >= 0; ++o) {
+                const double t =
+                    dz[((nn * g->oh + i) * g->ow + j) * g->k + o] * W[((a * g->kw + bb) * cg + ci) * g->k + o];
+                s += t;
+                sa += fabs(t);
+            }
+        }
+    }
+    if (abs) *abs = sa;
+    return s;
+}
+
+double ref_conv_bwd_filter_at(const ref_conv *g, const double *x, const double *dz, size_t at, double *abs)
+{
+    const long cg = g->c / g->groups, kg = g->k / g->groups, o = (long)(at % (size_t)g->k);
+    const long rest = (long)(at / (size_t)g->k), ci = rest % cg, bb = rest / cg % g->kw, a = rest / cg / g->kw;
+    const long ch = o / kg * cg + ci;
+    double s = 0, sa = 0;
+    for (long nn = 0; nn < g->n; ++nn)
+        for (long i = 0; i < g->oh; ++i) {
+            const long r = in_index(i, a, g->sh, g->dh, g->pt, g->h);
+            for (long j = 0; j < g->ow && r >= 0; ++j) {
+                const long q = in_index(j, bb, g->sw, g->dw, g->pl, g->w);
+                if (q < 0) continue;
+                const double t =
+                    dz[((nn * g->oh + i) * g->ow + j) * g->k + o] * x[((nn * g->h + r) * g->w + q) * g->c + ch];
+                s += t;
+                sa += fabs(t);
+            }
+        }
+    if (abs) *abs = sa;
+    return s;
+}
+
+void ref_conv_bwd_bias(const ref_conv *g, const double *dz, double *db, double *dbabs)
+{
+    const size_t pixels = (size_t)(g->n * g->oh * g->ow);
+    for (long o = 0; o < g->k; ++o) {
+        double s = 0, sa = 0;
+        for (size_t p = 0; p < pixels; ++p) {
+            s += dz[p * (size_t)g->k + (size_t)o];
+            sa += fabs(dz[p * (size_t)g->k + (size_t)o]);
+        }
+        db[o] = s;
+        if (dbabs) dbabs[o] = sa;
+    }
 }
 
 // Visits every window of a pooling problem: fn(ctx, window's output index,

@@ -46,6 +46,18 @@ void ref_conv_bwd_data(const ref_conv *g, const double *dz, const double *W, dou
 void ref_conv_bwd_filter(const ref_conv *g, const double *x, const double *dz, double *dW, double *db,
                          double *dWabs, double *dbabs);
 
+// One element of each pass, gathered (the form the harness uses to check a sample of a large
+// problem's outputs): the value at flat index `at` of y (ref_conv_fwd), dx (ref_conv_bwd_data, a gather
+// over the kernel taps and the group's output channels whose output pixel reads that input cell) and dW
+// (ref_conv_bwd_filter, a gather over n, oh, ow); *abs (abs may be NULL) the sum of the terms' absolute
+// values, as the whole-tensor forms give.
+double ref_conv_fwd_at(const ref_conv *g, const double *x, const double *W, const double *b, int relu, size_t at,
+                       double *abs);
+double ref_conv_bwd_data_at(const ref_conv *g, const double *dz, const double *W, size_t at, double *abs);
+double ref_conv_bwd_filter_at(const ref_conv *g, const double *x, const double *dz, size_t at, double *abs);
+// db = dz summed over n, oh, ow alone (ref_conv_bwd_filter's db without dW); dbabs (may be NULL) of |dz|.
+void ref_conv_bwd_bias(const ref_conv *g, const double *dz, double *db, double *dbabs);
+
 // y = the window maxima of x.
 void ref_maxpool_fwd(const ref_pool *g, const double *x, double *y);
 // dx = dy routed to each window's first (row-major) maximal cell of x, summed
@@ -70,7 +82,8 @@ size_t ref_error_check(const void *got, int f64, const double *ref, const double
 // Checks the references at small sizes: a 1x1 convolution against ref_gemm,
 // a strided, padded, grouped, dilated convolution against an im2col product
 // through the library's float64 GEMM, dx and dW against the forward
-// (adjoint identities), and the pooling backward passes against their
-// forward passes.  Returns 0, or -1 after printing the failed check to stderr.
+// (adjoint identities), the gathered one-element conv forms against the
+// whole-tensor ones, and the pooling backward passes against their forward
+// passes.  Returns 0, or -1 after printing the failed check to stderr.
 int ref_self_test(void);
 #endif

@@ -82,6 +82,36 @@ static int conv_vs_gemm(const ref_conv *g, const double *x, const double *W, con
     return status;
 }
 
+// The gathered one-element forms (ref_conv_bwd_data_at, ref_conv_bwd_filter_at) and ref_conv_bwd_bias
+// against the whole-tensor scatter forms, every element: values and absolute sums agree to 1e-12 of the
+// absolute sum (the forms add in different orders).
+static int gathers_agree(const ref_conv *g, const double *x, const double *W, const double *dz)
+{
+    const size_t nx = (size_t)(g->n * g->h * g->w * g->c), nw = (size_t)(g->kh * g->kw * (g->c / g->groups) * g->k);
+    const size_t nk = (size_t)g->k;
+    double *dx = malloc(sizeof(double) * 2 * nx), *dW = malloc(sizeof(double) * 2 * nw);
+    double *db = malloc(sizeof(double) * 4 * nk);
+    int status = !dx || !dW || !db ? -1 : 0;
+    if (!status) {
+        ref_conv_bwd_data(g, dz, W, dx, dx + nx);
+        ref_conv_bwd_filter(g, x, dz, dW, db, dW + nw, db + nk);
+        ref_conv_bwd_bias(g, dz, db + 2 * nk, db + 3 * nk);
+    }
+    for (size_t i = 0; i < nx && !status; ++i) {
+        double a, v = ref_conv_bwd_data_at(g, dz, W, i, &a);
+        status = same_dot("gathered dx", v, dx[i], dx[nx + i]) | same_dot("gathered |dx|", a, dx[nx + i], a);
+    }
+    for (size_t i = 0; i < nw && !status; ++i) {
+        double a, v = ref_conv_bwd_filter_at(g, x, dz, i, &a);
+        status = same_dot("gathered dW", v, dW[i], dW[nw + i]) | same_dot("gathered |dW|", a, dW[nw + i], a);
+    }
+    for (size_t o = 0; o < nk && !status; ++o)
+        status = same_dot("ref_conv_bwd_bias", db[2 * nk + o], db[o], db[nk + o]) |
+                 same_dot("ref_conv_bwd_bias |db|", db[3 * nk + o], db[nk + o], db[nk + o]);
+    free(dx), free(dW), free(db);
+    return status;
+}
+
 // Random doubles in [-1, 1).
 static double *randoms(size_t n, unsigned *seed)
 {
@@ -90,8 +120,9 @@ static double *randoms(size_t n, unsigned *seed)
     return p;
 }
 
-// Conv: 1x1 against ref_gemm, a general problem against the GEMM path, and the adjoint identities
-// <conv(x, W), dz> = <x, bwd_data(dz, W)> = <W, bwd_filter(x, dz)>.
+// Conv: 1x1 against ref_gemm, a general problem against the GEMM path, the adjoint identities
+// <conv(x, W), dz> = <x, bwd_data(dz, W)> = <W, bwd_filter(x, dz)>, and the gathered one-element forms
+// against the whole-tensor ones.
 static int conv_tests(void)
 {
     unsigned seed = 7;
@@ -127,6 +158,7 @@ static int conv_tests(void)
             a3 = dot(W, dW, nw, &(double){0});
             status = same_dot("<conv(x), dz> vs <x, dx>", a1, a2, s) | same_dot("<conv(x), dz> vs <W, dW>", a1, a3, s);
         }
+        if (!status) status = gathers_agree(g, x, W, dz);
         free(x), free(W), free(dz), free(y), free(ya), free(dx), free(dW), free(c);
     }
     return status;
