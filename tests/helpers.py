@@ -111,10 +111,10 @@ def sum_bound(dtype, K, mag, prop, depth=16):
     mag = sum_k |a_k b_k| (the reference's terms with absolute values)
     covers the summation's own rounding (probabilistic sqrt(K) growth,
     Higham & Mary 2019); prop = sum_k (peak|a_k| |b_k| + |a_k| peak|b_k|),
-    the same sum with one factor raised to the largest entry computed at its
-    step (``peak``), covers the rounding the factors carry in from the
+    the same sum with one factor raised to the largest entry computed with it
+    (``peak``: its row, or its whole step), covers the rounding the factors carry in from the
     forward and backward passes that made them: at most ``depth`` units of
-    that step's largest entry (an entry that cancels to ~0, or a ReLU
+    that largest entry (an entry that cancels to ~0, or a ReLU
     output at its kink, keeps the error of the sums that made it).  The
     default depth is one step's chain of sums; a recurrence of T steps or a
     stack of L layers passes it times its growth rule (RELIABILITY.md:
@@ -139,18 +139,19 @@ def grad_bounds(dtype, terms, depth=16):
     """sum_bound of recurrent parameter gradients.  terms maps a gradient's
     name to (A, B): G = sum over the steps (n, t) of A[n, t] (outer) B[n, t],
     A (N, T, I) the gradient of the pre-activations, B (N, T, J) the inputs
-    (B None: G = sum A[n, t], a bias); a step is t, over the whole batch;
+    (B None: G = sum A[n, t], a bias); ``peak`` over a row [n, t] (one
+    sample's gates or state at one step: the outputs of one chain of sums);
     depth as in sum_bound.  Returns {name: bound of G, shape (I, J) or (I,)}."""
     out = {}
     for name, (A, B) in terms.items():
         A = np.asarray(A, np.float64)
         K = A.shape[0] * A.shape[1]
-        a, pa = np.abs(A).reshape(K, -1), peak(A, (0, 2)).reshape(K, -1)
+        a, pa = np.abs(A).reshape(K, -1), peak(A, 2).reshape(K, -1)
         if B is None:
             out[name] = sum_bound(dtype, K, a.sum(0), pa.sum(0), depth)
         else:
             B = np.asarray(B, np.float64)
-            b, pb = np.abs(B).reshape(K, -1), peak(B, (0, 2)).reshape(K, -1)
+            b, pb = np.abs(B).reshape(K, -1), peak(B, 2).reshape(K, -1)
             out[name] = sum_bound(dtype, K, a.T @ b, pa.T @ b + a.T @ pb, depth)
     return out
 

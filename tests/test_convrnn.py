@@ -50,9 +50,14 @@ def _assert_conv_grads(layer, terms, gr, grow):
     assert {k for names in terms for k in names if k} == set(gr)
     for (wk, bk), (inp, dz) in terms.items():
         bw, bb = conv_grad_bounds(layer.dtype, inp, dz, layer.params[wk].shape, depth=16 * grow)
-        assert_within(layer.grads[wk], gr[wk], bw, what=f"d{wk}")
-        if bk:
-            assert_within(layer.grads[bk], gr[bk], bb, what=f"d{bk}")
+        for k, bound in ((wk, bw), (bk, bb)):
+            if k:
+                assert_within(layer.grads[k], gr[k], bound, what=f"d{k}")
+                # The former per-entry tolerance stays beside the bound: on a few
+                # near-zero entries of the growing (linear, ReLU) recurrences' dW_hh
+                # at T = 7 it is up to 4.6x the tighter; elsewhere the bound is
+                # far the tighter.
+                assert_close(layer.grads[k], gr[k], layer.dtype, scale=grow * 100, what=f"d{k}")
 
 
 @pytest.mark.parametrize("T", [1, 7])

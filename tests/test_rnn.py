@@ -112,11 +112,20 @@ def param_grad_bounds(layer, x, dy_full, init, grow):
     return grad_bounds(layer.dtype, terms, depth=16 * grow)
 
 
-def assert_param_grads(layer, grads, gr, x, dy_full, init, grow, what):
-    """Every parameter gradient within its rounding bound of the reference's."""
+def assert_param_grads(layer, grads, gr, x, dy_full, init, what):
+    """Every parameter gradient within its rounding bound of the reference's
+    (the error grows with T: RELIABILITY.md)."""
+    N, T, _ = x.shape
+    grow = max(1.0, T / 10)
     bounds = param_grad_bounds(layer, np.asarray(x, np.float64), np.asarray(dy_full, np.float64), init, grow)
     for k in layer.params:
         assert_within(grads[k], gr[k], bounds[k].reshape(gr[k].shape), what=f"{what} d{k}")
+        # The former per-entry tolerance stays beside the bound: on a few
+        # near-zero entries of the growing (linear, ReLU) recurrences' gradients
+        # at T = 57 it is up to 2.4x the tighter; elsewhere the bound is far the
+        # tighter (median ratio to it ~1e-3).
+        assert_close(grads[k], gr[k], layer.dtype, scale=grow * np.sqrt(N * T * layer.hidden_size),
+                     what=f"{what} d{k}")
 
 
 def cast_state(init, dtype):
@@ -168,7 +177,7 @@ def test_forward_backward_vs_reference(cfg, N, T, return_sequences, with_init, d
     dx = layer.backward(dy)
     assert dx.shape == x.shape and dx.dtype == dtype
     assert_close(dx, dxr, dtype, scale=grow * np.sqrt(H), what=f"{cfg} dx")
-    assert_param_grads(layer, layer.grads, gr, x, dy_full, init, grow, cfg)
+    assert_param_grads(layer, layer.grads, gr, x, dy_full, init, cfg)
     # state and the gradient w.r.t. the initial state
     if is_lstm(layer):
         _, Cs = ref.lstm_forward(x.astype(np.float64), *(layer.params[k].astype(np.float64)
@@ -539,4 +548,4 @@ def test_batch_row_blocks_bitwise(cfg, H, with_init, dtype, isa, rng):
     _, yr, dxr, gr, _ = reference(layer, x.astype(np.float64), dy.astype(np.float64), init)
     assert_close(y, yr, dtype, scale=np.sqrt(H), what=f"{cfg} y")
     assert_close(dx, dxr, dtype, scale=np.sqrt(H), what=f"{cfg} dx")
-    assert_param_grads(layer, grads, gr, x, dy, init, 1, cfg)
+    assert_param_grads(layer, grads, gr, x, dy, init, cfg)

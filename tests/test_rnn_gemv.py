@@ -54,7 +54,7 @@ def test_small_batch_vs_reference_and_bitwise(cfg, N, T, with_init, dtype, isa, 
     grow = max(1.0, T / 10)
     assert_close(y1, yr, dtype, scale=grow * np.sqrt(H), what=f"{cfg} y")
     assert_close(dx1, dxr, dtype, scale=grow * np.sqrt(H), what=f"{cfg} dx")
-    assert_param_grads(layer, g1, gr, x, dy, init, grow, cfg)
+    assert_param_grads(layer, g1, gr, x, dy, init, cfg)
 
 
 @pytest.mark.parametrize("cfg", ["lstm", "gru", "gru_ra"])
