@@ -87,3 +87,90 @@ def assert_threads_bitwise(layer, x, dy=None, subsets=((1, 2),), forward_kwargs=
                 np.testing.assert_array_equal(layer.forward(x[lo:hi], **kw), y1[lo:hi],
                                               err_msg=f"rows {lo}:{hi}, {n} thread(s)")
     return y1, dx1, g1
+
+
+# -- rounding bounds of reductions --------------------------------------------
+
+UNIT = {np.float32: 2.0 ** -24, np.float64: 2.0 ** -53}   # unit roundoff u
+
+
+def peak(a, axes):
+    """|a| with every entry raised to the largest |entry| over ``axes`` (the
+    entries computed at one step: one error scale)."""
+    a = np.abs(np.asarray(a, np.float64))
+    return np.broadcast_to(a.max(axis=axes, keepdims=True), a.shape) if a.size else a
+
+
+def sum_bound(dtype, K, mag, prop, depth=16):
+    """Bound on |G - G_ref| for a sum G = sum_k a_k b_k of K products that a
+    kernel computed in dtype while the float64 reference G_ref used the same
+    operand values:
+
+        u (2 sqrt(K) mag + depth prop)
+
+    mag = sum_k |a_k b_k| (the reference's terms with absolute values)
+    covers the summation's own rounding (probabilistic sqrt(K) growth,
+    Higham & Mary 2019); prop = sum_k (peak|a_k| |b_k| + |a_k| peak|b_k|),
+    the same sum with one factor raised to the largest entry computed with it
+    (``peak``: its row, or its whole step), covers the rounding the factors carry in from the
+    forward and backward passes that made them: at most ``depth`` units of
+    that largest entry (an entry that cancels to ~0, or a ReLU
+    output at its kink, keeps the error of the sums that made it).  The
+    default depth is one step's chain of sums; a recurrence of T steps or a
+    stack of L layers passes it times its growth rule (RELIABILITY.md:
+    recurrent error grows with T)."""
+    return UNIT[np.dtype(dtype).type] * (2 * np.sqrt(max(K, 1)) * mag + depth * prop)
+
+
+def assert_within(actual, expected, bound, what=""):
+    """|actual - expected| <= bound elementwise, naming the worst entry."""
+    actual = np.asarray(actual, np.float64)
+    expected = np.asarray(expected, np.float64)
+    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
+    err = np.abs(actual - expected)
+    bound = np.broadcast_to(bound, err.shape)
+    if not (err <= bound).all():
+        i = np.unravel_index(np.argmax(np.where(np.isnan(err), np.inf, err - bound)), err.shape)
+        raise AssertionError(f"{what}: at {i} got {actual[i]!r}, expected {expected[i]!r}, |err| {err[i]:.3g} > "
+                             f"bound {bound[i]:.3g}")
+
+
+def grad_bounds(dtype, terms, depth=16):
+    """sum_bound of recurrent parameter gradients.  terms maps a gradient's
+    name to (A, B): G = sum over the steps (n, t) of A[n, t] (outer) B[n, t],
+    A (N, T, I) the gradient of the pre-activations, B (N, T, J) the inputs
+    (B None: G = sum A[n, t], a bias); ``peak`` over a row [n, t] (one
+    sample's gates or state at one step: the outputs of one chain of sums);
+    depth as in sum_bound.  Returns {name: bound of G, shape (I, J) or (I,)}."""
+    out = {}
+    for name, (A, B) in terms.items():
+        A = np.asarray(A, np.float64)
+        K = A.shape[0] * A.shape[1]
+        a, pa = np.abs(A).reshape(K, -1), peak(A, 2).reshape(K, -1)
+        if B is None:
+            out[name] = sum_bound(dtype, K, a.sum(0), pa.sum(0), depth)
+        else:
+            B = np.asarray(B, np.float64)
+            b, pb = np.abs(B).reshape(K, -1), peak(B, 2).reshape(K, -1)
+            out[name] = sum_bound(dtype, K, a.T @ b, pa.T @ b + a.T @ pb, depth)
+    return out
+
+
+def conv_grad_bounds(dtype, x, dz, kernel_shape, depth=16):
+    """sum_bound of the weight and bias gradients of a "same" stride-1
+    convolution (nnc.reference.convrnn.conv_same) summed over the steps:
+    x (N, T, H, W, C) the inputs, dz (N, T, H, W, O) the pre-activation
+    gradients, every tap's input a zero-padded pixel; a step is t, over the
+    whole batch; depth as in sum_bound.  Returns (bound of dW (KH, KW, C, O), bound of db (O,))."""
+    from nnc.reference.convrnn import conv_same_backward
+
+    def wsum(a, b):  # the weight gradient's sum with factors b (inputs) and a (gradients)
+        return conv_same_backward(b.reshape((-1,) + b.shape[2:]), np.zeros(kernel_shape),
+                                  a.reshape((-1,) + a.shape[2:]))[1]
+
+    steps = (0, 2, 3, 4)
+    ax, az = np.abs(np.asarray(x, np.float64)), np.abs(np.asarray(dz, np.float64))
+    K = int(np.prod(az.shape[:4]))
+    bw = sum_bound(dtype, K, wsum(az, ax), wsum(peak(dz, steps), ax) + wsum(az, peak(x, steps)), depth)
+    bb = sum_bound(dtype, K, az.sum((0, 1, 2, 3)), peak(dz, steps).sum((0, 1, 2, 3)), depth)
+    return bw, bb

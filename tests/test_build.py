@@ -40,8 +40,10 @@ def _isa_in_subprocess(value):
                           capture_output=True, text=True, env=env, timeout=120)
 
 
-@pytest.mark.parametrize("name", [n for n in _core.ISA_NAMES if _core.isa_supported(n)])
+@pytest.mark.parametrize("name", _core.ISA_NAMES)
 def test_nnc_isa_forces_a_supported_path(name):
+    if not _core.isa_supported(name):
+        pytest.skip(f"this CPU lacks {name}")
     r = _isa_in_subprocess(name)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == name

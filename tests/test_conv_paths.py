@@ -81,17 +81,22 @@ def test_new_paths_threads_and_batch_split_bitwise(C, K, k, s, isa, dtype, rng):
     Wt = rng.standard_normal((k, k, C, K)).astype(dtype)
     b = rng.standard_normal(K).astype(dtype)
 
-    def run(xx):
-        y, geo = conv2d_forward(xx, Wt, b, stride=s, padding=k // 2)
-        dz = np.cos(np.arange(y.size, dtype=dtype)).reshape(y.shape)
-        dx, dW, db = conv2d_backward(geo, xx, Wt, dz)
+    y0, _ = conv2d_forward(x, Wt, b, stride=s, padding=k // 2)
+    dz = np.cos(np.arange(y0.size, dtype=dtype)).reshape(y0.shape)   # the rows of a slice are its rows
+
+    def run(lo, hi):
+        y, geo = conv2d_forward(x[lo:hi], Wt, b, stride=s, padding=k // 2)
+        dx, dW, db = conv2d_backward(geo, x[lo:hi], Wt, dz[lo:hi])
         return y, dx, dW, db
     with nnc.threads(1):
-        a = run(x)
+        a = run(0, 7)
+        part1 = run(2, 5)
     with nnc.threads(2):
-        bb = run(x)
-        part = run(x[2:5])
+        bb = run(0, 7)
+        part = run(2, 5)
     for u, v in zip(a, bb):
         assert np.array_equal(u, v)
-    y_full, _ = conv2d_forward(x[2:5], Wt, b, stride=s, padding=k // 2)
-    assert np.array_equal(part[0], a[0][2:5]) and np.array_equal(part[0], y_full)
+    for u, v in zip(part1, part):
+        assert np.array_equal(u, v)
+    assert np.array_equal(part[0], a[0][2:5]), "y of a batch slice"
+    assert np.array_equal(part[1], a[1][2:5]), "dx of a batch slice"

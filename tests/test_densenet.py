@@ -6,7 +6,7 @@ import pytest
 
 import nnc
 from nnc.reference import densenet as ref
-from helpers import assert_close, assert_threads_bitwise, check_layer_grads
+from helpers import assert_close, assert_threads_bitwise, assert_within, check_layer_grads, conv_grad_bounds
 
 
 def block(C, L, g, k, dtype, rng):
@@ -37,9 +37,18 @@ def test_vs_reference(C, L, g, k, shape, dtype, isa, rng):
     dx = layer.backward(dy)
     dxr, dWr, dbr = ref.denseblock_backward(xr, Ws, bs, y.astype(np.float64), dy.astype(dtype).astype(np.float64))
     assert_close(dx, dxr, dtype, scale=30 * L, what="dx")
+    out, dout = yr, dy.astype(dtype).astype(np.float64)
     for i in range(L):
-        assert_close(layer.grads[f"layer{i}.W"], dWr[i], dtype, scale=100 * L, what=f"dW{i}")
-        assert_close(layer.grads[f"layer{i}.b"], dbr[i], dtype, scale=100 * L, what=f"db{i}")
+        # layer i's pre-activation gradient: the gradient w.r.t. its output y_i
+        # (the input gradient of the block of the later layers, whose input ends
+        # with y_i) through the ReLU; its inputs the first c_i channels
+        ci, co = C + i * g, C + (i + 1) * g
+        dyi = ref.denseblock_backward(out[..., :co], Ws[i + 1:], bs[i + 1:], out, dout)[0][..., ci:]
+        dz = dyi * (out[..., ci:co] > 0)
+        np.testing.assert_allclose(dz.sum((0, 1, 2)), dbr[i], rtol=1e-12, atol=1e-12)
+        bw, bb = conv_grad_bounds(dtype, out[:, None, ..., :ci], dz[:, None], Ws[i].shape, depth=16 * L)
+        assert_within(layer.grads[f"layer{i}.W"], dWr[i], bw, what=f"dW{i}")
+        assert_within(layer.grads[f"layer{i}.b"], dbr[i], bb, what=f"db{i}")
 
 
 def test_finite_differences(rng):

@@ -4,11 +4,13 @@ import json
 
 import numpy as np
 import pytest
+from scipy import special
 
 import nnc
 from nnc import _core
 from nnc.reference import rnn as ref
-from helpers import assert_close, assert_threads_bitwise, check_layer_grads, numeric_grad
+from nnc.reference.dense import act_grad
+from helpers import assert_close, assert_threads_bitwise, assert_within, check_layer_grads, grad_bounds, numeric_grad
 
 # (name, constructor kwargs); SimpleRNN variants cover every activation and
 # the optional output projection.
@@ -48,10 +50,11 @@ def f64(a):
     return None if a is None else np.asarray(a, np.float64)
 
 
-def reference(layer, x, dy_full, init):
+def reference(layer, x, dy_full, init, P=None):
     """Reference hs, output, dx, grads, grad of the initial state for the
-    full-sequence output gradient dy_full (N, T, O)."""
-    P = {k: v.astype(np.float64) for k, v in layer.params.items()}
+    full-sequence output gradient dy_full (N, T, O), with the layer's
+    parameters (or P)."""
+    P = P or {k: v.astype(np.float64) for k, v in layer.params.items()}
     if is_lstm(layer):
         h0, c0 = (None, None) if init is None else (f64(init[0]), f64(init[1]))
         hs, _ = ref.lstm_forward(x, P["W_x"], P["W_h"], P["b"], h0, c0)
@@ -72,6 +75,57 @@ def reference(layer, x, dy_full, init):
     dx, g, dh0 = ref.simple_rnn_backward(x, P["W_xh"], P["W_hh"], P["b_h"], hs, dhs, act, h0)
     g.update(gy)
     return hs, y, dx, g, dh0
+
+
+def param_grad_bounds(layer, x, dy_full, init, grow):
+    """helpers.sum_bound of every parameter gradient (a sum over the N*T
+    steps of gate-gradient x input products).  The reference's gate
+    gradients come out of its input gradient: with G zero input features
+    appended to x, the input weight extended by I_G (G = the gate rows)
+    leaves the forward unchanged and makes those columns of dx the gradient
+    of every gate pre-activation.  Bounds from gate gradient rows cover
+    every gradient: GRU's W_h and b_h terms are these times r in [0, 1].
+    grow: the recurrence's error growth with T (depth 16 grow)."""
+    P = {k: v.astype(np.float64) for k, v in layer.params.items()}
+    N, T, F = x.shape
+    wx = "W_xh" if "W_xh" in P else "W_x"
+    G = P[wx].shape[0]
+    P[wx] = np.concatenate([P[wx], np.eye(G)], 1)
+    hs, y, dxa, ga, _ = reference(layer, np.concatenate([x, np.zeros((N, T, G))], -1), dy_full, init, P)
+    da = dxa[..., F:]
+    bx = "b_h" if "b_h" in ga and "W_xh" in ga else "b_x" if "b_x" in ga else "b"
+    np.testing.assert_allclose(da.sum((0, 1)), ga[bx], rtol=1e-12, atol=1e-12)   # the gates' bias
+    h0 = state_rows(init, 0, N)
+    h0 = np.zeros((N, hs.shape[-1])) if h0 is None else f64(h0[0] if isinstance(h0, tuple) else h0)
+    hp = np.concatenate([h0[:, None], hs[:, :-1]], 1)
+    terms = {}
+    for k in layer.params:
+        if k in ("W_x", "W_xh"):
+            terms[k] = (da, x)
+        elif k in ("W_h", "W_hh"):
+            terms[k] = (da, hp)
+        elif k in ("b", "b_x", "b_h"):
+            terms[k] = (da, None)
+        else:  # the output projection: its own pre-activation gradient, inputs hs
+            dzy = act_grad(y, dy_full, layer.output_activation)
+            terms[k] = (dzy, hs) if k == "W_hy" else (dzy, None)
+    return grad_bounds(layer.dtype, terms, depth=16 * grow)
+
+
+def assert_param_grads(layer, grads, gr, x, dy_full, init, what):
+    """Every parameter gradient within its rounding bound of the reference's
+    (the error grows with T: RELIABILITY.md)."""
+    N, T, _ = x.shape
+    grow = max(1.0, T / 10)
+    bounds = param_grad_bounds(layer, np.asarray(x, np.float64), np.asarray(dy_full, np.float64), init, grow)
+    for k in layer.params:
+        assert_within(grads[k], gr[k], bounds[k].reshape(gr[k].shape), what=f"{what} d{k}")
+        # The former per-entry tolerance stays beside the bound: on a few
+        # near-zero entries of the growing (linear, ReLU) recurrences' gradients
+        # at T = 57 it is up to 2.4x the tighter; elsewhere the bound is far the
+        # tighter (median ratio to it ~1e-3).
+        assert_close(grads[k], gr[k], layer.dtype, scale=grow * np.sqrt(N * T * layer.hidden_size),
+                     what=f"{what} d{k}")
 
 
 def cast_state(init, dtype):
@@ -123,8 +177,7 @@ def test_forward_backward_vs_reference(cfg, N, T, return_sequences, with_init, d
     dx = layer.backward(dy)
     assert dx.shape == x.shape and dx.dtype == dtype
     assert_close(dx, dxr, dtype, scale=grow * np.sqrt(H), what=f"{cfg} dx")
-    for k in layer.params:
-        assert_close(layer.grads[k], gr[k], dtype, scale=grow * np.sqrt(N * T * H), what=f"{cfg} d{k}")
+    assert_param_grads(layer, layer.grads, gr, x, dy_full, init, cfg)
     # state and the gradient w.r.t. the initial state
     if is_lstm(layer):
         _, Cs = ref.lstm_forward(x.astype(np.float64), *(layer.params[k].astype(np.float64)
@@ -385,7 +438,7 @@ def test_lstm_cell_ops_vs_reference(dtype, isa, rng):
     g = a.copy()
     _core.lstm_cell_fwd(g, cp, c, h, 1)
     a64, cp64 = a.astype(np.float64), cp.astype(np.float64)
-    sig = lambda z: 1 / (1 + np.exp(-z))  # noqa: E731
+    sig = special.expit   # SciPy's logistic function: independent of nnc.reference
     i, f, cc, o = sig(a64[:, :H]), sig(a64[:, H:2 * H]), np.tanh(a64[:, 2 * H:3 * H]), sig(a64[:, 3 * H:])
     C = f * cp64 + i * cc
     assert_close(c, C, dtype, what="C")
@@ -495,5 +548,4 @@ def test_batch_row_blocks_bitwise(cfg, H, with_init, dtype, isa, rng):
     _, yr, dxr, gr, _ = reference(layer, x.astype(np.float64), dy.astype(np.float64), init)
     assert_close(y, yr, dtype, scale=np.sqrt(H), what=f"{cfg} y")
     assert_close(dx, dxr, dtype, scale=np.sqrt(H), what=f"{cfg} dx")
-    for k in layer.params:
-        assert_close(grads[k], gr[k], dtype, scale=np.sqrt(N * T * H), what=f"{cfg} d{k}")
+    assert_param_grads(layer, grads, gr, x, dy, init, cfg)
