@@ -10,15 +10,17 @@ NNC_INLINE void NNC_FN(conv_dw_taps)(const int rw, const int nv, const int full,
                                      nnc_ssize xsh, nnc_ssize ics, const NNC_T *w, nnc_ssize wst,
                                      nnc_ssize last)
 {
+    const NNC_T *rows[NNC_CONV_RWX];   // each pixel's input at tap offset 0
+    NNC_UNROLL_TILE for (int r = 0; r < rw; ++r) rows[r] = x + xsh + r * ics;
     for (nnc_ssize t = 0; t < ntap; ++t) {
-        const NNC_T *NNC_RESTRICT xs = x + (tp[t].off + xsh);
+        const nnc_ssize off = tp[t].off;
         const NNC_T *NNC_RESTRICT ws = w + tp[t].widx * wst;
         NNC_UNROLL_TILE for (int j = 0; j < nv; ++j) {
             const int whole = full || j < nv - 1;
             const NNC_T *wp = ws + j * NNC_VLEN;
             const nnc_v wv = whole ? nnc_vload(wp) : nnc_vloadn(wp, last);
             NNC_UNROLL_TILE for (int r = 0; r < rw; ++r) {
-                const NNC_T *xp = xs + r * ics + j * NNC_VLEN;
+                const NNC_T *xp = rows[r] + off + j * NNC_VLEN;
                 acc[r][j] = nnc_vfma(whole ? nnc_vload(xp) : nnc_vloadn(xp, last), wv, acc[r][j]);
             }
         }
@@ -56,6 +58,12 @@ static inline void NNC_FN(conv_dw_filter_row)(const nnc_conv_desc *p, const NNC_
             for (int v = 0; v < NNC_CONV_NV; ++v)
                 acc[v] = nnc_vfma(nnc_vload(xp + v * NNC_VLEN), nnc_vload(zp + v * NNC_VLEN), acc[v]);
         }
+    } else if (nch == NNC_VLEN) {
+        // one whole vector (the blocks of a thread when channels are few):
+        // the same chain as lane-masked loads would give, without the masks
+        for (nnc_ssize j = jlo; j < jhi; ++j)
+            acc[0] = nnc_vfma(nnc_vload(x_row + (j * p->stride_w + bcol) * p->ldx + c),
+                              nnc_vload(dz_row + j * p->ldy + c), acc[0]);
     } else {
         for (nnc_ssize j = jlo; j < jhi; ++j) {
             const NNC_T *xp = x_row + (j * p->stride_w + bcol) * p->ldx + c;
