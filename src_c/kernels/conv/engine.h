@@ -119,7 +119,7 @@ static void NNC_FN(dconv_run_px)(const NNC_FN(dconv) *d, const NNC_FN(conv_tap) 
 
 // The kernel rows that reach output row orow of image n: khs[2a] = kh,
 // khs[2a + 1] = pixel index of its input row.  Returns their number.
-static nnc_ssize NNC_FN(dconv_khs)(const NNC_FN(dconv) *d, nnc_ssize n, nnc_ssize orow, nnc_ssize *khs)
+NNC_INLINE nnc_ssize NNC_FN(dconv_khs)(const NNC_FN(dconv) *d, nnc_ssize n, nnc_ssize orow, nnc_ssize *khs)
 {
     nnc_ssize nkh = 0;
     for (nnc_ssize kh = 0; kh < d->KH; ++kh) {
@@ -152,7 +152,7 @@ typedef struct {
 } NNC_FN(dconv_cols);
 
 // Fills the kernel-column list kws and the interior of column class rho.
-static void NNC_FN(dconv_cols_init)(const NNC_FN(dconv) *d, nnc_ssize rho, nnc_ssize *kws,
+NNC_INLINE void NNC_FN(dconv_cols_init)(const NNC_FN(dconv) *d, nnc_ssize rho, nnc_ssize *kws,
                                     NNC_FN(dconv_cols) *cols)
 {
     const nnc_ssize ostep = d->bwd ? d->sw : 1, cs = d->bwd ? 1 : d->sw;
@@ -188,7 +188,7 @@ static void NNC_FN(dconv_cols_init)(const NNC_FN(dconv) *d, nnc_ssize rho, nnc_s
 // (nkh) and columns kws (cols->nkw), in (kh, kw) order; with d->merge and
 // every kernel column, one run of KW*Cr channels per kernel row.  wunit:
 // weight rows per tap.  Returns their number.
-static nnc_ssize NNC_FN(dconv_row_taps)(const NNC_FN(dconv) *d, const nnc_ssize *khs, nnc_ssize nkh,
+NNC_INLINE nnc_ssize NNC_FN(dconv_row_taps)(const NNC_FN(dconv) *d, const nnc_ssize *khs, nnc_ssize nkh,
                                         const nnc_ssize *kws, const NNC_FN(dconv_cols) *cols, nnc_ssize wunit,
                                         NNC_FN(conv_tap) *taps)
 {
@@ -209,7 +209,7 @@ static nnc_ssize NNC_FN(dconv_row_taps)(const NNC_FN(dconv) *d, const nnc_ssize 
 // Rows r, r + 1, ... (before r1) reached by the same kernel rows as row r
 // (khs, nkh >= 1 of them) with input rows *step pixels further per row: a
 // vertical tile.  Returns their number (>= 1); kh2: scratch for 2*KH indices.
-static nnc_ssize NNC_FN(dconv_row_run)(const NNC_FN(dconv) *d, nnc_ssize n, nnc_ssize r, nnc_ssize r1,
+NNC_INLINE nnc_ssize NNC_FN(dconv_row_run)(const NNC_FN(dconv) *d, nnc_ssize n, nnc_ssize r, nnc_ssize r1,
                                        const nnc_ssize *khs, nnc_ssize nkh, nnc_ssize *kh2, nnc_ssize *step)
 {
     nnc_ssize g = 1, D = 0;
@@ -258,7 +258,7 @@ static void NNC_FN(dconv_edge_column)(const NNC_FN(dconv) *d, nnc_ssize n, nnc_s
 // kernel column inside the input) run along each row; an edge column runs
 // down the rows whose kernel rows are the same and step uniformly through
 // the input (a vertical tile), so edges stream FMAs like the interior.
-static void NNC_FN(dconv_rows)(const NNC_FN(dconv) *d, nnc_ssize n, nnc_ssize r0, nnc_ssize r1, nnc_ssize rho,
+NNC_INLINE void NNC_FN(dconv_rows)(const NNC_FN(dconv) *d, nnc_ssize n, nnc_ssize r0, nnc_ssize r1, nnc_ssize rho,
                                void *scratch)
 {
     NNC_FN(conv_tap) *taps = scratch, *etaps = taps + d->KH * d->KW;
