@@ -64,3 +64,14 @@ def pair(value, name, where, minimum=1):
 
 def shape_str(shape):
     return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def instance_or_named(value, base, names, what):
+    """``value`` itself when it is a ``base`` instance, else ``names[value.lower()]()``
+    for a known name (any case); ValueError naming the choices otherwise."""
+    if isinstance(value, base):
+        return value
+    if isinstance(value, str) and value.lower() in names:
+        return names[value.lower()]()
+    raise ValueError(f"unknown {what} {value!r}; expected a {base.__module__}.{base.__name__} or one of "
+                     f"{sorted(names)}")

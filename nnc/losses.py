@@ -5,7 +5,7 @@ kernels/train/); sums are deterministic whatever the thread count."""
 import numpy as np
 
 from . import _core
-from ._validation import shape_str
+from ._validation import instance_or_named, shape_str
 
 __all__ = ["Loss", "MeanSquaredError", "SoftmaxCrossEntropy", "BinaryCrossEntropy", "get"]
 
@@ -201,8 +201,4 @@ def get(loss):
     ValueError
         For an unknown name.
     """
-    if isinstance(loss, Loss):
-        return loss
-    if isinstance(loss, str) and loss.lower() in _NAMES:
-        return _NAMES[loss.lower()]()
-    raise ValueError(f"unknown loss {loss!r}; expected a nnc.losses.Loss or one of {sorted(_NAMES)}")
+    return instance_or_named(loss, Loss, _NAMES, "loss")

@@ -6,7 +6,7 @@ import math
 import numpy as np
 
 from . import _core
-from ._validation import shape_str
+from ._validation import instance_or_named, shape_str
 
 __all__ = ["Optimizer", "SGD", "Adam", "get"]
 
@@ -172,8 +172,4 @@ def get(optimizer):
     ValueError
         For an unknown name.
     """
-    if isinstance(optimizer, Optimizer):
-        return optimizer
-    if isinstance(optimizer, str) and optimizer.lower() in _NAMES:
-        return _NAMES[optimizer.lower()]()
-    raise ValueError(f"unknown optimizer {optimizer!r}; expected a nnc.optim.Optimizer or one of {sorted(_NAMES)}")
+    return instance_or_named(optimizer, Optimizer, _NAMES, "optimizer")

@@ -27,6 +27,18 @@ def _sig(z):
     return 1.0 / (1.0 + np.exp(-z))
 
 
+def _step_backward(x_t, h_prev, p, g, dz, kx, kh, kb):
+    """One step's pre-activation gradient dz (N, H, W, G*Ch) through
+    z = conv(x_t, p[kx]) + conv(h_prev, p[kh]) + p[kb]: adds the weight and
+    bias gradients into g, returns (dx_t, dh_prev)."""
+    g[kb] += dz.sum((0, 1, 2))
+    dx_t, dw = conv_same_backward(x_t, p[kx], dz)
+    g[kx] += dw
+    dh_prev, dw = conv_same_backward(h_prev, p[kh], dz)
+    g[kh] += dw
+    return dx_t, dh_prev
+
+
 def convrnn_forward(x, p, h0=None, activation="tanh", output_activation=None):
     """x (N,T,H,W,C); p: W_xh, W_hh, b_h[, W_hy, b_y].  Returns (ys, hs) with
     ys the per-step outputs (N,T,H,W,Co or Ch) and hs (N,T+1,H,W,Ch) the states."""
@@ -59,12 +71,7 @@ def convrnn_backward(x, p, ys, hs, dys, activation="tanh", output_activation=Non
         else:
             dh = dh + dys[:, t]
         dz = act_grad(h, dh, activation)
-        g["b_h"] += dz.sum((0, 1, 2))
-        dxt, dw = conv_same_backward(x[:, t], p["W_xh"], dz)
-        dx[:, t] = dxt
-        g["W_xh"] += dw
-        dh, dw = conv_same_backward(hs[:, t], p["W_hh"], dz)
-        g["W_hh"] += dw
+        dx[:, t], dh = _step_backward(x[:, t], hs[:, t], p, g, dz, "W_xh", "W_hh", "b_h")
     return dx, g, dh
 
 
@@ -106,11 +113,6 @@ def convlstm_backward(x, p, hs, cs, gates, dhs, dhT=None, dcT=None):
         dc = dc + dh * o * (1 - tc * tc)
         da = np.concatenate([dc * gg * i * (1 - i), dc * cs[:, t] * f * (1 - f),
                              dc * i * (1 - gg * gg), dh * tc * o * (1 - o)], -1)
-        g["b"] += da.sum((0, 1, 2))
-        dxt, dw = conv_same_backward(x[:, t], p["W_x"], da)
-        dx[:, t] = dxt
-        g["W_x"] += dw
-        dh, dw = conv_same_backward(hs[:, t], p["W_h"], da)
-        g["W_h"] += dw
+        dx[:, t], dh = _step_backward(x[:, t], hs[:, t], p, g, da, "W_x", "W_h", "b")
         dc = dc * f
     return dx, g, dh, dc
