@@ -4,7 +4,7 @@
 //   NNC_T          the element type (float or double)
 //   NNC_FN(name)   pastes nnc_<name>_<f32|f64>__<isa>: every template function
 //                  is static and suffixed, so one TU can hold both dtypes
-//   nnc_v, NNC_VLEN and the v*() wrappers from simd/simd.h
+//   nnc_v, NNC_VLEN and the nnc_v*() wrappers of isa/<isa>/simd.h
 // They are included only from src_c/isa/instantiate.h.
 #ifndef NNC_INTERNAL_H
 #define NNC_INTERNAL_H

@@ -1,5 +1,5 @@
 // ops_table.h - the per-dtype tables of function pointers, generated from
-// nnc/ops.def.  Filled once per ISA (isa/instantiate.h); dispatch.c keeps
+// nnc/ops.def.  Filled once per ISA (isa/instantiate.h); runtime/dispatch.c keeps
 // the active pair and defines the public nnc_<op>_<f32|f64> entry points.
 #ifndef NNC_OPS_TABLE_H
 #define NNC_OPS_TABLE_H

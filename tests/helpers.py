@@ -117,8 +117,8 @@ def sum_bound(dtype, K, mag, prop, depth=16):
     that largest entry (an entry that cancels to ~0, or a ReLU
     output at its kink, keeps the error of the sums that made it).  The
     default depth is one step's chain of sums; a recurrence of T steps or a
-    stack of L layers passes it times its growth rule (RELIABILITY.md:
-    recurrent error grows with T)."""
+    stack of L layers passes it times its growth rule (a recurrent
+    layer's error grows with T)."""
     return UNIT[np.dtype(dtype).type] * (2 * np.sqrt(max(K, 1)) * mag + depth * prop)
 
 

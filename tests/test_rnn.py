@@ -114,7 +114,7 @@ def param_grad_bounds(layer, x, dy_full, init, grow):
 
 def assert_param_grads(layer, grads, gr, x, dy_full, init, what):
     """Every parameter gradient within its rounding bound of the reference's
-    (the error grows with T: RELIABILITY.md)."""
+    (the error grows with the sequence length T)."""
     N, T, _ = x.shape
     grow = max(1.0, T / 10)
     bounds = param_grad_bounds(layer, np.asarray(x, np.float64), np.asarray(dy_full, np.float64), init, grow)

@@ -75,7 +75,7 @@ int nnc_omp_pause(void);
 long long nnc_stall_threshold_ns(long long ns);
 int nnc_stall_solo_calls(void);   // calls left to run on one thread
 void nnc_stall_note(int stalled);  // a timed region's verdict (ignored while the guard is off)
-// Memory (memcache.c): 64-byte aligned blocks; large freed blocks stay in a
+// Memory (runtime/memcache.c): 64-byte aligned blocks; large freed blocks stay in a
 // bounded cache and are reused, so repeated calls do not fault in fresh pages.
 void *nnc_aligned_alloc(size_t bytes);  // NULL on failure; any size, 0 included
 void nnc_aligned_free(void *p);         // NULL is a no-op
