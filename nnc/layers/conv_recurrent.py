@@ -259,6 +259,18 @@ class ConvLSTM2D(_ConvRecurrent):
     cross-correlations: ``a = W_x ⋆ x_t + W_h ⋆ h_{t-1} + b``, gates i, f, c, o;
     ``C_t = f∘C_{t-1} + i∘tanh(a_c)``, ``h_t = o∘tanh(C_t)``.
 
+    Parameters
+    ----------
+    in_channels, hidden_channels : int
+        Channels Cin of the input and Ch of the state.
+    kernel_size : int or (int, int)
+        (KH, KW) of both cross-correlations.
+    return_sequences : bool, default True
+        Return every step's ``h_t`` (else only the last).
+    stateful : bool, default False
+        Carry ``(h, C)`` into the next call (``reset_state()`` clears it).
+    dtype : float32 or float64
+
     Shape
     -----
     Input ``(N, T, H, W, in_channels)``; output ``(N, T, H, W, hidden_channels)``

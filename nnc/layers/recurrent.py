@@ -268,15 +268,41 @@ class SimpleRNN(_Recurrent):
 
 
 class LSTM(_Recurrent):
-    """Long short-term memory, gate blocks in order i, f, c, o:
-    ``a = W_x x_t + W_h h_{t-1} + b``; ``C_t = f*C_{t-1} + i*tanh(a_c)``;
+    """Long short-term memory, gate blocks in order i, f, c, o.
+
+    ``a = W_x x_t + W_h h_{t-1} + b`` (4H pre-activations); ``i, f, o =
+    sigmoid(a_i, a_f, a_o)``, ``c~ = tanh(a_c)``; ``C_t = f*C_{t-1} + i*c~``;
     ``h_t = o*tanh(C_t)``.
 
-    Params ``W_x (4H, I)``, ``W_h (4H, H)``, ``b (4H,)``.  Input ``(N, T, I)``;
-    output ``(N, T, H)`` or ``(N, H)``.  ``initial_state=(h0, C0)``;
-    ``state`` and ``grad_initial_state`` are ``(h, C)`` pairs.  Constructor:
-    ``LSTM(input_size, hidden_size, return_sequences=True, stateful=False,
-    dtype=np.float32)``; the other members are :class:`SimpleRNN`'s.
+    Parameters
+    ----------
+    input_size : int
+        Features I of each step.
+    hidden_size : int
+        Units H.
+    return_sequences : bool, default True
+        Return every step's ``h_t`` (else only the last).
+    stateful : bool, default False
+        Carry ``(h, C)`` of the last step into the next call (``reset_state()`` clears it).
+    dtype : float32 or float64
+
+    Shape
+    -----
+    Input ``(N, T, I)``; output ``(N, T, H)``, or ``(N, H)`` without
+    ``return_sequences``.  ``forward(x, initial_state=(h0, C0))`` with
+    ``h0, C0 (N, H)``; ``state`` and ``grad_initial_state`` are ``(h, C)`` pairs.
+
+    Attributes
+    ----------
+    params : dict
+        ``W_x (4H, I)``, ``W_h (4H, H)``, ``b (4H,)`` (rows in gate order i, f,
+        c, o); ``grads`` the same keys.  The other members are :class:`SimpleRNN`'s.
+
+    Examples
+    --------
+    >>> import numpy as np, nnc
+    >>> nnc.LSTM(3, 5, return_sequences=False).forward(np.ones((2, 7, 3), np.float32)).shape
+    (2, 5)
     """
 
     _cell = _core.RNN_LSTM
@@ -296,15 +322,44 @@ class LSTM(_Recurrent):
 
 
 class GRU(_Recurrent):
-    """Gated recurrent unit, gate blocks in order r, u, c:
-    ``r, u = sigma(W_x x + b_x + W_h h + b_h)``; candidate
-    ``c~ = tanh(W_xc x + b_xc + W_hc (r*h) + b_hc)`` (reset_after=False) or
-    ``tanh(W_xc x + b_xc + r*(W_hc h + b_hc))`` (True, PyTorch's variant);
-    ``h_t = (1-u)*h_{t-1} + u*c~``.
+    """Gated recurrent unit, gate blocks in order r, u, c.
 
-    Params ``W_x (3H, I)``, ``W_h (3H, H)``, ``b_x (3H,)``, ``b_h (3H,)``.
-    Input ``(N, T, I)``; output ``(N, T, H)`` or ``(N, H)``;
-    ``initial_state=h0`` ``(N, H)``.  The other members are :class:`SimpleRNN`'s.
+    ``r, u = sigmoid(W_x x_t + b_x + W_h h_{t-1} + b_h)`` (their blocks);
+    candidate ``c~ = tanh(W_xc x_t + b_xc + W_hc (r*h_{t-1}) + b_hc)``
+    (``reset_after=False``) or ``tanh(W_xc x_t + b_xc + r*(W_hc h_{t-1} + b_hc))``
+    (``reset_after=True``, PyTorch's variant); ``h_t = (1-u)*h_{t-1} + u*c~``.
+
+    Parameters
+    ----------
+    input_size : int
+        Features I of each step.
+    hidden_size : int
+        Units H.
+    reset_after : bool, default False
+        Apply the reset gate after the recurrent product (see above).
+    return_sequences : bool, default True
+        Return every step's ``h_t`` (else only the last).
+    stateful : bool, default False
+        Carry ``h`` of the last step into the next call (``reset_state()`` clears it).
+    dtype : float32 or float64
+
+    Shape
+    -----
+    Input ``(N, T, I)``; output ``(N, T, H)``, or ``(N, H)`` without
+    ``return_sequences``.  ``forward(x, initial_state=h0)`` with ``h0 (N, H)``.
+
+    Attributes
+    ----------
+    params : dict
+        ``W_x (3H, I)``, ``W_h (3H, H)``, ``b_x (3H,)``, ``b_h (3H,)`` (rows in
+        gate order r, u, c); ``grads`` the same keys.  The other members are
+        :class:`SimpleRNN`'s.
+
+    Examples
+    --------
+    >>> import numpy as np, nnc
+    >>> nnc.GRU(3, 4, reset_after=True).forward(np.ones((2, 7, 3), np.float32)).shape
+    (2, 7, 4)
     """
 
     _cell = _core.RNN_GRU
