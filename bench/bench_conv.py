@@ -87,7 +87,7 @@ def torch_fns(name, layer, x, gy, threads):
 
 
 def ort_fns(name, layer, x, threads):
-    """ONNX Runtime session of the layer (exported from its torch twin), checked before timing."""
+    """ONNX Runtime session of the layer (exported from the equivalent torch module), checked before timing."""
     import onnxruntime as ort
     import torch
     conv = torch_conv(layer).eval()

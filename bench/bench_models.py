@@ -173,7 +173,7 @@ def bench_torch(reps, threads, tm):
 
 
 def ort_session(threads, nnc_model):
-    """ONNX Runtime session of the torch twin of nnc_model (dynamic batch)."""
+    """ONNX Runtime session of the torch model equivalent to nnc_model (dynamic batch)."""
     import onnxruntime as ort
     model, torch = torch_model(nnc_model)
     model.eval()

@@ -94,7 +94,7 @@ def draw(data, title, out_path, dpi):
                 # from the line at 1 to the value, either side
                 ax.barh(yy, abs(shown - 1.0), height=bar * 0.9, left=min(shown, 1.0), color=PEERS[peer][1],
                         zorder=2)
-                if X_MIN < v < X_MAX:   # the value beyond the bar's end
+                if X_MIN < v < X_MAX:   # the number printed just outside the value it labels
                     ax.text(v * (1.03 if v >= 1 else 1 / 1.03), yy, f"{v:.2f}", va="center",
                             ha="left" if v >= 1 else "right", fontsize=6.5, color="#222222", zorder=4)
                 else:                   # inside the clipped bar, at the axis edge

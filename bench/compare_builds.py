@@ -21,9 +21,11 @@ import sys
 import tempfile
 
 WORKER = r'''
-import json, sys, time
+import json, sys
 sys.path.insert(0, sys.argv[1])
+sys.path.insert(0, sys.argv[4])
 import numpy as np
+from _common import timeit_all
 import nnc
 from nnc import _core
 assert nnc.__file__.startswith(sys.argv[1]), nnc.__file__
@@ -33,13 +35,7 @@ f32 = np.float32
 out = {}
 
 def tmin(name, fn, reps):
-    fn()
-    ts = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    out[name] = 1e3 * min(ts)
+    out[name] = 1e3 * min(timeit_all(fn, reps))
 
 def train_step(layer, x):
     def run():
@@ -94,7 +90,8 @@ with open(sys.argv[2], "w") as f:
 
 def run(tree, threads, tmp):
     path = os.path.join(tmp, "r.json")
-    subprocess.run([sys.executable, "-c", WORKER, os.path.abspath(tree), path, str(threads)], check=True)
+    subprocess.run([sys.executable, "-c", WORKER, os.path.abspath(tree), path, str(threads),
+                    os.path.dirname(os.path.abspath(__file__))], check=True)
     with open(path) as f:
         return json.load(f)
 
