@@ -55,3 +55,14 @@ else:
     html_theme = "alabaster"
 html_static_path = []
 html_show_sourcelink = False
+
+
+def _public_bases(app, name, obj, options, bases):
+    """Show a class's public bases: a private base (nnc.models._Model) is
+    replaced by its own bases."""
+    while any(b.__name__.startswith("_") for b in bases):
+        bases[:] = [p for b in bases for p in (b.__bases__ if b.__name__.startswith("_") else (b,))]
+
+
+def setup(app):
+    app.connect("autodoc-process-bases", _public_bases)

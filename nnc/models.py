@@ -50,7 +50,233 @@ def _progress_bar(**kwargs):
     from tqdm.auto import tqdm
     return tqdm(**kwargs)
 
-class Sequential(Layer):
+
+class _Model(Layer):
+    """What every nnc model has beyond a layer: batch-split :meth:`predict`,
+    :meth:`fit`, :meth:`save`, and inference plans (the forward's kernel
+    calls recorded once per input shape and replayed, nnc/_plan.pxi).
+
+    A subclass provides ``params``/``grads``, ``_forward_add(x, training,
+    add)``, ``_backward``, ``_can_plan`` and ``_leaves`` (the layers whose
+    params a plan depends on), and keeps ``self._plans = {}``.
+    """
+
+    # The plan is checked at every call: the same layers with the same params
+    # arrays (in-place edits are seen; a replaced array makes a new plan).
+    def _planned(self, x):
+        """The inference forward of x through its plan; None when there is no
+        plan (a layer that cannot be planned, an input that is not a
+        C-contiguous array of the model's dtype, a recording in progress)."""
+        if (type(x) is not np.ndarray or x.dtype != self.dtype or not x.ndim or not x.flags.c_contiguous
+                or _core.recording()):
+            return None
+        plans = self._plans
+        entry = plans.get(x.shape)
+        leaves = self._leaves()
+        if entry is not None and (len(leaves) != len(entry[1]) or not all(
+                a is b for a, b in zip(leaves, entry[1])) or not all(leaf.params.get(k) is v
+                                                                   for leaf, k, v in entry[2])):
+            entry = None
+        if entry is None:
+            if len(plans) >= _PLANS:
+                plans.clear()
+            entry = plans[x.shape] = self._make_plan(x, leaves)
+        return entry[0].run(x) if entry[0] is not None else None
+
+    def _make_plan(self, x, leaves):
+        """(plan, leaves, params) for inputs of x's shape; plan None when the
+        model cannot be planned or the replay does not reproduce the forward
+        (on x and on another input)."""
+        plan = None
+        if self._can_plan():
+            plan = _core.Plan()
+            try:
+                with plan.record():
+                    y = self._forward_add(x, False, None)[0]
+            except RuntimeError:   # another thread is recording: try again next call
+                return (None, [], [])
+            if isinstance(y, np.ndarray) and _plan_buffer_bytes(plan, x, y, leaves) <= _PLAN_BYTES \
+                    and plan.finish(x, y):
+                x2 = (x * 0.5 + 0.25).astype(self.dtype)
+                if not (np.array_equal(plan.run(x), y, equal_nan=True) and np.array_equal(
+                        plan.run(x2), self._forward_add(x2, False, None)[0], equal_nan=True)):
+                    plan = None
+            else:
+                plan = None
+        # after the forward: _param() may have replaced a params array by a converted copy
+        return (plan, leaves, [(leaf, k, v) for leaf in leaves for k, v in leaf.params.items()])
+
+    def predict(self, x, batch_size=None):
+        """Inference over ``x`` in chunks of ``batch_size`` rows.
+
+        Memory stays bounded and the result is bitwise the same whatever
+        ``batch_size`` is (and whatever the thread count).
+
+        Parameters
+        ----------
+        x : array_like, shape (N, ...)
+            The model's input.
+        batch_size : int, optional
+            Rows per chunk (default 256).
+
+        Returns
+        -------
+        ndarray
+            ``(N, ...)``: the outputs of every chunk, in order.
+        """
+        where = f"{type(self).__name__}.predict"
+        bs = _PREDICT_BATCH if batch_size is None else pos_int(batch_size, "batch_size", where)
+        if not isinstance(x, np.ndarray):
+            x = np.asarray(x)
+        if x.ndim < 1:
+            raise ValueError(f"{where}: expected a batch (N, ...), got {shape_str(x.shape)}")
+        n = x.shape[0]
+        if n <= bs:
+            return self.forward(x)
+        out = None
+        for s in range(0, n, bs):
+            y = self.forward(x[s:s + bs])
+            if out is None:
+                out = np.empty((n,) + y.shape[1:], dtype=y.dtype)
+            out[s:s + y.shape[0]] = y
+        return out
+
+    # -- training -------------------------------------------------------
+    def fit(self, x, y, loss="mse", optimizer="adam", epochs=1, batch_size=32, validation_data=None,
+            clip_value=None, clip_norm=None, verbose=1, shuffle=True, metrics="auto"):
+        """Mini-batch training.
+
+        Every epoch shuffles the samples (library RNG), then for each batch
+        runs ``forward(training=True)``, the loss, ``backward``, the
+        clipping and one optimiser step.
+
+        Parameters
+        ----------
+        x : array_like, shape (N, ...)
+            Inputs.
+        y : array_like, shape (N, ...)
+            Targets, as the loss takes them (e.g. integer labels ``(N,)``
+            for ``"cross_entropy"``).
+        loss : Loss or str, default "mse"
+            A :mod:`nnc.losses` object or a name (``"mse"``,
+            ``"cross_entropy"``, ``"bce"``, see :func:`nnc.losses.get`).
+        optimizer : Optimizer or str, default "adam"
+            A :mod:`nnc.optim` object or a name (``"adam"``, ``"sgd"``).
+        epochs : int, default 1
+        batch_size : int, default 32
+            The last batch of an epoch may be smaller.
+        validation_data : (x_val, y_val), optional
+            Evaluated (with :meth:`predict`) after every epoch.
+        clip_value, clip_norm : float, optional
+            Gradient clipping at every step: :func:`nnc.clip_grad_value`
+            first, then :func:`nnc.clip_grad_norm` on the global norm.
+        verbose : {0, 1, 2}, default 1
+            0 silent, 1 a progress bar (tqdm, on stderr), 2 one line per epoch.
+        shuffle : bool, default True
+            Reshuffle the samples every epoch with the library RNG
+            (:func:`nnc.seed`).
+        metrics : "auto", ["accuracy"] or [], default "auto"
+            ``"auto"``: accuracy for the classification losses, none for MSE.
+
+        Returns
+        -------
+        dict of str to list of float
+            One entry per epoch under ``"loss"`` (the sample-weighted mean
+            of the batch losses), and ``"val_loss"``, ``"accuracy"``,
+            ``"val_accuracy"`` when computed.
+        """
+        where = f"{type(self).__name__}.fit"
+        loss_fn = losses.get(loss)
+        opt = optim.get(optimizer)
+        epochs = pos_int(epochs, "epochs", where, minimum=0)
+        batch_size = pos_int(batch_size, "batch_size", where)
+        if metrics == "auto":
+            metrics = [] if isinstance(loss_fn, losses.MeanSquaredError) else ["accuracy"]
+        metrics = list(metrics or [])
+        if any(m != "accuracy" for m in metrics):
+            raise ValueError(f"{where}: unknown metrics {metrics!r}; supported: ['accuracy']")
+        want_acc = "accuracy" in metrics
+        x, y = np.asarray(x), np.asarray(y)
+        if x.ndim < 1 or y.ndim < 1 or x.shape[0] != y.shape[0]:
+            raise ValueError(f"{where}: x and y must have the same number of samples, "
+                             f"got {shape_str(x.shape)} and {shape_str(y.shape)}")
+        if validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+                raise ValueError(f"{where}: validation_data must be a pair (x_val, y_val)")
+            xv, yv = np.asarray(validation_data[0]), np.asarray(validation_data[1])
+
+        history = {"loss": []}
+        if validation_data is not None:
+            history["val_loss"] = []
+        if want_acc:
+            history["accuracy"] = []
+            if validation_data is not None:
+                history["val_accuracy"] = []
+        n = x.shape[0]
+        nbatches = -(-n // batch_size)
+        bar = _progress_bar(total=epochs * nbatches, unit="batch", file=sys.stderr, disable=verbose != 1,
+                            dynamic_ncols=True, mininterval=0.2)
+        post = {}
+        try:
+            for epoch in range(epochs):
+                bar.set_description(f"Epoch {epoch + 1}/{epochs}", refresh=False)
+                order = _config.rng().permutation(n) if shuffle else np.arange(n)
+                total, correct, count = 0.0, 0, 0
+                for b in range(nbatches):
+                    idx = order[b * batch_size:(b + 1) * batch_size]
+                    xb, yb = x[idx], y[idx]
+                    out = self.forward(xb, training=True)
+                    batch_loss = loss_fn(out, yb)
+                    self.backward(loss_fn.backward(), input_grad=False)
+                    grads = self.grads
+                    if clip_value is not None:
+                        clip_grad_value(grads, clip_value)
+                    if clip_norm is not None:
+                        clip_grad_norm(grads, clip_norm)
+                    opt.step(self.params, grads)
+                    total += batch_loss * len(idx)
+                    if want_acc:
+                        c, m = _accuracy(out, yb, loss_fn)
+                        correct, count = correct + c, count + m
+                    post["loss"] = f"{total / (b * batch_size + len(idx)):.4f}"
+                    if want_acc:
+                        post["accuracy"] = f"{correct / max(count, 1):.4f}"
+                    bar.set_postfix(post, refresh=False)
+                    bar.update(1)
+                history["loss"].append(total / n if n else float("nan"))
+                if want_acc:
+                    history["accuracy"].append(correct / count if count else float("nan"))
+                if validation_data is not None:
+                    pv = self.predict(xv, batch_size=max(batch_size, _PREDICT_BATCH))
+                    history["val_loss"].append(loss_fn(pv, yv))
+                    if want_acc:
+                        c, m = _accuracy(pv, yv, loss_fn)
+                        history["val_accuracy"].append(c / m if m else float("nan"))
+                post = {k: f"{v[-1]:.4f}" for k, v in history.items()}
+                bar.set_postfix(post, refresh=True)
+                if verbose == 2:
+                    print(f"Epoch {epoch + 1}/{epochs}: " + ", ".join(f"{k}={v}" for k, v in post.items()))
+        finally:
+            bar.close()
+        return history
+
+    def save(self, path):
+        """Write the model to exactly ``path``; :func:`nnc.load` restores it.
+
+        The file is one ``.npz`` archive (no pickle): the JSON configuration
+        of every layer plus each parameter array with its SHA-256 digest.
+        It is written to a temporary file first and then renamed, so
+        ``path`` is never left half written.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            No suffix is added.
+        """
+        serialization.save(self, path)
+
+
+class Sequential(_Model):
     """Layers applied in order: ``y = layers[-1](...layers[0](x))``.
 
     A Sequential is itself a layer: ``forward``, ``backward``, ``params``,
@@ -143,49 +369,6 @@ class Sequential(Layer):
     def _leaves(self):
         return [leaf for layer in self.layers for leaf in (layer._leaves() if isinstance(layer, Layer) else [layer])]
 
-    def _planned(self, x):
-        """The inference forward of x through its plan; None when there is no
-        plan (a layer that cannot be planned, an input that is not a
-        C-contiguous array of the model's dtype, a recording in progress)."""
-        if (type(x) is not np.ndarray or x.dtype != self.dtype or not x.ndim or not x.flags.c_contiguous
-                or _core.recording()):
-            return None
-        plans = self._plans
-        entry = plans.get(x.shape)
-        leaves = self._leaves()
-        if entry is not None and (len(leaves) != len(entry[1]) or not all(
-                a is b for a, b in zip(leaves, entry[1])) or not all(leaf.params.get(k) is v
-                                                                   for leaf, k, v in entry[2])):
-            entry = None
-        if entry is None:
-            if len(plans) >= _PLANS:
-                plans.clear()
-            entry = plans[x.shape] = self._make_plan(x, leaves)
-        return entry[0].run(x) if entry[0] is not None else None
-
-    def _make_plan(self, x, leaves):
-        """(plan, leaves, params) for inputs of x's shape; plan None when the
-        model cannot be planned or the replay does not reproduce the forward
-        (on x and on another input)."""
-        plan = None
-        if self._can_plan():
-            plan = _core.Plan()
-            try:
-                with plan.record():
-                    y = self._forward_add(x, False, None)[0]
-            except RuntimeError:   # another thread is recording: try again next call
-                return (None, [], [])
-            if isinstance(y, np.ndarray) and _plan_buffer_bytes(plan, x, y, leaves) <= _PLAN_BYTES \
-                    and plan.finish(x, y):
-                x2 = (x * 0.5 + 0.25).astype(self.dtype)
-                if not (np.array_equal(plan.run(x), y, equal_nan=True) and np.array_equal(
-                        plan.run(x2), self._forward_add(x2, False, None)[0], equal_nan=True)):
-                    plan = None
-            else:
-                plan = None
-        # after the forward: _param() may have replaced a params array by a converted copy
-        return (plan, leaves, [(leaf, k, v) for leaf in leaves for k, v in leaf.params.items()])
-
     def _forward_add(self, x, training, add):
         # the last layer may add ``add`` (a Residual's skip input) as it stores
         if not self.layers:
@@ -207,158 +390,6 @@ class Sequential(Layer):
         for i in range(len(self.layers) - 1, -1, -1):
             g = self._sub_backward(self.layers[i], g, input_grad or i > 0)
         return g
-
-    def predict(self, x, batch_size=None):
-        """Inference over ``x`` in chunks of ``batch_size`` rows.
-
-        Memory stays bounded and the result is bitwise the same whatever
-        ``batch_size`` is (and whatever the thread count).
-
-        Parameters
-        ----------
-        x : array_like, shape (N, ...)
-            The model's input.
-        batch_size : int, optional
-            Rows per chunk (default 256).
-
-        Returns
-        -------
-        ndarray
-            ``(N, ...)``: the outputs of every chunk, in order.
-        """
-        bs = _PREDICT_BATCH if batch_size is None else pos_int(batch_size, "batch_size", "Sequential.predict")
-        if not isinstance(x, np.ndarray):
-            x = np.asarray(x)
-        if x.ndim < 1:
-            raise ValueError(f"Sequential.predict: expected a batch (N, ...), got {shape_str(x.shape)}")
-        n = x.shape[0]
-        if n <= bs:
-            return self.forward(x)
-        out = None
-        for s in range(0, n, bs):
-            y = self.forward(x[s:s + bs])
-            if out is None:
-                out = np.empty((n,) + y.shape[1:], dtype=y.dtype)
-            out[s:s + y.shape[0]] = y
-        return out
-
-    # -- training -------------------------------------------------------
-    def fit(self, x, y, loss="mse", optimizer="adam", epochs=1, batch_size=32, validation_data=None,
-            clip_value=None, clip_norm=None, verbose=1, shuffle=True, metrics="auto"):
-        """Mini-batch training.
-
-        Every epoch shuffles the samples (library RNG), then for each batch
-        runs ``forward(training=True)``, the loss, ``backward``, the
-        clipping and one optimiser step.
-
-        Parameters
-        ----------
-        x : array_like, shape (N, ...)
-            Inputs.
-        y : array_like, shape (N, ...)
-            Targets, as the loss takes them (e.g. integer labels ``(N,)``
-            for ``"cross_entropy"``).
-        loss : Loss or str, default "mse"
-            A :mod:`nnc.losses` object or a name (``"mse"``,
-            ``"cross_entropy"``, ``"bce"``, see :func:`nnc.losses.get`).
-        optimizer : Optimizer or str, default "adam"
-            A :mod:`nnc.optim` object or a name (``"adam"``, ``"sgd"``).
-        epochs : int, default 1
-        batch_size : int, default 32
-            The last batch of an epoch may be smaller.
-        validation_data : (x_val, y_val), optional
-            Evaluated (with :meth:`predict`) after every epoch.
-        clip_value, clip_norm : float, optional
-            Gradient clipping at every step: :func:`nnc.clip_grad_value`
-            first, then :func:`nnc.clip_grad_norm` on the global norm.
-        verbose : {0, 1, 2}, default 1
-            0 silent, 1 a progress bar (tqdm, on stderr), 2 one line per epoch.
-        shuffle : bool, default True
-            Reshuffle the samples every epoch with the library RNG
-            (:func:`nnc.seed`).
-        metrics : "auto", ["accuracy"] or [], default "auto"
-            ``"auto"``: accuracy for the classification losses, none for MSE.
-
-        Returns
-        -------
-        dict of str to list of float
-            One entry per epoch under ``"loss"`` (the sample-weighted mean
-            of the batch losses), and ``"val_loss"``, ``"accuracy"``,
-            ``"val_accuracy"`` when computed.
-        """
-        loss_fn = losses.get(loss)
-        opt = optim.get(optimizer)
-        epochs = pos_int(epochs, "epochs", "Sequential.fit", minimum=0)
-        batch_size = pos_int(batch_size, "batch_size", "Sequential.fit")
-        if metrics == "auto":
-            metrics = [] if isinstance(loss_fn, losses.MeanSquaredError) else ["accuracy"]
-        metrics = list(metrics or [])
-        if any(m != "accuracy" for m in metrics):
-            raise ValueError(f"Sequential.fit: unknown metrics {metrics!r}; supported: ['accuracy']")
-        want_acc = "accuracy" in metrics
-        x, y = np.asarray(x), np.asarray(y)
-        if x.ndim < 1 or y.ndim < 1 or x.shape[0] != y.shape[0]:
-            raise ValueError(f"Sequential.fit: x and y must have the same number of samples, "
-                             f"got {shape_str(x.shape)} and {shape_str(y.shape)}")
-        if validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-                raise ValueError("Sequential.fit: validation_data must be a pair (x_val, y_val)")
-            xv, yv = np.asarray(validation_data[0]), np.asarray(validation_data[1])
-
-        history = {"loss": []}
-        if validation_data is not None:
-            history["val_loss"] = []
-        if want_acc:
-            history["accuracy"] = []
-            if validation_data is not None:
-                history["val_accuracy"] = []
-        n = x.shape[0]
-        nbatches = -(-n // batch_size)
-        bar = _progress_bar(total=epochs * nbatches, unit="batch", file=sys.stderr, disable=verbose != 1,
-                            dynamic_ncols=True, mininterval=0.2)
-        post = {}
-        try:
-            for epoch in range(epochs):
-                bar.set_description(f"Epoch {epoch + 1}/{epochs}", refresh=False)
-                order = _config.rng().permutation(n) if shuffle else np.arange(n)
-                total, correct, count = 0.0, 0, 0
-                for b in range(nbatches):
-                    idx = order[b * batch_size:(b + 1) * batch_size]
-                    xb, yb = x[idx], y[idx]
-                    out = self.forward(xb, training=True)
-                    batch_loss = loss_fn(out, yb)
-                    self.backward(loss_fn.backward(), input_grad=False)
-                    grads = self.grads
-                    if clip_value is not None:
-                        clip_grad_value(grads, clip_value)
-                    if clip_norm is not None:
-                        clip_grad_norm(grads, clip_norm)
-                    opt.step(self.params, grads)
-                    total += batch_loss * len(idx)
-                    if want_acc:
-                        c, m = _accuracy(out, yb, loss_fn)
-                        correct, count = correct + c, count + m
-                    post["loss"] = f"{total / (b * batch_size + len(idx)):.4f}"
-                    if want_acc:
-                        post["accuracy"] = f"{correct / max(count, 1):.4f}"
-                    bar.set_postfix(post, refresh=False)
-                    bar.update(1)
-                history["loss"].append(total / n if n else float("nan"))
-                if want_acc:
-                    history["accuracy"].append(correct / count if count else float("nan"))
-                if validation_data is not None:
-                    pv = self.predict(xv, batch_size=max(batch_size, _PREDICT_BATCH))
-                    history["val_loss"].append(loss_fn(pv, yv))
-                    if want_acc:
-                        c, m = _accuracy(pv, yv, loss_fn)
-                        history["val_accuracy"].append(c / m if m else float("nan"))
-                post = {k: f"{v[-1]:.4f}" for k, v in history.items()}
-                bar.set_postfix(post, refresh=True)
-                if verbose == 2:
-                    print(f"Epoch {epoch + 1}/{epochs}: " + ", ".join(f"{k}={v}" for k, v in post.items()))
-        finally:
-            bar.close()
-        return history
 
     # -- description and persistence ---------------------------------------
     def summary(self, input_shape=None, file=None):
@@ -414,21 +445,6 @@ class Sequential(Layer):
         if not isinstance(specs, list):
             raise ValueError("Sequential.from_config: expected a list under 'layers'")
         return cls([layer_from_config(s, "Sequential.from_config") for s in specs], dtype=config.get("dtype"))
-
-    def save(self, path):
-        """Write the model to exactly ``path``; :func:`nnc.load` restores it.
-
-        The file is one ``.npz`` archive (no pickle): the JSON configuration
-        of every layer plus each parameter array with its SHA-256 digest.
-        It is written to a temporary file first and then renamed, so
-        ``path`` is never left half written.
-
-        Parameters
-        ----------
-        path : str or os.PathLike
-            No suffix is added.
-        """
-        serialization.save(self, path)
 
     def __repr__(self):
         return "Sequential([" + ", ".join(repr(layer) for layer in self.layers) + "])"
