@@ -15,6 +15,9 @@ from . import _core
 from ._version import __version__
 
 if _core.init_status() != 0:
+    if os.environ.get("NNC_CPU") and os.environ["NNC_CPU"] not in _core.cpu_rows():
+        raise ImportError(f"nnc: NNC_CPU={os.environ['NNC_CPU']!r} is not a CPU row; "
+                          f"use one of {list(_core.cpu_rows())}")
     raise ImportError(
         f"nnc: NNC_ISA={os.environ.get('NNC_ISA')!r} is not a supported ISA on this CPU; "
         f"use one of {[n for n in _core.ISA_NAMES if _core.isa_supported(n)]}")
@@ -184,8 +187,10 @@ def show_config(file=None):
     """Print the build and run-time configuration.
 
     The lines show the nnc version, the instruction set in use and the ones
-    this CPU supports, the thread count and stall guard, the compiler, the
-    OpenMP version, the NumPy version and the memory cache.
+    this CPU supports, the CPU (vendor, family and model, the caches it
+    reported) and the row of nnc's CPU table in use with the GEMM blocking it
+    gives, the thread count and stall guard, the compiler, the OpenMP
+    version, the NumPy version and the memory cache.
 
     Parameters
     ----------
@@ -193,9 +198,19 @@ def show_config(file=None):
         Where to print (default ``sys.stdout``).
     """
     supported = [n for n in _core.ISA_NAMES if _core.isa_supported(n)]
+    cpu = _core.cpu_info()
+    blocks = ["{} MRxNR {}x{} KC {} MC {} NC {}".format(name, *_core.gemm_block_sizes(f64))
+              for name, f64 in (("float32", False), ("float64", True))]
     lines = [
         f"nnc {__version__}",
         f"  isa:         {_core.get_isa()} (supported: {', '.join(supported)}; NNC_ISA to force)",
+        f"  cpu:         {cpu['vendor']} family 0x{cpu['family']:x} model 0x{cpu['model']:x}; caches "
+        f"L1d {cpu['detected_l1d_kib']} KiB, L2 {cpu['detected_l2_kib']} KiB, "
+        f"L3 {cpu['detected_l3_kib']} KiB a core (0: not reported)",
+        f"  cpu row:     {cpu['row']} (detected: {cpu['detected_row']}; NNC_CPU to force): L1d "
+        f"{cpu['l1d_kib']} KiB, L2 {cpu['l2_kib']} KiB, L3 {cpu['l3_kib']} KiB a core, "
+        f"{cpu['fma512_pipes']} 512-bit FMA pipes",
+        f"  gemm blocks: {blocks[0]}; {blocks[1]}",
         f"  threads:     {get_num_threads()} (stall guard: {_stall_guard()})",
         f"  compiler:    {_core.compiler()}",
         f"  openmp:      {_core.openmp_version()}",

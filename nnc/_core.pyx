@@ -52,6 +52,29 @@ def set_isa(name):
                          f"{[n for n in ISA_NAMES if isa_supported(n)]}")
 
 
+def cpu_rows():
+    """The names of the CPU table's rows (runtime/cpu.c)."""
+    return tuple(nnc_cpu_row_name(i).decode() for i in range(nnc_cpu_row_count()))
+
+
+def cpu_info():
+    """The CPU row in use and what this machine reported, as a dict."""
+    cdef const nnc_cpu_model *c = nnc_cpu()
+    return {"row": c.row.decode(), "detected_row": nnc_cpu_detected_row().decode(),
+            "vendor": c.vendor.decode(), "family": c.family, "model": c.model,
+            "l1d_kib": c.l1d_kib, "l2_kib": c.l2_kib, "l3_kib": c.l3_kib, "fma512_pipes": c.fma512_pipes,
+            "kc_l1_pct": c.kc_l1_pct, "mc_l2_pct": c.mc_l2_pct, "detected_l1d_kib": c.detected_l1d_kib,
+            "detected_l2_kib": c.detected_l2_kib, "detected_l3_kib": c.detected_l3_kib}
+
+
+def set_cpu(name):
+    """Switch to another CPU row (None: the one detected); tests and
+    benchmarks only: not safe while other threads run kernels."""
+    cdef bytes b = (name or "").encode()
+    if nnc_set_cpu(b) != NNC_OK:
+        raise ValueError(f"unknown CPU row {name!r}; rows: {list(cpu_rows())}")
+
+
 def set_num_threads(int n):
     nnc_set_num_threads(n)
 

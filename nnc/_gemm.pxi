@@ -20,6 +20,13 @@ def gemm(int ta, int tb, const floating[:, ::1] A, const floating[:, ::1] B, flo
                     act))
 
 
+def gemm_block_sizes(dtype_is_f64):
+    """The GEMM's (MR, NR, KC, MC, NC) under the active ISA and CPU row."""
+    cdef nnc_ssize out[5]
+    op_gemm_block_sizes(dtype_is_f64, out)
+    return tuple(out[i] for i in range(5))
+
+
 def gemm_packed_b_size(dtype_is_f64, nnc_ssize n, nnc_ssize k):
     cdef nnc_ssize s = op_gemm_packed_b_size(dtype_is_f64, n, k)
     if s < 0:

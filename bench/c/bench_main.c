@@ -206,6 +206,11 @@ int main(int argc, char **argv)
     }
     if (ref_self_test()) return 1;
     printf("# reference self-test passed (naive double references: GEMM, conv, pool)\n");
+    const nnc_cpu_model *cpu = nnc_cpu();
+    printf("# cpu: %s family 0x%x model 0x%x; row %s (NNC_CPU to force): L1d %d KiB, L2 %d KiB, "
+           "L3 share %d KiB, 512-bit FMA pipes %d\n",
+           cpu->vendor, cpu->family, cpu->model, cpu->row, cpu->l1d_kib, cpu->l2_kib, cpu->l3_kib,
+           cpu->fma512_pipes);
     if (peak) measure_peaks(&o);
     int status = 0, ran = 0;
     for (int i = 0; i < N_FAMILIES; ++i) {

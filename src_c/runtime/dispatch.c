@@ -1,8 +1,8 @@
-// runtime/dispatch.c - CPU detection, ISA choice and the public entry points.
+// runtime/dispatch.c - ISA choice and the public entry points.
 //
 // nnc_init() picks the best ISA this CPU supports (lowered by NNC_ISA) and
-// fills the two active ops tables; every public nnc_<op>_<dtype>() forwards
-// to the table.  The tables are written only by nnc_init/nnc_set_isa, which
+// the CPU row (runtime/cpu.c, NNC_CPU), and fills the two active ops tables;
+// every public nnc_<op>_<dtype>() forwards to the table.  The tables are written only by nnc_init/nnc_set_isa, which
 // the bindings call with the GIL held (import time, tests, the bench).
 #include <stdlib.h>
 #include <string.h>
@@ -77,6 +77,7 @@ int nnc_init(void)
         else status = NNC_EINVAL;
     }
     nnc_set_isa(best);
+    if (nnc_set_cpu(getenv("NNC_CPU")) != NNC_OK) status = NNC_EINVAL;
     return status;
 }
 

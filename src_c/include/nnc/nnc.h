@@ -40,8 +40,10 @@ enum nnc_act {
 };
 
 // Chooses the best ISA the CPU supports, lowered by the NNC_ISA environment
-// variable.  Returns NNC_EINVAL if NNC_ISA names an unknown or unsupported ISA
-// (the ISA then stays at the best supported one).  Idempotent.
+// variable, and the CPU row (nnc_cpu.h; NNC_CPU forces one).  Returns
+// NNC_EINVAL if NNC_ISA names an unknown or unsupported ISA or NNC_CPU an
+// unknown row (the ISA then stays at the best supported one, the row at the
+// one detected).  Idempotent.
 int nnc_init(void);
 int nnc_isa_supported(int isa);   // 1 if this CPU (and build) can run isa
 int nnc_get_isa(void);
@@ -87,6 +89,7 @@ void nnc_mem_clear_cache(void);
 const char *nnc_compiler(void);
 int nnc_openmp_version(void);
 
+#include "nnc/nnc_cpu.h"
 #include "nnc/nnc_conv.h"
 #include "nnc/nnc_pool.h"
 #include "nnc/nnc_rnn.h"

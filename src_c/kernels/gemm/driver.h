@@ -17,21 +17,22 @@ static void NNC_FN(gemm_scale_only)(const NNC_FN(gemm_args) *g)
 // The big path: the thread team (or the calling thread alone, nt == 1, the
 // worksharing loops then being orphaned) runs every macro-tile.  bbuf is the
 // shared packed B block (unused when g->Bp), abuf this thread's A block.
-static void NNC_FN(gemm_blocked)(const NNC_FN(gemm_args) *g, NNC_T *bbuf, NNC_T *abuf, int nt)
+static void NNC_FN(gemm_blocked)(const NNC_FN(gemm_args) *g, const NNC_FN(gemm_blocks) *blk, NNC_T *bbuf,
+                                 NNC_T *abuf, int nt)
 {
-    const nnc_ssize m = g->m, n = g->n, k = g->k;
+    const nnc_ssize m = g->m, n = g->n, k = g->k, kcb = blk->kc;
     // Row blocks of equal size (a multiple of MR), so threads get equal items.
-    const nnc_ssize n_ib = NNC_CEILDIV(m, GEMM_MC);
+    const nnc_ssize n_ib = NNC_CEILDIV(m, blk->mc);
     const nnc_ssize mcb = NNC_CEILDIV(NNC_CEILDIV(m, n_ib), NNC_GEMM_MR) * NNC_GEMM_MR;
-    for (nnc_ssize jc = 0; jc < n; jc += GEMM_NC) {
-        const nnc_ssize nc = NNC_MIN(GEMM_NC, n - jc);
+    for (nnc_ssize jc = 0; jc < n; jc += blk->nc) {
+        const nnc_ssize nc = NNC_MIN(blk->nc, n - jc);
         const nnc_ssize np = NNC_CEILDIV(nc, GEMM_NR);
         // Column chunks (in panels) so that few row blocks still split.
         nnc_ssize n_jb = nt > 1 ? NNC_MIN(np, NNC_MAX(1, NNC_CEILDIV(4 * nt, n_ib))) : 1;
         const nnc_ssize pchunk = NNC_CEILDIV(np, n_jb);
         n_jb = NNC_CEILDIV(np, pchunk);
-        for (nnc_ssize pc = 0; pc < k; pc += GEMM_KC) {
-            const nnc_ssize kc = NNC_MIN(GEMM_KC, k - pc);
+        for (nnc_ssize pc = 0; pc < k; pc += kcb) {
+            const nnc_ssize kc = NNC_MIN(kcb, k - pc);
             const int first = pc == 0, last = pc + kc == k;
             const NNC_T *bp;
             nnc_ssize pstride;
@@ -75,12 +76,12 @@ static void NNC_FN(gemm_blocked)(const NNC_FN(gemm_args) *g, NNC_T *bbuf, NNC_T 
 // one tile) into an L1 buffer and consuming it at once.  Same micro-kernels
 // and KC slices as the big path, so bitwise the same rows; no shared buffer,
 // no barrier.
-static int NNC_FN(gemm_small_part)(const NNC_FN(gemm_args) *g, int t, int nt)
+static int NNC_FN(gemm_small_part)(const NNC_FN(gemm_args) *g, nnc_ssize kcb, int t, int nt)
 {
     const nnc_ssize m = g->m, n = g->n, k = g->k;
     const nnc_ssize np = NNC_CEILDIV(n, GEMM_NR), mp = NNC_CEILDIV(m, NNC_GEMM_MR) * NNC_GEMM_MR;
-    const nnc_ssize kb = NNC_MIN(NNC_MAX(1, GEMM_ABUDGET / mp / GEMM_KC) * GEMM_KC, k);
-    const nnc_ssize kc_max = NNC_MIN(GEMM_KC, k);
+    const nnc_ssize kb = NNC_MIN(NNC_MAX(1, GEMM_ABUDGET / mp / kcb) * kcb, k);
+    const nnc_ssize kc_max = NNC_MIN(kcb, k);
     NNC_T *abuf = nnc_tls_scratch(NNC_SCRATCH_GEMM_A, sizeof(NNC_T) * (size_t)(mp * kb));
     // One row: four panels at a time, for enough independent FMA chains.
     const nnc_ssize group = m == 1 ? 4 : 1;
@@ -90,12 +91,12 @@ static int NNC_FN(gemm_small_part)(const NNC_FN(gemm_args) *g, int t, int nt)
     const nnc_ssize jp0 = np * t / nt, jp1 = np * (t + 1) / nt;
     for (nnc_ssize k0 = 0; k0 < k; k0 += kb) {
         const nnc_ssize k1 = NNC_MIN(k, k0 + kb);
-        for (nnc_ssize pc = k0; pc < k1; pc += GEMM_KC)
-            NNC_FN(gemm_pack_a)(abuf + mp * (pc - k0), g, 0, m, pc, NNC_MIN(GEMM_KC, k - pc));
+        for (nnc_ssize pc = k0; pc < k1; pc += kcb)
+            NNC_FN(gemm_pack_a)(abuf + mp * (pc - k0), g, 0, m, pc, NNC_MIN(kcb, k - pc));
         for (nnc_ssize jp = jp0; jp < jp1; jp += group) {
             const nnc_ssize gp = NNC_MIN(group, jp1 - jp), j = jp * GEMM_NR;
-            for (nnc_ssize pc = k0; pc < k1; pc += GEMM_KC) {
-                const nnc_ssize kc = NNC_MIN(GEMM_KC, k - pc);
+            for (nnc_ssize pc = k0; pc < k1; pc += kcb) {
+                const nnc_ssize kc = NNC_MIN(kcb, k - pc);
                 const int first = pc == 0, last = pc + kc == k;
                 const NNC_T *a = abuf + mp * (pc - k0), *bp;
                 nnc_ssize pstride, bs = GEMM_NR;
@@ -137,15 +138,15 @@ static int NNC_FN(gemm_small_part)(const NNC_FN(gemm_args) *g, int t, int nt)
 
 // The small-m path on up to nt threads (never more than B has panels); nt
 // == 1 runs on the calling thread without an OpenMP team.
-static int NNC_FN(gemm_small)(const NNC_FN(gemm_args) *g, int nt)
+static int NNC_FN(gemm_small)(const NNC_FN(gemm_args) *g, nnc_ssize kcb, int nt)
 {
     const nnc_ssize np = NNC_CEILDIV(g->n, GEMM_NR);
     if (nt > np) nt = (int)np;
-    if (nt <= 1) return NNC_FN(gemm_small_part)(g, 0, 1);
+    if (nt <= 1) return NNC_FN(gemm_small_part)(g, kcb, 0, 1);
     int failed = 0;
     #pragma omp parallel for num_threads(nt) schedule(static, 1)
     for (int t = 0; t < nt; ++t)
-        if (NNC_FN(gemm_small_part)(g, t, nt)) {
+        if (NNC_FN(gemm_small_part)(g, kcb, t, nt)) {
             #pragma omp atomic write
             failed = 1;
         }
@@ -161,14 +162,15 @@ static int NNC_FN(gemm_run)(const NNC_FN(gemm_args) *g, int nt)
         NNC_FN(gemm_scale_only)(g);
         return NNC_OK;
     }
-    if (m <= GEMM_MC) return NNC_FN(gemm_small)(g, nt);
+    const NNC_FN(gemm_blocks) blk = NNC_FN(gemm_blocking)();
+    if (m <= blk.mc) return NNC_FN(gemm_small)(g, blk.kc, nt);
     NNC_T *bbuf = NULL;
-    nnc_ssize ncb = NNC_MIN(GEMM_NC, NNC_CEILDIV(n, GEMM_NR) * GEMM_NR);
+    nnc_ssize ncb = NNC_MIN(blk.nc, NNC_CEILDIV(n, GEMM_NR) * GEMM_NR);
     if (!g->Bp) {
-        bbuf = nnc_tls_scratch(NNC_SCRATCH_GEMM_B, sizeof(NNC_T) * (size_t)GEMM_KC * (size_t)ncb);
+        bbuf = nnc_tls_scratch(NNC_SCRATCH_GEMM_B, sizeof(NNC_T) * (size_t)blk.kc * (size_t)ncb);
         if (!bbuf) return NNC_ENOMEM;
     }
-    const size_t abytes = sizeof(NNC_T) * (size_t)GEMM_MC * GEMM_KC;
+    const size_t abytes = sizeof(NNC_T) * (size_t)blk.mc * (size_t)blk.kc;
     int failed = 0;
     // Always a region of its own, even of one thread: gemm_blocked's omp-for
     // loops must bind to this team, never to a caller's parallel region (an
@@ -180,7 +182,7 @@ static int NNC_FN(gemm_run)(const NNC_FN(gemm_args) *g, int nt)
             #pragma omp atomic write
             failed = 1;
         }
-        NNC_FN(gemm_blocked)(g, bbuf, abuf, nt);
+        NNC_FN(gemm_blocked)(g, &blk, bbuf, abuf, nt);
     }
     return failed ? NNC_ENOMEM : NNC_OK;
 }

@@ -15,15 +15,15 @@
 // element C[i][j] is, per KC slice [pc, pc+kc) in increasing pc, the FMA
 // chain acc = fma(A[i][p], B[p][j], acc) over p in order from acc = 0, then
 // c = alpha*acc (+ beta*C on the first slice, + c on later ones), bias and
-// activation on the last.  KC is a per-(ISA) constant, never derived from
-// m, n or the thread count.  Everything else may vary without changing a
+// activation on the last.  KC is a constant of the CPU row, ISA and dtype
+// (gemm_blocking below), never derived from m, n or the thread count.  Everything else may vary without changing a
 // bit: the tile an element falls in (rows of a partial tile run a kernel
 // specialised for fewer rows; one row may run gemm_ukr_1x4, four panels at
 // once), the path (small-m or blocked), whether B is packed per call,
 // prepacked (gemm_pack_b) or read in place, and which thread owns a tile.
 // So predict() gives bitwise the same rows for any batch size, and results
-// are the same for any thread count.  Across ISAs results differ (FMA width
-// and KC are per ISA).
+// are the same for any thread count.  Across ISAs and CPU rows results
+// differ (FMA width, KC).
 //
 // Paths and threads (each thread owns the C tiles it writes; no atomics):
 // - m <= MC, the layer shapes (gemm_small): thread t owns a contiguous run
@@ -42,14 +42,31 @@
 //   nt.h       gemm_nt: A B^T with both operands row-major along k, unpacked
 
 #define GEMM_NR (NNC_GEMM_NV * NNC_VLEN)
-// KC 256: a KC x NR B micro-panel (reused by every MR-row tile of a block)
-// is 16-32 KiB, L1/L2-resident; KC = 128 for AVX-512 f32 (16 KiB) measured
-// ~3% slower on Zen 4.  The A block (MC x KC) stays in L2.
-#define GEMM_KC 256
-#define GEMM_MC (264 / NNC_GEMM_MR * NNC_GEMM_MR)
-#define GEMM_NC (128 * GEMM_NR)
 // Elements of packed A the small-m path keeps (all KC slices it can): 256 KiB.
 #define GEMM_ABUDGET (262144 / (nnc_ssize)sizeof(NNC_T))
+
+// The cache blocks of the CPU row in use (runtime/cpu.c, nnc_cpu.h):
+// - KC, the slice depth: a KC x NR packed B panel (reused by every MR-row
+//   tile of a block) fills the row's share of L1d; a multiple of 16 in
+//   [128, 256] (longer FMA chains round more: KC 512 tripled the float32
+//   error of a 1024-deep product against a float64 reference).  KC depends on the row, the ISA (NR) and the dtype only,
+//   never on m, n or the thread count (the determinism contract above).
+// - MC: the MC x KC packed A block fills the row's share of L2.
+// - NC: the KC x NC packed B block fits the row's L3 share of one core.
+typedef struct {
+    nnc_ssize kc, mc, nc;
+} NNC_FN(gemm_blocks);
+
+NNC_INLINE NNC_FN(gemm_blocks) NNC_FN(gemm_blocking)(void)
+{
+    const nnc_cpu_model *cpu = nnc_cpu();
+    const nnc_ssize sz = (nnc_ssize)sizeof(NNC_T);
+    nnc_ssize kc = (nnc_ssize)cpu->l1d_kib * 1024 * cpu->kc_l1_pct / 100 / (GEMM_NR * sz) / 16 * 16;
+    kc = NNC_MIN(256, NNC_MAX(128, kc));
+    const nnc_ssize mc = (nnc_ssize)cpu->l2_kib * 1024 * cpu->mc_l2_pct / 100 / (kc * sz) / NNC_GEMM_MR;
+    const nnc_ssize nc = (nnc_ssize)cpu->l3_kib * 1024 / (kc * sz) / GEMM_NR;
+    return (NNC_FN(gemm_blocks)){kc, NNC_MAX(4, mc) * NNC_GEMM_MR, NNC_MAX(8, nc) * GEMM_NR};
+}
 
 // One GEMM problem (the formula above); the B operand is either unpacked
 // (B, ldb, tb) or prepacked by gemm_pack_b (Bp; B is then unused).
@@ -75,7 +92,4 @@ typedef struct {
 #include "kernels/gemm/nt.h"
 
 #undef GEMM_NR
-#undef GEMM_KC
-#undef GEMM_MC
-#undef GEMM_NC
 #undef GEMM_ABUDGET

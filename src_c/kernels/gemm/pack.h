@@ -84,7 +84,19 @@ static nnc_ssize NNC_FN(gemm_packed_b_size)(nnc_ssize n, nnc_ssize k)
 // The KC slice depth: a GEMV-shaped caller (the recurrent kernels) that
 // reads packed panels itself restarts its FMA chains at the same slice
 // boundaries.
-static nnc_ssize NNC_FN(gemm_kc)(void) { return GEMM_KC; }
+static nnc_ssize NNC_FN(gemm_kc)(void) { return NNC_FN(gemm_blocking)().kc; }
+
+// {MR, NR, KC, MC, NC} (the op gemm_block_sizes, for nnc.show_config).
+static int NNC_FN(gemm_block_sizes)(nnc_ssize *out)
+{
+    const NNC_FN(gemm_blocks) blk = NNC_FN(gemm_blocking)();
+    out[0] = NNC_GEMM_MR;
+    out[1] = GEMM_NR;
+    out[2] = blk.kc;
+    out[3] = blk.mc;
+    out[4] = blk.nc;
+    return NNC_OK;
+}
 
 // gemm_pack_b's layout: panel jp holds columns [jp*NR, jp*NR+NR) for every
 // p, so any KC slice of a panel is contiguous.  Packs panel jp of op(B)
