@@ -197,6 +197,26 @@ def test_row_subsets_bitwise_equal(ta, tb, packed, dtype, isa, nthreads, rng):
 
 
 
+
+@pytest.mark.parametrize("ta,tb", TRANS)
+def test_short_k_products(ta, tb, dtype, isa, rng):
+    """Products with k = 1 .. a few (a dense layer's dW at a small batch):
+    their tiles run rows outer; reference, packed == unpacked and 1 == 2
+    threads, bitwise."""
+    old = nnc.get_num_threads()
+    try:
+        for m, n, k in [(40, 1030, 1), (300, 33, 2), (700, 200, 7), (13, 45, 3), (290, 2100, 1)]:
+            A, B, C, b = operands(rng, dtype, ta, tb, m, n, k, 0.5, bias=True)
+            out = []
+            for nt in (1, 2):
+                nnc.set_num_threads(nt)
+                out += [run(ta, tb, A, B, C, 1.0, 0.5, b, ACTS["relu"], packed) for packed in (False, True)]
+            check(out[0], ta, tb, A, B, C, 1.0, 0.5, b, "relu", what=f"{isa} {m}x{n}x{k}")
+            for o in out[1:]:
+                np.testing.assert_array_equal(o, out[0], err_msg=f"{isa} {m}x{n}x{k}")
+    finally:
+        nnc.set_num_threads(old)
+
 # -- the unpacked dot-product path C = act(alpha A B^T + beta C + bias) ----------
 
 def run_nt(A, B, C, alpha=1.0, beta=0.0, bias=None, act=0):

@@ -14,6 +14,30 @@ static void NNC_FN(gemm_scale_only)(const NNC_FN(gemm_args) *g)
                                    g->bias ? g->bias + j0 : NULL);
 }
 
+// One register tile: rows [ic + ir, ic + ir + MR) (fewer at the block's
+// end) x columns [j, j + NR) of C, over a KC slice of packed A (abuf, the
+// block's rows from ic) and the B panel bp (rows bs apart).
+NNC_INLINE void NNC_FN(gemm_tile)(const NNC_FN(gemm_args) *g, nnc_ssize kc, const NNC_T *abuf, nnc_ssize ir,
+                                  nnc_ssize mc, const NNC_T *bp, nnc_ssize bs, nnc_ssize ic, nnc_ssize j, int first,
+                                  int last)
+{
+    NNC_FN(gemm_ukrs)[NNC_MIN(NNC_GEMM_MR, mc - ir)](kc, abuf + ir * kc, bp, bs, g->C + (ic + ir) * g->ldc + j,
+                                                     g->ldc, NNC_MIN(GEMM_NR, g->n - j), first, last, g,
+                                                     g->bias ? g->bias + j : NULL);
+}
+
+// The order of a block's tiles.  Panels outer (each KC x NR B panel stays in
+// L1 while every row tile of the block passes it) unless the block's B
+// panels together fit in a quarter of L2: then rows outer, so that C is
+// written row by row, a whole line at a time, instead of in NR-wide strips
+// down the block (strips of rows a power of two apart thrash the caches'
+// sets, and a short KC leaves nothing to hide the stores behind).  The
+// order changes no result.
+NNC_INLINE int NNC_FN(gemm_rows_outer)(nnc_ssize kc, nnc_ssize panels)
+{
+    return (double)kc * (double)(panels * GEMM_NR) * sizeof(NNC_T) <= (double)nnc_cpu()->l2_kib * 256.0;
+}
+
 // The big path: the thread team (or the calling thread alone, nt == 1, the
 // worksharing loops then being orphaned) runs every macro-tile.  bbuf is the
 // shared packed B block (unused when g->Bp), abuf this thread's A block.
@@ -53,20 +77,40 @@ static void NNC_FN(gemm_blocked)(const NNC_FN(gemm_args) *g, const NNC_FN(gemm_b
                 const nnc_ssize ib = item / n_jb, jb = item % n_jb;
                 const nnc_ssize ic = ib * mcb, mc = NNC_MIN(mcb, m - ic);
                 NNC_FN(gemm_pack_a)(abuf, g, ic, mc, pc, kc);
-                const nnc_ssize jp1 = NNC_MIN(np, (jb + 1) * pchunk);
-                for (nnc_ssize jp = jb * pchunk; jp < jp1; ++jp) {
-                    const nnc_ssize j = jc + jp * GEMM_NR, ncols = NNC_MIN(GEMM_NR, n - j);
-                    const NNC_T *bias = g->bias ? g->bias + j : NULL;
-                    for (nnc_ssize ir = 0; ir < mc; ir += NNC_GEMM_MR) {
-                        const nnc_ssize rows = NNC_MIN(NNC_GEMM_MR, mc - ir);
-                        NNC_FN(gemm_ukrs)[rows](kc, abuf + ir * kc, bp + jp * pstride, GEMM_NR,
-                                                g->C + (ic + ir) * g->ldc + j, g->ldc, ncols, first,
-                                                last, g, bias);
-                    }
+                const nnc_ssize jp0 = jb * pchunk, jp1 = NNC_MIN(np, (jb + 1) * pchunk);
+                if (NNC_FN(gemm_rows_outer)(kc, jp1 - jp0)) {
+                    for (nnc_ssize ir = 0; ir < mc; ir += NNC_GEMM_MR)
+                        for (nnc_ssize jp = jp0; jp < jp1; ++jp)
+                            NNC_FN(gemm_tile)(g, kc, abuf, ir, mc, bp + jp * pstride, GEMM_NR, ic, jc + jp * GEMM_NR,
+                                              first, last);
+                } else {
+                    for (nnc_ssize jp = jp0; jp < jp1; ++jp)
+                        for (nnc_ssize ir = 0; ir < mc; ir += NNC_GEMM_MR)
+                            NNC_FN(gemm_tile)(g, kc, abuf, ir, mc, bp + jp * pstride, GEMM_NR, ic, jc + jp * GEMM_NR,
+                                              first, last);
                 }
             }
         }
     }
+}
+
+// The small-m path's tiles in rows-outer order (gemm_rows_outer) for one KC
+// slice (k <= KC) with B prepacked or row-major and read in place (only a
+// partial last panel is packed, into pbuf): panels [jp0, jp1), all m rows
+// of packed A (a).
+static void NNC_FN(gemm_small_rows)(const NNC_FN(gemm_args) *g, const NNC_T *a, NNC_T *pbuf, nnc_ssize jp0,
+                                    nnc_ssize jp1)
+{
+    const nnc_ssize k = g->k, n = g->n;
+    const int partial = !g->Bp && jp1 > jp0 && jp1 * GEMM_NR > n;
+    if (partial) NNC_FN(gemm_pack_b_panel)(pbuf, 0, g->B, g->ldb, n, (jp1 - 1) * GEMM_NR, 0, k);
+    for (nnc_ssize ir = 0; ir < g->m; ir += NNC_GEMM_MR)
+        for (nnc_ssize jp = jp0; jp < jp1; ++jp) {
+            const nnc_ssize j = jp * GEMM_NR;
+            if (g->Bp) NNC_FN(gemm_tile)(g, k, a, ir, g->m, g->Bp + jp * k * GEMM_NR, GEMM_NR, 0, j, 1, 1);
+            else if (partial && jp == jp1 - 1) NNC_FN(gemm_tile)(g, k, a, ir, g->m, pbuf, GEMM_NR, 0, j, 1, 1);
+            else NNC_FN(gemm_tile)(g, k, a, ir, g->m, g->B + j, g->ldb, 0, j, 1, 1);
+        }
 }
 
 // The small-m path (m <= MC, one row block): thread t owns a contiguous run
@@ -89,6 +133,12 @@ static int NNC_FN(gemm_small_part)(const NNC_FN(gemm_args) *g, nnc_ssize kcb, in
         g->Bp ? NULL : nnc_tls_scratch(NNC_SCRATCH_GEMM_B, sizeof(NNC_T) * (size_t)(GEMM_NR * kc_max * group));
     if (!abuf || (!g->Bp && !pbuf)) return NNC_ENOMEM;
     const nnc_ssize jp0 = np * t / nt, jp1 = np * (t + 1) / nt;
+    if (k <= kcb && m > NNC_GEMM_MR && (g->Bp || (!g->tb && k * g->ldb <= 16384 / (nnc_ssize)sizeof(NNC_T))) &&
+        NNC_FN(gemm_rows_outer)(k, jp1 - jp0)) {
+        NNC_FN(gemm_pack_a)(abuf, g, 0, m, 0, k);
+        NNC_FN(gemm_small_rows)(g, abuf, pbuf, jp0, jp1);
+        return NNC_OK;
+    }
     for (nnc_ssize k0 = 0; k0 < k; k0 += kb) {
         const nnc_ssize k1 = NNC_MIN(k, k0 + kb);
         for (nnc_ssize pc = k0; pc < k1; pc += kcb)
