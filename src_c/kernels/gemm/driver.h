@@ -71,12 +71,16 @@ static void NNC_FN(gemm_blocked)(const NNC_FN(gemm_args) *g, const NNC_FN(gemm_b
                 bp = bbuf;
                 pstride = kc * GEMM_NR;
             }
+            // Each thread runs a contiguous run of items (static), row block
+            // major: consecutive items of one row block share its packed A.
+            nnc_ssize packed_ib = -1;
             #pragma omp for schedule(static)
             for (nnc_ssize item = 0; item < n_ib * n_jb; ++item) {
                 if (!abuf) continue;
                 const nnc_ssize ib = item / n_jb, jb = item % n_jb;
                 const nnc_ssize ic = ib * mcb, mc = NNC_MIN(mcb, m - ic);
-                NNC_FN(gemm_pack_a)(abuf, g, ic, mc, pc, kc);
+                if (ib != packed_ib) NNC_FN(gemm_pack_a)(abuf, g, ic, mc, pc, kc);
+                packed_ib = ib;
                 const nnc_ssize jp0 = jb * pchunk, jp1 = NNC_MIN(np, (jb + 1) * pchunk);
                 if (NNC_FN(gemm_rows_outer)(kc, jp1 - jp0)) {
                     for (nnc_ssize ir = 0; ir < mc; ir += NNC_GEMM_MR)
