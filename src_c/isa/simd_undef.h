@@ -7,6 +7,9 @@
 #undef nnc_vstore
 #undef nnc_mask_
 #undef nnc_vloadn
+#undef nnc_vmask
+#undef nnc_vmaskn
+#undef nnc_vloadm
 #undef nnc_vstoren
 #undef nnc_vadd
 #undef nnc_vsub

@@ -9,6 +9,9 @@
 //   nnc_vloadn(p, n) nnc_vstoren(p, v, n)
 //                                    first n < NNC_VLEN lanes (others read as 0,
 //                                    never touched in memory: no out-of-bounds access)
+//   nnc_vmask nnc_vmaskn(n) nnc_vloadm(p, m)
+//                                    the mask of the first n < NNC_VLEN lanes, made once
+//                                    (outside a loop) for nnc_vloadm: nnc_vloadn's load
 //   nnc_vloadp(p, n) nnc_vstorep(p, v, n)
 //                                    n lanes, whole or partial: the full-vector
 //                                    instruction when n >= NNC_VLEN, else the masked one
@@ -38,6 +41,9 @@
 #define nnc_vstore(p, v) _mm256_storeu_ps((p), (v))
 #define nnc_mask_(n) _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
 #define nnc_vloadn(p, n) _mm256_maskload_ps((p), nnc_mask_(n))
+#define nnc_vmask __m256i
+#define nnc_vmaskn(n) nnc_mask_(n)
+#define nnc_vloadm(p, m) _mm256_maskload_ps((p), (m))
 #define nnc_vstoren(p, v, n) _mm256_maskstore_ps((p), nnc_mask_(n), (v))
 #define nnc_vadd _mm256_add_ps
 #define nnc_vsub _mm256_sub_ps
@@ -68,6 +74,9 @@
 #define nnc_vstore(p, v) _mm256_storeu_pd((p), (v))
 #define nnc_mask_(n) _mm256_cmpgt_epi64(_mm256_set1_epi64x((long long)(n)), _mm256_setr_epi64x(0, 1, 2, 3))
 #define nnc_vloadn(p, n) _mm256_maskload_pd((p), nnc_mask_(n))
+#define nnc_vmask __m256i
+#define nnc_vmaskn(n) nnc_mask_(n)
+#define nnc_vloadm(p, m) _mm256_maskload_pd((p), (m))
 #define nnc_vstoren(p, v, n) _mm256_maskstore_pd((p), nnc_mask_(n), (v))
 #define nnc_vadd _mm256_add_pd
 #define nnc_vsub _mm256_sub_pd

@@ -9,6 +9,9 @@
 //   nnc_vloadn(p, n) nnc_vstoren(p, v, n)
 //                                    first n < NNC_VLEN lanes (others read as 0,
 //                                    never touched in memory: no out-of-bounds access)
+//   nnc_vmask nnc_vmaskn(n) nnc_vloadm(p, m)
+//                                    the mask of the first n < NNC_VLEN lanes, made once
+//                                    (outside a loop) for nnc_vloadm: nnc_vloadn's load
 //   nnc_vloadp(p, n) nnc_vstorep(p, v, n)
 //                                    n lanes, whole or partial: the full-vector
 //                                    instruction when n >= NNC_VLEN, else the masked one
@@ -38,6 +41,9 @@
 #define nnc_vload(p) _mm512_loadu_ps(p)
 #define nnc_vstore(p, v) _mm512_storeu_ps((p), (v))
 #define nnc_vloadn(p, n) _mm512_maskz_loadu_ps((__mmask16)((1u << (n)) - 1u), (p))
+#define nnc_vmask __mmask16
+#define nnc_vmaskn(n) ((__mmask16)((1u << (n)) - 1u))
+#define nnc_vloadm(p, m) _mm512_maskz_loadu_ps((m), (p))
 #define nnc_vstoren(p, v, n) _mm512_mask_storeu_ps((p), (__mmask16)((1u << (n)) - 1u), (v))
 #define nnc_vadd _mm512_add_ps
 #define nnc_vsub _mm512_sub_ps
@@ -74,6 +80,9 @@ NNC_INLINE float NNC_FN(vhsum)(__m512 v)
 #define nnc_vload(p) _mm512_loadu_pd(p)
 #define nnc_vstore(p, v) _mm512_storeu_pd((p), (v))
 #define nnc_vloadn(p, n) _mm512_maskz_loadu_pd((__mmask8)((1u << (n)) - 1u), (p))
+#define nnc_vmask __mmask8
+#define nnc_vmaskn(n) ((__mmask8)((1u << (n)) - 1u))
+#define nnc_vloadm(p, m) _mm512_maskz_loadu_pd((m), (p))
 #define nnc_vstoren(p, v, n) _mm512_mask_storeu_pd((p), (__mmask8)((1u << (n)) - 1u), (v))
 #define nnc_vadd _mm512_add_pd
 #define nnc_vsub _mm512_sub_pd

@@ -9,6 +9,9 @@
 //   nnc_vloadn(p, n) nnc_vstoren(p, v, n)
 //                                    first n < NNC_VLEN lanes (others read as 0,
 //                                    never touched in memory: no out-of-bounds access)
+//   nnc_vmask nnc_vmaskn(n) nnc_vloadm(p, m)
+//                                    the mask of the first n < NNC_VLEN lanes, made once
+//                                    (outside a loop) for nnc_vloadm: nnc_vloadn's load
 //   nnc_vloadp(p, n) nnc_vstorep(p, v, n)
 //                                    n lanes, whole or partial: the full-vector
 //                                    instruction when n >= NNC_VLEN, else the masked one
@@ -35,6 +38,9 @@
 #define nnc_vload(p) (*(p))
 #define nnc_vstore(p, v) (*(p) = (v))
 #define nnc_vloadn(p, n) ((n) > 0 ? *(p) : (NNC_T)0)
+#define nnc_vmask int
+#define nnc_vmaskn(n) ((n) > 0)
+#define nnc_vloadm(p, m) ((m) ? *(p) : (NNC_T)0)
 #define nnc_vstoren(p, v, n) do { if ((n) > 0) *(p) = (v); } while (0)
 #define nnc_vadd(a, b) ((a) + (b))
 #define nnc_vsub(a, b) ((a) - (b))

@@ -12,10 +12,11 @@ static void NNC_FN(conv_bias_grad)(NNC_T *NNC_RESTRICT db, const NNC_T *NNC_REST
     for (nnc_ssize b = 0; b < nb; ++b) {
         const nnc_ssize c0 = b * NNC_VLEN, nc = NNC_MIN(NNC_VLEN, K - c0);
         nnc_v acc = nnc_vzero();
+        const nnc_vmask lanes = nnc_vmaskn(nc == NNC_VLEN ? 0 : nc);
         if (nc == NNC_VLEN)
             for (nnc_ssize q = 0; q < P; ++q) acc = nnc_vadd(acc, nnc_vload(dz + q * ld + c0));
         else
-            for (nnc_ssize q = 0; q < P; ++q) acc = nnc_vadd(acc, nnc_vloadn(dz + q * ld + c0, nc));
+            for (nnc_ssize q = 0; q < P; ++q) acc = nnc_vadd(acc, nnc_vloadm(dz + q * ld + c0, lanes));
         nnc_vstorep(db + c0, acc, nc);
     }
 }
@@ -79,7 +80,8 @@ static void NNC_FN(conv_wgrad_bias_block)(const nnc_conv_desc *p, NNC_T *db, con
             for (nnc_ssize q = 0; q < npix; ++q) acc = nnc_vadd(acc, nnc_vload(z + q * p->ldy));
             nnc_vstore(db + c0, nnc_vadd(nnc_vload(db + c0), acc));
         } else {
-            for (nnc_ssize q = 0; q < npix; ++q) acc = nnc_vadd(acc, nnc_vloadn(z + q * p->ldy, nc));
+            const nnc_vmask lanes = nnc_vmaskn(nc);
+            for (nnc_ssize q = 0; q < npix; ++q) acc = nnc_vadd(acc, nnc_vloadm(z + q * p->ldy, lanes));
             nnc_vstoren(db + c0, nnc_vadd(nnc_vloadn(db + c0, nc), acc), nc);
         }
     }

@@ -10,18 +10,17 @@ NNC_INLINE void NNC_FN(conv_dw_taps)(const int rw, const int nv, const int full,
                                      nnc_ssize xsh, nnc_ssize ics, const NNC_T *w, nnc_ssize wst,
                                      nnc_ssize last)
 {
-    const NNC_T *rows[NNC_CONV_RWX];   // each pixel's input at tap offset 0
-    NNC_UNROLL_TILE for (int r = 0; r < rw; ++r) rows[r] = x + xsh + r * ics;
+    const nnc_vmask lanes = nnc_vmaskn(full ? 0 : last);   // made once, outside the tap loop
     for (nnc_ssize t = 0; t < ntap; ++t) {
-        const nnc_ssize off = tp[t].off;
+        const NNC_T *NNC_RESTRICT xs = x + (tp[t].off + xsh);
         const NNC_T *NNC_RESTRICT ws = w + tp[t].widx * wst;
         NNC_UNROLL_TILE for (int j = 0; j < nv; ++j) {
             const int whole = full || j < nv - 1;
             const NNC_T *wp = ws + j * NNC_VLEN;
-            const nnc_v wv = whole ? nnc_vload(wp) : nnc_vloadn(wp, last);
+            const nnc_v wv = whole ? nnc_vload(wp) : nnc_vloadm(wp, lanes);
             NNC_UNROLL_TILE for (int r = 0; r < rw; ++r) {
-                const NNC_T *xp = rows[r] + off + j * NNC_VLEN;
-                acc[r][j] = nnc_vfma(whole ? nnc_vload(xp) : nnc_vloadn(xp, last), wv, acc[r][j]);
+                const NNC_T *xp = xs + r * ics + j * NNC_VLEN;
+                acc[r][j] = nnc_vfma(whole ? nnc_vload(xp) : nnc_vloadm(xp, lanes), wv, acc[r][j]);
             }
         }
     }
@@ -51,30 +50,26 @@ static inline void NNC_FN(conv_dw_filter_row)(const nnc_conv_desc *p, const NNC_
 {
     nnc_v acc[NNC_CONV_NV];
     for (int v = 0; v < NNC_CONV_NV; ++v) acc[v] = nnc_vzero();
-    if (nch == CONV_NB) {
-        for (nnc_ssize j = jlo; j < jhi; ++j) {
-            const NNC_T *xp = x_row + (j * p->stride_w + bcol) * p->ldx + c;
-            const NNC_T *zp = dz_row + j * p->ldy + c;
-            for (int v = 0; v < NNC_CONV_NV; ++v)
+    // A full block as straight-line code; otherwise whole vectors unmasked
+    // and a partial last one through a lane mask made once (masked-off
+    // lanes read as 0: the same chain either way).
+    const int whole = (int)(nch / NNC_VLEN);
+    const nnc_vmask tail = nnc_vmaskn(nch % NNC_VLEN);
+    const nnc_ssize xs = p->stride_w * p->ldx, zs = p->ldy;
+    const NNC_T *xp = x_row + (jlo * p->stride_w + bcol) * p->ldx + c, *zp = dz_row + jlo * zs + c;
+    if (whole == NNC_CONV_NV) {
+        for (nnc_ssize j = jlo; j < jhi; ++j, xp += xs, zp += zs)
+            NNC_UNROLL_TILE for (int v = 0; v < NNC_CONV_NV; ++v)
                 acc[v] = nnc_vfma(nnc_vload(xp + v * NNC_VLEN), nnc_vload(zp + v * NNC_VLEN), acc[v]);
-        }
-    } else if (nch == NNC_VLEN) {
-        // one whole vector (the blocks of a thread when channels are few):
-        // the same chain as lane-masked loads would give, without the masks
-        for (nnc_ssize j = jlo; j < jhi; ++j)
-            acc[0] = nnc_vfma(nnc_vload(x_row + (j * p->stride_w + bcol) * p->ldx + c),
-                              nnc_vload(dz_row + j * p->ldy + c), acc[0]);
     } else {
-        for (nnc_ssize j = jlo; j < jhi; ++j) {
-            const NNC_T *xp = x_row + (j * p->stride_w + bcol) * p->ldx + c;
-            const NNC_T *zp = dz_row + j * p->ldy + c;
-            for (int v = 0; v < NNC_CONV_NV; ++v) {
-                const nnc_ssize nc = nch - (nnc_ssize)v * NNC_VLEN;
-                if (nc <= 0) break;
-                acc[v] = nnc_vfma(nnc_vloadn(xp + v * NNC_VLEN, NNC_MIN(nc, NNC_VLEN)),
-                                  nnc_vloadn(zp + v * NNC_VLEN, NNC_MIN(nc, NNC_VLEN)), acc[v]);
+        for (nnc_ssize j = jlo; j < jhi; ++j, xp += xs, zp += zs)
+            NNC_UNROLL_TILE for (int v = 0; v < NNC_CONV_NV; ++v) {
+                if (v < whole)
+                    acc[v] = nnc_vfma(nnc_vload(xp + v * NNC_VLEN), nnc_vload(zp + v * NNC_VLEN), acc[v]);
+                else if (v == whole && nch % NNC_VLEN)
+                    acc[v] = nnc_vfma(nnc_vloadm(xp + v * NNC_VLEN, tail), nnc_vloadm(zp + v * NNC_VLEN, tail),
+                                      acc[v]);
             }
-        }
     }
     for (int v = 0; v < NNC_CONV_NV; ++v) {
         const nnc_ssize nc = nch - (nnc_ssize)v * NNC_VLEN;

@@ -25,6 +25,7 @@ NNC_INLINE void NNC_FN(conv_wgrad_chain)(const int rw, const int nv, const int l
     nnc_v acc[NNC_CONV_RWX][NNC_CONV_NV];
     NNC_UNROLL_TILE for (int r = 0; r < rw; ++r)
         for (int j = 0; j < nv; ++j) acc[r][j] = nnc_vzero();
+    const nnc_vmask lanes = nnc_vmaskn(load_full ? 0 : last);   // made once, outside the pixel loop
     for (nnc_ssize rq = 0; rq < nrow * npx; ++rq) {
         const nnc_ssize ro = rq / npx, q = rq - ro * npx;
         const NNC_T *NNC_RESTRICT xq = x + ro * xrs + q * xps;
@@ -32,7 +33,7 @@ NNC_INLINE void NNC_FN(conv_wgrad_chain)(const int rw, const int nv, const int l
         nnc_v zv[NNC_CONV_NV];
         for (int j = 0; j < nv; ++j)
             zv[j] = load_full || j < nv - 1 ? nnc_vload(zq + j * NNC_VLEN)
-                                            : nnc_vloadn(zq + j * NNC_VLEN, last);
+                                            : nnc_vloadm(zq + j * NNC_VLEN, lanes);
         NNC_UNROLL_TILE for (int r = 0; r < rw; ++r) {
             const nnc_v xb = nnc_vset1(xq[r]);
             for (int j = 0; j < nv; ++j) acc[r][j] = nnc_vfma(xb, zv[j], acc[r][j]);
