@@ -351,43 +351,39 @@ class CSVLogger(Callback):
         self.filename = os.fspath(filename)
         self.separator = str(separator)
         self.append = bool(append)
-        self._file = None
-        self._rows = 0
-        self._keep = None
+        self._rows, self._keep, self._started = 0, None, False
 
     def on_train_begin(self, logs=None):
-        self._file, self._rows, self._keep = None, 0, None
+        self._rows, self._keep, self._started = 0, None, False
 
-    def _open(self):
+    def _start(self):
+        """The file as this fit's first row finds it: the kept rows of a
+        resumed run, the existing rows when appending, else empty."""
         exists = os.path.exists(self.filename)
         if self._keep is not None and exists:
             with open(self.filename, encoding="utf-8") as f:
                 lines = f.readlines()[:self._keep + 1]   # the header and the kept rows
-            self._file = open(self.filename, "w", encoding="utf-8")
-            self._file.writelines(lines)
-            self._rows = max(len(lines) - 1, 0)
         elif self.append and exists:
             with open(self.filename, encoding="utf-8") as f:
                 self._rows = max(sum(1 for _ in f) - 1, 0)
-            self._file = open(self.filename, "a", encoding="utf-8")
+            return
         else:
-            self._file = open(self.filename, "w", encoding="utf-8")
+            lines = []
+        with open(self.filename, "w", encoding="utf-8") as f:
+            f.writelines(lines)
+        self._rows = max(len(lines) - 1, 0)
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
-        if self._file is None:
-            self._open()
+        if not self._started:
+            self._start()
+            self._started = True
         keys = sorted(logs)
-        if self._file.tell() == 0:
-            self._file.write(self.separator.join(["epoch", *keys]) + "\n")
-        self._file.write(self.separator.join([str(epoch), *(repr(logs[k]) for k in keys)]) + "\n")
-        self._file.flush()
+        with open(self.filename, "a", encoding="utf-8") as f:   # closed after each row: nothing left open
+            if f.tell() == 0:
+                f.write(self.separator.join(["epoch", *keys]) + "\n")
+            f.write(self.separator.join([str(epoch), *(repr(logs[k]) for k in keys)]) + "\n")
         self._rows += 1
-
-    def on_train_end(self, logs=None):
-        if self._file is not None:
-            self._file.close()
-            self._file = None
 
     def state_dict(self):
         return {"rows": self._rows}

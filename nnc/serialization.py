@@ -132,25 +132,24 @@ def _bad(path, why, what="nnc model file"):
     return ValueError(f"nnc.load: {path!s} is not a valid {what}: {why}")
 
 
-def _check_trailer(path):
-    """True when path ends with an intact whole-file digest, False when it
-    has none; ValueError when the digest does not match."""
-    with open(path, "rb") as f:
-        size = f.seek(0, os.SEEK_END)
-        if size < _TRAILER_LEN:
-            return False
-        f.seek(size - _TRAILER_LEN)
-        tail = f.read(_TRAILER_LEN)
-        if not tail.startswith(_TRAILER):
-            return False
-        f.seek(0)
-        h, left = hashlib.sha256(), size - _TRAILER_LEN
-        while left:
-            chunk = f.read(min(_CHUNK, left))
-            if not chunk:
-                break
-            h.update(chunk)
-            left -= len(chunk)
+def _check_trailer(f, path):
+    """True when the file f ends with an intact whole-file digest, False
+    when it has none; ValueError when the digest does not match."""
+    size = f.seek(0, os.SEEK_END)
+    if size < _TRAILER_LEN:
+        return False
+    f.seek(size - _TRAILER_LEN)
+    tail = f.read(_TRAILER_LEN)
+    if not tail.startswith(_TRAILER):
+        return False
+    f.seek(0)
+    h, left = hashlib.sha256(), size - _TRAILER_LEN
+    while left:
+        chunk = f.read(min(_CHUNK, left))
+        if not chunk:
+            break
+        h.update(chunk)
+        left -= len(chunk)
     if left or h.digest() != tail[len(_TRAILER):]:
         raise _bad(path, "the file does not match its checksum (truncated or altered)")
     return True
@@ -178,12 +177,14 @@ def _read(path):
     checked; arrays are a checkpoint's extra arrays ({} for a model)."""
     path = os.fspath(path)
     try:
-        digested = _check_trailer(path)
-        z = np.load(path, allow_pickle=False)
-        if not isinstance(z, np.lib.npyio.NpzFile):
-            raise _bad(path, "not an .npz archive")
-        with z:
-            files = {k: z[k] for k in z.files}
+        with open(path, "rb") as f:   # closed whatever np.load makes of it
+            digested = _check_trailer(f, path)
+            f.seek(0)
+            z = np.load(f, allow_pickle=False)
+            if not isinstance(z, np.lib.npyio.NpzFile):
+                raise _bad(path, "not an .npz archive")
+            with z:
+                files = {k: z[k] for k in z.files}
     except (FileNotFoundError, IsADirectoryError, PermissionError):
         raise
     except ValueError as e:

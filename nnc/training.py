@@ -315,20 +315,19 @@ class _Trainer:
             return False
         model.backward(loss_fn.backward(), input_grad=False)
         grads = model.grads
-        if self.clip_value is not None:   # the guard's sum of squares first: clamping hides an Inf
-            norm = math.sqrt(_sumsq(grads.values()))
-            clip_grad_value(grads, self.clip_value)
-            if self.clip_norm is not None:
-                clip_grad_norm(grads, self.clip_norm)
-        elif self.clip_norm is not None:  # the clipper's norm is the guard's (NaN or Inf scale to NaN)
-            norm = clip_grad_norm(grads, self.clip_norm)
+        if self.clip_norm is not None and self.clip_value is None:
+            norm = clip_grad_norm(grads, self.clip_norm)   # the guard reuses the clipper's norm (Inf scales to NaN)
         else:
-            norm = _sumsq(grads.values())
+            norm = _sumsq(grads.values())                    # before clip_value clamps an Inf away
         if not math.isfinite(norm):
             key = _nonfinite_key(grads)
             if key is not None:
                 self._nonfinite(f"the gradient of params[{key!r}] is not finite", epoch, b)
                 return False
+        if self.clip_value is not None:
+            clip_grad_value(grads, self.clip_value)
+            if self.clip_norm is not None:
+                clip_grad_norm(grads, self.clip_norm)
         self.opt.step(model.params, grads)
         rows = len(idx)
         run.total += batch_loss * rows

@@ -260,7 +260,9 @@ class _Bar:
         _Bar.closed = True
 
 
-class _CtrlC(nnc.Callback):
+class CtrlC(nnc.Callback):
+    """Ctrl-C (a SIGINT) after step `at` (from 1; 0: never)."""
+
     def __init__(self, at):
         self.at, self.steps = at, 0
 
@@ -277,14 +279,14 @@ def test_ctrl_c_stops_between_steps_writes_a_checkpoint_and_resumes_exactly(tmp_
     path = tmp_path / "run.nnc"
     model = _model()
     with pytest.raises(KeyboardInterrupt):
-        _fit(path, epochs=3, model=model, callbacks=[_CtrlC(at)], verbose=1)
+        _fit(path, epochs=3, model=model, callbacks=[CtrlC(at)], verbose=1)
     assert _Bar.closed and signal.getsignal(signal.SIGINT) is signal.default_int_handler
     tree, saved, _ = serialization.read_checkpoint(path)
     assert tree["run"]["epoch"] * 5 + tree["run"]["batch"] == at   # 5 batches per epoch
     for k, v in model.params.items():                               # the model is the checkpoint's
         np.testing.assert_array_equal(v, saved.params[k], err_msg=k)
-    resumed = _fit(path, epochs=3, callbacks=[_CtrlC(0)], resume=True)
-    _assert_same(resumed, _fit(epochs=3, callbacks=[_CtrlC(0)]))
+    resumed = _fit(path, epochs=3, callbacks=[CtrlC(0)], resume=True)
+    _assert_same(resumed, _fit(epochs=3, callbacks=[CtrlC(0)]))
 
 
 def test_ctrl_c_without_checkpoint_leaves_the_model_after_a_whole_step(monkeypatch):
@@ -292,7 +294,7 @@ def test_ctrl_c_without_checkpoint_leaves_the_model_after_a_whole_step(monkeypat
     x, y = _data()
     model = _model()
     with pytest.raises(KeyboardInterrupt):
-        model.fit(x, y, epochs=2, callbacks=[_CtrlC(2)], optimizer=optim.SGD(0.1), shuffle=False, **FIT)
+        model.fit(x, y, epochs=2, callbacks=[CtrlC(2)], optimizer=optim.SGD(0.1), shuffle=False, **FIT)
     steps2 = _model()
     steps2.fit(x[:16], y[:16], epochs=1, optimizer=optim.SGD(0.1), shuffle=False, **FIT)
     for k in model.params:
@@ -331,7 +333,7 @@ def test_stateful_layer_state_is_checkpointed(tmp_path):
         g = np.random.default_rng(1)
         x, y = g.standard_normal((16, 4, 2)), g.standard_normal((16, 1))
         h = model.fit(x, y, epochs=2, batch_size=4, loss="mse", verbose=0, checkpoint=path, resume=resume,
-                      callbacks=[_CtrlC(at)])
+                      callbacks=[CtrlC(at)])
         return model, h
 
     path = tmp_path / "run.nnc"
