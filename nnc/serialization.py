@@ -110,9 +110,9 @@ def save(model, path):
     _write(os.fspath(path), header, {_PREFIX + k: v for k, v in params.items()})
 
 
-def save_checkpoint(model, path, training, arrays):
+def save_checkpoint(model, path, training, arrays, keep_previous=True):
     """Write a training checkpoint to ``path``, keeping the one it replaces
-    as ``path.prev``.
+    as ``path.prev`` (when ``keep_previous``).
 
     The file is a model file (so :func:`load` gives the model) whose header
     has format ``"nnc-checkpoint"`` and also holds ``training`` (JSON data)
@@ -125,14 +125,10 @@ def save_checkpoint(model, path, training, arrays):
               "params": _meta(params), "arrays": _meta(arrays), "training": training}
     _write(os.fspath(path), header, {**{_PREFIX + k: v for k, v in params.items()},
                                      **{_ARRAY + k: v for k, v in arrays.items()}},
-           trailer=True, keep_previous=True)
+           trailer=True, keep_previous=keep_previous)
 
 
-def _bad(path, why, what="nnc model file"):
-    return ValueError(f"nnc.load: {path!s} is not a valid {what}: {why}")
-
-
-def _check_trailer(f, path):
+def _check_trailer(f, bad):
     """True when the file f ends with an intact whole-file digest, False
     when it has none; ValueError when the digest does not match."""
     size = f.seek(0, os.SEEK_END)
@@ -151,71 +147,74 @@ def _check_trailer(f, path):
         h.update(chunk)
         left -= len(chunk)
     if left or h.digest() != tail[len(_TRAILER):]:
-        raise _bad(path, "the file does not match its checksum (truncated or altered)")
+        raise bad("the file does not match its checksum (truncated or altered)")
     return True
 
 
-def _check(path, meta, arrays, what, expect=None):
+def _check(bad, meta, arrays, what, expect=None):
     """Every array against its header entry (and against expect, the
     {key: (shape, dtype)} the config implies, when given)."""
     if not isinstance(meta, dict) or set(meta) != set(arrays) or (expect is not None and set(expect) != set(arrays)):
         want = sorted(expect if expect is not None else meta) if isinstance(meta, dict) else "?"
-        raise _bad(path, f"{what} {sorted(arrays)} do not match the expected {want}")
+        raise bad(f"{what} {sorted(arrays)} do not match the expected {want}")
     for key, arr in arrays.items():
         info = meta[key]
         shape, dtype = expect[key] if expect is not None else (tuple(arr.shape), arr.dtype)
         if not isinstance(info, dict) or arr.shape != shape or info.get("shape") != list(shape):
-            raise _bad(path, f"{what}[{key!r}] has shape {arr.shape}, the header implies {shape}")
+            raise bad(f"{what}[{key!r}] has shape {arr.shape}, the header implies {shape}")
         if arr.dtype != dtype or info.get("dtype") != np.dtype(dtype).name:
-            raise _bad(path, f"{what}[{key!r}] has dtype {arr.dtype}, the header implies {dtype}")
+            raise bad(f"{what}[{key!r}] has dtype {arr.dtype}, the header implies {dtype}")
         if info.get("sha256") != _digest(arr):
-            raise _bad(path, f"{what}[{key!r}] does not match its checksum (file altered)")
+            raise bad(f"{what}[{key!r}] does not match its checksum (file altered)")
 
 
-def _read(path):
+def _read(path, where="nnc.load", what="nnc model file"):
     """(header, model, arrays) of a model or checkpoint file, every byte
     checked; arrays are a checkpoint's extra arrays ({} for a model)."""
     path = os.fspath(path)
+
+    def bad(why):
+        return ValueError(f"{where}: {path} is not a valid {what}: {why}")
     try:
         with open(path, "rb") as f:   # closed whatever np.load makes of it
-            digested = _check_trailer(f, path)
+            digested = _check_trailer(f, bad)
             f.seek(0)
             z = np.load(f, allow_pickle=False)
             if not isinstance(z, np.lib.npyio.NpzFile):
-                raise _bad(path, "not an .npz archive")
+                raise bad("not an .npz archive")
             with z:
                 files = {k: z[k] for k in z.files}
     except (FileNotFoundError, IsADirectoryError, PermissionError):
         raise
     except ValueError as e:
-        raise (e if str(e).startswith("nnc.load:") else _bad(path, e)) from None
+        raise (e if str(e).startswith(f"{where}: {path} ") else bad(e)) from None
     except (OSError, EOFError, KeyError, zipfile.BadZipFile, zlib.error, UnicodeDecodeError) as e:
-        raise _bad(path, f"{type(e).__name__}: {e}") from None
+        raise bad(f"{type(e).__name__}: {e}") from None
     blob = files.pop(_HEADER, None)
     if blob is None or blob.dtype != np.uint8 or blob.ndim != 1:
-        raise _bad(path, "no nnc header")
+        raise bad("no nnc header")
     try:
         header = json.loads(blob.tobytes().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise _bad(path, f"corrupted header ({e})") from None
+        raise bad(f"corrupted header ({e})") from None
     kinds = {(FORMAT, VERSION), (CHECKPOINT_FORMAT, CHECKPOINT_VERSION)}
     if not isinstance(header, dict) or (header.get("format"), header.get("version")) not in kinds:
-        raise _bad(path, "unknown format or version")
+        raise bad("unknown format or version")
     checkpoint = header["format"] == CHECKPOINT_FORMAT
     if checkpoint and not digested:
-        raise _bad(path, "no checksum at the end of the file (truncated?)")
+        raise bad("no checksum at the end of the file (truncated?)")
     stored = {k[len(_PREFIX):]: v for k, v in files.items() if k.startswith(_PREFIX)}
     extra = {k[len(_ARRAY):]: v for k, v in files.items() if checkpoint and k.startswith(_ARRAY)}
     if len(stored) + len(extra) != len(files):
-        raise _bad(path, f"unexpected members {sorted(set(files) - {_PREFIX + k for k in stored})}")
+        raise bad(f"unexpected members {sorted(set(files) - {_PREFIX + k for k in stored})}")
     try:
         model = layer_from_config(header.get("model"))
     except ValueError as e:
-        raise _bad(path, e) from None
+        raise bad(e) from None
     params = model.params
-    _check(path, header.get("params"), stored, "params", {k: (v.shape, v.dtype) for k, v in params.items()})
+    _check(bad, header.get("params"), stored, "params", {k: (v.shape, v.dtype) for k, v in params.items()})
     if checkpoint:
-        _check(path, header.get("arrays"), extra, "arrays")
+        _check(bad, header.get("arrays"), extra, "arrays")
     for key, target in params.items():
         target[...] = stored[key]
     return header, model, extra
@@ -251,11 +250,11 @@ def load(path):
     return _read(path)[1]
 
 
-def read_checkpoint(path):
+def read_checkpoint(path, where="read_checkpoint"):
     """(training, model, arrays) of a checkpoint written by
     :func:`save_checkpoint`, every byte checked; ValueError naming the file
     when it is not an intact checkpoint."""
-    header, model, arrays = _read(path)
+    header, model, arrays = _read(path, where, "nnc training checkpoint")
     if header["format"] != CHECKPOINT_FORMAT or not isinstance(header.get("training"), dict):
-        raise _bad(path, "a model file, not a training checkpoint", "nnc checkpoint")
+        raise ValueError(f"{where}: {os.fspath(path)} is a model file, not a training checkpoint")
     return header["training"], model, arrays

@@ -234,7 +234,8 @@ class _Trainer:
                  "layer_states": [leaf.state for leaf in self._stateful()]}
         arrays = {}
         tree = _split(state, arrays)
-        serialization.save_checkpoint(self.model, self.checkpoint, tree, arrays)
+        serialization.save_checkpoint(self.model, self.checkpoint, tree, arrays, keep_previous=self.rotate)
+        self.rotate = True
 
     def _find(self):
         """(path, training, model, arrays) of the newest valid checkpoint;
@@ -245,12 +246,12 @@ class _Trainer:
             if not os.path.exists(path):
                 continue
             try:
-                found = (path, *serialization.read_checkpoint(path))
+                found = (path, *serialization.read_checkpoint(path, self.where))
             except ValueError as e:
                 errors.append(str(e))
                 continue
             if errors:
-                warnings.warn(f"{self.where}: {errors[0]}; resuming from the previous checkpoint {path}",
+                warnings.warn(f"{errors[0]}; resuming from the previous checkpoint {path}",
                               RuntimeWarning, stacklevel=4)
             return found
         if errors:
@@ -370,6 +371,11 @@ class _Trainer:
                                               f".{glob.escape(os.path.basename(self.checkpoint))}.*.tmp")):
                 os.unlink(tmp)   # a write that was killed
         resumed = self.resume and self.restore()
+        # A new run's first checkpoint replaces any file at the path without keeping it as .prev:
+        # a later resume never falls back to another run's checkpoint.
+        self.rotate = resumed
+        if self.checkpoint is not None and not resumed and os.path.exists(self.checkpoint + ".prev"):
+            os.unlink(self.checkpoint + ".prev")
         model.stop_training = run.stopped
         for cb in cbs:
             cb.set_model(model)

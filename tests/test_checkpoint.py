@@ -148,6 +148,18 @@ def test_resume_without_a_file_starts_fresh_and_checkpoints(tmp_path):
     np.testing.assert_array_equal(model.predict(x), trained.predict(x))
 
 
+def test_a_new_run_replaces_the_files_of_another(tmp_path):
+    """Without resume, the old run's files go: a later resume can never fall
+    back to them."""
+    path = tmp_path / "run.nnc"
+    _fit(path, epochs=2)
+    assert sorted(os.listdir(tmp_path)) == ["run.nnc", "run.nnc.prev"]
+    x, y = _data(32, seed=3)
+    _fit(path, epochs=1, x=x, y=y)
+    assert os.listdir(tmp_path) == ["run.nnc"]
+    assert serialization.read_checkpoint(path)[0]["signature"]["x"][0] == [32, 4]
+
+
 def _checkpoints(tmp_path):
     """run.nnc (end of epoch 2) and run.nnc.prev (end of epoch 1)."""
     path = tmp_path / "run.nnc"
