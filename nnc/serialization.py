@@ -36,7 +36,7 @@ _ARRAY = "a:"
 # (zip readers ignore bytes after the archive's end record).
 _TRAILER = b"nnc-sha256:"
 _TRAILER_LEN = len(_TRAILER) + 32
-_CHUNK = 1 << 20
+_CHUNK = 1 << 16   # bytes read at a time to digest a file
 
 
 def _digest(a):

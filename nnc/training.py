@@ -56,11 +56,18 @@ def _accuracy(pred, target, loss):
 
 def _sumsq(grads):
     """Sum of the squares of every gradient element: one C reduction per
-    array, no copy (NaN or Inf in any element makes it non-finite)."""
-    try:
-        return sum(map(lambda a: _SUMSQ[a.dtype](a.reshape(-1)), grads))
-    except (KeyError, ValueError, TypeError, AttributeError):   # a duck-typed layer's unusual array
-        return 0.0 if all(np.isfinite(np.asarray(a)).all() for a in grads) else math.nan
+    float32/float64 array (NaN or Inf in any element makes it non-finite)."""
+    total = 0.0
+    for a in grads:
+        fn = _SUMSQ.get(a.dtype)   # the kernel of that dtype, without the fused-type dispatch
+        if fn is not None:
+            try:
+                total += fn(a.reshape(-1))
+                continue
+            except ValueError:     # not contiguous
+                pass
+        total += float(np.sum(np.square(a, dtype=np.float64)))   # a duck-typed layer's other dtype or layout
+    return total
 
 
 def _nonfinite_key(grads):
