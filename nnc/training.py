@@ -25,7 +25,7 @@ import numpy as np
 from . import _config, _core, losses, optim, serialization
 from ._validation import pos_int, shape_str
 from .callbacks import Callback
-from .clip import clip_grad_norm, clip_grad_value
+from .clip import _threshold, clip_grad_norm, clip_grad_value
 from .layers.registry import layer_to_config
 
 _PREDICT_BATCH = 256
@@ -192,7 +192,8 @@ class _Trainer:
         if on_nonfinite not in _ON_NONFINITE:
             raise ValueError(f"{where}: expected on_nonfinite in {list(_ON_NONFINITE)}, got {on_nonfinite!r}")
         self.skip = on_nonfinite == "skip_batch"
-        self.clip_value, self.clip_norm = clip_value, clip_norm
+        self.clip_value, self.clip_norm = (None if v is None else _threshold(v, f"{where}: {name}")
+                                           for v, name in ((clip_value, "clip_value"), (clip_norm, "clip_norm")))
         self.verbose, self.shuffle = verbose, bool(shuffle)
         self.callbacks = list(callbacks or [])
         for cb in self.callbacks:

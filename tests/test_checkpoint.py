@@ -324,6 +324,10 @@ def test_checkpoint_arguments_are_checked(tmp_path):
         model.fit(x, y, checkpoint=tmp_path / "a.nnc", checkpoint_every=0, **FIT)
     with pytest.raises(TypeError, match="callbacks"):
         model.fit(x, y, callbacks=[print], **FIT)
+    with pytest.raises(ValueError, match="clip_norm"):
+        model.fit(x, y, clip_norm=-1.0, **FIT)
+    model.fit(x, y, clip_value=np.float32(2), checkpoint=tmp_path / "b.nnc", **FIT)   # stored as JSON numbers
+    assert serialization.read_checkpoint(tmp_path / "b.nnc")[0]["signature"]["clip_value"] == 2.0
 
 
 def test_checkpoint_holds_no_pickle_and_is_a_loadable_model(tmp_path):
