@@ -14,6 +14,7 @@ import glob
 import hashlib
 import json
 import math
+import operator
 import os
 import signal
 import sys
@@ -68,6 +69,25 @@ def _sumsq(grads):
                 pass
         total += float(np.sum(np.square(a, dtype=np.float64)))   # a duck-typed layer's other dtype or layout
     return total
+
+
+class _GradSumsq:
+    """_sumsq of a model's gradients through flat views made once: layers
+    keep their gradient arrays from one step to the next (checked by
+    identity at every call), which halves the guard's cost."""
+
+    def __init__(self):
+        self._arrays = None
+
+    def __call__(self, grads):
+        if self._arrays is None or len(self._arrays) != len(grads) \
+                or not all(map(operator.is_, grads.values(), self._arrays)):
+            arrays = list(grads.values())
+            fns = {_SUMSQ.get(a.dtype) for a in arrays}
+            self._fn = fns.pop() if len(fns) == 1 and all(a.flags.c_contiguous for a in arrays) else None
+            self._flat = [a.reshape(-1) for a in arrays] if self._fn is not None else None   # views
+            self._arrays = arrays
+        return sum(map(self._fn, self._flat)) if self._fn is not None else _sumsq(self._arrays)
 
 
 def _nonfinite_key(grads):
@@ -218,6 +238,7 @@ class _Trainer:
             if self.val is not None:
                 history["val_accuracy"] = []
         self.run = _Run(history)
+        self.grad_sumsq = _GradSumsq()
 
     # -- checkpoints ------------------------------------------------------
     def _signature(self):
@@ -327,7 +348,7 @@ class _Trainer:
         if self.clip_norm is not None and self.clip_value is None:
             norm = clip_grad_norm(grads, self.clip_norm)   # the guard reuses the clipper's norm (Inf scales to NaN)
         else:
-            norm = _sumsq(grads.values())                    # before clip_value clamps an Inf away
+            norm = self.grad_sumsq(grads)                    # before clip_value clamps an Inf away
         if not math.isfinite(norm):
             key = _nonfinite_key(grads)
             if key is not None:

@@ -127,3 +127,19 @@ def test_sum_of_squares_matches_numpy(rng):
 def test_bad_on_nonfinite():
     with pytest.raises(ValueError, match="on_nonfinite"):
         _model().fit(*_data(), on_nonfinite="ignore", **FIT)
+
+
+def test_gradient_check_follows_replaced_and_edited_arrays(rng):
+    grads = {"a": rng.standard_normal((3, 4)).astype(np.float32), "b": rng.standard_normal(5).astype(np.float32)}
+    check = training._GradSumsq()
+    want = training._sumsq(grads.values())
+    assert check(grads) == want and check(grads) == want
+    grads["a"][1, 2] = np.nan                     # an in-place edit: the same views see it
+    assert np.isnan(check(grads))
+    grads["a"] = np.ones((3, 4), np.float32)      # a replaced array: new views
+    assert check(grads) == training._sumsq(grads.values())
+    grads["c"] = np.full(2, np.inf)               # another dtype: the per-array path
+    assert check(grads) == np.inf
+    del grads["c"]
+    grads["b"] = np.ones((4, 4), np.float32)[:, ::2]
+    assert check(grads) == 20.0
