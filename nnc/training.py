@@ -388,7 +388,7 @@ class _Trainer:
             cb.on_epoch_end(epoch, logs)
         for k, v in logs.items():
             run.history.setdefault(k, []).append(v)
-        run.epoch, run.order = epoch + 1, None
+        run.epoch, run.batch, run.order = epoch + 1, 0, None
         run.stopped = bool(getattr(self.model, "stop_training", False))
         return logs
 

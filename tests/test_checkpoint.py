@@ -301,6 +301,30 @@ def test_ctrl_c_stops_between_steps_writes_a_checkpoint_and_resumes_exactly(tmp_
     _assert_same(resumed, _fit(epochs=3, callbacks=[CtrlC(0)]))
 
 
+def test_second_ctrl_c_inside_a_step_interrupts_at_once_without_writing(tmp_path, monkeypatch):
+    """Two Ctrl-C during a forward: the second raises there, in the middle of
+    a step, so no checkpoint is written; the last one (epoch 1) stays."""
+    monkeypatch.setattr(training, "_progress_bar", _Bar)
+    path = tmp_path / "run.nnc"
+    model = _model()
+    forward, calls = model.forward, [0]
+
+    def forward_with_two_sigints(*args, **kwargs):
+        calls[0] += 1
+        if calls[0] == 8:                 # epoch 2, batch 3
+            signal.raise_signal(signal.SIGINT)
+            signal.raise_signal(signal.SIGINT)
+        return forward(*args, **kwargs)
+
+    model.forward = forward_with_two_sigints
+    with pytest.raises(KeyboardInterrupt):
+        _fit(path, epochs=3, model=model)
+    assert calls[0] == 8 and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    tree = serialization.read_checkpoint(path)[0]
+    assert (tree["run"]["epoch"], tree["run"]["batch"]) == (1, 0)
+    _assert_same(_fit(path, epochs=3, resume=True), _fit(epochs=3))
+
+
 def test_ctrl_c_without_checkpoint_leaves_the_model_after_a_whole_step(monkeypatch):
     monkeypatch.setattr(training, "_progress_bar", _Bar)
     x, y = _data()
