@@ -45,16 +45,16 @@ def counting_save(*args, **kwargs):
 
 serialization.save_checkpoint = counting_save
 if kind == "write":
-    write_array, arrays = np.lib.format.write_array, [0]
+    write_header, arrays = np.lib.format.write_array_header_1_0, [0]
 
-    def slow_write_array(*args, **kwargs):
+    def slow_write_header(*args, **kwargs):
         if writes[0] == when:
             arrays[0] += 1
-            if arrays[0] == 3:
+            if arrays[0] == 3:   # two archive members written, the third begun
                 pause()
-        return write_array(*args, **kwargs)
+        return write_header(*args, **kwargs)
 
-    np.lib.format.write_array = slow_write_array
+    np.lib.format.write_array_header_1_0 = slow_write_header
 if kind == "fsync":
     fsync = os.fsync
 
