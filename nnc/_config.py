@@ -175,6 +175,44 @@ def rng():
     return _rng
 
 
+def get_rng_state():
+    """The library generator's state as JSON-compatible data (what a
+    training checkpoint stores): ``bit_generator.state`` with its arrays as
+    lists."""
+    state = _rng.bit_generator.state
+
+    def plain(v):
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items()}
+        return v.tolist() if isinstance(v, np.ndarray) else v
+    return plain(state)
+
+
+_BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
+
+
+def set_rng_state(state):
+    """Continue the library generator from a :func:`get_rng_state` result:
+    the next draws are those that followed it.
+
+    Raises
+    ------
+    ValueError
+        For a state that is not one of numpy's bit generators'.
+    """
+    global _rng
+    name = state.get("bit_generator") if isinstance(state, dict) else None
+    if name not in _BIT_GENERATORS:
+        raise ValueError(f"set_rng_state: expected the state of one of numpy's bit generators "
+                         f"{list(_BIT_GENERATORS)}, got {name!r}")
+    gen = np.random.Generator(getattr(np.random, name)())
+    try:
+        gen.bit_generator.state = state
+    except (TypeError, ValueError, KeyError, OverflowError) as e:
+        raise ValueError(f"set_rng_state: invalid {name} state ({e})") from None
+    _rng = gen
+
+
 def _stall_guard():
     ns = _core.stall_threshold_ns(-1)
     if not ns:

@@ -5,9 +5,8 @@ import threading
 
 import numpy as np
 
-from . import _config, _core, losses, optim, serialization
+from . import _core, serialization, training
 from ._validation import dtype_name, layer_dtype, pos_int, shape_str
-from .clip import clip_grad_norm, clip_grad_value
 from .layers.base import Layer
 from .layers.registry import layer_from_config, layer_to_config
 
@@ -16,18 +15,6 @@ __all__ = ["Sequential"]
 _PREDICT_BATCH = 256
 _PLANS = 4   # input shapes a Sequential keeps an inference plan for
 _PLAN_BYTES = 32 << 20   # at most this much intermediate memory per plan (big batches gain little)
-
-
-def _accuracy(pred, target, loss):
-    """Number of correct predictions and of predictions in the batch."""
-    pred = np.asarray(pred)
-    target = np.asarray(target)
-    if pred.ndim >= 2 and pred.shape[-1] > 1 and not isinstance(loss, losses.BinaryCrossEntropy):
-        guess = np.argmax(pred, axis=-1)
-        truth = np.argmax(target, axis=-1) if target.shape == pred.shape else target.reshape(guess.shape)
-        return int(np.count_nonzero(guess == truth)), guess.size
-    threshold = 0.0 if getattr(loss, "from_logits", False) else 0.5
-    return int(np.count_nonzero((pred > threshold) == (target.reshape(pred.shape) > 0.5))), pred.size
 
 
 def _owner(a):
@@ -42,13 +29,6 @@ def _plan_buffer_bytes(plan, x, y, leaves):
     owners = {id(o): o for o in map(_owner, plan.arrays()) if id(o) not in skip}
     return sum(getattr(o, "nbytes", 0) for o in owners.values())
 
-
-
-def _progress_bar(**kwargs):
-    """fit's tqdm progress bar.  tqdm.auto is imported here, when a fit first
-    needs it, not with nnc: it costs about 40 ms (it probes for Jupyter)."""
-    from tqdm.auto import tqdm
-    return tqdm(**kwargs)
 
 
 class _Model(Layer):
@@ -143,12 +123,14 @@ class _Model(Layer):
 
     # -- training -------------------------------------------------------
     def fit(self, x, y, loss="mse", optimizer="adam", epochs=1, batch_size=32, validation_data=None,
-            clip_value=None, clip_norm=None, verbose=1, shuffle=True, metrics="auto"):
-        """Mini-batch training.
+            clip_value=None, clip_norm=None, verbose=1, shuffle=True, metrics="auto", callbacks=None,
+            checkpoint=None, checkpoint_every=None, resume=False, on_nonfinite="raise"):
+        """Mini-batch training, with callbacks and resumable checkpoints.
 
         Every epoch shuffles the samples (library RNG), then for each batch
-        runs ``forward(training=True)``, the loss, ``backward``, the
-        clipping and one optimiser step.
+        runs ``forward(training=True)``, the loss, ``backward``, a check
+        that the loss and the gradients are finite, the clipping and one
+        optimiser step.
 
         Parameters
         ----------
@@ -163,6 +145,8 @@ class _Model(Layer):
         optimizer : Optimizer or str, default "adam"
             A :mod:`nnc.optim` object or a name (``"adam"``, ``"sgd"``).
         epochs : int, default 1
+            The epoch to end at: a resumed run trains the epochs from its
+            checkpoint's position up to this one.
         batch_size : int, default 32
             The last batch of an epoch may be smaller.
         validation_data : (x_val, y_val), optional
@@ -177,88 +161,60 @@ class _Model(Layer):
             (:func:`nnc.seed`).
         metrics : "auto", ["accuracy"] or [], default "auto"
             ``"auto"``: accuracy for the classification losses, none for MSE.
+        callbacks : list of Callback, optional
+            :mod:`nnc.callbacks` objects (early stopping, learning-rate
+            schedules, model checkpoints, CSV log, your own).
+        checkpoint : str or os.PathLike, optional
+            Write a training checkpoint to this file at the end of every
+            epoch (and every ``checkpoint_every`` batches): the model, the
+            optimiser's state, the RNG state, the position in the epoch, the
+            history and the callbacks' state, atomically; the one it replaces
+            is kept as ``<checkpoint>.prev``.  :func:`nnc.load` reads the
+            model from it.
+        checkpoint_every : int, optional
+            Also write the checkpoint after every this many batches of an
+            epoch.
+        resume : bool, default False
+            Continue from ``checkpoint`` when it exists (from
+            ``<checkpoint>.prev``, with a warning, when the newer file is
+            damaged; ``ValueError`` when no file is valid): the run then ends
+            bitwise as if never interrupted.  The model's architecture, the
+            data (shape, dtype and SHA-256 of ``x``, ``y`` and the
+            validation data), the loss, the optimiser's class and
+            hyper-parameters, ``batch_size``, ``shuffle``, the metrics, the
+            clipping, ``on_nonfinite`` and the callbacks' classes must be
+            the checkpoint's (``ValueError`` saying what differs); the
+            learning rate continues from the checkpoint's.  Without a file,
+            the run starts fresh.
+        on_nonfinite : {"raise", "skip_batch"}, default "raise"
+            A NaN or Inf loss or gradient raises ``FloatingPointError``
+            naming the epoch and the batch (from 1) and the params key of a
+            gradient, before the optimiser step (the model keeps the weights
+            of the last finite step); ``"skip_batch"`` warns and skips the
+            batch instead.
 
         Returns
         -------
         dict of str to list of float
             One entry per epoch under ``"loss"`` (the sample-weighted mean
             of the batch losses), and ``"val_loss"``, ``"accuracy"``,
-            ``"val_accuracy"`` when computed.
-        """
-        where = f"{type(self).__name__}.fit"
-        loss_fn = losses.get(loss)
-        opt = optim.get(optimizer)
-        epochs = pos_int(epochs, "epochs", where, minimum=0)
-        batch_size = pos_int(batch_size, "batch_size", where)
-        if metrics == "auto":
-            metrics = [] if isinstance(loss_fn, losses.MeanSquaredError) else ["accuracy"]
-        metrics = list(metrics or [])
-        if any(m != "accuracy" for m in metrics):
-            raise ValueError(f"{where}: unknown metrics {metrics!r}; supported: ['accuracy']")
-        want_acc = "accuracy" in metrics
-        x, y = np.asarray(x), np.asarray(y)
-        if x.ndim < 1 or y.ndim < 1 or x.shape[0] != y.shape[0]:
-            raise ValueError(f"{where}: x and y must have the same number of samples, "
-                             f"got {shape_str(x.shape)} and {shape_str(y.shape)}")
-        if validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-                raise ValueError(f"{where}: validation_data must be a pair (x_val, y_val)")
-            xv, yv = np.asarray(validation_data[0]), np.asarray(validation_data[1])
+            ``"val_accuracy"`` when computed (and what callbacks add, e.g.
+            ``"lr"``); a resumed run returns the whole run's history.
 
-        history = {"loss": []}
-        if validation_data is not None:
-            history["val_loss"] = []
-        if want_acc:
-            history["accuracy"] = []
-            if validation_data is not None:
-                history["val_accuracy"] = []
-        n = x.shape[0]
-        nbatches = -(-n // batch_size)
-        bar = _progress_bar(total=epochs * nbatches, unit="batch", file=sys.stderr, disable=verbose != 1,
-                            dynamic_ncols=True, mininterval=0.2)
-        post = {}
-        try:
-            for epoch in range(epochs):
-                bar.set_description(f"Epoch {epoch + 1}/{epochs}", refresh=False)
-                order = _config.rng().permutation(n) if shuffle else np.arange(n)
-                total, correct, count = 0.0, 0, 0
-                for b in range(nbatches):
-                    idx = order[b * batch_size:(b + 1) * batch_size]
-                    xb, yb = x[idx], y[idx]
-                    out = self.forward(xb, training=True)
-                    batch_loss = loss_fn(out, yb)
-                    self.backward(loss_fn.backward(), input_grad=False)
-                    grads = self.grads
-                    if clip_value is not None:
-                        clip_grad_value(grads, clip_value)
-                    if clip_norm is not None:
-                        clip_grad_norm(grads, clip_norm)
-                    opt.step(self.params, grads)
-                    total += batch_loss * len(idx)
-                    if want_acc:
-                        c, m = _accuracy(out, yb, loss_fn)
-                        correct, count = correct + c, count + m
-                    post["loss"] = f"{total / (b * batch_size + len(idx)):.4f}"
-                    if want_acc:
-                        post["accuracy"] = f"{correct / max(count, 1):.4f}"
-                    bar.set_postfix(post, refresh=False)
-                    bar.update(1)
-                history["loss"].append(total / n if n else float("nan"))
-                if want_acc:
-                    history["accuracy"].append(correct / count if count else float("nan"))
-                if validation_data is not None:
-                    pv = self.predict(xv, batch_size=max(batch_size, _PREDICT_BATCH))
-                    history["val_loss"].append(loss_fn(pv, yv))
-                    if want_acc:
-                        c, m = _accuracy(pv, yv, loss_fn)
-                        history["val_accuracy"].append(c / m if m else float("nan"))
-                post = {k: f"{v[-1]:.4f}" for k, v in history.items()}
-                bar.set_postfix(post, refresh=True)
-                if verbose == 2:
-                    print(f"Epoch {epoch + 1}/{epochs}: " + ", ".join(f"{k}={v}" for k, v in post.items()))
-        finally:
-            bar.close()
-        return history
+        Raises
+        ------
+        FloatingPointError
+            For a non-finite loss or gradient (``on_nonfinite="raise"``).
+        KeyboardInterrupt
+            Ctrl-C takes effect between two steps: the model is left
+            consistent, a checkpoint is written first (when ``checkpoint``
+            is given) and the progress bar closed.
+        """
+        return training.fit(self, x, y, loss=loss, optimizer=optimizer, epochs=epochs, batch_size=batch_size,
+                            validation_data=validation_data, clip_value=clip_value, clip_norm=clip_norm,
+                            verbose=verbose, shuffle=shuffle, metrics=metrics, callbacks=callbacks,
+                            checkpoint=checkpoint, checkpoint_every=checkpoint_every, resume=resume,
+                            on_nonfinite=on_nonfinite)
 
     def save(self, path):
         """Write the model to exactly ``path``; :func:`nnc.load` restores it.

@@ -32,6 +32,9 @@ class Optimizer:
     ----------
     state : dict
         Per params key, the tuple of state arrays.
+    lr : float
+        The learning rate; may be set between steps (``opt.lr = 3e-4``,
+        what the schedules of :mod:`nnc.callbacks` do), ``>= 0``.
     """
 
     def __init__(self):
@@ -41,6 +44,61 @@ class Optimizer:
     def name(self):
         """The class name, used in error messages."""
         return type(self).__name__
+
+    @property
+    def lr(self):
+        return self._lr
+
+    @lr.setter
+    def lr(self, value):
+        self._lr = _positive(value, "lr", self.name, allow_zero=True)
+
+    def state_dict(self):
+        """The optimiser's state, what a checkpoint stores to continue it.
+
+        Returns
+        -------
+        dict
+            ``{"lr": float, "state": {key: tuple of ndarray}}`` and, for
+            :class:`Adam`, ``"steps": {key: int}``.  The arrays are the
+            optimiser's own (not copies): write them out before the next
+            :meth:`step`.
+        """
+        return {"lr": self.lr, "state": dict(self.state), **{k: dict(getattr(self, k)) for k in self._EXTRA}}
+
+    def load_state_dict(self, state):
+        """Continue from a :meth:`state_dict` (of an optimiser of the same
+        class): the learning rate, and copies of the state arrays.
+
+        Raises
+        ------
+        ValueError
+            For a state that is not one of this class's.
+        """
+        where = f"{self.name}.load_state_dict"
+        slots, keys = self._SLOTS, {"lr", "state", *self._EXTRA}
+        if not isinstance(state, dict) or set(state) != keys or not isinstance(state["state"], dict):
+            raise ValueError(f"{where}: expected a dict with the keys {sorted(keys)}, "
+                             f"got {sorted(state) if isinstance(state, dict) else type(state).__name__}")
+        arrays = {}
+        for key, st in state["state"].items():
+            if not isinstance(st, (tuple, list)) or len(st) != slots or not all(
+                    isinstance(a, np.ndarray) and a.dtype in (np.float32, np.float64) and a.shape == st[0].shape
+                    and a.dtype == st[0].dtype for a in st):
+                raise ValueError(f"{where}: state[{key!r}] must be {slots} float arrays of one shape and dtype")
+            arrays[key] = tuple(np.array(a, order="C") for a in st)
+        extra = self._load_extra(state, arrays, where)
+        self.lr = state["lr"]
+        self.state = arrays
+        for name, value in extra.items():
+            setattr(self, name, value)
+
+    _SLOTS = 1      # state arrays per params key
+    _EXTRA = ()     # state_dict entries beyond "lr" and "state" (attributes, dicts by params key)
+
+    def _load_extra(self, state, arrays, where):
+        """The validated _EXTRA attributes of a state_dict."""
+        return {}
 
     def _pairs(self, params, grads):
         for key, p in params.items():
@@ -87,7 +145,7 @@ class SGD(Optimizer):
 
     def __init__(self, lr, momentum=0.0):
         super().__init__()
-        self.lr = _positive(lr, "lr", "SGD")
+        self.lr = _positive(lr, "lr", "SGD")   # > 0 here; a schedule may set 0 later
         self.momentum = _positive(momentum, "momentum", "SGD", allow_zero=True)
 
     def get_config(self):
@@ -144,6 +202,16 @@ class Adam(Optimizer):
     def get_config(self):
         """``{"lr": ..., "betas": ..., "eps": ...}``."""
         return {"lr": self.lr, "betas": self.betas, "eps": self.eps}
+
+    _SLOTS = 2
+    _EXTRA = ("steps",)
+
+    def _load_extra(self, state, arrays, where):
+        steps = state["steps"]
+        if not isinstance(steps, dict) or set(steps) != set(arrays) or not all(
+                isinstance(t, (int, np.integer)) and not isinstance(t, bool) and t >= 1 for t in steps.values()):
+            raise ValueError(f"{where}: expected a step count >= 1 for every key of state")
+        return {"steps": {k: int(t) for k, t in steps.items()}}
 
     def step(self, params, grads):
         """Update every ``params[key]`` in place from ``grads[key]``
