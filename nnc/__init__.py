@@ -12,8 +12,9 @@ from .layers import __all__ as _layers_all
 from . import losses, optim
 from .models import Sequential
 from .graph import Graph
+from .interop import from_torch
 from .serialization import load
 from ._version import __version__
 
 __all__ = ["clear_memory_cache", "set_memory_cache_limit", "get_num_threads", "set_num_threads", "set_stall_threshold", "seed", "show_config", "threads", "clip_grad_value",
-           "clip_grad_norm", "losses", "optim", "Sequential", "Graph", "load", *_layers_all]
+           "clip_grad_norm", "losses", "optim", "Sequential", "Graph", "from_torch", "load", *_layers_all]
