@@ -99,6 +99,7 @@ class IR:
     def _rename(self, old, new):
         for op in self.ops:
             op[2] = [new if s == old else s for s in op[2]]
+        self.outputs = [new if o == old else o for o in self.outputs]
 
     def simplify(self):
         def fold_bn(conv, bn):
@@ -125,6 +126,7 @@ class IR:
     def build(self, dtype, input_layout, image_inputs, image_outputs):
         """The nnc model: a Sequential for a chain, else a Graph."""
         self.check()
+        image_outputs = [i for i, o in enumerate(self.outputs) if o in image_outputs]
         self.simplify()
         nodes = []
         if input_layout == "NCHW":
@@ -141,8 +143,7 @@ class IR:
             renamed[name] = node
         outputs = [renamed.get(o, _safe(o)) for o in self.outputs]
         if input_layout == "NCHW":
-            for name in image_outputs:
-                j = self.outputs.index(name)
+            for j in image_outputs:
                 nodes.append((f"{outputs[j]}_nchw", Permute((3, 1, 2), dtype=dtype), [outputs[j]]))
                 outputs[j] = f"{outputs[j]}_nchw"
         inputs = [_safe(s) for s in self.inputs]
