@@ -73,8 +73,11 @@ def from_torch(module, example_input, dtype=np.float32, input_layout="NHWC"):
     was_training = module.training
     module.eval()
     try:
+        traced = module
+        if type(module).__module__.startswith("torch.nn.") and not isinstance(module, torch.nn.Sequential):
+            traced = torch.nn.Sequential(module)   # one layer: traced as a module, not as its functional form
         try:
-            gm = torch.fx.symbolic_trace(module)
+            gm = torch.fx.symbolic_trace(traced)
         except Exception as e:   # control flow on values, unsupported Python constructs
             raise ValueError(f"{_WHERE}: torch.fx cannot trace {type(module).__name__}: {e}") from None
         with torch.no_grad():
