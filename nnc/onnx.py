@@ -86,7 +86,12 @@ def load(path_or_bytes, dtype=np.float32, input_layout="NHWC"):
         ir, images_in, images_out = _Converter(inferred, onnx, numpy_helper).run()
     except (KeyError, IndexError, TypeError, AttributeError, OverflowError) as e:
         raise ValueError(f"{_WHERE}: malformed model: {type(e).__name__}: {str(e)[:300]}") from None
-    return ir.build(dtype, input_layout, images_in, images_out)
+    try:
+        return ir.build(dtype, input_layout, images_in, images_out)
+    except (ValueError, TypeError) as e:   # a layer rejecting the file's shapes or attributes
+        if str(e).startswith(_WHERE):
+            raise
+        raise ValueError(f"{_WHERE}: cannot build the model: {e}") from None
 
 
 class _Converter:
@@ -135,16 +140,21 @@ class _Converter:
             ir.fail(f"graph inputs {ir.inputs}: exactly one input is supported")
         for node in self.g.node:
             label = f"node {node.name or node.output[0]!r} ({node.op_type})"
-            why = self.node(node)
+            if any(self.kind.get(s) == "failed" for s in node.input):   # judged by its operator only
+                why = None if node.op_type in _SUPPORTED else "this operator is not supported"
+            else:
+                why = self.node(node)
             if why:
                 ir.fail(f"{label}: {why}")
+            if why or any(self.kind.get(s) == "failed" for s in node.input):
+                self.kind.update((o, "failed") for o in node.output)
         for vi in self.g.output:
             o = self.src(vi.name)
             ir.outputs.append(o)
             k = self.kind.get(vi.name)
             if k == "image":
                 images_out.append(o)
-            elif k != "plain":
+            elif k not in ("plain", "failed"):
                 ir.fail(f"output {vi.name!r}: a {k or 'constant'} value cannot be an output")
         return ir, images_in, images_out
 
@@ -236,6 +246,7 @@ class _Converter:
                     and len(self.shape.get(x) or ()) == 3):
                 return "only taking the last time step of a sequence is supported"
             self.emit(out, "last_step", [x])
+            self.kind[out] = "plain"
         elif op in ("LSTM", "GRU", "RNN"):
             return self.rnn(node, op, a, ins, k)
         else:
@@ -441,6 +452,11 @@ def _slice(v, a):
         idx[int(ax)] = slice(int(s), int(min(e, 2 ** 62)), int(st))
     return x[tuple(idx)]
 
+
+_SUPPORTED = {"Identity", "Dropout", "Relu", "Sigmoid", "Tanh", "LeakyRelu", "Softmax", "Gemm", "MatMul", "Add",
+              "Conv", "BatchNormalization", "MaxPool", "AveragePool", "GlobalAveragePool", "Flatten", "Reshape",
+              "Concat", "Transpose", "Squeeze", "Gather", "LSTM", "GRU", "RNN", "Shape", "ConstantOfShape",
+              "Slice", "Unsqueeze", "Constant", "Cast"}
 
 # shape plumbing evaluated when every input is constant
 _FOLD = {
