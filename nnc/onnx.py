@@ -268,6 +268,8 @@ class _Converter:
     # -- helpers ------------------------------------------------------------
     def fold(self, node, op, a, ins, out):
         vals = [self.const.get(s) for s in ins]
+        if op == "Constant" and "value" in a:
+            a = {"value": self.nh.to_array(a["value"])}
         try:
             self.const[out] = _FOLD[op](vals, a)
         except (ValueError, IndexError, TypeError) as e:
@@ -460,8 +462,7 @@ _SUPPORTED = {"Identity", "Dropout", "Relu", "Sigmoid", "Tanh", "LeakyRelu", "So
 
 # shape plumbing evaluated when every input is constant
 _FOLD = {
-    "Constant": lambda v, a: np.asarray(next(iter(a.values()))) if not hasattr(a.get("value"), "dims")
-    else __import__("onnx").numpy_helper.to_array(a["value"]),
+    "Constant": lambda v, a: np.asarray(next(iter(a.values()))),   # value_float(s), value_int(s)
     "Identity": lambda v, a: v[0],
     "Gather": lambda v, a: np.take(v[0], v[1], axis=a.get("axis", 0)),
     "Unsqueeze": _unsqueeze,
