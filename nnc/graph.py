@@ -39,8 +39,8 @@ class Graph(_Model):
 
     Parameters
     ----------
-    nodes : sequence of (name, layer, inputs)
-        ``name`` a unique str without ".", ``layer`` an nnc layer (each
+    nodes : sequence of tuple
+        ``(name, layer, inputs)`` triples: ``name`` a unique str without ".", ``layer`` an nnc layer (each
         layer object in one node only), ``inputs`` a str or a list of
         names of graph inputs or earlier nodes.
     inputs : str or sequence of str, default "x"
@@ -53,7 +53,8 @@ class Graph(_Model):
 
     Attributes
     ----------
-    nodes : list of (str, Layer, tuple of str)
+    nodes : list of tuple
+        The ``(name, layer, inputs)`` triples, ``inputs`` a tuple of names.
     params : dict of str to ndarray
         The layers' very arrays under ``"{node name}.{key}"``.
     grads : dict of str to ndarray
