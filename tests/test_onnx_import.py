@@ -31,10 +31,16 @@ def _ort(data, x):
 def test_exported_model_matches_torch_and_onnxruntime(name, dtype, tmp_path):
     module, example = MODELS[name]
     model = nnc.onnx.load(EXPORTS[name], dtype=dtype, input_layout="NCHW")
-    assert type(model) is (nnc.Graph if name in ("resnet", "densenet") else nnc.Sequential)
+    image = name in ("resnet", "densenet")
+    core = model[1] if image else model   # NCHW images: Sequential([Permute, the imported model])
+    assert type(core) is (nnc.Graph if image else nnc.Sequential)
+    if image:
+        assert isinstance(model[0], nnc.Permute) and len(model) == 2
     x = torch.randn((6,) + tuple(example.shape[1:]), generator=torch.Generator().manual_seed(3))
     y = model.predict(x.numpy().astype(dtype))
     assert y.dtype == dtype
+    if image:   # the imported model keeps its inference plan behind the transpose
+        assert any(entry[0] is not None for entry in core._plans.values())
     with torch.no_grad():
         np.testing.assert_allclose(y, module(x).numpy(), **F32)
     np.testing.assert_allclose(y, _ort(EXPORTS[name], x.numpy()), **F32)

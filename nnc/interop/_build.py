@@ -124,15 +124,16 @@ class IR:
 
     # -- nnc layers ---------------------------------------------------------
     def build(self, dtype, input_layout, image_inputs, image_outputs):
-        """The nnc model: a Sequential for a chain, else a Graph."""
+        """The nnc model: a Sequential for a chain, else a Graph; with
+        ``input_layout="NCHW"``, inside a Sequential that transposes an image
+        input to NHWC and an image output back (the inner model keeps its
+        inference plan)."""
         self.check()
-        image_outputs = [i for i, o in enumerate(self.outputs) if o in image_outputs]
+        nchw_out = input_layout == "NCHW" and any(o in image_outputs for o in self.outputs)
+        if nchw_out and len(self.outputs) > 1:
+            raise ValueError(f"{self.where}: input_layout='NCHW' with several outputs is not supported")
         self.simplify()
-        nodes = []
-        if input_layout == "NCHW":
-            for name in image_inputs:
-                nodes.append((f"{name}_nhwc", Permute((2, 3, 1), dtype=dtype), [name]))
-        renamed = {name: f"{name}_nhwc" for name in image_inputs} if input_layout == "NCHW" else {}
+        nodes, renamed = [], {}
         for name, kind, srcs, a in self.ops:
             ins = [renamed.get(s, _safe(s)) for s in srcs]
             layers = _layers(kind, a, dtype, self.where, name)
@@ -142,16 +143,16 @@ class IR:
                 ins = [node]
             renamed[name] = node
         outputs = [renamed.get(o, _safe(o)) for o in self.outputs]
-        if input_layout == "NCHW":
-            for j in image_outputs:
-                nodes.append((f"{outputs[j]}_nchw", Permute((3, 1, 2), dtype=dtype), [outputs[j]]))
-                outputs[j] = f"{outputs[j]}_nchw"
         inputs = [_safe(s) for s in self.inputs]
         chain = (len(inputs) == 1 and len(outputs) == 1 and outputs[0] == nodes[-1][0]
                  and all(srcs == [prev] for (_, _, srcs), prev in zip(nodes, inputs + [n[0] for n in nodes])))
         if chain:
-            return Sequential([layer for _, layer, _ in nodes], dtype=dtype)
-        return Graph(nodes, inputs=inputs, outputs=outputs, dtype=dtype)
+            model = Sequential([layer for _, layer, _ in nodes], dtype=dtype)
+        else:
+            model = Graph(nodes, inputs=inputs, outputs=outputs, dtype=dtype)
+        pre = [Permute((2, 3, 1), dtype=dtype)] if input_layout == "NCHW" and image_inputs else []
+        post = [Permute((3, 1, 2), dtype=dtype)] if nchw_out else []
+        return Sequential(pre + [model] + post, dtype=dtype) if pre or post else model
 
 
 def _safe(name):
