@@ -116,6 +116,32 @@ def test_single_modules(name, dtype):
     np.testing.assert_allclose(y.transpose(0, 3, 1, 2) if y.ndim == 4 else y, ref, **TOL[dtype])
 
 
+class _TimeFirst(nn.Module):
+    """batch_first=False: (T, N, F) in; a Linear on the last step, or the sequence."""
+
+    def __init__(self, last):
+        super().__init__()
+        self.lstm = nn.LSTM(3, 5, batch_first=False)
+        self.gru = nn.GRU(5, 4, batch_first=False)
+        self.fc = nn.Linear(4, 2)
+        self.last = last
+
+    def forward(self, x):
+        h = self.gru(self.lstm(x)[0])[0]
+        return self.fc(h[-1]) if self.last else torch.tanh(self.fc(h))
+
+
+@pytest.mark.parametrize("last", [True, False])
+def test_time_first_rnns_take_batch_first_input(last, dtype):
+    torch.manual_seed(4)
+    module = _TimeFirst(last).eval()
+    x = torch.randn(6, 2, 3)   # (T, N, F)
+    model = nnc.from_torch(module, x, dtype=dtype)
+    y = model.predict(np.ascontiguousarray(x.numpy().transpose(1, 0, 2), dtype=dtype))   # (N, T, F)
+    ref = _torch_out(module, x, dtype)
+    np.testing.assert_allclose(y if last else y.transpose(1, 0, 2), ref, **TOL[dtype])
+
+
 class _Unsupported(nn.Module):
     def __init__(self):
         super().__init__()
@@ -138,7 +164,6 @@ def test_unsupported_modules_are_named():
 
 
 @pytest.mark.parametrize("module, shape, why", [
-    (lambda: nn.LSTM(3, 4, batch_first=False), (5, 2, 3), "batch_first=False"),
     (lambda: nn.GRU(3, 4, batch_first=True, bidirectional=True), (2, 5, 3), "bidirectional"),
     (lambda: nn.AvgPool2d(3, padding=1), (1, 2, 5, 5), "count_include_pad=True"),
     (lambda: nn.MaxPool2d(2, ceil_mode=True), (1, 2, 5, 5), "ceil_mode"),

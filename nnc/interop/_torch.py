@@ -30,8 +30,9 @@ def from_torch(module, example_input, dtype=np.float32, input_layout="NHWC"):
     ``nn.Flatten``, ``nn.ReLU``, ``nn.Sigmoid``, ``nn.Tanh``,
     ``nn.Softmax`` (over channels or features), ``nn.LeakyReLU``,
     ``nn.Dropout``, ``nn.Identity``, ``nn.RNN``/``nn.LSTM``/``nn.GRU``
-    (``batch_first=True``, one direction, any number of layers; their output
-    sequence and its last step ``out[:, -1]``), ``nn.Sequential``, ``+``,
+    (one direction, any number of layers; their output sequence and its
+    last step ``out[:, -1]``, or ``out[-1]`` with ``batch_first=False``: the
+    nnc model takes ``(N, T, F)`` either way), ``nn.Sequential``, ``+``,
     ``torch.add``, ``torch.cat`` along channels and the functional forms of
     the activations and of ``flatten``.
 
@@ -83,18 +84,22 @@ def from_torch(module, example_input, dtype=np.float32, input_layout="NHWC"):
         with torch.no_grad():
             ShapeProp(gm).propagate(example_input)
             expected = module(example_input)
-        ir, images_in, images_out = _convert(gm, torch)
-        model = ir.build(dtype, input_layout, images_in, images_out)
+        ir, kind_in, kind_out = _convert(gm, torch)
+        model = ir.build(dtype, input_layout, ir.inputs if kind_in == "image" else [],
+                         ir.outputs if kind_out == "image" else [])
     finally:
         module.train(was_training)
-    x = example_input.detach().cpu().numpy()
-    if images_in and input_layout == "NHWC":
-        x = x.transpose(0, 2, 3, 1)
-    y = model.predict(np.ascontiguousarray(x, dtype=dtype))
-    if images_out and input_layout == "NHWC":
-        y = y.transpose(0, 3, 1, 2)
     if not isinstance(expected, torch.Tensor):
         raise ValueError(f"{_WHERE}: the module must return one tensor, got {type(expected).__name__}")
+    # the source's layout -> nnc's: NCHW -> NHWC (unless the model takes NCHW), (T, N, F) -> (N, T, F)
+    to_nnc = {"image": (0, 2, 3, 1) if input_layout == "NHWC" else None, "seq_t": (1, 0, 2)}
+    to_src = {"image": (0, 3, 1, 2) if input_layout == "NHWC" else None, "seq_t": (1, 0, 2)}
+    x = example_input.detach().cpu().numpy()
+    if to_nnc.get(kind_in):
+        x = x.transpose(to_nnc[kind_in])
+    y = model.predict(np.ascontiguousarray(x, dtype=dtype))
+    if to_src.get(kind_out):
+        y = y.transpose(to_src[kind_out])
     compare(_WHERE, y, expected.detach().cpu().numpy())
     return model
 
@@ -115,7 +120,8 @@ def _convert(gm, torch):
     acts = {nn.ReLU: "relu", nn.Sigmoid: "sigmoid", nn.Tanh: "tanh"}
     fn_acts = {torch.relu: "relu", F.relu: "relu", torch.sigmoid: "sigmoid", F.sigmoid: "sigmoid",
                torch.tanh: "tanh", F.tanh: "tanh"}
-    images_in, images_out = [], []
+    layouts = [None, None]   # the kinds of the input and of the output
+    time_first_rnns = set()   # RNN values of batch_first=False modules
     shapes = {}
 
     def src(a):
@@ -136,9 +142,11 @@ def _convert(gm, torch):
             if ir.inputs:
                 ir.fail(f"input {name!r}: one input is supported")
             ir.inputs.append(name)
-            kind[name] = "image" if shape is not None and len(shape) == 4 else "plain"
-            if kind[name] == "image":
-                images_in.append(name)
+            time_first = any(u.op == "call_module" and isinstance(modules[u.target], nn.RNNBase)
+                             and not modules[u.target].batch_first for u in node.users)
+            kind[name] = ("image" if shape is not None and len(shape) == 4 else
+                          "seq_t" if time_first and len(shape or ()) == 3 else "plain")
+            layouts[0] = kind[name]
             continue
         if node.op == "output":
             outs = node.args[0]
@@ -147,9 +155,8 @@ def _convert(gm, torch):
                 continue
             o = src(outs)
             ir.outputs.append(o)
-            if kind.get(o) == "image":
-                images_out.append(o)
-            elif kind.get(o) in ("pooled", "chw", "rnn"):
+            layouts[1] = kind.get(o)
+            if kind.get(o) in ("pooled", "chw", "rnn"):
                 ir.fail(f"output {o!r}: a {kind[o]} value cannot be returned as the source shapes it")
             continue
         args = [a for a in node.args]
@@ -157,7 +164,7 @@ def _convert(gm, torch):
         if node.op == "call_module":
             m = modules[node.target]
             label = f"{node.target!r} ({type(m).__module__}.{type(m).__name__})"
-            why = _module(ir, name, m, ins, kind, chw, alias, acts, shapes, nn)
+            why = _module(ir, name, m, ins, kind, chw, alias, acts, shapes, nn, time_first_rnns)
             if why:
                 ir.fail(f"{label}: {why}")
             continue
@@ -171,7 +178,7 @@ def _convert(gm, torch):
             kind[name] = kind.get(ins[0])
         elif node.op == "call_function" and target in (operator.add, torch.add) and len(ins) == 2 \
                 and len(args) == 2 and not node.kwargs and kind.get(ins[0]) == kind.get(ins[1]) \
-                and kind.get(ins[0]) in ("image", "plain"):
+                and kind.get(ins[0]) in ("image", "plain", "seq_t"):
             ir.op(name, "add", ins)
             kind[name] = kind[ins[0]]
         elif node.op == "call_function" and target is torch.cat:
@@ -179,7 +186,7 @@ def _convert(gm, torch):
             dim = args[1] if len(args) > 1 else node.kwargs.get("dim", 0)
             vs = [src(t) for t in tensors] if isinstance(tensors, (list, tuple)) else []
             if len(vs) >= 2 and all(kind.get(v) == kind.get(vs[0]) for v in vs) \
-                    and kind.get(vs[0]) in ("image", "plain") and is_channel_dim(vs[0], dim, len(shape)):
+                    and kind.get(vs[0]) in ("image", "plain", "seq_t") and is_channel_dim(vs[0], dim, len(shape)):
                 ir.op(name, "concat", vs)
                 kind[name] = kind[vs[0]]
             else:
@@ -203,15 +210,16 @@ def _convert(gm, torch):
             v, index = ins[0], args[1]
             if kind.get(v) == "rnn" and index == 0:
                 alias[name] = v
-                kind[v] = "plain"
-            elif kind.get(v) == "plain" and len(shape or ()) == 2 and _is_last_step(index):
+                kind[v] = "seq_t" if v in time_first_rnns else "plain"
+            elif len(shape or ()) == 2 and (kind.get(v) == "plain" and _is_last_step(index)
+                                            or kind.get(v) == "seq_t" and index == -1):
                 ir.op(name, "last_step", [v])
                 kind[name] = "plain"
             else:
                 ir.fail(f"{label}: indexing {index!r} is supported only as out[0] of an RNN and out[:, -1]")
         else:
             ir.fail(f"{label}: unsupported operation {node.op} {getattr(target, '__qualname__', target)}")
-    return ir, images_in, images_out
+    return ir, layouts[0], layouts[1]
 
 
 def _is_last_step(index):
@@ -229,7 +237,7 @@ def _flatten(ir, name, v, kind, chw, alias, shapes):
         chw[name] = shapes[v][1:]
 
 
-def _module(ir, name, m, ins, kind, chw, alias, acts, shapes, nn):
+def _module(ir, name, m, ins, kind, chw, alias, acts, shapes, nn, time_first_rnns):
     """Converts one leaf module; returns why it cannot be, or None."""
     v = ins[0] if ins else None
     k = kind.get(v)
@@ -252,10 +260,10 @@ def _module(ir, name, m, ins, kind, chw, alias, acts, shapes, nn):
         W = _np(m.weight)
         if k == "chw":
             W = chw_columns(W, chw[v])
-        elif k != "plain":
+        elif k not in ("plain", "seq_t"):
             return f"a Linear reading a {k} value is not supported"
         ir.op(name, "dense", ins, W=W, b=_np(m.bias))
-        kind[name] = "plain"
+        kind[name] = "seq_t" if k == "seq_t" else "plain"
     elif isinstance(m, nn.Conv2d):
         if k != "image":
             return "expects an image input"
@@ -301,12 +309,11 @@ def _module(ir, name, m, ins, kind, chw, alias, acts, shapes, nn):
             return "only start_dim=1, end_dim=-1 is supported"
         _flatten(ir, name, v, kind, chw, alias, shapes)
     elif isinstance(m, (nn.LSTM, nn.GRU, nn.RNN)):
-        if not m.batch_first:
-            return "batch_first=False is not supported (use batch_first=True)"
+        if k != ("plain" if m.batch_first else "seq_t"):
+            return ("expects a (N, T, F) input" if m.batch_first else
+                    "with batch_first=False, expects the model input or another time-first RNN's output")
         if m.bidirectional or getattr(m, "proj_size", 0):
             return "bidirectional and projected RNNs are not supported"
-        if k != "plain":
-            return "expects a (N, T, F) input"
         layers = []
         for i in range(m.num_layers):
             w_ih, w_hh = _np(getattr(m, f"weight_ih_l{i}")), _np(getattr(m, f"weight_hh_l{i}"))
@@ -322,6 +329,8 @@ def _module(ir, name, m, ins, kind, chw, alias, acts, shapes, nn):
         cell = "lstm" if isinstance(m, nn.LSTM) else "gru" if isinstance(m, nn.GRU) else "rnn"
         ir.op(name, "rnn", ins, cell=cell, layers=layers, return_sequences=True)
         kind[name] = "rnn"
+        if not m.batch_first:
+            time_first_rnns.add(name)
     else:
         return "this module type is not supported"
     return None
