@@ -99,6 +99,7 @@ class _Converter:
 
     def __init__(self, model, onnx, numpy_helper):
         self.g = model.graph
+        self.opset = max([o.version for o in model.opset_import if o.domain in ("", "ai.onnx")] or [1])
         self.onnx, self.nh = onnx, numpy_helper
         self.ir = IR(_WHERE)
         self.const = {t.name: numpy_helper.to_array(t) for t in self.g.initializer}
@@ -198,7 +199,9 @@ class _Converter:
             self.emit(out, "leaky", [x], slope=float(a.get("alpha", 0.01)))
         elif op == "Softmax":
             rank = len(self.shape.get(x, ()) or ())
-            axis = a.get("axis", -1)
+            axis = a.get("axis", -1 if self.opset >= 13 else 1)
+            if self.opset < 13 and axis not in (-1, rank - 1):   # before opset 13: over all axes from axis on
+                return f"softmax over the axes from {axis} on is not supported (opset {self.opset})"
             if not (k == "image" and axis in (1, -3) or k in ("plain", "chw") and axis in (-1, rank - 1)):
                 return f"softmax over axis {axis} is not supported (only the channel or last axis)"
             self.emit(out, "act", [x], name="softmax")

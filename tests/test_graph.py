@@ -219,3 +219,20 @@ def test_bad_graphs_and_inputs(rng):
         g1.predict(np.zeros((2, 5, 5, 4), np.float32))
     with pytest.raises(ValueError, match=r"Graph.predict: expected a batch"):
         g1.predict(np.float32(1))
+
+
+def test_pickle_and_nesting(rng):
+    import pickle
+    nnc.seed(6)
+    g = _resnet_like()
+    x = rng.standard_normal((2, 5, 5, 3)).astype(np.float32)
+    y = g.predict(x)
+    clone = pickle.loads(pickle.dumps(g))
+    np.testing.assert_array_equal(clone.predict(x), y)
+    block = nnc.Graph([("a", nnc.Dense(4, 4, activation="tanh"), "x"), ("b", nnc.Dense(4, 4), "a"),
+                       ("c", nnc.Concat(), ["a", "b"]), ("d", nnc.Dense(8, 4), "c")])
+    res = nnc.Residual(block)
+    v = rng.standard_normal((3, 4)).astype(np.float32)
+    np.testing.assert_array_equal(res.forward(v), block.forward(v) + v)
+    res.forward(v, training=True)
+    assert res.backward(np.ones((3, 4), np.float32)).shape == (3, 4)

@@ -197,3 +197,16 @@ def test_corrupted_files_load_or_raise_value_error(name):
             nnc.onnx.load(bad.tobytes())
         except ValueError as e:
             assert str(e).startswith("nnc.onnx.load: ")
+
+
+def test_softmax_axis_by_opset(rng):
+    x = rng.standard_normal((2, 3, 2, 2)).astype(np.float32)
+    over_channels = _model([helper.make_node("Softmax", ["x"], ["y"], axis=1)], [_vi("x", ["n", 3, 2, 2])],
+                           [_vi("y", ["n", 3, 2, 2])])
+    _check_against_ort(over_channels, x)
+    before_13 = _model([helper.make_node("Softmax", ["x"], ["y"])], [_vi("x", ["n", 3, 2, 2])],
+                       [_vi("y", ["n", 3, 2, 2])], opset=11)
+    with pytest.raises(ValueError, match=r"softmax over the axes from 1 on is not supported \(opset 11\)"):
+        nnc.onnx.load(before_13)
+    rows = _model([helper.make_node("Softmax", ["x"], ["y"])], [_vi("x", ["n", 5])], [_vi("y", ["n", 5])], opset=11)
+    _check_against_ort(rows, rng.standard_normal((3, 5)).astype(np.float32))

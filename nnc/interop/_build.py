@@ -79,7 +79,7 @@ class IR:
     def _merge_into_producer(self, kinds, can, merge):
         """Removes each op whose single input is made by an op of ``kinds``
         read by it alone and ``can(producer, op)``; ``merge`` updates the
-        producer, which takes the removed op's name."""
+        producer, whose output then stands for the removed op's."""
         changed = True
         while changed:
             changed = False
