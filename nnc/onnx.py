@@ -84,14 +84,12 @@ def load(path_or_bytes, dtype=np.float32, input_layout="NHWC"):
         raise ValueError(f"{_WHERE}: not a valid ONNX model: {type(e).__name__}: {str(e)[:300]}") from None
     try:
         ir, images_in, images_out = _Converter(inferred, onnx, numpy_helper).run()
-    except (KeyError, IndexError, TypeError, AttributeError, OverflowError) as e:
-        raise ValueError(f"{_WHERE}: malformed model: {type(e).__name__}: {str(e)[:300]}") from None
-    try:
         return ir.build(dtype, input_layout, images_in, images_out)
-    except (ValueError, TypeError) as e:   # a layer rejecting the file's shapes or attributes
-        if str(e).startswith(_WHERE):
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError, ZeroDivisionError) as e:
+        if isinstance(e, ValueError) and str(e).startswith(_WHERE):
             raise
-        raise ValueError(f"{_WHERE}: cannot build the model: {e}") from None
+        # inconsistent attributes or weights, or a layer rejecting them
+        raise ValueError(f"{_WHERE}: cannot convert the model: {type(e).__name__}: {str(e)[:300]}") from None
 
 
 class _Converter:

@@ -210,3 +210,14 @@ def test_softmax_axis_by_opset(rng):
         nnc.onnx.load(before_13)
     rows = _model([helper.make_node("Softmax", ["x"], ["y"])], [_vi("x", ["n", 5])], [_vi("y", ["n", 5])], opset=11)
     _check_against_ort(rows, rng.standard_normal((3, 5)).astype(np.float32))
+
+
+@pytest.mark.parametrize("hidden, wrows", [(0, 12), (5, 12), (4, 13)])
+def test_inconsistent_rnn_attributes_raise_value_error(hidden, wrows, rng):
+    nodes = [helper.make_node("Transpose", ["x"], ["xt"], perm=[1, 0, 2]),
+             helper.make_node("GRU", ["xt", "W", "R"], ["Y"], hidden_size=hidden)]
+    data = _model(nodes, [_vi("x", ["n", 3, 2])], [_vi("Y", [3, 1, "n", 4])],
+                  [("W", rng.standard_normal((1, wrows, 2)).astype(np.float32)),
+                   ("R", rng.standard_normal((1, wrows, 4)).astype(np.float32))])
+    with pytest.raises(ValueError, match="nnc.onnx.load: cannot convert"):
+        nnc.onnx.load(data)
