@@ -142,6 +142,35 @@ def test_time_first_rnns_take_batch_first_input(last, dtype):
     np.testing.assert_allclose(y if last else y.transpose(1, 0, 2), ref, **TOL[dtype])
 
 
+class _Views(nn.Module):
+    """Flattening with view/reshape and the batch size read from the tensor;
+    one Linear applied twice."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.fc = nn.Linear(4 * 3 * 2, 2)
+
+    def forward(self, x):
+        y = self.conv(x)
+        return self.fc(y.view(y.size(0), -1)) + self.fc(torch.reshape(y, (y.shape[0], -1)))
+
+
+def test_view_and_reshape_to_flatten(dtype):
+    torch.manual_seed(5)
+    module = _Views().eval()
+    x = torch.randn(2, 3, 5, 4)
+    model = nnc.from_torch(module, x, dtype=dtype)
+    other = torch.randn(5, 3, 5, 4)
+    np.testing.assert_allclose(model.predict(_nhwc(other).astype(dtype)), _torch_out(module, other, dtype),
+                               **TOL[dtype])
+    pytest.importorskip("onnx", reason="nnc.onnx.load needs the onnx package")
+    from nnc.onnx import load as onnx_load
+    data = torch_models.to_onnx(module, x)   # the same idioms through the exporter's Shape/Gather/Concat
+    np.testing.assert_allclose(onnx_load(data, dtype=dtype).predict(_nhwc(other).astype(dtype)),
+                               _torch_out(module, other, dtype), **TOL[np.float32])
+
+
 class _Unsupported(nn.Module):
     def __init__(self):
         super().__init__()

@@ -33,8 +33,9 @@ def from_torch(module, example_input, dtype=np.float32, input_layout="NHWC"):
     (one direction, any number of layers; their output sequence and its
     last step ``out[:, -1]``, or ``out[-1]`` with ``batch_first=False``: the
     nnc model takes ``(N, T, F)`` either way), ``nn.Sequential``, ``+``,
-    ``torch.add``, ``torch.cat`` along channels and the functional forms of
-    the activations and of ``flatten``.
+    ``torch.add``, ``torch.cat`` along channels, the functional forms of
+    the activations and of ``flatten``, and ``view``/``reshape`` to
+    ``(N, -1)`` (e.g. ``x.view(x.size(0), -1)``).
 
     Parameters
     ----------
@@ -170,7 +171,18 @@ def _convert(gm, torch):
             continue
         target = node.target
         label = f"{name!r} ({getattr(target, '__name__', target)})"
-        if node.op == "call_method" and target in ("relu", "sigmoid", "tanh"):
+        if (node.op == "call_method" and target == "size" or node.op == "call_function" and (
+                target is getattr and args[1:] == ["shape"] or target is operator.getitem
+                and kind.get(ins[0]) == "static")):
+            kind[name] = "static"   # sizes, read by a reshape below
+        elif (node.op == "call_method" and target in ("view", "reshape") or target is torch.reshape):
+            into, before = shape, shapes.get(ins[0])
+            if into is None or before is None or len(into) != 2 or into[0] != before[0] \
+                    or into[1] != int(np.prod(before[1:])):
+                ir.fail(f"{label}: only a reshape to (N, -1) (a flatten) is supported")
+            else:
+                _flatten(ir, name, ins[0], kind, chw, alias, shapes)
+        elif node.op == "call_method" and target in ("relu", "sigmoid", "tanh"):
             ir.op(name, "act", ins[:1], name=target)
             kind[name] = kind.get(ins[0])
         elif node.op == "call_function" and target in fn_acts and len(ins) == 1:
