@@ -186,7 +186,8 @@ def test_unsupported_modules_are_named():
     with pytest.raises(ValueError) as e:
         nnc.from_torch(_Unsupported().eval(), torch.randn(2, 3, 4))
     msg = str(e.value)
-    assert msg.startswith("nnc.from_torch: cannot convert")
+    assert msg.startswith("nnc.from_torch: cannot convert 4 part(s)")
+    assert "'fc'" not in msg   # a supported module downstream of the others is not named
     for part in ("'conv1d' (torch.nn.modules.conv.Conv1d)", "'norm' (torch.nn.modules.normalization.LayerNorm)",
                  "mean", "mul"):
         assert part in msg, (part, msg)

@@ -114,7 +114,9 @@ def _convert(gm, torch):
     nn = torch.nn
     F = torch.nn.functional
     ir = IR(_WHERE)
-    kind = {}      # value -> "image" | "pooled" | "chw" | "plain" | "rnn"
+    # value -> "image" | "pooled" | "chw" | "plain" | "seq_t" (time-first) | "rnn" (an RNN's tuple) |
+    # "static" (a size) | "failed" (not converted)
+    kind = {}
     chw = {}       # value -> (C, H, W) of an image flattened the source's way
     alias = {}     # value -> the value it is (dropout, identity, flatten of a pooled map)
     modules = dict(gm.named_modules())
@@ -134,9 +136,13 @@ def _convert(gm, torch):
     def is_channel_dim(v, dim, ndim):
         return dim in (1, -3) if kind.get(v) == "image" else dim in (-1, ndim - 1)
 
+    supported = tuple(getattr(nn, n) for n in _MODULE_NAMES)   # what _module converts (some settings aside)
+    known = {"size", "view", "reshape", "relu", "sigmoid", "tanh", "flatten", "softmax", operator.add, torch.add,
+             torch.cat, torch.flatten, torch.reshape, F.softmax, torch.softmax, getattr, operator.getitem, *fn_acts}
     for node in gm.graph.nodes:
         if node.op != "output" and node.op != "placeholder" and not node.users:
             continue   # dead code (e.g. an RNN's unused state)
+        failures = len(ir.unsupported)
         name = node.name
         shape = shapes[name] = _shape(node)
         if node.op == "placeholder":
@@ -157,17 +163,27 @@ def _convert(gm, torch):
             o = src(outs)
             ir.outputs.append(o)
             layouts[1] = kind.get(o)
-            if kind.get(o) in ("pooled", "chw", "rnn"):
+            if kind.get(o) in ("pooled", "chw", "rnn", "static"):
                 ir.fail(f"output {o!r}: a {kind[o]} value cannot be returned as the source shapes it")
             continue
-        args = [a for a in node.args]
+        args = list(node.args)
         ins = [src(a) for a in args if hasattr(a, "name")]
+        if any(kind.get(v) == "failed" for v in ins):   # downstream of what was not converted:
+            kind[name] = "failed"                       # name only what could never be
+            if node.op == "call_module" and not isinstance(modules[node.target], supported):
+                m = modules[node.target]
+                ir.fail(f"{node.target!r} ({type(m).__module__}.{type(m).__name__}): this module type is not "
+                        "supported")
+            elif node.op != "call_module" and node.target not in known:
+                ir.fail(f"{name!r} ({getattr(node.target, '__name__', node.target)}): unsupported operation")
+            continue
         if node.op == "call_module":
             m = modules[node.target]
             label = f"{node.target!r} ({type(m).__module__}.{type(m).__name__})"
             why = _module(ir, name, m, ins, kind, chw, alias, acts, shapes, nn, time_first_rnns)
             if why:
                 ir.fail(f"{label}: {why}")
+                kind[name] = "failed"
             continue
         target = node.target
         label = f"{name!r} ({getattr(target, '__name__', target)})"
@@ -231,7 +247,13 @@ def _convert(gm, torch):
                 ir.fail(f"{label}: indexing {index!r} is supported only as out[0] of an RNN and out[:, -1]")
         else:
             ir.fail(f"{label}: unsupported operation {node.op} {getattr(target, '__qualname__', target)}")
+        if len(ir.unsupported) > failures:
+            kind[name] = "failed"
     return ir, layouts[0], layouts[1]
+
+
+_MODULE_NAMES = ("ReLU", "Sigmoid", "Tanh", "Dropout", "Identity", "LeakyReLU", "Softmax", "Linear", "Conv2d",
+                 "BatchNorm2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "Flatten", "LSTM", "GRU", "RNN")
 
 
 def _is_last_step(index):
