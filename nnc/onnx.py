@@ -167,7 +167,7 @@ class _Converter:
         if out is None:
             return "a node without outputs"
         if all(s == "" or s in self.const for s in ins) and op in _FOLD:
-            return self.fold(node, op, a, ins, out)
+            return self.fold(op, a, ins, out)
         if op == "ConstantOfShape":
             value = a.get("value")
             if value is not None and np.any(self.nh.to_array(value)):
@@ -267,10 +267,12 @@ class _Converter:
         return self.ir.op(out, kind, [self.src(s) for s in inputs], **attrs)
 
     # -- helpers ------------------------------------------------------------
-    def fold(self, node, op, a, ins, out):
+    def fold(self, op, a, ins, out):
         vals = [self.const.get(s) for s in ins]
         if op == "Constant" and "value" in a:
             a = {"value": self.nh.to_array(a["value"])}
+        if op == "Cast":
+            a = {"to": self.onnx.helper.tensor_dtype_to_np_dtype(a["to"])}
         try:
             self.const[out] = _FOLD[op](vals, a)
         except (ValueError, IndexError, TypeError) as e:
@@ -470,5 +472,5 @@ _FOLD = {
     "Squeeze": lambda v, a: np.squeeze(v[0], axis=tuple(int(i) for i in (a.get("axes") or v[1]))),
     "Concat": lambda v, a: np.concatenate([np.atleast_1d(x) for x in v], axis=a.get("axis", 0)),
     "Slice": _slice,
-    "Cast": lambda v, a: v[0],
+    "Cast": lambda v, a: v[0].astype(a["to"]),
 }

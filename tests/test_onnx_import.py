@@ -221,3 +221,20 @@ def test_inconsistent_rnn_attributes_raise_value_error(hidden, wrows, rng):
                    ("R", rng.standard_normal((1, wrows, 4)).astype(np.float32))])
     with pytest.raises(ValueError, match="nnc.onnx.load: cannot convert"):
         nnc.onnx.load(data)
+
+
+def test_shape_plumbing_is_folded(rng):
+    """A flatten whose target shape is computed from constants (Constant,
+    Cast, Unsqueeze, Concat) and from the input's Shape (batch unknown)."""
+    M = rng.standard_normal((6, 4)).astype(np.float32)
+    nodes = [helper.make_node("Constant", [], ["minus1"], value_floats=[-1.0]),
+             helper.make_node("Cast", ["minus1"], ["m1"], to=TensorProto.INT64),
+             helper.make_node("Shape", ["x"], ["shape"]),
+             helper.make_node("Gather", ["shape", "zero"], ["n"], axis=0),
+             helper.make_node("Unsqueeze", ["n", "axes"], ["n1"]),
+             helper.make_node("Concat", ["n1", "m1"], ["target"], axis=0),
+             helper.make_node("Reshape", ["x", "target"], ["flat"]),
+             helper.make_node("Gemm", ["flat", "M"], ["y"])]
+    data = _model(nodes, [_vi("x", ["n", 2, 3])], [_vi("y", ["n", 4])],
+                  [("M", M), ("zero", np.array(0, np.int64)), ("axes", np.array([0], np.int64))])
+    _check_against_ort(data, rng.standard_normal((5, 2, 3)).astype(np.float32))
