@@ -236,3 +236,25 @@ def test_pickle_and_nesting(rng):
     np.testing.assert_array_equal(res.forward(v), block.forward(v) + v)
     res.forward(v, training=True)
     assert res.backward(np.ones((3, 4), np.float32)).shape == (3, 4)
+
+
+def test_empty_batch(dtype):
+    g = _resnet_like(dtype)
+    x = np.zeros((0, 5, 5, 3), dtype)
+    y = g.forward(x, training=True)
+    assert y.shape == (0, 2)
+    assert g.backward(np.zeros((0, 2), dtype)).shape == x.shape
+    assert all(not np.any(v) for v in g.grads.values())
+    assert g.predict(x).shape == (0, 2)
+
+
+def test_concurrent_predict_is_bitwise_serial(rng):
+    from concurrent.futures import ThreadPoolExecutor
+    nnc.seed(7)
+    g = _resnet_like()
+    xs = [rng.standard_normal((n, 5, 6, 3)).astype(np.float32) for n in (1, 3, 1, 5)]
+    serial = [g.predict(x) for x in xs]
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda i: (i % 4, g.predict(xs[i % 4])), range(40)))
+    for i, y in results:
+        np.testing.assert_array_equal(y, serial[i])

@@ -155,3 +155,15 @@ def test_config_and_save_load(make, tmp_path):
     assert clone.get_config() == layer.get_config()
     serialization.save(layer, tmp_path / "l.npz")
     assert nnc.load(tmp_path / "l.npz").get_config() == layer.get_config()
+
+
+def test_empty_batch(dtype):
+    x = np.zeros((0, 3, 4), dtype)
+    for layer, arg in [(nnc.Add("relu", dtype=dtype), [x, x]), (nnc.Concat(dtype=dtype), [x, x]),
+                       (nnc.Activation("softmax", dtype=dtype), x), (nnc.LeakyReLU(dtype=dtype), x),
+                       (nnc.Permute((2, 1), dtype=dtype), x)]:
+        y = layer.forward(arg, training=True)
+        assert y.shape[0] == 0 and y.dtype == dtype
+        dx = layer.backward(np.zeros_like(y))
+        for d in (dx if isinstance(dx, list) else [dx]):
+            assert d.shape == x.shape
