@@ -25,8 +25,9 @@ def load(path_or_bytes, dtype=np.float32, input_layout="NHWC"):
     Relu, Sigmoid, Tanh, Softmax (channel or last axis), LeakyRelu,
     MaxPool, AveragePool, GlobalAveragePool, Flatten and Reshape to
     ``(N, -1)``, Add, Concat (channel axis), BatchNormalization (folded
-    into the convolution before it), LSTM (gate order i, o, f, c), GRU (z,
-    r, h; ``linear_before_reset=1`` is nnc's ``reset_after=True``), RNN
+    into the Conv or Gemm before it; of an image elsewhere, a per-channel
+    scale and shift), LSTM (gate order i, o, f, c), GRU (z, r, h;
+    ``linear_before_reset=1`` is nnc's ``reset_after=True``), RNN
     (tanh or relu), Identity and Dropout (dropped), and the static
     shape plumbing exporters emit around recurrent layers (Shape, Gather,
     Slice, Squeeze, Unsqueeze, Concat, ConstantOfShape for zero initial
@@ -210,10 +211,13 @@ class _Converter:
         elif op == "Conv":
             return self.conv(a, ins, out, k)
         elif op == "BatchNormalization":
-            if k != "image" or len(node.output) > 1 or any(s not in self.const for s in ins[1:5]):
-                return "only inference-mode BatchNormalization of an image with constant statistics"
+            rank = len(self.shape.get(x) or ())
+            if not (k == "image" or k == "plain" and rank == 2) or len(node.output) > 1 \
+                    or any(s not in self.const for s in ins[1:5]):
+                return ("only inference-mode BatchNormalization with constant statistics of an image or of "
+                        "(N, features)")
             scale, shift = bn_scale_shift(*(self.const[s] for s in ins[1:5]), a.get("epsilon", 1e-5))
-            self.emit(out, "bn", [x], scale=scale, shift=shift)
+            self.emit(out, "bn", [x], scale=scale, shift=shift, image=k == "image")
         elif op in ("MaxPool", "AveragePool"):
             return self.pool(op, a, x, out, k)
         elif op == "GlobalAveragePool":

@@ -64,6 +64,16 @@ def test_image_output_returned_in_the_input_layout(rng):
     np.testing.assert_allclose(nhwc.predict(_nhwc(x)), ref.transpose(0, 2, 3, 1), **TOL[np.float32])
 
 
+def _bn1d(c):
+    bn = nn.BatchNorm1d(c)
+    with torch.no_grad():
+        bn.running_mean.uniform_(-0.5, 0.5)
+        bn.running_var.uniform_(0.5, 1.5)
+        bn.weight.uniform_(0.5, 1.5)
+        bn.bias.uniform_(-0.5, 0.5)
+    return bn
+
+
 def _bn(c):
     return torch_models.with_random_batchnorm(nn.BatchNorm2d(c), seed=c)
 
@@ -82,6 +92,7 @@ MODULES = {
     "leaky relu": (lambda: nn.Sequential(nn.Linear(4, 6), nn.LeakyReLU(0.2)), (3, 4)),
     "flatten after conv": (lambda: nn.Sequential(nn.Conv2d(2, 3, 3), nn.Flatten(), nn.Linear(3 * 2 * 3, 4)),
                            (2, 2, 4, 5)),
+    "linear + batchnorm1d + relu": (lambda: nn.Sequential(nn.Linear(4, 6), _bn1d(6), nn.ReLU()), (5, 4)),
     "linear on sequences": (lambda: nn.Sequential(nn.Linear(4, 3), nn.Softmax(dim=-1)), (2, 5, 4)),
     "rnn relu 2 layers": (lambda: nn.RNN(4, 5, num_layers=2, nonlinearity="relu", batch_first=True), (2, 6, 4)),
     "gru 2 layers no bias": (lambda: nn.GRU(4, 5, num_layers=2, bias=False, batch_first=True), (2, 6, 4)),
@@ -200,6 +211,8 @@ def test_unsupported_modules_are_named():
     (lambda: nn.Conv2d(2, 2, 3, padding=1, padding_mode="reflect"), (1, 2, 5, 5), "padding_mode"),
     (lambda: nn.AdaptiveAvgPool2d(2), (1, 2, 5, 5), "output_size=1"),
     (lambda: nn.Softmax(dim=2), (1, 2, 5, 5), "softmax over dim=2"),
+    (lambda: nn.Sequential(nn.ReLU(), nn.BatchNorm1d(3)), (4, 3), "supported only directly after a Linear"),
+    (lambda: nn.BatchNorm1d(3), (4, 3, 5), r"needs a \(N, features\) input"),
 ])
 def test_unsupported_settings_are_named(module, shape, why):
     m = module()

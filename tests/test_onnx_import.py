@@ -238,3 +238,18 @@ def test_shape_plumbing_is_folded(rng):
     data = _model(nodes, [_vi("x", ["n", 2, 3])], [_vi("y", ["n", 4])],
                   [("M", M), ("zero", np.array(0, np.int64)), ("axes", np.array([0], np.int64))])
     _check_against_ort(data, rng.standard_normal((5, 2, 3)).astype(np.float32))
+
+
+def test_batchnorm_of_features_folded_into_the_gemm(rng):
+    from torch import nn
+    torch.manual_seed(6)
+    bn = nn.BatchNorm1d(6)
+    with torch.no_grad():
+        bn.running_mean.uniform_(-0.5, 0.5)
+        bn.running_var.uniform_(0.5, 1.5)
+    module = nn.Sequential(nn.Linear(4, 6), bn, nn.ReLU(), nn.Linear(6, 2)).eval()
+    data = torch_models.to_onnx(module, torch.randn(3, 4))
+    assert "BatchNormalization" in [n.op_type for n in onnx.load_from_string(data).graph.node]
+    model = nnc.onnx.load(data)
+    assert [type(layer) for layer in model] == [nnc.Dense, nnc.Dense]   # folded, relu fused
+    _check_against_ort(data, rng.standard_normal((5, 4)).astype(np.float32))

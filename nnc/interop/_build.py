@@ -4,7 +4,7 @@ graph that becomes nnc layers, a Sequential when it is a chain, else a Graph.
 
 The intermediate graph holds ops ``(name, kind, inputs, attrs)`` over values
 named like the source's.  Before the layers are made, a BatchNorm directly
-after a convolution is folded into its weights and bias, an activation
+after a convolution or a Dense is folded into its weights and bias, an activation
 directly after a convolution, a Dense or an Add becomes that layer's
 activation, and an RNN output read only as its last step becomes
 ``return_sequences=False``.
@@ -102,10 +102,10 @@ class IR:
         self.outputs = [new if o == old else o for o in self.outputs]
 
     def simplify(self):
-        def fold_bn(conv, bn):
-            a, s = conv[3], bn[3]
-            a["W"] = a["W"] * s["scale"]
-            a["b"] = (np.zeros(a["W"].shape[3]) if a["b"] is None else a["b"]) * s["scale"] + s["shift"]
+        def fold_bn(prod, bn):   # scales the output channels: W's last axis (HWIO) or rows (Dense)
+            a, s = prod[3], bn[3]
+            a["W"] = a["W"] * (s["scale"] if prod[1] == "conv" else s["scale"][:, None])
+            a["b"] = (np.zeros(s["scale"].shape) if a["b"] is None else a["b"]) * s["scale"] + s["shift"]
 
         def act_ok(prod, op):
             return prod[3].get("act") is None and op[3]["name"] in _FUSABLE + (("softmax",) if prod[1] == "dense"
@@ -117,7 +117,8 @@ class IR:
         def last_step(prod, op):
             prod[3]["return_sequences"] = False
 
-        self._merge_into_producer(("conv",), lambda p, o: o[1] == "bn" and p[3].get("act") is None, fold_bn)
+        self._merge_into_producer(("conv", "dense"), lambda p, o: o[1] == "bn" and p[3].get("act") is None,
+                                  fold_bn)
         self._merge_into_producer(("conv", "dense", "add"), lambda p, o: o[1] == "act" and act_ok(p, o), set_act)
         self._merge_into_producer(("rnn",), lambda p, o: o[1] == "last_step" and p[3]["return_sequences"],
                                   last_step)
@@ -174,6 +175,9 @@ def _layers(kind, a, dtype, where, name):
         _set(layer, W=W, b=a["b"])
         return [layer]
     if kind == "bn":   # not after a convolution: a per-channel scale and shift, as a depthwise 1x1 conv
+        if not a["image"]:
+            raise ValueError(f"{where}: {name}: a BatchNorm of features is supported only directly after a "
+                             "Linear / Gemm (folded into it)")
         C = a["scale"].shape[0]
         layer = Conv2D(C, C, 1, groups=C, dtype=dtype)
         _set(layer, W=a["scale"].reshape(1, 1, 1, C), b=a["shift"])

@@ -25,7 +25,7 @@ def from_torch(module, example_input, dtype=np.float32, input_layout="NHWC"):
     ``ValueError`` is raised if the outputs differ beyond float32 tolerance.
 
     Supported: ``nn.Linear``, ``nn.Conv2d`` (zero padding, also "same"),
-    ``nn.BatchNorm2d``, ``nn.MaxPool2d``, ``nn.AvgPool2d`` (padding 0 or
+    ``nn.BatchNorm2d``, ``nn.BatchNorm1d`` after a ``nn.Linear``, ``nn.MaxPool2d``, ``nn.AvgPool2d`` (padding 0 or
     ``count_include_pad=False``), ``nn.AdaptiveAvgPool2d(1)``,
     ``nn.Flatten``, ``nn.ReLU``, ``nn.Sigmoid``, ``nn.Tanh``,
     ``nn.Softmax`` (over channels or features), ``nn.LeakyReLU``,
@@ -253,7 +253,7 @@ def _convert(gm, torch):
 
 
 _MODULE_NAMES = ("ReLU", "Sigmoid", "Tanh", "Dropout", "Identity", "LeakyReLU", "Softmax", "Linear", "Conv2d",
-                 "BatchNorm2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "Flatten", "LSTM", "GRU", "RNN")
+                 "BatchNorm2d", "BatchNorm1d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "Flatten", "LSTM", "GRU", "RNN")
 
 
 def _is_last_step(index):
@@ -307,14 +307,15 @@ def _module(ir, name, m, ins, kind, chw, alias, acts, shapes, nn, time_first_rnn
         ir.op(name, "conv", ins, W=conv_weight(_np(m.weight)), b=_np(m.bias), stride=tuple(m.stride),
               padding=pad, dilation=tuple(m.dilation), groups=m.groups)
         kind[name] = "image"
-    elif isinstance(m, nn.BatchNorm2d):
-        if k != "image" or m.running_mean is None:
-            return "needs an image input and running statistics"
+    elif isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d)):
+        image = isinstance(m, nn.BatchNorm2d)
+        if k != ("image" if image else "plain") or len(shape) != (4 if image else 2) or m.running_mean is None:
+            return f"needs {'an image' if image else 'a (N, features)'} input and running statistics"
         w = _np(m.weight) if m.affine else np.ones(m.num_features)
         b = _np(m.bias) if m.affine else np.zeros(m.num_features)
         scale, shift = bn_scale_shift(w, b, _np(m.running_mean), _np(m.running_var), m.eps)
-        ir.op(name, "bn", ins, scale=scale, shift=shift)
-        kind[name] = "image"
+        ir.op(name, "bn", ins, scale=scale, shift=shift, image=image)
+        kind[name] = k
     elif isinstance(m, (nn.MaxPool2d, nn.AvgPool2d)):
         if k != "image":
             return "expects an image input"
