@@ -2,6 +2,7 @@
 against PyTorch and ONNX Runtime in float32 and float64, hand-built graphs
 for the operators and attributes PyTorch's exporter does not emit, save/load,
 and the errors for unsupported nodes and malformed files."""
+import os
 import subprocess
 import sys
 
@@ -180,7 +181,9 @@ def test_bad_arguments(tmp_path):
 def test_onnx_is_imported_only_by_load():
     code = ("import sys, nnc, nnc.onnx; assert 'onnx' not in sys.modules and 'torch' not in sys.modules; "
             "print('ok')")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(nnc.__file__)))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120,
+                         env=dict(os.environ, PYTHONPATH=root), cwd=root)
     assert out.stdout.strip() == "ok"
 
 
