@@ -116,6 +116,7 @@ class _Converter:
             for s in node.input:
                 self.readers[s] = self.readers.get(s, 0) + 1
         self.dense_of = {}    # dense op value -> its attrs (a MatMul waiting for its bias)
+        self.node_name = ""   # of the node being converted
 
     def src(self, name):
         while name in self.alias:
@@ -143,6 +144,7 @@ class _Converter:
             if any(self.kind.get(s) == "failed" for s in node.input):   # judged by its operator only
                 why = None if node.op_type in _SUPPORTED else "this operator is not supported"
             else:
+                self.node_name = node.name
                 why = self.node(node)
             if why:
                 ir.fail(f"{label}: {why}")
@@ -267,7 +269,11 @@ class _Converter:
             self.chw[out] = self.chw[x]
 
     def emit(self, out, kind, inputs, **attrs):
-        """An op of the intermediate graph reading the nnc values of ``inputs``."""
+        """An op of the intermediate graph reading the nnc values of ``inputs``,
+        its node named after the ONNX node (exporters name them like
+        "/layer1/conv2/Conv")."""
+        if self.node_name:
+            self.ir.labels[out] = self.node_name.strip("/")
         return self.ir.op(out, kind, [self.src(s) for s in inputs], **attrs)
 
     # -- helpers ------------------------------------------------------------

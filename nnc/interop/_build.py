@@ -53,6 +53,7 @@ class IR:
         self.inputs = []       # source input names
         self.outputs = []      # source output names
         self.unsupported = []  # descriptions of what cannot be converted
+        self.labels = {}       # value -> a readable name for its node (e.g. the source's node name)
 
     def op(self, value, kind, inputs, **attrs):
         self.ops.append([value, kind, list(inputs), attrs])
@@ -135,12 +136,17 @@ class IR:
             raise ValueError(f"{self.where}: input_layout='NCHW' with several outputs is not supported")
         self.simplify()
         nodes, renamed = [], {}
+        taken = {_safe(s) for s in self.inputs}
         for name, kind, srcs, a in self.ops:
             ins = [renamed.get(s, _safe(s)) for s in srcs]
             layers = _layers(kind, a, dtype, self.where, name)
+            base = _safe(self.labels.get(name, name))
+            if base in taken:
+                base = _safe(name)
             for i, layer in enumerate(layers):
-                node = _safe(name) if len(layers) == 1 else f"{_safe(name)}_{i}"
+                node = base if len(layers) == 1 else f"{base}_{i}"
                 nodes.append((node, layer, ins))
+                taken.add(node)
                 ins = [node]
             renamed[name] = node
         outputs = [renamed.get(o, _safe(o)) for o in self.outputs]
