@@ -23,7 +23,8 @@ def load(path_or_bytes, dtype=np.float32, input_layout="NHWC"):
 
     Supported operators: Gemm, MatMul (+ Add of a constant), Conv,
     Relu, Sigmoid, Tanh, Softmax (channel or last axis), LeakyRelu,
-    MaxPool, AveragePool, GlobalAveragePool, Flatten and Reshape to
+    MaxPool, AveragePool, GlobalAveragePool (and ReduceMean over the
+    spatial axes; Squeeze of its 1x1), Flatten and Reshape to
     ``(N, -1)``, Add, Concat (channel axis), BatchNormalization (folded
     into the Conv or Gemm before it; of an image elsewhere, a per-channel
     scale and shift), LSTM (gate order i, o, f, c), GRU (z, r, h;
@@ -222,11 +223,15 @@ class _Converter:
             self.emit(out, "bn", [x], scale=scale, shift=shift, image=k == "image")
         elif op in ("MaxPool", "AveragePool"):
             return self.pool(op, a, x, out, k)
-        elif op == "GlobalAveragePool":
+        elif op in ("GlobalAveragePool", "ReduceMean"):
+            if op == "ReduceMean":
+                axes = a.get("axes", self.const.get(ins[1]) if len(ins) > 1 else None)
+                if axes is None or sorted(int(i) % 4 for i in axes) != [2, 3] or a.get("noop_with_empty_axes"):
+                    return "only the mean over the spatial axes (2, 3) of an image is supported"
             if k != "image":
                 return "expects an image"
             self.emit(out, "gap", [x])
-            self.kind[out] = "pooled"
+            self.kind[out] = "pooled" if a.get("keepdims", 1) or op == "GlobalAveragePool" else "plain"
             return None
         elif op in ("Flatten", "Reshape"):
             return self.flatten(op, a, ins, out, k)
@@ -244,7 +249,11 @@ class _Converter:
             if k == "rnn_y" and axes == [1]:
                 self.relabel(out, x, "seq_t")
                 return None
-            return f"only squeezing the direction axis of an RNN output is supported (axes={axes})"
+            if k == "pooled" and sorted(int(i) % 4 for i in axes) == [2, 3]:
+                self.relabel(out, x, "plain")
+                return None
+            return (f"only squeezing the direction axis of an RNN output or the 1x1 of a pooled image is "
+                    f"supported (axes={axes})")
         elif op == "Gather":
             idx = self.const.get(ins[1]) if len(ins) > 1 else None
             axis = a.get("axis", 0)
@@ -471,7 +480,7 @@ def _slice(v, a):
 _SUPPORTED = {"Identity", "Dropout", "Relu", "Sigmoid", "Tanh", "LeakyRelu", "Softmax", "Gemm", "MatMul", "Add",
               "Conv", "BatchNormalization", "MaxPool", "AveragePool", "GlobalAveragePool", "Flatten", "Reshape",
               "Concat", "Transpose", "Squeeze", "Gather", "LSTM", "GRU", "RNN", "Shape", "ConstantOfShape",
-              "Slice", "Unsqueeze", "Constant", "Cast"}
+              "Slice", "Unsqueeze", "Constant", "Cast", "ReduceMean"}
 
 # shape plumbing evaluated when every input is constant
 _FOLD = {

@@ -182,6 +182,33 @@ def test_view_and_reshape_to_flatten(dtype):
                                _torch_out(module, other, dtype), **TOL[np.float32])
 
 
+class _MeanPool(nn.Module):
+    """Global average pools written as means over the spatial axes."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, x):
+        y = torch.relu(self.conv(x))
+        return self.fc(y.mean((2, 3))) + self.fc(torch.flatten(torch.mean(y, dim=(-1, -2), keepdim=True), 1))
+
+
+def test_mean_over_spatial_axes(dtype):
+    torch.manual_seed(7)
+    module = _MeanPool().eval()
+    x = torch.randn(2, 3, 5, 4)
+    other = torch.randn(3, 3, 5, 4)
+    ref = _torch_out(module, other, dtype)
+    model = nnc.from_torch(module, x, dtype=dtype)
+    np.testing.assert_allclose(model.predict(_nhwc(other).astype(dtype)), ref, **TOL[dtype])
+    pytest.importorskip("onnx", reason="nnc.onnx.load needs the onnx package")
+    from nnc.onnx import load as onnx_load
+    exported = onnx_load(torch_models.to_onnx(module, x), dtype=dtype)   # ReduceMean
+    np.testing.assert_allclose(exported.predict(_nhwc(other).astype(dtype)), ref, **TOL[np.float32])
+
+
 class _Unsupported(nn.Module):
     def __init__(self):
         super().__init__()

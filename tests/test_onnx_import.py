@@ -256,3 +256,13 @@ def test_batchnorm_of_features_folded_into_the_gemm(rng):
     model = nnc.onnx.load(data)
     assert [type(layer) for layer in model] == [nnc.Dense, nnc.Dense]   # folded, relu fused
     _check_against_ort(data, rng.standard_normal((5, 4)).astype(np.float32))
+
+
+def test_squeeze_of_a_global_pool(rng):
+    M = rng.standard_normal((3, 2)).astype(np.float32)
+    nodes = [helper.make_node("GlobalAveragePool", ["x"], ["p"]),
+             helper.make_node("Squeeze", ["p", "axes"], ["s"]),
+             helper.make_node("MatMul", ["s", "M"], ["y"])]
+    data = _model(nodes, [_vi("x", ["n", 3, 4, 5])], [_vi("y", ["n", 2])],
+                  [("M", M), ("axes", np.array([2, 3], np.int64))])
+    _check_against_ort(data, rng.standard_normal((2, 3, 4, 5)).astype(np.float32))

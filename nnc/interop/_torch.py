@@ -34,8 +34,8 @@ def from_torch(module, example_input, dtype=np.float32, input_layout="NHWC"):
     last step ``out[:, -1]``, or ``out[-1]`` with ``batch_first=False``: the
     nnc model takes ``(N, T, F)`` either way), ``nn.Sequential``, ``+``,
     ``torch.add``, ``torch.cat`` along channels, the functional forms of
-    the activations and of ``flatten``, and ``view``/``reshape`` to
-    ``(N, -1)`` (e.g. ``x.view(x.size(0), -1)``).
+    the activations and of ``flatten``, ``view``/``reshape`` to ``(N, -1)``
+    (e.g. ``x.view(x.size(0), -1)``) and ``x.mean((2, 3))`` of an image.
 
     Parameters
     ----------
@@ -137,7 +137,8 @@ def _convert(gm, torch):
         return dim in (1, -3) if kind.get(v) == "image" else dim in (-1, ndim - 1)
 
     supported = tuple(getattr(nn, n) for n in _MODULE_NAMES)   # what _module converts (some settings aside)
-    known = {"size", "view", "reshape", "relu", "sigmoid", "tanh", "flatten", "softmax", operator.add, torch.add,
+    known = {"size", "view", "reshape", "relu", "sigmoid", "tanh", "flatten", "softmax", "mean", torch.mean,
+             operator.add, torch.add,
              torch.cat, torch.flatten, torch.reshape, F.softmax, torch.softmax, getattr, operator.getitem, *fn_acts}
     for node in gm.graph.nodes:
         if node.op != "output" and node.op != "placeholder" and not node.users:
@@ -198,6 +199,14 @@ def _convert(gm, torch):
                 ir.fail(f"{label}: only a reshape to (N, -1) (a flatten) is supported")
             else:
                 _flatten(ir, name, ins[0], kind, chw, alias, shapes)
+        elif (node.op == "call_method" and target == "mean" or target is torch.mean) and kind.get(ins[0]) == "image":
+            dims = args[1] if len(args) > 1 else node.kwargs.get("dim")
+            keep = args[2] if len(args) > 2 else node.kwargs.get("keepdim", False)
+            if not isinstance(dims, (tuple, list)) or sorted(d % 4 for d in dims) != [2, 3]:
+                ir.fail(f"{label}: only the mean over the spatial axes (2, 3) is supported")
+            else:
+                ir.op(name, "gap", ins[:1])
+                kind[name] = "pooled" if keep else "plain"
         elif node.op == "call_method" and target in ("relu", "sigmoid", "tanh"):
             ir.op(name, "act", ins[:1], name=target)
             kind[name] = kind.get(ins[0])
