@@ -25,7 +25,8 @@ class BasicBlock(nn.Module):
     def forward(self, x):
         y = torch.relu(self.bn1(self.conv1(x)))
         y = self.bn2(self.conv2(y))
-        return torch.relu(y + (x if self.shortcut is None else self.shortcut(x)))
+        y += x if self.shortcut is None else self.shortcut(x)   # in place, as torchvision writes it
+        return torch.relu(y)
 
 
 class ResNet(nn.Module):

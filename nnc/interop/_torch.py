@@ -138,8 +138,8 @@ def _convert(gm, torch):
 
     supported = tuple(getattr(nn, n) for n in _MODULE_NAMES)   # what _module converts (some settings aside)
     known = {"size", "view", "reshape", "relu", "sigmoid", "tanh", "flatten", "softmax", "mean", torch.mean,
-             operator.add, torch.add,
-             torch.cat, torch.flatten, torch.reshape, F.softmax, torch.softmax, getattr, operator.getitem, *fn_acts}
+             operator.add, operator.iadd, torch.add, torch.cat, torch.flatten, torch.reshape, F.softmax,
+             torch.softmax, getattr, operator.getitem, *fn_acts}   # the operations converted below
     for node in gm.graph.nodes:
         if node.op != "output" and node.op != "placeholder" and not node.users:
             continue   # dead code (e.g. an RNN's unused state)
@@ -213,7 +213,7 @@ def _convert(gm, torch):
         elif node.op == "call_function" and target in fn_acts and len(ins) == 1:
             ir.op(name, "act", ins, name=fn_acts[target])
             kind[name] = kind.get(ins[0])
-        elif node.op == "call_function" and target in (operator.add, torch.add) and len(ins) == 2 \
+        elif node.op == "call_function" and target in (operator.add, operator.iadd, torch.add) and len(ins) == 2 \
                 and len(args) == 2 and not node.kwargs and kind.get(ins[0]) == kind.get(ins[1]) \
                 and kind.get(ins[0]) in ("image", "plain", "seq_t"):
             ir.op(name, "add", ins)
