@@ -191,7 +191,6 @@ class _Converter:
         k = self.kind.get(x)
         if k is None:
             return f"input {node.input[0]!r} is not computed from the graph input"
-        ir = self.ir
         if op in ("Identity", "Dropout"):
             self.relabel(out, x, k)
             return None

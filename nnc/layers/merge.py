@@ -4,7 +4,7 @@ import numpy as np
 
 from .. import _core
 from .._validation import shape_str
-from .activations import SOFTMAX, act_id
+from .activations import act_id
 from .base import Layer
 
 
