@@ -13,10 +13,12 @@ from . import callbacks, losses, optim
 from .callbacks import (Callback, CosineDecay, CSVLogger, EarlyStopping, ExponentialDecay, LearningRateScheduler,
                         ModelCheckpoint, ReduceLROnPlateau, StepDecay, WarmUp)
 from .models import Sequential
+from .graph import Graph
+from .interop import from_torch
 from .serialization import load
 from ._version import __version__
 
 __all__ = ["clear_memory_cache", "set_memory_cache_limit", "get_num_threads", "set_num_threads", "set_stall_threshold", "seed", "show_config", "threads", "clip_grad_value",
-           "clip_grad_norm", "losses", "optim", "Sequential", "load", "callbacks", "Callback", "EarlyStopping",
+           "clip_grad_norm", "losses", "optim", "Sequential", "Graph", "from_torch", "load", "callbacks", "Callback", "EarlyStopping",
            "ModelCheckpoint", "LearningRateScheduler", "ReduceLROnPlateau", "CSVLogger", "StepDecay",
            "ExponentialDecay", "CosineDecay", "WarmUp", *_layers_all]

@@ -37,6 +37,14 @@ CASES = {
     "Residual": (lambda: nnc.Residual(nnc.Conv2D(3, 3, 3, padding=1), shortcut=nnc.Conv2D(3, 3, 1)),
                  [(1, 5, 5, 3), (2, 4, 6, 3)], None),
     "DenseBlock": (lambda: nnc.DenseBlock(3, 2, 2), [(1, 5, 5, 3), (2, 4, 6, 3)], None),
+    "Activation": (lambda: nnc.Activation("softmax"), [(2, 3, 4), (1, 5)], None),
+    "LeakyReLU": (lambda: nnc.LeakyReLU(0.2), [(2, 3, 4), (1, 5)], None),
+    "Permute": (lambda: nnc.Permute((2, 1)), [(2, 3, 4), (1, 5, 2)], None),
+    "Add": (lambda: nnc.Add("relu"), [[(2, 3), (2, 3)], [(1, 4, 2)] * 3], None),
+    "Concat": (lambda: nnc.Concat(), [[(2, 3), (2, 1)], [(1, 4, 2)] * 3], None),
+    "Graph": (lambda: nnc.Graph([("a", nnc.Conv2D(3, 3, 3, padding=1), "x"), ("s", nnc.Add("relu"), ["x", "a"]),
+                                 ("c", nnc.Concat(), ["s", "x"]), ("p", nnc.GlobalAvgPool2D(), "c")]),
+              [(1, 5, 5, 3), (2, 4, 6, 3)], None),
     "Sequential": (lambda: nnc.Sequential([nnc.Conv2D(3, 4, 3, padding=1, activation="relu"), nnc.MaxPool2D(2),
                                            nnc.Residual(nnc.Conv2D(4, 4, 3, padding=1)), nnc.GlobalAvgPool2D(),
                                            nnc.Dense(4, 2)]),
@@ -98,12 +106,14 @@ def test_inference_writes_nothing_to_the_layer(name, rng):
     make, shapes, kwargs = CASES[name]
     nnc.seed(3)
     layer = make()
-    xs = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+    xs = [[rng.standard_normal(t).astype(np.float32) for t in s] if isinstance(s, list)   # merge layers
+          else rng.standard_normal(s).astype(np.float32) for s in shapes]
     before = _snapshot(layer)
     ys = [layer.forward(x, **(kwargs(x) if kwargs else {})) for x in xs]
     again = layer.forward(xs[0], **(kwargs(xs[0]) if kwargs else {}))
     _assert_unchanged(before, _snapshot(layer))
-    assert ys[0].shape[0] == shapes[0][0] and ys[1].shape[0] == shapes[1][0]
+    batch = [(x[0] if isinstance(x, list) else x).shape[0] for x in xs]
+    assert ys[0].shape[0] == batch[0] and ys[1].shape[0] == batch[1]
     if not getattr(layer, "stateful", False):   # a stateful layer starts from the carried state
         np.testing.assert_array_equal(again, ys[0])
 

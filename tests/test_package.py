@@ -157,7 +157,7 @@ def test_module_imports_alone_in_a_fresh_process(module):
 
 def test_registry_holds_exactly_the_public_layer_classes():
     reg = layer_registry.registry()
-    expected = {name for name in nnc.layers.__all__ if name != "Layer"} | {"Sequential"}
+    expected = {name for name in nnc.layers.__all__ if name != "Layer"} | {"Sequential", "Graph"}
     assert set(reg) == expected
     assert all(reg[name] is getattr(nnc, name) for name in expected)
 
