@@ -524,6 +524,28 @@ def test_input_projection_paths_bitwise(cfg, F, dtype, isa, rng):
     assert_close(dx, dxr, dtype, scale=np.sqrt(H), what=f"{cfg} dx")
 
 
+@pytest.mark.parametrize("cfg", ["lstm", "gru_ra", "rnn_tanh"])
+def test_slices_for_a_batch_whose_w_h_exceeds_l2(cfg, dtype, rng):
+    """A batch of two row blocks whose W_h is larger than a core's L2 (here
+    the "haswell" CPU row's 256 KiB) and whose rows do few flops per byte of
+    it runs the time loop by slices of hidden units on two threads: bitwise
+    the rows of one thread, of any batch split, and the reference's."""
+    old = _core.cpu_info()["row"]
+    _core.set_cpu("haswell")
+    try:
+        N, T, F, H = 8, 4, 6, 260   # LSTM W_h 4*260*260 elements: 1.1 MB in float32
+        layer = make(cfg, F, H, dtype, rng)
+        for p in layer.params.values():
+            p *= 0.1
+        x = rng.standard_normal((N, T, F)).astype(dtype)
+        y, dx, grads = assert_threads_bitwise(layer, x, subsets=((0, 1), (0, 4), (4, 8)))
+        _, yr, dxr, gr, _ = reference(layer, x.astype(np.float64), y.astype(np.float64), None)
+        assert_close(y, yr, dtype, scale=np.sqrt(H), what=f"{cfg} y")
+        assert_close(dx, dxr, dtype, scale=np.sqrt(H), what=f"{cfg} dx")
+    finally:
+        _core.set_cpu(old)
+
+
 @pytest.mark.parametrize("cfg", ["lstm", "gru", "gru_ra", "rnn_tanh"])
 @pytest.mark.parametrize("H", [64, 72])
 @pytest.mark.parametrize("with_init", [False, True])

@@ -7,6 +7,11 @@
 
 // Column split: below this many flops per step a team is not worth a sync.
 #define RNN_SPLIT_WORK 2.5e5
+// Flops per byte of W_h a thread's rows must do for batch blocks to beat
+// slices when W_h is larger than L2 (rnn_fwd_choose): about one core's FMA
+// peak over its L3 read bandwidth (Zen 4/5, Xeon: 117-258 GFLOP/s over
+// 20-50 GB/s).
+#define RNN_ROWS_MIN_INTENSITY 8.0
 // Claim-board stages of the column split: the set-up of every thread's block
 // of slices, then one stage per (step, phase).
 #define RNN_SETUP_STAGE 0
@@ -31,8 +36,14 @@ typedef struct {
 } NNC_FN(rnn_fwd_plan);
 
 // The schedule for a call.  Batch blocks of >= 4 rows per thread when the
-// batch allows two, else (small batch, big step) slices of the hidden units,
-// else one thread.  The input projection (1.) runs in the time loop, a step
+// batch allows two and the step is not bound by reading W_h (below), else
+// (small batch, big step) slices of the hidden units, else one thread.
+// The cost model of rows against slices: under batch blocks every thread
+// reads all of W_h each step, under slices only its share, which may then
+// stay in its L2.  When W_h is larger than a core's L2 (the CPU row's) and a
+// thread's rows do fewer than RNN_ROWS_MIN_INTENSITY flops per byte of W_h,
+// a step by rows is bound by every thread streaming all of W_h from L3, so
+// the slices run it faster.  The input projection (1.) runs in the time loop, a step
 // at a time, for batches of >= 4 rows, unless one thread runs the loop and
 // the projection outweighs it; else one GEMM over every step first, on
 // threads only if it outweighs the (one-thread) time loop: a parallel region
@@ -50,7 +61,10 @@ static NNC_FN(rnn_fwd_plan) NNC_FN(rnn_fwd_choose)(const nnc_rnn_desc *d, nnc_ss
     const nnc_ssize panels = NNC_CEILDIV(H, nr), streams_per_panel = G * (nr / (2 * NNC_VLEN));
     plan.slice_width = NNC_MAX(NNC_CEILDIV(4, streams_per_panel), NNC_CEILDIV(panels, NNC_CLAIM_MAX_ITEMS)) * nr;
     plan.slices = (int)NNC_CEILDIV(H, plan.slice_width);
-    if (row_threads < 2 && threads > 1 && step_flops >= RNN_SPLIT_WORK && plan.slices >= 2) {
+    const double wh_bytes = (double)GH * (double)H * (double)sizeof(NNC_T);
+    const int wh_bound = row_threads >= 2 && wh_bytes > 1024.0 * nnc_cpu()->l2_kib &&
+                         step_flops / row_threads < RNN_ROWS_MIN_INTENSITY * wh_bytes;
+    if ((row_threads < 2 || wh_bound) && threads > 1 && step_flops >= RNN_SPLIT_WORK && plan.slices >= 2) {
         plan.path = RNN_FWD_SLICES;
         plan.team = threads;
         return plan;
@@ -318,5 +332,6 @@ static int NNC_FN(rnn_fwd)(const nnc_rnn_desc *d, const NNC_T *x, const NNC_T *W
 }
 
 #undef RNN_SPLIT_WORK
+#undef RNN_ROWS_MIN_INTENSITY
 #undef RNN_SETUP_STAGE
 #undef RNN_FIRST_STEP_STAGE
