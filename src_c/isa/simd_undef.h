@@ -25,6 +25,7 @@
 #undef nnc_vround_
 #undef nnc_vpow2i_
 #undef nnc_vhsum
+#undef nnc_vhsums
 #undef nnc_vexp
 #undef nnc_vtanh
 #undef nnc_vsigmoid

@@ -23,6 +23,8 @@
 //   nnc_vsel_gt(a, b, x, y)          a > b ? x : y per lane (NaN compares false)
 //   nnc_vsel_ge / nnc_vsel_eq        a >= b, a == b likewise
 //   nnc_vhsum(v)                     horizontal sum in a fixed lane order
+//   nnc_vhsums(v, out)               out[i] = nnc_vhsum(v[i]) for NNC_VLEN vectors, bitwise,
+//                                    by one transposing network (the same lane pairings)
 //   nnc_vsqrt(v)
 //   nnc_vh, NNC_VHLEN                half-width vector; nnc_vhzero() nnc_vhset1(x)
 //                                    nnc_vhload(p) nnc_vhfma(a, b, c) as above, and
@@ -99,4 +101,5 @@
 #endif
 #include "isa/avx2/hsum.h"
 #define nnc_vhsum NNC_FN(vhsum256)
+#define nnc_vhsums NNC_FN(vhsums256)
 #include "isa/avx2/transpose.h"

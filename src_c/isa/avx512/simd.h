@@ -23,6 +23,8 @@
 //   nnc_vsel_gt(a, b, x, y)          a > b ? x : y per lane (NaN compares false)
 //   nnc_vsel_ge / nnc_vsel_eq        a >= b, a == b likewise
 //   nnc_vhsum(v)                     horizontal sum in a fixed lane order
+//   nnc_vhsums(v, out)               out[i] = nnc_vhsum(v[i]) for NNC_VLEN vectors, bitwise,
+//                                    by one transposing network (the same lane pairings)
 //   nnc_vsqrt(v)
 //   nnc_vh, NNC_VHLEN                half-width vector; nnc_vhzero() nnc_vhset1(x)
 //                                    nnc_vhload(p) nnc_vhfma(a, b, c) as above, and
@@ -72,6 +74,28 @@ NNC_INLINE float NNC_FN(vhsum)(__m512 v)
                                           _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))));
 }
 #define nnc_vhsum NNC_FN(vhsum)
+// out[i] = vhsum(v[i]), i < 16: the pairings of vhsum (lanes k and k+8, then
+// k+4, k+2, k+1), sixteen vectors at a time; the sums come out with 128-bit
+// lane L holding those of vectors L, L+4, L+8, L+12, put in order by one
+// permute.
+NNC_INLINE void NNC_FN(vhsums)(const __m512 *v, float *out)
+{
+    __m512 a[8], b[4], c[2];
+    NNC_UNROLL_TILE for (int i = 0; i < 8; ++i)
+        a[i] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * i], v[2 * i + 1], 0x44),
+                             _mm512_shuffle_f32x4(v[2 * i], v[2 * i + 1], 0xEE));
+    NNC_UNROLL_TILE for (int i = 0; i < 4; ++i)
+        b[i] = _mm512_add_ps(_mm512_shuffle_f32x4(a[2 * i], a[2 * i + 1], 0x88),
+                             _mm512_shuffle_f32x4(a[2 * i], a[2 * i + 1], 0xDD));
+    NNC_UNROLL_TILE for (int i = 0; i < 2; ++i) {
+        const __m512d lo = _mm512_castps_pd(b[2 * i]), hi = _mm512_castps_pd(b[2 * i + 1]);
+        c[i] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(lo, hi)), _mm512_castpd_ps(_mm512_unpackhi_pd(lo, hi)));
+    }
+    const __m512 d = _mm512_add_ps(_mm512_shuffle_ps(c[0], c[1], 0x88), _mm512_shuffle_ps(c[0], c[1], 0xDD));
+    const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    _mm512_storeu_ps(out, _mm512_permutexvar_ps(order, d));
+}
+#define nnc_vhsums NNC_FN(vhsums)
 #else
 #define nnc_v __m512d
 #define NNC_VLEN 8
@@ -107,5 +131,20 @@ NNC_INLINE double NNC_FN(vhsum)(__m512d v)
     return NNC_FN(vhsum256)(_mm256_add_pd(_mm512_castpd512_pd256(v), _mm512_extractf64x4_pd(v, 1)));
 }
 #define nnc_vhsum NNC_FN(vhsum)
+// out[i] = vhsum(v[i]), i < 8: lanes k and k+4, then k+2, k+1 paired as in
+// vhsum; 128-bit lane L ends with the sums of vectors L and L+4.
+NNC_INLINE void NNC_FN(vhsums)(const __m512d *v, double *out)
+{
+    __m512d a[4], b[2];
+    NNC_UNROLL_TILE for (int i = 0; i < 4; ++i)
+        a[i] = _mm512_add_pd(_mm512_shuffle_f64x2(v[2 * i], v[2 * i + 1], 0x44),
+                             _mm512_shuffle_f64x2(v[2 * i], v[2 * i + 1], 0xEE));
+    NNC_UNROLL_TILE for (int i = 0; i < 2; ++i)
+        b[i] = _mm512_add_pd(_mm512_shuffle_f64x2(a[2 * i], a[2 * i + 1], 0x88),
+                             _mm512_shuffle_f64x2(a[2 * i], a[2 * i + 1], 0xDD));
+    const __m512d d = _mm512_add_pd(_mm512_unpacklo_pd(b[0], b[1]), _mm512_unpackhi_pd(b[0], b[1]));
+    _mm512_storeu_pd(out, _mm512_permutexvar_pd(_mm512_setr_epi64(0, 2, 4, 6, 1, 3, 5, 7), d));
+}
+#define nnc_vhsums NNC_FN(vhsums)
 #endif
 #include "isa/avx2/transpose.h"

@@ -23,6 +23,8 @@
 //   nnc_vsel_gt(a, b, x, y)          a > b ? x : y per lane (NaN compares false)
 //   nnc_vsel_ge / nnc_vsel_eq        a >= b, a == b likewise
 //   nnc_vhsum(v)                     horizontal sum in a fixed lane order
+//   nnc_vhsums(v, out)               out[i] = nnc_vhsum(v[i]) for NNC_VLEN vectors, bitwise,
+//                                    by one transposing network (the same lane pairings)
 //   nnc_vsqrt(v)
 //   nnc_vh, NNC_VHLEN                half-width vector; nnc_vhzero() nnc_vhset1(x)
 //                                    nnc_vhload(p) nnc_vhfma(a, b, c) as above, and
@@ -53,6 +55,7 @@
 #define nnc_vsel_ge(a, b, x, y) ((a) >= (b) ? (x) : (y))
 #define nnc_vsel_eq(a, b, x, y) ((a) == (b) ? (x) : (y))
 #define nnc_vhsum(v) (v)
+#define nnc_vhsums(v, out) (*(out) = *(v))
 #define nnc_vsqrt(v) (NNC_IS_F32 ? (NNC_T)sqrtf((float)(v)) : (NNC_T)sqrt((double)(v)))
 #define nnc_vh NNC_T
 #define NNC_VHLEN 1

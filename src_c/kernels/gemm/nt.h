@@ -16,6 +16,8 @@
 
 #define GNT_DR 4
 #define GNT_CB (8 * NNC_GEMM_NT_DC)   // columns per block: B rows kept hot in L1/L2
+// A tile's accumulators, rounded up to whole vectors of sums.
+#define GNT_SUMS (NNC_CEILDIV(GNT_DR * NNC_GEMM_NT_DC, NNC_VLEN) * NNC_VLEN)
 
 // out[r][c] = A row ar[r] . B row br[c] over k (vector lanes, then the
 // horizontal sum), for dr rows (a compile-time constant at each instance)
@@ -43,8 +45,16 @@ NNC_INLINE void NNC_FN(gemm_nt_tile)(const NNC_T *const *ar, const NNC_T *const 
             for (int c = 0; c < NNC_GEMM_NT_DC; ++c) acc[r][c] = nnc_vfma(av, bv[c], acc[r][c]);
         }
     }
+    // the horizontal sums NNC_VLEN at a time (nnc_vhsums: bitwise nnc_vhsum's)
+    nnc_v flat[GNT_SUMS];
+    NNC_T sums[GNT_SUMS];
+    NNC_UNROLL_TILE for (int r = 0; r < GNT_DR; ++r)
+        NNC_UNROLL_TILE for (int c = 0; c < NNC_GEMM_NT_DC; ++c)
+            flat[r * NNC_GEMM_NT_DC + c] = r < dr ? acc[r][c] : nnc_vzero();
+    NNC_UNROLL_TILE for (int i = GNT_DR * NNC_GEMM_NT_DC; i < GNT_SUMS; ++i) flat[i] = nnc_vzero();
+    NNC_UNROLL_TILE for (int i = 0; i < dr * NNC_GEMM_NT_DC; i += NNC_VLEN) nnc_vhsums(flat + i, sums + i);
     for (int r = 0; r < dr; ++r)
-        for (int c = 0; c < NNC_GEMM_NT_DC; ++c) out[r][c] = nnc_vhsum(acc[r][c]);
+        for (int c = 0; c < NNC_GEMM_NT_DC; ++c) out[r][c] = sums[r * NNC_GEMM_NT_DC + c];
 }
 
 // The instances: one row, and GNT_DR rows.
@@ -121,3 +131,4 @@ static int NNC_FN(gemm_nt)(nnc_ssize m, nnc_ssize n, nnc_ssize k, NNC_T alpha, c
 }
 #undef GNT_DR
 #undef GNT_CB
+#undef GNT_SUMS
