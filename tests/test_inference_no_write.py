@@ -28,6 +28,7 @@ CASES = {
     "GlobalAvgPool2D": (lambda: nnc.GlobalAvgPool2D(), [(1, 4, 4, 3), (2, 3, 5, 3)], None),
     "Flatten": (lambda: nnc.Flatten(), [(2, 3, 4), (1, 5)], None),
     "Dropout": (lambda: nnc.Dropout(0.5), [(2, 3, 4), (1, 5)], None),
+    "Embedding": (lambda: nnc.Embedding(6, 3), [(2, 3), (4,)], None),
     "SimpleRNN": (lambda: nnc.SimpleRNN(4, 5, output_size=3), [(2, 3, 4), (1, 6, 4)], None),
     "LSTM": (lambda: nnc.LSTM(4, 5, return_sequences=False), [(2, 3, 4), (1, 6, 4)], None),
     "GRU": (lambda: nnc.GRU(4, 5, reset_after=True, stateful=True), [(2, 3, 4), (2, 5, 4)], None),
@@ -98,7 +99,8 @@ def test_inference_writes_nothing_to_the_layer(name, rng):
     make, shapes, kwargs = CASES[name]
     nnc.seed(3)
     layer = make()
-    xs = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+    xs = [rng.integers(0, 6, s) if name == "Embedding" else rng.standard_normal(s).astype(np.float32)
+          for s in shapes]
     before = _snapshot(layer)
     ys = [layer.forward(x, **(kwargs(x) if kwargs else {})) for x in xs]
     again = layer.forward(xs[0], **(kwargs(xs[0]) if kwargs else {}))

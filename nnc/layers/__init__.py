@@ -4,6 +4,7 @@ from .conv import Conv2D
 from .conv_recurrent import ConvLSTM2D, ConvRNN2D
 from .dense import Dense
 from .dropout import Dropout
+from .embedding import Embedding
 from .densenet import DenseBlock
 from .perceptron import Perceptron
 from .pooling import AvgPool2D, GlobalAvgPool2D, MaxPool2D
@@ -13,4 +14,4 @@ from .residual import Residual
 
 __all__ = ["Layer", "Dense", "Perceptron", "Conv2D", "MaxPool2D", "AvgPool2D", "GlobalAvgPool2D", "Flatten",
            "SimpleRNN", "LSTM", "GRU", "ConvRNN2D", "ConvLSTM2D",
-           "Residual", "DenseBlock", "Dropout"]
+           "Residual", "DenseBlock", "Dropout", "Embedding"]
