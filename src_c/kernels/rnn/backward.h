@@ -48,7 +48,9 @@ static void NNC_FN(rnn_pack_bwd)(NNC_FN(rnn_ctx) *cx, const NNC_T *Wh, NNC_T *bu
 }
 
 // The reverse time loop for batch rows [r0, r1): da (and dq), h_prev rows,
-// and dh0/dc0.
+// and dh0/dc0.  With lengths a row joins at its last step (its dh and dC
+// zero: nothing flows back from padded steps); its da and dq past its
+// length are zero.
 static int NNC_FN(rnn_bwd_rows)(const NNC_FN(rnn_ctx) *cx, nnc_ssize r0, nnc_ssize r1, const NNC_T *h0,
                                 const NNC_T *c0, const NNC_T *hs, const NNC_T *cs, const NNC_T *gates,
                                 const NNC_T *aux, const NNC_T *dhs, NNC_T *da, NNC_T *dq, NNC_T *hprev,
@@ -64,47 +66,82 @@ static int NNC_FN(rnn_bwd_rows)(const NNC_FN(rnn_ctx) *cx, nnc_ssize r0, nnc_ssi
     if (!dh) return NNC_ENOMEM;
     NNC_T *dc = dh + rows * H;  // LSTM: dC; GRU reset_after = 0: drh
     if (d->cell == NNC_RNN_LSTM) memset(dc, 0, sizeof(NNC_T) * (size_t)rows * (size_t)H);
+    if (d->lengths) memset(dh, 0, sizeof(NNC_T) * (size_t)rows * (size_t)H);
     for (nnc_ssize t = T - 1; t >= 0 && !failed; --t) {
+        const nnc_ssize active = NNC_FN(rnn_active_end)(d, r0, r1, t) - r0;  // rows r0.. that ran step t
+        if (active == 0) continue;
         const NNC_T *hp = t ? hs + (r0 * T + t - 1) * H : (h0 ? h0 + r0 * H : NULL);
         const nnc_ssize ldhp = t ? ldh : H;
         const nnc_ssize off = (r0 * T + t);
-        const NNC_T *dhr = t == T - 1 ? NULL : dh;  // dh_rec from step t+1
+        const NNC_T *dhr = t == T - 1 && !d->lengths ? NULL : dh;  // dh_rec from step t+1
         NNC_T *dat = da + off * GH;
-        for (nnc_ssize r = 0; r < rows; ++r) {
+        for (nnc_ssize r = 0; r < active; ++r) {
             NNC_T *dst = hprev + (off + r * T) * H;
             if (hp) memcpy(dst, hp + r * ldhp, sizeof(NNC_T) * (size_t)H);
             else memset(dst, 0, sizeof(NNC_T) * (size_t)H);
         }
         switch (d->cell) {
         case NNC_RNN_SIMPLE:
-            NNC_FN(rnn_rows_bwd)(rows, H, hs + off * H, ldh, dhs + off * H, ldh, dhr, H, dat, lda, d->act);
-            NNC_FN(rnn_gemm)(rows, H, GH, dat, lda, cx->Wb1, 0, dh, H, NULL, &failed);
+            NNC_FN(rnn_rows_bwd)(active, H, hs + off * H, ldh, dhs + off * H, ldh, dhr, H, dat, lda, d->act);
+            NNC_FN(rnn_gemm)(active, H, GH, dat, lda, cx->Wb1, 0, dh, H, NULL, &failed);
             break;
         case NNC_RNN_LSTM: {
             const NNC_T *cp = t ? cs + (off - 1) * H : (c0 ? c0 + r0 * H : NULL);
-            NNC_FN(lstm_rows_bwd)(rows, H, gates + off * GH, lda, cp, t ? ldh : H, cs + off * H, ldh,
+            NNC_FN(lstm_rows_bwd)(active, H, gates + off * GH, lda, cp, t ? ldh : H, cs + off * H, ldh,
                                   dhs + off * H, ldh, dhr, H, dc, H, dat, lda);
-            NNC_FN(rnn_gemm)(rows, H, GH, dat, lda, cx->Wb1, 0, dh, H, NULL, &failed);
+            NNC_FN(rnn_gemm)(active, H, GH, dat, lda, cx->Wb1, 0, dh, H, NULL, &failed);
             break;
         }
         default:
             if (ra) {
                 NNC_T *dqt = dq + off * GH;
-                NNC_FN(gru_rows_bwd)(rows, H, gates + off * GH, lda, aux + off * H, ldh, hp, ldhp, dhs + off * H,
+                NNC_FN(gru_rows_bwd)(active, H, gates + off * GH, lda, aux + off * H, ldh, hp, ldhp, dhs + off * H,
                                      ldh, dhr, H, dat, lda, dqt, lda, dh, H);
-                NNC_FN(rnn_gemm)(rows, H, GH, dqt, lda, cx->Wb1, 1, dh, H, NULL, &failed);
+                NNC_FN(rnn_gemm)(active, H, GH, dqt, lda, cx->Wb1, 1, dh, H, NULL, &failed);
             } else {
-                NNC_FN(gru_rows_bwd)(rows, H, gates + off * GH, lda, NULL, 0, hp, ldhp, dhs + off * H, ldh, dhr,
+                NNC_FN(gru_rows_bwd)(active, H, gates + off * GH, lda, NULL, 0, hp, ldhp, dhs + off * H, ldh, dhr,
                                      H, dat, lda, NULL, 0, dh, H);
-                NNC_FN(rnn_gemm)(rows, H, H, dat + 2 * H, lda, cx->Wb2, 0, dc, H, NULL, &failed);
-                NNC_FN(gru_rows_bwd_r)(rows, H, gates + off * GH, lda, hp, ldhp, dc, H, dat, lda, dh, H);
-                NNC_FN(rnn_gemm)(rows, H, 2 * H, dat, lda, cx->Wb1, 1, dh, H, NULL, &failed);
+                NNC_FN(rnn_gemm)(active, H, H, dat + 2 * H, lda, cx->Wb2, 0, dc, H, NULL, &failed);
+                NNC_FN(gru_rows_bwd_r)(active, H, gates + off * GH, lda, hp, ldhp, dc, H, dat, lda, dh, H);
+                NNC_FN(rnn_gemm)(active, H, 2 * H, dat, lda, cx->Wb1, 1, dh, H, NULL, &failed);
             }
         }
     }
+    NNC_FN(rnn_zero_padding)(d, da, GH, r0, r1);
+    if (dq != da) NNC_FN(rnn_zero_padding)(d, dq, GH, r0, r1);
     if (dh0) memcpy(dh0 + r0 * H, dh, sizeof(NNC_T) * (size_t)rows * (size_t)H);
     if (dc0) memcpy(dc0 + r0 * H, dc, sizeof(NNC_T) * (size_t)rows * (size_t)H);
     return failed ? NNC_ENOMEM : NNC_OK;
+}
+
+// C (m, nb) = A^T B summed over the steps every row ran: A (n*t, m), B
+// (n*t, nb) row-major with leading dimensions lda, ldb.  One GEMM over all
+// n*t rows, or with lengths one per batch row (K = its steps, rows in order,
+// each adding to the previous).
+static int NNC_FN(rnn_wgrad)(const nnc_rnn_desc *d, nnc_ssize m, nnc_ssize nb, const NNC_T *A, nnc_ssize lda,
+                             const NNC_T *B, nnc_ssize ldb, NNC_T *C)
+{
+    if (!d->lengths || d->n == 0)
+        return NNC_FN(gemm)(1, 0, m, nb, d->n * d->t, 1, A, lda, B, ldb, 0, C, nb, NULL, NNC_ACT_LINEAR);
+    int st = NNC_OK;
+    for (nnc_ssize r = 0; r < d->n; ++r)
+        st |= NNC_FN(gemm)(1, 0, m, nb, d->lengths[r], 1, A + r * d->t * lda, lda, B + r * d->t * ldb, ldb,
+                           r ? 1 : 0, C, nb, NULL, NNC_ACT_LINEAR);
+    return st;
+}
+
+// dx = da W_x over the steps every row ran (zero past them): one GEMM, or
+// with lengths one per batch row (rows of a GEMM do not interact).
+static int NNC_FN(rnn_dx)(const nnc_rnn_desc *d, nnc_ssize GH, const NNC_T *da, const NNC_T *Wx, NNC_T *dx)
+{
+    const nnc_ssize T = d->t, F = d->f;
+    if (!d->lengths) return NNC_FN(gemm)(0, 0, d->n * T, F, GH, 1, da, GH, Wx, F, 0, dx, F, NULL, NNC_ACT_LINEAR);
+    int st = NNC_OK;
+    for (nnc_ssize r = 0; r < d->n; ++r)
+        st |= NNC_FN(gemm)(0, 0, d->lengths[r], F, GH, 1, da + r * T * GH, GH, Wx, F, 0, dx + r * T * F, F, NULL,
+                           NNC_ACT_LINEAR);
+    NNC_FN(rnn_zero_padding)(d, dx, F, 0, d->n);
+    return st;
 }
 
 // The op (see ops/rnn.def): the reverse time loop by batch blocks (>= 4 rows
@@ -118,6 +155,7 @@ static int NNC_FN(rnn_bwd)(const nnc_rnn_desc *d, const NNC_T *x, const NNC_T *W
     const nnc_ssize N = d->n, T = d->t, F = d->f, H = d->h, G = NNC_FN(rnn_gates)(d), GH = G * H;
     const int ra = d->cell == NNC_RNN_GRU && d->reset_after;
     if (NNC_FN(rnn_bwd_workspace_size)(d) < 0) return NNC_EOVERFLOW;
+    if (!NNC_FN(rnn_lengths_ok)(d)) return NNC_EINVAL;
     if (H <= 0) return NNC_OK;
     const nnc_ssize NT = N * T;
     nnc_ssize counts[4];
@@ -133,10 +171,9 @@ static int NNC_FN(rnn_bwd)(const nnc_rnn_desc *d, const NNC_T *x, const NNC_T *W
         NNC_FN(rnn_pack_bwd)(&cx, Wh, wh_packed);
         const int nt = (int)NNC_MAX(1, NNC_MIN((nnc_ssize)nnc_threads_for(2.0 * (double)NT * (double)GH * (double)H),
                                                N / 4));
-        const nnc_ssize chunk = NNC_CEILDIV(N, nt);
         #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static, 1)
         for (int b = 0; b < nt; ++b) {
-            nnc_ssize r0 = b * chunk, r1 = NNC_MIN(N, r0 + chunk);
+            const nnc_ssize r0 = NNC_FN(rnn_block_start)(d, nt, b), r1 = NNC_FN(rnn_block_start)(d, nt, b + 1);
             if (r0 < r1 && NNC_FN(rnn_bwd_rows)(&cx, r0, r1, h0, c0, hs, cs, gates, aux, dhs, da, dq, hprev, dh0,
                                                 dc0) != NNC_OK) {
                 #pragma omp atomic write
@@ -145,18 +182,17 @@ static int NNC_FN(rnn_bwd)(const nnc_rnn_desc *d, const NNC_T *x, const NNC_T *W
         }
         if (failed) return NNC_ENOMEM;
     }
-    // Weight and input gradients: large GEMMs over all n*t rows.
+    // Weight and input gradients: large GEMMs over the steps every row ran.
     int st = NNC_OK;
     if (F > 0) {
-        st |= NNC_FN(gemm)(0, 0, NT, F, GH, 1, da, GH, Wx, F, 0, dx, F, NULL, NNC_ACT_LINEAR);
-        st |= NNC_FN(gemm)(1, 0, GH, F, NT, 1, da, GH, x, F, 0, dWx, F, NULL, NNC_ACT_LINEAR);
+        st |= NNC_FN(rnn_dx)(d, GH, da, Wx, dx);
+        st |= NNC_FN(rnn_wgrad)(d, GH, F, da, GH, x, F, dWx);
     }
     if (d->cell == NNC_RNN_GRU && !d->reset_after) {
-        st |= NNC_FN(gemm)(1, 0, 2 * H, H, NT, 1, da, GH, hprev, H, 0, dWh, H, NULL, NNC_ACT_LINEAR);
-        st |= NNC_FN(gemm)(1, 0, H, H, NT, 1, da + 2 * H, GH, aux, H, 0, dWh + 2 * H * H, H, NULL,
-                           NNC_ACT_LINEAR);
+        st |= NNC_FN(rnn_wgrad)(d, 2 * H, H, da, GH, hprev, H, dWh);
+        st |= NNC_FN(rnn_wgrad)(d, H, H, da + 2 * H, GH, aux, H, dWh + 2 * H * H);
     } else {
-        st |= NNC_FN(gemm)(1, 0, GH, H, NT, 1, dq, GH, hprev, H, 0, dWh, H, NULL, NNC_ACT_LINEAR);
+        st |= NNC_FN(rnn_wgrad)(d, GH, H, dq, GH, hprev, H, dWh);
     }
     NNC_FN(colsum)(dbx, da, NT, GH);
     if (dbh) NNC_FN(colsum)(dbh, dq, NT, GH);
