@@ -29,6 +29,8 @@ CASES = {
     "Flatten": (lambda: nnc.Flatten(), [(2, 3, 4), (1, 5)], None),
     "Dropout": (lambda: nnc.Dropout(0.5), [(2, 3, 4), (1, 5)], None),
     "Embedding": (lambda: nnc.Embedding(6, 3), [(2, 3), (4,)], None),
+    "Bidirectional": (lambda: nnc.Bidirectional(nnc.GRU(4, 5)), [(2, 3, 4), (1, 6, 4)],
+                      lambda x: dict(lengths=np.arange(1, x.shape[0] + 1))),
     "SimpleRNN": (lambda: nnc.SimpleRNN(4, 5, output_size=3), [(2, 3, 4), (1, 6, 4)], None),
     "LSTM": (lambda: nnc.LSTM(4, 5, return_sequences=False), [(2, 3, 4), (1, 6, 4)], None),
     "GRU": (lambda: nnc.GRU(4, 5, reset_after=True, stateful=True), [(2, 3, 4), (2, 5, 4)], None),

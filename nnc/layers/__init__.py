@@ -1,5 +1,6 @@
 """nnc layers (also re-exported as ``nnc.<Name>``)."""
 from .base import Layer
+from .bidirectional import Bidirectional
 from .conv import Conv2D
 from .conv_recurrent import ConvLSTM2D, ConvRNN2D
 from .dense import Dense
@@ -14,4 +15,4 @@ from .residual import Residual
 
 __all__ = ["Layer", "Dense", "Perceptron", "Conv2D", "MaxPool2D", "AvgPool2D", "GlobalAvgPool2D", "Flatten",
            "SimpleRNN", "LSTM", "GRU", "ConvRNN2D", "ConvLSTM2D",
-           "Residual", "DenseBlock", "Dropout", "Embedding"]
+           "Residual", "DenseBlock", "Dropout", "Embedding", "Bidirectional"]

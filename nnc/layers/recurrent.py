@@ -91,6 +91,7 @@ class _Recurrent(Layer):
     _cell = None
     _gates = 1
     _has_cell_state = False
+    _takes_lengths = True   # forward(x, lengths=...)
 
     def __init__(self, input_size, hidden_size, return_sequences=True, stateful=False, dtype=np.float32):
         super().__init__(dtype)
