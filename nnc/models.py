@@ -44,6 +44,24 @@ def _plan_buffer_bytes(plan, x, y, leaves):
 
 
 
+def _batch_lengths(lengths, n, where):
+    """lengths as an array of shape (n,) (each layer checks its values), or None."""
+    if lengths is None:
+        return None
+    a = np.asarray(lengths)
+    if a.shape != (n,):
+        raise ValueError(f"{where}: expected lengths of shape ({n},) (one per sample), got {shape_str(a.shape)}")
+    return a
+
+
+def _chunk(lengths, *rows):
+    """forward()'s keyword arguments for the batch rows ``rows`` (an index
+    array, or a range start, stop) of lengths."""
+    if lengths is None:
+        return {}
+    return {"lengths": lengths[rows[0]] if len(rows) == 1 else lengths[rows[0]:rows[1]]}
+
+
 def _progress_bar(**kwargs):
     """fit's tqdm progress bar.  tqdm.auto is imported here, when a fit first
     needs it, not with nnc: it costs about 40 ms (it probes for Jupyter)."""
@@ -106,7 +124,7 @@ class _Model(Layer):
         # after the forward: _param() may have replaced a params array by a converted copy
         return (plan, leaves, [(leaf, k, v) for leaf in leaves for k, v in leaf.params.items()])
 
-    def predict(self, x, batch_size=None):
+    def predict(self, x, batch_size=None, lengths=None):
         """Inference over ``x`` in chunks of ``batch_size`` rows.
 
         Memory stays bounded and the result is bitwise the same whatever
@@ -118,6 +136,10 @@ class _Model(Layer):
             The model's input.
         batch_size : int, optional
             Rows per chunk (default 256).
+        lengths : array_like of int, shape (N,), optional
+            The sequence length of every row of ``x`` (padded sequences),
+            split with the batch and passed to the layers that take
+            ``lengths=`` (the recurrent layers, :class:`Bidirectional`).
 
         Returns
         -------
@@ -131,11 +153,12 @@ class _Model(Layer):
         if x.ndim < 1:
             raise ValueError(f"{where}: expected a batch (N, ...), got {shape_str(x.shape)}")
         n = x.shape[0]
+        lengths = _batch_lengths(lengths, n, where)
         if n <= bs:
-            return self.forward(x)
+            return self.forward(x, **_chunk(lengths, 0, n))
         out = None
         for s in range(0, n, bs):
-            y = self.forward(x[s:s + bs])
+            y = self.forward(x[s:s + bs], **_chunk(lengths, s, s + bs))
             if out is None:
                 out = np.empty((n,) + y.shape[1:], dtype=y.dtype)
             out[s:s + y.shape[0]] = y
@@ -143,7 +166,7 @@ class _Model(Layer):
 
     # -- training -------------------------------------------------------
     def fit(self, x, y, loss="mse", optimizer="adam", epochs=1, batch_size=32, validation_data=None,
-            clip_value=None, clip_norm=None, verbose=1, shuffle=True, metrics="auto"):
+            clip_value=None, clip_norm=None, verbose=1, shuffle=True, metrics="auto", lengths=None):
         """Mini-batch training.
 
         Every epoch shuffles the samples (library RNG), then for each batch
@@ -177,6 +200,10 @@ class _Model(Layer):
             (:func:`nnc.seed`).
         metrics : "auto", ["accuracy"] or [], default "auto"
             ``"auto"``: accuracy for the classification losses, none for MSE.
+        lengths : array_like of int, shape (N,), optional
+            The sequence length of every sample (padded sequences), split
+            with the batches as :meth:`predict` does; ``validation_data``
+            may then be ``(x_val, y_val, lengths_val)``.
 
         Returns
         -------
@@ -200,10 +227,13 @@ class _Model(Layer):
         if x.ndim < 1 or y.ndim < 1 or x.shape[0] != y.shape[0]:
             raise ValueError(f"{where}: x and y must have the same number of samples, "
                              f"got {shape_str(x.shape)} and {shape_str(y.shape)}")
+        lengths = _batch_lengths(lengths, x.shape[0], where)
         if validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-                raise ValueError(f"{where}: validation_data must be a pair (x_val, y_val)")
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+                raise ValueError(f"{where}: validation_data must be a pair (x_val, y_val) or a triple "
+                                 f"(x_val, y_val, lengths_val)")
             xv, yv = np.asarray(validation_data[0]), np.asarray(validation_data[1])
+            lv = validation_data[2] if len(validation_data) == 3 else None
 
         history = {"loss": []}
         if validation_data is not None:
@@ -225,7 +255,7 @@ class _Model(Layer):
                 for b in range(nbatches):
                     idx = order[b * batch_size:(b + 1) * batch_size]
                     xb, yb = x[idx], y[idx]
-                    out = self.forward(xb, training=True)
+                    out = self.forward(xb, training=True, **_chunk(lengths, idx))
                     batch_loss = loss_fn(out, yb)
                     self.backward(loss_fn.backward(), input_grad=False)
                     grads = self.grads
@@ -247,7 +277,7 @@ class _Model(Layer):
                 if want_acc:
                     history["accuracy"].append(correct / count if count else float("nan"))
                 if validation_data is not None:
-                    pv = self.predict(xv, batch_size=max(batch_size, _PREDICT_BATCH))
+                    pv = self.predict(xv, batch_size=max(batch_size, _PREDICT_BATCH), lengths=lv)
                     history["val_loss"].append(loss_fn(pv, yv))
                     if want_acc:
                         c, m = _accuracy(pv, yv, loss_fn)
@@ -350,12 +380,14 @@ class Sequential(_Model):
         return {f"{i}.{k}": v for i, layer in enumerate(self.layers) for k, v in layer.grads.items()}
 
     # -- forward / backward ---------------------------------------------
-    def _forward(self, x, training, **kwargs):
-        if not training and not kwargs:
+    def _forward(self, x, training, lengths=None, **kwargs):
+        if not training and not kwargs and lengths is None:
             y = self._planned(x)
             if y is not None:
                 return y
-        return self._forward_add(x, training, None)[0]
+        if lengths is not None and not any(getattr(layer, "_takes_lengths", False) for layer in self.layers):
+            raise ValueError("Sequential: lengths given, but no layer takes lengths (recurrent layers do)")
+        return self._forward_add(x, training, None, lengths)[0]
 
     # -- inference plans ------------------------------------------------
     # Inference replays the kernel calls recorded from one forward (per input
@@ -369,16 +401,23 @@ class Sequential(_Model):
     def _leaves(self):
         return [leaf for layer in self.layers for leaf in (layer._leaves() if isinstance(layer, Layer) else [layer])]
 
-    def _forward_add(self, x, training, add):
+    @staticmethod
+    def _sub_forward_lengths(layer, x, training, lengths):
+        """A sub-layer's forward, with lengths= for the layers that take it."""
+        if lengths is not None and getattr(layer, "_takes_lengths", False):
+            return layer.forward(x, training=training, lengths=lengths)
+        return Layer._sub_forward(layer, x, training)
+
+    def _forward_add(self, x, training, add, lengths=None):
         # the last layer may add ``add`` (a Residual's skip input) as it stores
         if not self.layers:
             raise ValueError("Sequential: the model has no layers")
         if training:
             self._input_shape = tuple(np.shape(x)[1:])
         for layer in self.layers[:-1]:
-            x = self._sub_forward(layer, x, training)
-        if add is None:
-            y, added = self._sub_forward(self.layers[-1], x, training), False
+            x = self._sub_forward_lengths(layer, x, training, lengths)
+        if add is None or lengths is not None:
+            y, added = self._sub_forward_lengths(self.layers[-1], x, training, lengths), False
         else:
             y, added = self._sub_forward_add(self.layers[-1], x, training, add)
         if training:

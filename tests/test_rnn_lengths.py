@@ -273,3 +273,54 @@ def test_the_kernel_rejects_unsorted_or_out_of_range_lengths(rng):
             nnc._core.rnn_fwd(2, 0, 0, 0, x, Wx, Wh, bx, bh, None, None, hs, None, None, aux, work,
                               np.array(bad, np.intp))
         assert not hs.any()
+
+
+def _sequence_model():
+    return nnc.Sequential([nnc.Embedding(12, 6), nnc.Bidirectional(nnc.GRU(6, 8, reset_after=True,
+                                                                          return_sequences=False)),
+                           nnc.Dense(16, 2, activation="softmax")])
+
+
+def test_predict_splits_lengths_with_the_batch(rng):
+    nnc.seed(5)
+    model = _sequence_model()
+    ids = rng.integers(1, 12, (40, 9))
+    lengths = rng.integers(1, 10, 40)
+    whole = model.forward(ids, lengths=lengths)
+    for bs in (1, 7, 40, 64):
+        np.testing.assert_array_equal(model.predict(ids, batch_size=bs, lengths=lengths), whole)
+    # padding past the lengths is never read
+    padded = ids.copy()
+    padded[np.arange(9) >= lengths[:, None]] = 0
+    np.testing.assert_array_equal(model.predict(padded, lengths=lengths), whole)
+    assert not np.array_equal(model.predict(ids), whole)
+
+
+def test_fit_with_lengths_learns_a_task_that_needs_them(rng):
+    """The label is the last valid token's parity: without the lengths the
+    padding hides it."""
+    nnc.seed(6)
+    model = _sequence_model()
+    n, t = 256, 8
+    lengths = rng.integers(1, t + 1, n)
+    ids = rng.integers(1, 12, (n, t))
+    ids[np.arange(t) >= lengths[:, None]] = 0
+    labels = ids[np.arange(n), lengths - 1] % 2
+    hist = model.fit(ids, labels, epochs=12, batch_size=32, loss="sparse_categorical_crossentropy",
+                     optimizer=nnc.optim.Adam(lr=0.02), verbose=0, lengths=lengths,
+                     validation_data=(ids[:64], labels[:64], lengths[:64]))
+    assert hist["accuracy"][-1] > 0.95 and hist["val_accuracy"][-1] > 0.95
+
+
+def test_model_lengths_bad_input(rng):
+    model = _sequence_model()
+    ids = rng.integers(1, 12, (6, 5))
+    with pytest.raises(ValueError, match=r"Sequential.predict: expected lengths of shape \(6,\) \(one per sample\), "
+                                         r"got \(5,\)"):
+        model.predict(ids, lengths=[1, 2, 3, 4, 5])
+    with pytest.raises(ValueError, match=r"Sequential.fit: expected lengths of shape \(6,\)"):
+        model.fit(ids, np.zeros(6, np.int64), lengths=np.ones((6, 1), np.int64), verbose=0)
+    with pytest.raises(ValueError, match=r"Bidirectional: expected lengths in \[1, 5\] \(the input's T\), got 0"):
+        model.predict(ids, lengths=[1, 2, 0, 4, 5, 5])
+    with pytest.raises(ValueError, match="Sequential: lengths given, but no layer takes lengths"):
+        nnc.Sequential([nnc.Dense(3, 2)]).forward(np.ones((2, 3), np.float32), lengths=[1, 1])

@@ -62,6 +62,8 @@ class Bidirectional(Layer):
     (2, 5, 8)
     """
 
+    _takes_lengths = True   # forward(x, lengths=...)
+
     def __init__(self, layer, merge_mode="concat"):
         if not isinstance(layer, _Recurrent):
             raise TypeError(f"Bidirectional: expected a recurrent layer (SimpleRNN, LSTM, GRU, ConvRNN2D, "
