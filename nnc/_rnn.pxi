@@ -75,9 +75,11 @@ def rnn_fwd(int cell, int act, int reset_after, int training, const floating[:, 
                        _w3(cs), _w3(gates), _w3(aux), &work[0]))
 
 
-def rnn_bwd_workspace_size(dtype_is_f64, int cell, int reset_after, nnc_ssize n, nnc_ssize t, nnc_ssize h):
-    """Elements of the workspace rnn_bwd needs (of that dtype, on the current ISA)."""
-    cdef nnc_rnn_desc d = _rnn_desc(cell, 0, reset_after, 1, n, t, 0, h)
+def rnn_bwd_workspace_size(dtype_is_f64, int cell, int reset_after, nnc_ssize n, nnc_ssize t, nnc_ssize h,
+                           nnc_ssize f=0, const nnc_ssize[::1] lengths=None):
+    """Elements of the workspace rnn_bwd needs (of that dtype, on the current
+    ISA); with lengths (and the input's f) also its packed rows."""
+    cdef nnc_rnn_desc d = _rnn_desc(cell, 0, reset_after, 1, n, t, f, h, _lengths_ptr(lengths, n))
     cdef nnc_ssize s = op_rnn_bwd_workspace_size(dtype_is_f64, &d)
     if s < 0:
         raise ValueError("nnc: recurrent workspace too large")

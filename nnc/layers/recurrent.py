@@ -206,7 +206,7 @@ class _Recurrent(Layer):
         dh0 = np.empty((N, H), self.dtype)
         dc0 = np.empty((N, H), self.dtype) if self._has_cell_state else None
         work = np.empty(_core.rnn_bwd_workspace_size(self.dtype == np.float64, self._cell, self._reset_after(),
-                                                     N, T, H), self.dtype)
+                                                     N, T, H, x.shape[2], rows.lengths), self.dtype)
         _core.rnn_bwd(self._cell, self._act(), self._reset_after(), x, Wx, Wh, c["h0"], c["c0"], c["hs"],
                       c["cs"], c["gates"], c["aux"], np.ascontiguousarray(rows.sort(dhs)), dx,
                       self.grads[keys[0]], self.grads[keys[1]], self.grads[keys[2]],
