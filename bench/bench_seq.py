@@ -212,7 +212,11 @@ def main():
     if "emb" in only:
         rows += run_emb(args.repeat, args.rounds)
     if "dask" in only:
-        rows += run_dask(args.threads, args.repeat)
+        try:
+            import distributed  # noqa: F401
+            rows += run_dask(args.threads, args.repeat)
+        except ImportError:
+            print("dask: skipped (pip install 'nnc[dask]')")
     report(rows, res, args.threads)
     res.write(args.json)
 
