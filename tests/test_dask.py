@@ -65,7 +65,18 @@ def test_bad_input(rng):
         nnc.dask.predict(model, da.ones((4, 7), chunks=2, dtype=np.float32))
 
 
-def test_local_cluster_survives_a_killed_worker():
+@pytest.fixture
+def environ_restored():
+    """os.environ as it was after the test: a LocalCluster sets
+    OMP_NUM_THREADS=1 and more in this process's environment for its workers,
+    which later subprocesses of the suite would inherit."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+def test_local_cluster_survives_a_killed_worker(environ_restored):
     """Two worker processes; once chunks are done, one worker is killed (the
     chunks it computed or held are lost): Dask reruns their tasks and the
     result is still bitwise local predict's."""
