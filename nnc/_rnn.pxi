@@ -24,9 +24,19 @@ cdef inline floating *_w1(floating[::1] a) noexcept nogil:
     return NULL if a is None or a.shape[0] == 0 else &a[0]
 
 
+cdef const nnc_ssize *_lengths_ptr(const nnc_ssize[::1] lengths, nnc_ssize n) except? NULL:
+    """The lengths array's data (NULL for None); its size must be n."""
+    if lengths is None:
+        return NULL
+    if lengths.shape[0] != n:
+        raise ValueError("nnc: lengths must have one entry per batch row")
+    return &lengths[0] if n else NULL
+
+
 cdef nnc_rnn_desc _rnn_desc(int cell, int act, int reset_after, int training, nnc_ssize n, nnc_ssize t,
-                            nnc_ssize f, nnc_ssize h):
+                            nnc_ssize f, nnc_ssize h, const nnc_ssize *lengths=NULL):
     cdef nnc_rnn_desc d
+    d.lengths = lengths
     d.cell = cell
     d.act = act
     d.reset_after = reset_after
@@ -52,12 +62,12 @@ def rnn_fwd(int cell, int act, int reset_after, int training, const floating[:, 
             const floating[:, ::1] Wx, const floating[:, ::1] Wh, const floating[::1] bx,
             const floating[::1] bh, const floating[:, ::1] h0, const floating[:, ::1] c0,
             floating[:, :, ::1] hs, floating[:, :, ::1] cs, floating[:, :, ::1] gates,
-            floating[:, :, ::1] aux, floating[::1] work):
+            floating[:, :, ::1] aux, floating[::1] work, const nnc_ssize[::1] lengths=None):
     """Whole-sequence forward (see ops/rnn.def); outputs written in place; work
-    holds rnn_fwd_workspace_size elements.  Shapes are the caller's
-    responsibility (the layers check them)."""
+    holds rnn_fwd_workspace_size elements; lengths (N,) non-increasing or
+    None.  Shapes are the caller's responsibility (the layers check them)."""
     cdef nnc_rnn_desc d = _rnn_desc(cell, act, reset_after, training, x.shape[0], x.shape[1], x.shape[2],
-                                    Wh.shape[1])
+                                    Wh.shape[1], _lengths_ptr(lengths, x.shape[0]))
     if d.n == 0 or d.t == 0:
         return
     with nogil:
@@ -65,9 +75,11 @@ def rnn_fwd(int cell, int act, int reset_after, int training, const floating[:, 
                        _w3(cs), _w3(gates), _w3(aux), &work[0]))
 
 
-def rnn_bwd_workspace_size(dtype_is_f64, int cell, int reset_after, nnc_ssize n, nnc_ssize t, nnc_ssize h):
-    """Elements of the workspace rnn_bwd needs (of that dtype, on the current ISA)."""
-    cdef nnc_rnn_desc d = _rnn_desc(cell, 0, reset_after, 1, n, t, 0, h)
+def rnn_bwd_workspace_size(dtype_is_f64, int cell, int reset_after, nnc_ssize n, nnc_ssize t, nnc_ssize h,
+                           nnc_ssize f=0, const nnc_ssize[::1] lengths=None):
+    """Elements of the workspace rnn_bwd needs (of that dtype, on the current
+    ISA); with lengths (and the input's f) also its packed rows."""
+    cdef nnc_rnn_desc d = _rnn_desc(cell, 0, reset_after, 1, n, t, f, h, _lengths_ptr(lengths, n))
     cdef nnc_ssize s = op_rnn_bwd_workspace_size(dtype_is_f64, &d)
     if s < 0:
         raise ValueError("nnc: recurrent workspace too large")
@@ -79,10 +91,10 @@ def rnn_bwd(int cell, int act, int reset_after, const floating[:, :, ::1] x, con
             const floating[:, :, ::1] hs, const floating[:, :, ::1] cs, const floating[:, :, ::1] gates,
             const floating[:, :, ::1] aux, const floating[:, :, ::1] dhs, floating[:, :, ::1] dx,
             floating[:, ::1] dWx, floating[:, ::1] dWh, floating[::1] dbx, floating[::1] dbh,
-            floating[:, ::1] dh0, floating[:, ::1] dc0, floating[::1] work):
-    """Full BPTT of a training rnn_fwd (see ops/rnn.def)."""
+            floating[:, ::1] dh0, floating[:, ::1] dc0, floating[::1] work, const nnc_ssize[::1] lengths=None):
+    """Full BPTT of a training rnn_fwd (see ops/rnn.def), with its lengths."""
     cdef nnc_rnn_desc d = _rnn_desc(cell, act, reset_after, 1, x.shape[0], x.shape[1], x.shape[2],
-                                    Wh.shape[1])
+                                    Wh.shape[1], _lengths_ptr(lengths, x.shape[0]))
     with nogil:
         _ck(op_rnn_bwd(&d, _p3(x), &Wx[0, 0], &Wh[0, 0], _p2(h0), _p2(c0), _p3(hs), _p3(cs), _p3(gates),
                        _p3(aux), _p3(dhs), _w3(dx), &dWx[0, 0], &dWh[0, 0], &dbx[0], _w1(dbh), _w2(dh0),

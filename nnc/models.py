@@ -6,6 +6,7 @@ import threading
 import numpy as np
 
 from . import _core, serialization, training
+from .training import _batch_lengths, _chunk
 from ._validation import dtype_name, layer_dtype, pos_int, shape_str
 from .layers.base import Layer
 from .layers.registry import layer_from_config, layer_to_config
@@ -86,7 +87,7 @@ class _Model(Layer):
         # after the forward: _param() may have replaced a params array by a converted copy
         return (plan, leaves, [(leaf, k, v) for leaf in leaves for k, v in leaf.params.items()])
 
-    def predict(self, x, batch_size=None):
+    def predict(self, x, batch_size=None, lengths=None):
         """Inference over ``x`` in chunks of ``batch_size`` rows.
 
         Memory stays bounded and the result is bitwise the same whatever
@@ -98,6 +99,10 @@ class _Model(Layer):
             The model's input.
         batch_size : int, optional
             Rows per chunk (default 256).
+        lengths : array_like of int, shape (N,), optional
+            The sequence length of every row of ``x`` (padded sequences),
+            split with the batch and passed to the layers that take
+            ``lengths=`` (the recurrent layers, :class:`Bidirectional`).
 
         Returns
         -------
@@ -111,11 +116,12 @@ class _Model(Layer):
         if x.ndim < 1:
             raise ValueError(f"{where}: expected a batch (N, ...), got {shape_str(x.shape)}")
         n = x.shape[0]
+        lengths = _batch_lengths(lengths, n, where)
         if n <= bs:
-            return self.forward(x)
+            return self.forward(x, **_chunk(lengths, 0, n))
         out = None
         for s in range(0, n, bs):
-            y = self.forward(x[s:s + bs])
+            y = self.forward(x[s:s + bs], **_chunk(lengths, s, s + bs))
             if out is None:
                 out = np.empty((n,) + y.shape[1:], dtype=y.dtype)
             out[s:s + y.shape[0]] = y
@@ -124,7 +130,7 @@ class _Model(Layer):
     # -- training -------------------------------------------------------
     def fit(self, x, y, loss="mse", optimizer="adam", epochs=1, batch_size=32, validation_data=None,
             clip_value=None, clip_norm=None, verbose=1, shuffle=True, metrics="auto", callbacks=None,
-            checkpoint=None, checkpoint_every=None, resume=False, on_nonfinite="raise"):
+            checkpoint=None, checkpoint_every=None, resume=False, on_nonfinite="raise", lengths=None):
         """Mini-batch training, with callbacks and resumable checkpoints.
 
         Every epoch shuffles the samples (library RNG), then for each batch
@@ -192,6 +198,10 @@ class _Model(Layer):
             gradient, before the optimiser step (the model keeps the weights
             of the last finite step); ``"skip_batch"`` warns and skips the
             batch instead.
+        lengths : array_like of int, shape (N,), optional
+            The sequence length of every sample (padded sequences), split
+            with the batches as :meth:`predict` does; ``validation_data``
+            may then be ``(x_val, y_val, lengths_val)``.
 
         Returns
         -------
@@ -214,7 +224,7 @@ class _Model(Layer):
                             validation_data=validation_data, clip_value=clip_value, clip_norm=clip_norm,
                             verbose=verbose, shuffle=shuffle, metrics=metrics, callbacks=callbacks,
                             checkpoint=checkpoint, checkpoint_every=checkpoint_every, resume=resume,
-                            on_nonfinite=on_nonfinite)
+                            on_nonfinite=on_nonfinite, lengths=lengths)
 
     def save(self, path):
         """Write the model to exactly ``path``; :func:`nnc.load` restores it.
@@ -306,12 +316,14 @@ class Sequential(_Model):
         return {f"{i}.{k}": v for i, layer in enumerate(self.layers) for k, v in layer.grads.items()}
 
     # -- forward / backward ---------------------------------------------
-    def _forward(self, x, training, **kwargs):
-        if not training and not kwargs:
+    def _forward(self, x, training, lengths=None, **kwargs):
+        if not training and not kwargs and lengths is None:
             y = self._planned(x)
             if y is not None:
                 return y
-        return self._forward_add(x, training, None)[0]
+        if lengths is not None and not any(getattr(layer, "_takes_lengths", False) for layer in self.layers):
+            raise ValueError("Sequential: lengths given, but no layer takes lengths (recurrent layers do)")
+        return self._forward_add(x, training, None, lengths)[0]
 
     # -- inference plans ------------------------------------------------
     # Inference replays the kernel calls recorded from one forward (per input
@@ -325,16 +337,23 @@ class Sequential(_Model):
     def _leaves(self):
         return [leaf for layer in self.layers for leaf in (layer._leaves() if isinstance(layer, Layer) else [layer])]
 
-    def _forward_add(self, x, training, add):
+    @staticmethod
+    def _sub_forward_lengths(layer, x, training, lengths):
+        """A sub-layer's forward, with lengths= for the layers that take it."""
+        if lengths is not None and getattr(layer, "_takes_lengths", False):
+            return layer.forward(x, training=training, lengths=lengths)
+        return Layer._sub_forward(layer, x, training)
+
+    def _forward_add(self, x, training, add, lengths=None):
         # the last layer may add ``add`` (a Residual's skip input) as it stores
         if not self.layers:
             raise ValueError("Sequential: the model has no layers")
         if training:
             self._input_shape = tuple(np.shape(x)[1:])
         for layer in self.layers[:-1]:
-            x = self._sub_forward(layer, x, training)
-        if add is None:
-            y, added = self._sub_forward(self.layers[-1], x, training), False
+            x = self._sub_forward_lengths(layer, x, training, lengths)
+        if add is None or lengths is not None:
+            y, added = self._sub_forward_lengths(self.layers[-1], x, training, lengths), False
         else:
             y, added = self._sub_forward_add(self.layers[-1], x, training, add)
         if training:

@@ -34,6 +34,24 @@ _ON_NONFINITE = ("raise", "skip_batch")
 _SUMSQ = {np.dtype(np.float32): _core.sumsq["float"], np.dtype(np.float64): _core.sumsq["double"]}
 
 
+def _batch_lengths(lengths, n, where):
+    """lengths as an array of shape (n,) (each layer checks its values), or None."""
+    if lengths is None:
+        return None
+    a = np.asarray(lengths)
+    if a.shape != (n,):
+        raise ValueError(f"{where}: expected lengths of shape ({n},) (one per sample), got {shape_str(a.shape)}")
+    return a
+
+
+def _chunk(lengths, *rows):
+    """forward()'s keyword arguments for the batch rows ``rows`` (an index
+    array, or a range start, stop) of lengths."""
+    if lengths is None:
+        return {}
+    return {"lengths": lengths[rows[0]] if len(rows) == 1 else lengths[rows[0]:rows[1]]}
+
+
 def _progress_bar(**kwargs):
     """fit's tqdm progress bar.  tqdm.auto is imported here, when a fit first
     needs it, not with nnc: it costs about 40 ms (it probes for Jupyter)."""
@@ -187,7 +205,8 @@ class _Trainer:
     """One call of fit: its validated arguments and its run."""
 
     def __init__(self, model, x, y, loss, optimizer, epochs, batch_size, validation_data, clip_value, clip_norm,
-                 verbose, shuffle, metrics, callbacks, checkpoint, checkpoint_every, resume, on_nonfinite):
+                 verbose, shuffle, metrics, callbacks, checkpoint, checkpoint_every, resume, on_nonfinite,
+                 lengths=None):
         self.where = where = f"{type(model).__name__}.fit"
         self.model = model
         self.loss = losses.get(loss)
@@ -204,11 +223,15 @@ class _Trainer:
         if self.x.ndim < 1 or self.y.ndim < 1 or self.x.shape[0] != self.y.shape[0]:
             raise ValueError(f"{where}: x and y must have the same number of samples, "
                              f"got {shape_str(self.x.shape)} and {shape_str(self.y.shape)}")
-        self.val = None
+        self.lengths = _batch_lengths(lengths, self.x.shape[0], where)
+        self.val = self.val_lengths = None
         if validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-                raise ValueError(f"{where}: validation_data must be a pair (x_val, y_val)")
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+                raise ValueError(f"{where}: validation_data must be a pair (x_val, y_val) or a triple "
+                                 f"(x_val, y_val, lengths_val)")
             self.val = (np.asarray(validation_data[0]), np.asarray(validation_data[1]))
+            if len(validation_data) == 3:
+                self.val_lengths = _batch_lengths(validation_data[2], self.val[0].shape[0], where)
         if on_nonfinite not in _ON_NONFINITE:
             raise ValueError(f"{where}: expected on_nonfinite in {list(_ON_NONFINITE)}, got {on_nonfinite!r}")
         self.skip = on_nonfinite == "skip_batch"
@@ -250,6 +273,8 @@ class _Trainer:
             "clip_value": self.clip_value, "clip_norm": self.clip_norm, "skip_nonfinite": self.skip,
             "x": _data_id(self.x), "y": _data_id(self.y),
             "validation_data": None if self.val is None else [_data_id(self.val[0]), _data_id(self.val[1])],
+            "lengths": None if self.lengths is None else _data_id(self.lengths),
+            "validation_lengths": None if self.val_lengths is None else _data_id(self.val_lengths),
             "callbacks": [type(cb).__name__ for cb in self.callbacks]})
 
     def _stateful(self):
@@ -338,7 +363,7 @@ class _Trainer:
         run, model, loss_fn = self.run, self.model, self.loss
         idx = run.order[b * self.batch_size:(b + 1) * self.batch_size]
         xb, yb = self.x[idx], self.y[idx]
-        out = model.forward(xb, training=True)
+        out = model.forward(xb, training=True, **_chunk(self.lengths, idx))
         batch_loss = loss_fn(out, yb)
         if not math.isfinite(batch_loss):
             self._nonfinite(f"the loss is {batch_loss}", epoch, b)
@@ -379,7 +404,7 @@ class _Trainer:
         logs = self._batch_logs()
         if self.val is not None:
             xv, yv = self.val
-            pv = self.model.predict(xv, batch_size=max(self.batch_size, _PREDICT_BATCH))
+            pv = self.model.predict(xv, batch_size=max(self.batch_size, _PREDICT_BATCH), lengths=self.val_lengths)
             logs["val_loss"] = self.loss(pv, yv)
             if self.want_acc:
                 c, m = _accuracy(pv, yv, self.loss)

@@ -28,6 +28,9 @@ CASES = {
     "GlobalAvgPool2D": (lambda: nnc.GlobalAvgPool2D(), [(1, 4, 4, 3), (2, 3, 5, 3)], None),
     "Flatten": (lambda: nnc.Flatten(), [(2, 3, 4), (1, 5)], None),
     "Dropout": (lambda: nnc.Dropout(0.5), [(2, 3, 4), (1, 5)], None),
+    "Embedding": (lambda: nnc.Embedding(6, 3), [(2, 3), (4,)], None),
+    "Bidirectional": (lambda: nnc.Bidirectional(nnc.GRU(4, 5)), [(2, 3, 4), (1, 6, 4)],
+                      lambda x: dict(lengths=np.arange(1, x.shape[0] + 1))),
     "SimpleRNN": (lambda: nnc.SimpleRNN(4, 5, output_size=3), [(2, 3, 4), (1, 6, 4)], None),
     "LSTM": (lambda: nnc.LSTM(4, 5, return_sequences=False), [(2, 3, 4), (1, 6, 4)], None),
     "GRU": (lambda: nnc.GRU(4, 5, reset_after=True, stateful=True), [(2, 3, 4), (2, 5, 4)], None),
@@ -107,7 +110,8 @@ def test_inference_writes_nothing_to_the_layer(name, rng):
     nnc.seed(3)
     layer = make()
     xs = [[rng.standard_normal(t).astype(np.float32) for t in s] if isinstance(s, list)   # merge layers
-          else rng.standard_normal(s).astype(np.float32) for s in shapes]
+          else rng.integers(0, 6, s) if name == "Embedding" else rng.standard_normal(s).astype(np.float32)
+          for s in shapes]
     before = _snapshot(layer)
     ys = [layer.forward(x, **(kwargs(x) if kwargs else {})) for x in xs]
     again = layer.forward(xs[0], **(kwargs(xs[0]) if kwargs else {}))

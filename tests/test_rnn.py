@@ -50,29 +50,32 @@ def f64(a):
     return None if a is None else np.asarray(a, np.float64)
 
 
-def reference(layer, x, dy_full, init, P=None):
+def reference(layer, x, dy_full, init, P=None, lengths=None):
     """Reference hs, output, dx, grads, grad of the initial state for the
     full-sequence output gradient dy_full (N, T, O), with the layer's
-    parameters (or P)."""
+    parameters (or P); lengths as forward's (outputs past them are zero and
+    their gradient is ignored)."""
     P = P or {k: v.astype(np.float64) for k, v in layer.params.items()}
     if is_lstm(layer):
         h0, c0 = (None, None) if init is None else (f64(init[0]), f64(init[1]))
-        hs, _ = ref.lstm_forward(x, P["W_x"], P["W_h"], P["b"], h0, c0)
-        dx, g, (dh0, dc0) = ref.lstm_backward(x, P["W_x"], P["W_h"], P["b"], dy_full, h0, c0)
+        hs, _ = ref.lstm_forward(x, P["W_x"], P["W_h"], P["b"], h0, c0, lengths)
+        dx, g, (dh0, dc0) = ref.lstm_backward(x, P["W_x"], P["W_h"], P["b"], dy_full, h0, c0, lengths)
         return hs, hs, dx, g, (dh0, dc0)
     h0 = f64(init)
     if isinstance(layer, nnc.GRU):
-        hs = ref.gru_forward(x, P["W_x"], P["W_h"], P["b_x"], P["b_h"], layer.reset_after, h0)
-        dx, g, dh0 = ref.gru_backward(x, P["W_x"], P["W_h"], P["b_x"], P["b_h"], dy_full, layer.reset_after, h0)
+        hs = ref.gru_forward(x, P["W_x"], P["W_h"], P["b_x"], P["b_h"], layer.reset_after, h0, lengths)
+        dx, g, dh0 = ref.gru_backward(x, P["W_x"], P["W_h"], P["b_x"], P["b_h"], dy_full, layer.reset_after, h0,
+                                      lengths)
         return hs, hs, dx, g, dh0
     act = layer.activation
-    hs = ref.simple_rnn_forward(x, P["W_xh"], P["W_hh"], P["b_h"], act, h0)
+    hs = ref.simple_rnn_forward(x, P["W_xh"], P["W_hh"], P["b_h"], act, h0, lengths)
     if layer.output_size is None:
-        dx, g, dh0 = ref.simple_rnn_backward(x, P["W_xh"], P["W_hh"], P["b_h"], hs, dy_full, act, h0)
+        dx, g, dh0 = ref.simple_rnn_backward(x, P["W_xh"], P["W_hh"], P["b_h"], hs, dy_full, act, h0, lengths)
         return hs, hs, dx, g, dh0
-    y = ref.output_forward(hs, P["W_hy"], P["b_y"], layer.output_activation)
-    dhs, gy = ref.output_backward(hs, P["W_hy"], y, dy_full, layer.output_activation)
-    dx, g, dh0 = ref.simple_rnn_backward(x, P["W_xh"], P["W_hh"], P["b_h"], hs, dhs, act, h0)
+    valid = np.ones(hs.shape[:2], bool) if lengths is None else np.arange(hs.shape[1]) < np.asarray(lengths)[:, None]
+    y = ref.output_forward(hs, P["W_hy"], P["b_y"], layer.output_activation) * valid[..., None]
+    dhs, gy = ref.output_backward(hs, P["W_hy"], y, dy_full * valid[..., None], layer.output_activation)
+    dx, g, dh0 = ref.simple_rnn_backward(x, P["W_xh"], P["W_hh"], P["b_h"], hs, dhs, act, h0, lengths)
     g.update(gy)
     return hs, y, dx, g, dh0
 

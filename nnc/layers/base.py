@@ -78,7 +78,7 @@ class Layer:
             ``state`` aside), so one layer may serve many threads; two
             threads training one layer at once raise ``RuntimeError``.
         **kwargs
-            ``initial_state=`` for the recurrent layers.
+            ``initial_state=`` and ``lengths=`` for the recurrent layers.
 
         Returns
         -------

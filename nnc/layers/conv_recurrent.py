@@ -21,6 +21,7 @@ from .recurrent import _HIDDEN_ACTS, _OUTPUT_ACTS, _Recurrent
 
 class _ConvRecurrent(_Recurrent):
     _gates = 1
+    _takes_lengths = False
 
     def __init__(self, in_channels, hidden_channels, kernel_size, return_sequences, stateful, dtype):
         super().__init__(in_channels, hidden_channels, return_sequences, stateful, dtype)

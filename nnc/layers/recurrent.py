@@ -1,5 +1,14 @@
 """Recurrent layers: SimpleRNN, LSTM, GRU (batch-first sequences).
 
+``forward(x, lengths=...)`` takes sequences of different lengths padded to
+T: an int array (N,), 1 <= length <= T.  Row n runs steps t < lengths[n]
+only (the kernels skip the rest: a batch costs about its valid steps); past
+them its state stays as it was and its outputs are zero, the last state
+(``return_sequences=False``, ``state``) is the one of its last valid step,
+and backward takes no gradient from or into padded steps.  The rows need
+not be sorted: the layer runs them longest first and returns them in the
+caller's order.
+
 Each forward and each backward is one C call over the whole sequence (see
 src_c/kernels/rnn/): the input projection of every timestep is one
 GEMM, each step one recurrent GEMM plus one fused gate pass, and backward is
@@ -19,6 +28,62 @@ _HIDDEN_ACTS = {k: v for k, v in ACTIVATIONS.items() if k in (None, "linear", "r
 _OUTPUT_ACTS = {k: v for k, v in ACTIVATIONS.items() if k != "sign"}
 
 
+def check_lengths(lengths, n, t, where):
+    """``lengths`` as an intp array of shape (n,) with every entry in [1, t]."""
+    a = np.asarray(lengths)
+    if a.dtype.kind not in "iu":
+        raise TypeError(f"{where}: expected integer lengths of shape {shape_str((n,))}, got dtype {a.dtype}")
+    if a.shape != (n,):
+        raise ValueError(f"{where}: expected lengths of shape {shape_str((n,))}, got {shape_str(a.shape)}")
+    bad = (a < 1) | (a > t)
+    if bad.any():
+        raise ValueError(f"{where}: expected lengths in [1, {t}] (the input's T), got {a[np.argmax(bad)]}")
+    return a.astype(np.intp)
+
+
+class _Rows:
+    """The batch order the kernels run in: with lengths, rows sorted by
+    length, longest first (stable), so the rows of a step are a prefix; the
+    identity when the lengths are already in that order (or absent)."""
+
+    def __init__(self, lengths):
+        self.order = self.inverse = None
+        self.lengths = lengths
+        if lengths is not None and np.any(lengths[1:] > lengths[:-1]):
+            self.order = np.argsort(-lengths, kind="stable")
+            self.inverse = np.argsort(self.order)
+            self.lengths = lengths[self.order]
+
+    def sort(self, a):
+        """a (batch first) in kernel order."""
+        return a if a is None or self.order is None else a[self.order]
+
+    def unsort(self, a):
+        """a (batch first, kernel order) in the caller's order."""
+        return a if a is None or self.order is None else a[self.inverse]
+
+    def last(self, seq):
+        """(N, ...) the entry of each row's last step of seq (N, T, ...), kernel order."""
+        if self.lengths is None:
+            return seq[:, -1].copy()
+        return seq[np.arange(seq.shape[0]), self.lengths - 1]
+
+    def spread_last(self, g, t):
+        """(N, T, ...) zeros with g at each row's last step (caller's order)."""
+        full = np.zeros((g.shape[0], t) + g.shape[1:], g.dtype)
+        if self.lengths is None:
+            full[:, -1] = g
+        else:
+            full[np.arange(g.shape[0]), self.unsort(self.lengths) - 1] = g
+        return full
+
+    def padding(self, t):
+        """(N, T) True past each row's length (caller's order); None without lengths."""
+        if self.lengths is None:
+            return None
+        return np.arange(t) >= self.unsort(self.lengths)[:, None]
+
+
 class _Recurrent(Layer):
     """Shared machinery: input and state checks, the kernel calls, stateful
     mode.  Subclasses set ``_cell`` and ``_gates`` and add their params."""
@@ -26,6 +91,7 @@ class _Recurrent(Layer):
     _cell = None
     _gates = 1
     _has_cell_state = False
+    _takes_lengths = True   # forward(x, lengths=...)
 
     def __init__(self, input_size, hidden_size, return_sequences=True, stateful=False, dtype=np.float32):
         super().__init__(dtype)
@@ -99,11 +165,14 @@ class _Recurrent(Layer):
     def _act(self):
         return 0
 
-    def _run(self, x, training, initial_state):
-        """The sequence kernel; returns hs (N, T, H) and sets state/cache."""
+    def _run(self, x, training, initial_state, lengths):
+        """The sequence kernel; returns (hs (N, T, H), the state h of each
+        row's last step, the _Rows order) and sets state/cache."""
         N, T, _ = x.shape
         H, G = self.hidden_size, self._gates
         h0, c0 = self._initial(initial_state, N)
+        rows = _Rows(None if lengths is None else check_lengths(lengths, N, T, self.name))
+        x, h0, c0 = rows.sort(x), rows.sort(h0), rows.sort(c0)
         Wx, Wh, bx, bh = self._weights()
         dt = self.dtype
         hs = np.empty((N, T, H), dt)
@@ -113,22 +182,22 @@ class _Recurrent(Layer):
         work = np.empty(_core.rnn_fwd_workspace_size(dt == np.float64, self._cell, self._reset_after(), N, T,
                                                      x.shape[2], H), dt)
         _core.rnn_fwd(self._cell, self._act(), self._reset_after(), int(training), x, Wx, Wh, bx, bh,
-                      h0, c0, hs, cs, gates, aux, work)
+                      h0, c0, hs, cs, gates, aux, work, rows.lengths)
         if N == 0:
             last_h = np.zeros((0, H), dt)
             last_c = np.zeros((0, H), dt)
         else:
-            last_h = hs[:, -1].copy()
-            last_c = cs[:, -1].copy() if cs is not None else None
+            last_h = rows.unsort(rows.last(hs))
+            last_c = rows.unsort(rows.last(cs)) if cs is not None else None
         self.state = (last_h, last_c) if self._has_cell_state else last_h
         if training:
-            self._cache = dict(x=x, h0=h0, c0=c0, hs=hs, cs=cs, gates=gates, aux=aux)
-        return hs
+            self._cache = dict(x=x, h0=h0, c0=c0, hs=hs, cs=cs, gates=gates, aux=aux, rows=rows)
+        return rows.unsort(hs), last_h, rows
 
     def _bptt(self, dhs):
         """Full BPTT from dhs (N, T, H); fills grads and grad_initial_state; returns dx."""
         c = self._cache
-        x = c["x"]
+        x, rows = c["x"], c["rows"]
         N, T, _ = x.shape
         H = self.hidden_size
         Wx, Wh, _, bh = self._weights()
@@ -137,12 +206,14 @@ class _Recurrent(Layer):
         dh0 = np.empty((N, H), self.dtype)
         dc0 = np.empty((N, H), self.dtype) if self._has_cell_state else None
         work = np.empty(_core.rnn_bwd_workspace_size(self.dtype == np.float64, self._cell, self._reset_after(),
-                                                     N, T, H), self.dtype)
+                                                     N, T, H, x.shape[2], rows.lengths), self.dtype)
         _core.rnn_bwd(self._cell, self._act(), self._reset_after(), x, Wx, Wh, c["h0"], c["c0"], c["hs"],
-                      c["cs"], c["gates"], c["aux"], dhs, dx, self.grads[keys[0]], self.grads[keys[1]],
-                      self.grads[keys[2]], self.grads[keys[3]] if bh is not None else None, dh0, dc0, work)
+                      c["cs"], c["gates"], c["aux"], np.ascontiguousarray(rows.sort(dhs)), dx,
+                      self.grads[keys[0]], self.grads[keys[1]], self.grads[keys[2]],
+                      self.grads[keys[3]] if bh is not None else None, dh0, dc0, work, rows.lengths)
+        dh0, dc0 = rows.unsort(dh0), rows.unsort(dc0)
         self.grad_initial_state = (dh0, dc0) if self._has_cell_state else dh0
-        return dx
+        return rows.unsort(dx)
 
     def _grad_keys(self):
         raise NotImplementedError
@@ -151,15 +222,12 @@ class _Recurrent(Layer):
         """grad_y as the gradient w.r.t. a full (N, T, width) sequence."""
         if self.return_sequences:
             return self._grad_input(grad_y, (N, T, width))
-        g = self._grad_input(grad_y, (N, width))
-        full = np.zeros((N, T, width), self.dtype)
-        full[:, -1] = g
-        return full
+        return self._cache["rows"].spread_last(self._grad_input(grad_y, (N, width)), T)
 
-    def _forward(self, x, training, initial_state=None):
+    def _forward(self, x, training, initial_state=None, lengths=None):
         x = self._check_x(x)
-        hs = self._run(x, training, initial_state)
-        return hs if self.return_sequences else hs[:, -1].copy()
+        hs, last, _ = self._run(x, training, initial_state, lengths)
+        return hs if self.return_sequences else last.copy()
 
     def _backward(self, grad_y, input_grad):
         N, T, _ = self._cache["x"].shape
@@ -184,7 +252,12 @@ class SimpleRNN(_Recurrent):
     -----
     Input ``(N, T, input_size)``, T >= 1; output ``(N, T, O)`` or ``(N, O)``, O =
     output_size or hidden_size.  ``forward(x, initial_state=h0)`` with h0
-    ``(N, hidden_size)``.
+    ``(N, hidden_size)``; ``forward(x, lengths=l)`` with ``l`` integers ``(N,)``
+    in ``[1, T]`` for padded sequences of different lengths: row n runs steps
+    ``t < l[n]`` only (the kernels skip the rest), its outputs past them are
+    zero, its last state (``return_sequences=False``, ``state``) is the one of
+    step ``l[n] - 1``, and backward takes no gradient from or into padded
+    steps.  The rows need not be sorted by length.
 
     Attributes
     ----------
@@ -230,10 +303,10 @@ class SimpleRNN(_Recurrent):
     def _act(self):
         return self._act_id
 
-    def _forward(self, x, training, initial_state=None):
+    def _forward(self, x, training, initial_state=None, lengths=None):
         x = self._check_x(x)
-        hs = self._run(x, training, initial_state)
-        h = hs if self.return_sequences else hs[:, -1]
+        hs, last, rows = self._run(x, training, initial_state, lengths)
+        h = hs if self.return_sequences else last
         if self.output_size is None:
             return h if self.return_sequences else h.copy()
         h2 = np.ascontiguousarray(h).reshape(-1, self.hidden_size)
@@ -242,9 +315,13 @@ class SimpleRNN(_Recurrent):
         _core.gemm(0, 1, h2, self._param("W_hy"), y, 1.0, 0.0, self._param("b_y"), fused)
         if self._out_act == ACTIVATIONS["softmax"]:
             _core.act_fwd(y, y, self._out_act)
+        y = y.reshape(h.shape[:-1] + (self.output_size,))
+        padding = rows.padding(x.shape[1]) if self.return_sequences else None
+        if padding is not None:
+            y[padding] = 0   # outputs past a row's length are zero, as its states
         if training:
-            self._cache["h2"], self._cache["y"] = h2, y
-        return y.reshape(h.shape[:-1] + (self.output_size,))
+            self._cache["h2"], self._cache["y"], self._cache["padding"] = h2, y, padding
+        return y
 
     def _backward(self, grad_y, input_grad):
         N, T, _ = self._cache["x"].shape
@@ -252,7 +329,12 @@ class SimpleRNN(_Recurrent):
             return self._bptt(self._seq_grad(grad_y, N, T, self.hidden_size))
         h2, y = self._cache["h2"], self._cache["y"]
         shape = (N, T, self.output_size) if self.return_sequences else (N, self.output_size)
-        g = self._grad_input(grad_y, shape).reshape(y.shape)
+        g = self._grad_input(grad_y, shape)
+        if self._cache["padding"] is not None:
+            g = g.copy()
+            g[self._cache["padding"]] = 0   # nothing flows from padded outputs
+        g = g.reshape(-1, self.output_size)
+        y = y.reshape(g.shape)
         dz = np.empty_like(y)
         _core.act_bwd(dz, g, y, self._out_act)
         _core.gemm(1, 0, dz, h2, self.grads["W_hy"])
@@ -262,8 +344,7 @@ class SimpleRNN(_Recurrent):
         if self.return_sequences:
             dhs = dh.reshape(N, T, self.hidden_size)
         else:
-            dhs = np.zeros((N, T, self.hidden_size), self.dtype)
-            dhs[:, -1] = dh
+            dhs = self._cache["rows"].spread_last(dh, T)
         return self._bptt(dhs)
 
 
@@ -291,6 +372,7 @@ class LSTM(_Recurrent):
     Input ``(N, T, I)``; output ``(N, T, H)``, or ``(N, H)`` without
     ``return_sequences``.  ``forward(x, initial_state=(h0, C0))`` with
     ``h0, C0 (N, H)``; ``state`` and ``grad_initial_state`` are ``(h, C)`` pairs.
+    ``forward(x, lengths=l)``: padded sequences of lengths ``l (N,)`` (see :class:`SimpleRNN`).
 
     Attributes
     ----------
@@ -346,7 +428,8 @@ class GRU(_Recurrent):
     Shape
     -----
     Input ``(N, T, I)``; output ``(N, T, H)``, or ``(N, H)`` without
-    ``return_sequences``.  ``forward(x, initial_state=h0)`` with ``h0 (N, H)``.
+    ``return_sequences``.  ``forward(x, initial_state=h0)`` with ``h0 (N, H)``;
+    ``forward(x, lengths=l)``: padded sequences of lengths ``l (N,)`` (see :class:`SimpleRNN`).
 
     Attributes
     ----------

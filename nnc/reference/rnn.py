@@ -3,7 +3,12 @@ of the user guide) with full backpropagation through time, and gradient clipping
 
 Sequences are (N, T, F); states (N, H).  ``dhs`` is the gradient w.r.t. every
 hidden state h_t (N, T, H); the backward functions return the input
-gradient, a dict of parameter gradients and the initial-state gradient."""
+gradient, a dict of parameter gradients and the initial-state gradient.
+
+``lengths`` (N,) (None: every row runs all T steps): row n runs steps
+t < lengths[n] only; past them its state stays as it was (the next step of a
+backward sees it unchanged), its outputs are zero, and the gradient w.r.t.
+them is ignored."""
 import numpy as np
 
 from .dense import act, act_grad
@@ -13,13 +18,20 @@ def _f64(*arrays):
     return [None if a is None else np.asarray(a, np.float64) for a in arrays]
 
 
+def _active(lengths, N, t):
+    """(N, 1) True for the rows that run step t."""
+    if lengths is None:
+        return np.ones((N, 1), bool)
+    return (np.asarray(lengths) > t)[:, None]
+
+
 def _sig(z):
     return 1.0 / (1.0 + np.exp(-z))
 
 
 # -- SimpleRNN ------------------------------------------------------------
 
-def simple_rnn_forward(x, W_xh, W_hh, b_h, activation="tanh", h0=None):
+def simple_rnn_forward(x, W_xh, W_hh, b_h, activation="tanh", h0=None, lengths=None):
     """h_t = act(W_hh h_{t-1} + W_xh x_t + b_h); returns hs (N, T, H)."""
     x, W_xh, W_hh, b_h, h0 = _f64(x, W_xh, W_hh, b_h, h0)
     N, T, _ = x.shape
@@ -27,12 +39,13 @@ def simple_rnn_forward(x, W_xh, W_hh, b_h, activation="tanh", h0=None):
     h = np.zeros((N, H)) if h0 is None else h0
     hs = np.zeros((N, T, H))
     for t in range(T):
-        h = act(x[:, t] @ W_xh.T + h @ W_hh.T + b_h, activation)
-        hs[:, t] = h
+        m = _active(lengths, N, t)
+        h = np.where(m, act(x[:, t] @ W_xh.T + h @ W_hh.T + b_h, activation), h)
+        hs[:, t] = np.where(m, h, 0)
     return hs
 
 
-def simple_rnn_backward(x, W_xh, W_hh, b_h, hs, dhs, activation="tanh", h0=None):
+def simple_rnn_backward(x, W_xh, W_hh, b_h, hs, dhs, activation="tanh", h0=None, lengths=None):
     x, W_xh, W_hh, hs, dhs, h0 = _f64(x, W_xh, W_hh, hs, dhs, h0)
     N, T, _ = x.shape
     H = W_hh.shape[0]
@@ -41,13 +54,14 @@ def simple_rnn_backward(x, W_xh, W_hh, b_h, hs, dhs, activation="tanh", h0=None)
     dx = np.zeros_like(x)
     dh_next = np.zeros((N, H))
     for t in reversed(range(T)):
+        m = _active(lengths, N, t)
         hp = hs[:, t - 1] if t else h0
-        dz = act_grad(hs[:, t], dhs[:, t] + dh_next, activation)
+        dz = np.where(m, act_grad(hs[:, t], dhs[:, t] + dh_next, activation), 0)
         g["W_xh"] += dz.T @ x[:, t]
         g["W_hh"] += dz.T @ hp
         g["b_h"] += dz.sum(0)
         dx[:, t] = dz @ W_xh
-        dh_next = dz @ W_hh
+        dh_next = np.where(m, dz @ W_hh, dh_next)
     return dx, g, dh_next
 
 
@@ -67,7 +81,7 @@ def output_backward(hs, W_hy, y, dy, out_activation=None):
 
 # -- LSTM -----------------------------------------------------------------
 
-def lstm_forward(x, W_x, W_h, b, h0=None, c0=None):
+def lstm_forward(x, W_x, W_h, b, h0=None, c0=None, lengths=None):
     """Gate blocks i, f, c, o.  Returns hs, Cs (N, T, H)."""
     x, W_x, W_h, b, h0, c0 = _f64(x, W_x, W_h, b, h0, c0)
     N, T, _ = x.shape
@@ -79,13 +93,14 @@ def lstm_forward(x, W_x, W_h, b, h0=None, c0=None):
         a = x[:, t] @ W_x.T + h @ W_h.T + b
         i, f, o = _sig(a[:, :H]), _sig(a[:, H:2 * H]), _sig(a[:, 3 * H:])
         Cc = np.tanh(a[:, 2 * H:3 * H])
-        C = f * C + i * Cc
-        h = o * np.tanh(C)
-        hs[:, t], Cs[:, t] = h, C
+        m = _active(lengths, N, t)
+        C = np.where(m, f * C + i * Cc, C)
+        h = np.where(m, o * np.tanh(C), h)
+        hs[:, t], Cs[:, t] = np.where(m, h, 0), np.where(m, C, 0)
     return hs, Cs
 
 
-def lstm_backward(x, W_x, W_h, b, dhs, h0=None, c0=None):
+def lstm_backward(x, W_x, W_h, b, dhs, h0=None, c0=None, lengths=None):
     """Returns dx, grads {W_x, W_h, b}, (dh0, dC0)."""
     x, W_x, W_h, b, dhs, h0, c0 = _f64(x, W_x, W_h, b, dhs, h0, c0)
     N, T, _ = x.shape
@@ -101,7 +116,8 @@ def lstm_backward(x, W_x, W_h, b, dhs, h0=None, c0=None):
         Cc = np.tanh(a[:, 2 * H:3 * H])
         Cn = f * C + i * Cc
         cache.append((h, C, i, f, Cc, o, Cn))
-        h, C = o * np.tanh(Cn), Cn
+        m = _active(lengths, N, t)
+        h, C = np.where(m, o * np.tanh(Cn), h), np.where(m, Cn, C)
     g = {"W_x": np.zeros_like(W_x), "W_h": np.zeros_like(W_h), "b": np.zeros(4 * H)}
     dx = np.zeros_like(x)
     dh, dC = np.zeros((N, H)), np.zeros((N, H))
@@ -110,14 +126,15 @@ def lstm_backward(x, W_x, W_h, b, dhs, h0=None, c0=None):
         dht = dhs[:, t] + dh
         tc = np.tanh(Cn)
         dCt = dC + dht * o * (1 - tc ** 2)
-        da = np.concatenate([dCt * Cc * i * (1 - i), dCt * Cp * f * (1 - f),
-                             dCt * i * (1 - Cc ** 2), dht * tc * o * (1 - o)], axis=1)
+        m = _active(lengths, N, t)
+        da = np.where(m, np.concatenate([dCt * Cc * i * (1 - i), dCt * Cp * f * (1 - f),
+                                         dCt * i * (1 - Cc ** 2), dht * tc * o * (1 - o)], axis=1), 0)
         g["W_x"] += da.T @ x[:, t]
         g["W_h"] += da.T @ hp
         g["b"] += da.sum(0)
         dx[:, t] = da @ W_x
-        dh = da @ W_h
-        dC = dCt * f
+        dh = np.where(m, da @ W_h, dh)
+        dC = np.where(m, dCt * f, dC)
     return dx, g, (dh, dC)
 
 
@@ -137,7 +154,7 @@ def _gru_step(xt, h, W_x, W_h, b_x, b_h, reset_after):
     return r, u, cand, q, (1 - u) * h + u * cand
 
 
-def gru_forward(x, W_x, W_h, b_x, b_h, reset_after=False, h0=None):
+def gru_forward(x, W_x, W_h, b_x, b_h, reset_after=False, h0=None, lengths=None):
     """Gate blocks r, u, c; h_t = (1-u) h_{t-1} + u c~.  Returns hs."""
     x, W_x, W_h, b_x, b_h, h0 = _f64(x, W_x, W_h, b_x, b_h, h0)
     N, T, _ = x.shape
@@ -145,12 +162,13 @@ def gru_forward(x, W_x, W_h, b_x, b_h, reset_after=False, h0=None):
     h = np.zeros((N, H)) if h0 is None else h0
     hs = np.zeros((N, T, H))
     for t in range(T):
-        h = _gru_step(x[:, t], h, W_x, W_h, b_x, b_h, reset_after)[-1]
-        hs[:, t] = h
+        m = _active(lengths, N, t)
+        h = np.where(m, _gru_step(x[:, t], h, W_x, W_h, b_x, b_h, reset_after)[-1], h)
+        hs[:, t] = np.where(m, h, 0)
     return hs
 
 
-def gru_backward(x, W_x, W_h, b_x, b_h, dhs, reset_after=False, h0=None):
+def gru_backward(x, W_x, W_h, b_x, b_h, dhs, reset_after=False, h0=None, lengths=None):
     """Returns dx, grads {W_x, W_h, b_x, b_h}, dh0."""
     x, W_x, W_h, b_x, b_h, dhs, h0 = _f64(x, W_x, W_h, b_x, b_h, dhs, h0)
     N, T, _ = x.shape
@@ -160,13 +178,15 @@ def gru_backward(x, W_x, W_h, b_x, b_h, dhs, reset_after=False, h0=None):
     for t in range(T):
         step = _gru_step(x[:, t], h, W_x, W_h, b_x, b_h, reset_after)
         cache.append((h,) + step[:4])
-        h = step[-1]
+        h = np.where(_active(lengths, N, t), step[-1], h)
     g = {"W_x": np.zeros_like(W_x), "W_h": np.zeros_like(W_h), "b_x": np.zeros(3 * H), "b_h": np.zeros(3 * H)}
     dx = np.zeros_like(x)
     dh = np.zeros((N, H))
     for t in reversed(range(T)):
         hp, r, u, cand, q = cache[t]
-        dht = dhs[:, t] + dh
+        m = _active(lengths, N, t)
+        dh_in = dh
+        dht = np.where(m, dhs[:, t] + dh, 0)
         dcp = dht * u * (1 - cand ** 2)            # d(candidate pre-activation)
         dup = dht * (cand - hp) * u * (1 - u)
         dh = dht * (1 - u)
@@ -190,6 +210,7 @@ def gru_backward(x, W_x, W_h, b_x, b_h, dhs, reset_after=False, h0=None):
         g["W_x"] += dax.T @ x[:, t]
         g["b_x"] += dax.sum(0)
         dx[:, t] = dax @ W_x
+        dh = np.where(m, dh, dh_in)
     return dx, g, dh
 
 

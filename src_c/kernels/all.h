@@ -9,3 +9,4 @@
 #include "kernels/rnn/rnn.h"
 #include "kernels/train/train.h"
 #include "kernels/dropout/dropout.h"
+#include "kernels/embedding/embedding.h"

@@ -12,6 +12,9 @@ typedef struct {
     int reset_after;  // GRU: reset applied after the recurrent product
     int training;     // forward keeps what backward needs
     nnc_ssize n, t, f, h;
+    // Steps of each row (n), non-increasing, each in [1, t]; NULL: t for
+    // every row.  Steps past a row's length are skipped (see ops/rnn.def).
+    const nnc_ssize *lengths;
 } nnc_rnn_desc;
 
 #endif

@@ -30,3 +30,47 @@ static int NNC_FN(rnn_phases)(const nnc_rnn_desc *d)
 {
     return d->cell == NNC_RNN_GRU && !d->reset_after ? 2 : 1;
 }
+
+// 1 if d->lengths is NULL or non-increasing with every length in [1, t].
+static int NNC_FN(rnn_lengths_ok)(const nnc_rnn_desc *d)
+{
+    if (!d->lengths) return 1;
+    for (nnc_ssize r = 0; r < d->n; ++r)
+        if (d->lengths[r] < 1 || d->lengths[r] > d->t || (r && d->lengths[r] > d->lengths[r - 1])) return 0;
+    return 1;
+}
+
+// The end of the rows of [r0, r1) that run step t: with lengths (non-
+// increasing) they are a prefix, found by bisection; else r1.
+static nnc_ssize NNC_FN(rnn_active_end)(const nnc_rnn_desc *d, nnc_ssize r0, nnc_ssize r1, nnc_ssize t)
+{
+    if (!d->lengths) return r1;
+    while (r0 < r1) {
+        const nnc_ssize mid = r0 + (r1 - r0) / 2;
+        if (d->lengths[mid] > t) r0 = mid + 1;
+        else r1 = mid;
+    }
+    return r0;
+}
+
+// The first row of batch block b of `blocks`: equal row counts, or with
+// lengths equal shares of the steps to run (rows stay in order).  A row's
+// result does not depend on its block.
+static nnc_ssize NNC_FN(rnn_block_start)(const nnc_rnn_desc *d, int blocks, int b)
+{
+    if (b >= blocks) return d->n;
+    if (!d->lengths) return NNC_MIN(d->n, b * NNC_CEILDIV(d->n, blocks));
+    double total = 0, acc = 0;
+    for (nnc_ssize r = 0; r < d->n; ++r) total += (double)d->lengths[r];
+    nnc_ssize r = 0;
+    while (r < d->n && acc * blocks < total * b) acc += (double)d->lengths[r++];
+    return r;
+}
+
+// Zeroes rows [r0, r1) of p (n, t, width) past their lengths (with lengths).
+static void NNC_FN(rnn_zero_padding)(const nnc_rnn_desc *d, NNC_T *p, nnc_ssize width, nnc_ssize r0, nnc_ssize r1)
+{
+    if (!d->lengths) return;
+    for (nnc_ssize r = r0; r < r1; ++r)
+        memset(p + (r * d->t + d->lengths[r]) * width, 0, sizeof(NNC_T) * (size_t)((d->t - d->lengths[r]) * width));
+}

@@ -157,6 +157,23 @@ static void NNC_FN(rnn_pack_fwd)(NNC_FN(rnn_ctx) *cx, const NNC_T *Wh, NNC_T *bu
     }
 }
 
+// The input projection g (set up over all n*t rows: A = x, C = a): one
+// GEMM, or with lengths one per row over its own steps (the same elements).
+static int NNC_FN(rnn_project)(const nnc_rnn_desc *d, NNC_FN(gemm_args) g, int threads)
+{
+    if (!d->lengths) return NNC_FN(gemm_run)(&g, threads);
+    const NNC_T *A = g.A;
+    NNC_T *C = g.C;
+    int st = NNC_OK;
+    for (nnc_ssize r = 0; r < d->n; ++r) {
+        g.m = d->lengths[r];
+        g.A = A + r * d->t * g.lda;
+        g.C = C + r * d->t * g.ldc;
+        st |= NNC_FN(gemm_run)(&g, threads);
+    }
+    return st;
+}
+
 // The time loop by batch blocks (RNN_FWD_ROWS, RNN_FWD_PROJECT_FIRST): thread
 // b of `team` owns rows [b*rb, (b+1)*rb) for the whole sequence and runs every
 // step of them; with wx_packed (W_x packed) it first runs 1. for each step's
@@ -167,8 +184,7 @@ static void NNC_FN(rnn_pack_fwd)(NNC_FN(rnn_ctx) *cx, const NNC_T *Wh, NNC_T *bu
 static int NNC_FN(rnn_fwd_rows)(const NNC_FN(rnn_ctx) *cx, int team, const NNC_T *wx_packed)
 {
     const nnc_rnn_desc *d = cx->d;
-    const nnc_ssize N = d->n, T = d->t, F = d->f, GH = cx->G * d->h;
-    const nnc_ssize block_rows = NNC_CEILDIV(N, team);
+    const nnc_ssize T = d->t, F = d->f, GH = cx->G * d->h;
     const int phases = NNC_FN(rnn_phases)(d);
     int failed = 0;
     nnc_region_clock clk;
@@ -178,16 +194,19 @@ static int NNC_FN(rnn_fwd_rows)(const NNC_FN(rnn_ctx) *cx, int team, const NNC_T
         nnc_region_started(&clk);
         #pragma omp for schedule(static, 1) nowait
         for (int b = 0; b < team; ++b) {
-            nnc_ssize r0 = b * block_rows, r1 = NNC_MIN(N, r0 + block_rows);
-            for (nnc_ssize t = 0; t < T && r0 < r1; ++t) {
-                NNC_FN(gemm_args) g = {0, r1 - r0, GH, F, 1, 0, cx->x + (r0 * T + t) * F, T * F, 0, NULL, 0,
+            const nnc_ssize r0 = NNC_FN(rnn_block_start)(d, team, b), r1 = NNC_FN(rnn_block_start)(d, team, b + 1);
+            for (nnc_ssize t = 0; t < T; ++t) {
+                const nnc_ssize re = NNC_FN(rnn_active_end)(d, r0, r1, t);  // rows [r0, re) run step t
+                if (re <= r0) break;
+                NNC_FN(gemm_args) g = {0, re - r0, GH, F, 1, 0, cx->x + (r0 * T + t) * F, T * F, 0, NULL, 0,
                                        wx_packed, cx->a + (r0 * T + t) * GH, T * GH, cx->bias, NNC_ACT_LINEAR};
                 if (wx_packed && NNC_FN(gemm_run)(&g, 1) != NNC_OK) {
                     #pragma omp atomic write
                     failed = 1;
                 }
-                for (int p = 0; p < phases; ++p) NNC_FN(rnn_fwd_piece)(cx, t, p, r0, r1, 0, d->h, &failed);
+                for (int p = 0; p < phases; ++p) NNC_FN(rnn_fwd_piece)(cx, t, p, r0, re, 0, d->h, &failed);
             }
+            NNC_FN(rnn_zero_padding)(d, cx->hs, d->h, r0, r1);
         }
         nnc_region_master_done(&clk);
     }
@@ -209,7 +228,7 @@ static void NNC_FN(rnn_slice_setup)(const NNC_FN(rnn_ctx) *cx, nnc_ssize j0, nnc
             NNC_FN(gemm_pack_b_one)(cx->Wbuf + g * cx->Wgs, 1, H, H, cx->Wh + g * H * H, H, j / NR);
         NNC_FN(gemm_args) ga = {0, d->n * d->t, j1 - j0, F, 1, 0, cx->x, F, 1, cx->Wx + (g * H + j0) * F, F, NULL,
                                 cx->a + g * H + j0, GH, cx->bias + g * H + j0, NNC_ACT_LINEAR};
-        if (NNC_FN(gemm_run)(&ga, 1) != NNC_OK) __atomic_store_n(failed, 1, __ATOMIC_RELAXED);
+        if (NNC_FN(rnn_project)(d, ga, 1) != NNC_OK) __atomic_store_n(failed, 1, __ATOMIC_RELAXED);
     }
 }
 
@@ -252,8 +271,9 @@ static void NNC_FN(rnn_fwd_split)(const NNC_FN(rnn_ctx) *cx, nnc_claim_board *bo
                 NNC_FN(rnn_slice_setup)(cx, slices * c / blocks * slice_width,
                                         NNC_MIN(H, slices * (c + 1) / blocks * slice_width), failed);
             else
-                NNC_FN(rnn_fwd_piece)(cx, step_phase / phases, (int)(step_phase % phases), 0, d->n,
-                                      c * slice_width, NNC_MIN(H, (c + 1) * slice_width), failed);
+                NNC_FN(rnn_fwd_piece)(cx, step_phase / phases, (int)(step_phase % phases), 0,
+                                      NNC_FN(rnn_active_end)(d, 0, d->n, step_phase / phases), c * slice_width,
+                                      NNC_MIN(H, (c + 1) * slice_width), failed);
             nnc_claim_done(s);
         }
         if (!nnc_claim_wait(board, s, n, me, stall_ns)) return;
@@ -275,6 +295,7 @@ static int NNC_FN(rnn_fwd_slices)(NNC_FN(rnn_ctx) *cx, const NNC_FN(rnn_fwd_plan
     #pragma omp parallel num_threads(team) if (team > 1)
     NNC_FN(rnn_fwd_split)(cx, ws->board, plan->slice_width, plan->slices, team, stall_ns, &failed);
     if (team > 1) nnc_stall_note(nnc_claim_stalled(ws->board, stall_ns));
+    NNC_FN(rnn_zero_padding)(cx->d, cx->hs, cx->d->h, 0, cx->d->n);
     return failed ? NNC_ENOMEM : NNC_OK;
 }
 
@@ -297,7 +318,7 @@ static int NNC_FN(rnn_fwd_project_first)(NNC_FN(rnn_ctx) *cx, const NNC_FN(rnn_f
     const nnc_ssize GH = cx->G * d->h, F = d->f;
     NNC_FN(gemm_args) g = {0, d->n * d->t, GH, F, 1, 0, cx->x, F, 1, cx->Wx, F, NULL, cx->a, GH, cx->bias,
                            NNC_ACT_LINEAR};
-    if (NNC_FN(gemm_run)(&g, plan->projection_threads) != NNC_OK) return NNC_ENOMEM;
+    if (NNC_FN(rnn_project)(d, g, plan->projection_threads) != NNC_OK) return NNC_ENOMEM;
     NNC_FN(rnn_pack_fwd)(cx, Wh, ws->wh_packed, 1);
     return NNC_FN(rnn_fwd_rows)(cx, 1, NULL);
 }
@@ -310,6 +331,7 @@ static int NNC_FN(rnn_fwd)(const nnc_rnn_desc *d, const NNC_T *x, const NNC_T *W
 {
     const nnc_ssize N = d->n, T = d->t, F = d->f, H = d->h, G = NNC_FN(rnn_gates)(d), GH = G * H;
     nnc_ssize rows, product;
+    if (!NNC_FN(rnn_lengths_ok)(d)) return NNC_EINVAL;
     if (N <= 0 || T <= 0 || H <= 0) return NNC_OK;
     if (!nnc_mul_ok(N, T, &rows) || !nnc_mul_ok(rows, GH, &product) || !nnc_mul_ok(rows, F, &product) ||
         NNC_FN(rnn_fwd_workspace_size)(d) < 0)

@@ -42,6 +42,13 @@
 // dWx, dWh, dx and the bias gradients are large GEMMs / column sums over all
 // n*t rows.
 //
+// Lengths (d->lengths, rows sorted longest first by the layer): the rows that
+// run step t are a prefix of the batch (rnn_active_end), so every schedule
+// runs each step on that prefix of its rows only, batch blocks are cut to
+// equal shares of the steps to run (rnn_block_start), and the backward keeps
+// its per-step rows packed step after step, so its final GEMMs cover the
+// steps that ran and nothing else.
+//
 // Determinism: a row's result never depends on which thread, batch block or
 // slice computes it (the GEMM and rnn_gemv give every element the same FMA
 // chain whatever m and the tile; the gate passes are element-wise), and the

@@ -50,6 +50,7 @@ static void NNC_FN(rnn_fwd_piece)(const NNC_FN(rnn_ctx) *cx, nnc_ssize t, int ph
 {
     const nnc_rnn_desc *d = cx->d;
     const nnc_ssize T = d->t, H = d->h, GH = cx->G * H, rows = r1 - r0, w = j1 - j0;
+    if (rows <= 0) return;  // no row runs step t (lengths)
     const nnc_ssize lda = T * GH, ldh = T * H, off = r0 * T + t;
     const NNC_T *hp = t ? cx->hs + (off - 1) * H : RNN_OFS(cx->h0, r0 * H);
     const nnc_ssize ldhp = t ? ldh : H;
