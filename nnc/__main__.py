@@ -57,9 +57,11 @@ def build_digits_cnn(width=16, in_channels=1, dtype=np.float32):
     ])
 
 
-def demo_digits(epochs=None, quick=False, seed=0, out=sys.stdout):
+def demo_digits(epochs=None, quick=False, seed=0, out=None):
     """Train the residual CNN on 80% of the bundled digits and report the
-    held-out accuracy, training time and inference images/second."""
+    held-out accuracy, training time and inference images/second (to out,
+    default sys.stdout)."""
+    out = sys.stdout if out is None else out
     x, y = load_digits()
     rng = np.random.default_rng(0)
     xtr, ytr, xte, yte = _split(x, y, 0.2, rng)
@@ -104,9 +106,11 @@ def adding_problem(n, steps, rng, dtype=np.float32):
     return x, y
 
 
-def demo_adding(epochs=None, quick=False, steps=50, seed=0, out=sys.stdout):
+def demo_adding(epochs=None, quick=False, steps=50, seed=0, out=None):
     """SimpleRNN vs LSTM vs GRU on the adding problem (sequence length
-    ``steps``), trained with gradient-norm clipping; reports each test MSE."""
+    ``steps``), trained with gradient-norm clipping; reports each test MSE
+    (to out, default sys.stdout)."""
+    out = sys.stdout if out is None else out
     rng = np.random.default_rng(1)
     n_train, hidden = (256, 8) if quick else (3072, 32)
     xtr, ytr = adding_problem(n_train, steps, rng)
