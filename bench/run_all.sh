@@ -27,9 +27,9 @@ unset OPENBLAS_CORETYPE OPENBLAS_L2_SIZE   # they slow a current OpenBLAS (see e
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 declare -A args=([gemm]="--threads 1,2" [conv]="--threads 2" [conv_scaling]="" [pool]="--threads 2" [rnn]="--threads 2 --loaded"
                  [convrnn]="--threads 2" [densenet]="--threads 2" [models]="--threads 2 --loaded"
-                 [import]="--threads 1 2" [checkpoint]="--threads 2")
+                 [import]="--threads 1 2" [checkpoint]="--threads 2" [seq]="--threads 2")
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(gemm conv conv_scaling pool rnn convrnn densenet models import checkpoint c)
+[ ${#names[@]} -gt 0 ] || names=(gemm conv conv_scaling pool rnn convrnn densenet models import checkpoint seq c)
 mkdir -p bench/results
 day="bench/results/$(date -u +%Y-%m-%d)"
 log="$day.log"
