@@ -45,14 +45,16 @@ static void NNC_FN(gemm_blocked)(const NNC_FN(gemm_args) *g, const NNC_FN(gemm_b
                                  NNC_T *abuf, int nt)
 {
     const nnc_ssize m = g->m, n = g->n, k = g->k, kcb = blk->kc;
-    // Row blocks of equal size (a multiple of MR), so threads get equal items.
-    const nnc_ssize n_ib = NNC_CEILDIV(m, blk->mc);
-    const nnc_ssize mcb = NNC_CEILDIV(NNC_CEILDIV(m, n_ib), NNC_GEMM_MR) * NNC_GEMM_MR;
+    // Row blocks of as equal a number of MR-row tiles as can be (block ib:
+    // tiles [tiles*ib/n_ib, tiles*(ib+1)/n_ib)), so threads get equal items.
+    const nnc_ssize n_ib = NNC_CEILDIV(m, blk->mc), tiles = NNC_CEILDIV(m, NNC_GEMM_MR);
     for (nnc_ssize jc = 0; jc < n; jc += blk->nc) {
         const nnc_ssize nc = NNC_MIN(blk->nc, n - jc);
         const nnc_ssize np = NNC_CEILDIV(nc, GEMM_NR);
-        // Column chunks (in panels) so that few row blocks still split.
+        // Column chunks (in panels) so that few row blocks still split, and
+        // the items (row block x chunk) a multiple of the threads if np allows.
         nnc_ssize n_jb = nt > 1 ? NNC_MIN(np, NNC_MAX(1, NNC_CEILDIV(4 * nt, n_ib))) : 1;
+        while (nt > 1 && n_jb < np && (n_ib * n_jb) % nt) ++n_jb;
         const nnc_ssize pchunk = NNC_CEILDIV(np, n_jb);
         n_jb = NNC_CEILDIV(np, pchunk);
         for (nnc_ssize pc = 0; pc < k; pc += kcb) {
@@ -78,7 +80,8 @@ static void NNC_FN(gemm_blocked)(const NNC_FN(gemm_args) *g, const NNC_FN(gemm_b
             for (nnc_ssize item = 0; item < n_ib * n_jb; ++item) {
                 if (!abuf) continue;
                 const nnc_ssize ib = item / n_jb, jb = item % n_jb;
-                const nnc_ssize ic = ib * mcb, mc = NNC_MIN(mcb, m - ic);
+                const nnc_ssize ic = tiles * ib / n_ib * NNC_GEMM_MR;
+                const nnc_ssize mc = NNC_MIN(m, tiles * (ib + 1) / n_ib * NNC_GEMM_MR) - ic;
                 if (ib != packed_ib) NNC_FN(gemm_pack_a)(abuf, g, ic, mc, pc, kc);
                 packed_ib = ib;
                 const nnc_ssize jp0 = jb * pchunk, jp1 = NNC_MIN(np, (jb + 1) * pchunk);
