@@ -20,6 +20,7 @@ FAMILIES = {
     "bench_convrnn": ("ConvLSTM2D", 5),
     "bench_densenet": ("DenseBlock", 6),
     "bench_models": ("Demo residual CNN (whole model)", 7),
+    "bench_sweep": ("Shape sweep (shapes drawn at random, every family)", 8),
 }
 # Peer families: display name, chart colour, order.
 PEERS = {"torch": ("PyTorch", "#ee4c2c", 0), "ort": ("ONNX Runtime", "#5b6abf", 1), "numpy": ("NumPy", "#4dabcf", 2)}

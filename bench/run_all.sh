@@ -17,6 +17,7 @@
 #
 #   bash bench/run_all.sh                 # every benchmark
 #   bash bench/run_all.sh conv pool       # only bench_conv.py and bench_pool.py
+#   bash bench/run_all.sh sweep           # the shape sweep (bench_sweep.py) at 1 and 2 threads: the longest step
 #   bash bench/run_all.sh c               # the C harness (bench/c): conv and pool families, and the
 #                                         # recurrent GEMM shapes of bench_rnn.py (batch 1: W_h against a read of
 #                                         # its bytes, a gate block of the projection; batch 32: a thread's
@@ -26,9 +27,10 @@ cd "$(dirname "$0")/.."
 unset OPENBLAS_CORETYPE OPENBLAS_L2_SIZE   # they slow a current OpenBLAS (see env notes)
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 declare -A args=([gemm]="--threads 1,2" [conv]="--threads 2" [conv_scaling]="" [pool]="--threads 2" [rnn]="--threads 2 --loaded"
-                 [convrnn]="--threads 2" [densenet]="--threads 2" [models]="--threads 2 --loaded")
+                 [convrnn]="--threads 2" [densenet]="--threads 2" [models]="--threads 2 --loaded"
+                 [sweep]="--threads 1,2")
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(gemm conv conv_scaling pool rnn convrnn densenet models c)
+[ ${#names[@]} -gt 0 ] || names=(gemm conv conv_scaling pool rnn convrnn densenet models sweep c)
 mkdir -p bench/results
 day="bench/results/$(date -u +%Y-%m-%d)"
 log="$day.log"
