@@ -95,6 +95,15 @@ def test_peers_upto_and_thread_scaling():
     assert scal == {("gru N=1 T=10 32->32", "fwd"): 0.75, ("gru N=2 T=10 32->32", "fwd"): 1.5}
 
 
+def test_suspect_timings():
+    assert sweep.suspect({"nnc": 1.2, "torch": 1.0}, None)                 # nnc weak
+    assert not sweep.suspect({"nnc": 1.1, "torch": 1.0, "ort": 2.0}, None)
+    assert not sweep.suspect({"nnc": 1.0}, None)                           # no peer
+    assert sweep.suspect({"nnc": 0.5, "torch": 1.0}, {"nnc": 0.6, "torch": 0.6})     # torch 1.67x slower
+    assert sweep.suspect({"nnc": 1.0, "torch": 2.0}, {"nnc": 0.6, "torch": 2.0})     # nnc 1.67x slower
+    assert not sweep.suspect({"nnc": 0.5, "torch": 1.0}, {"nnc": 0.9, "torch": 0.8})
+
+
 @pytest.mark.parametrize("family", sweep.FAMILIES)
 def test_case_checked_against_peers(family):
     """The smallest drawn shape of each family: built, compared with torch
