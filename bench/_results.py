@@ -23,6 +23,7 @@ FAMILIES = {
     "bench_import": ("Imported models (from ONNX and PyTorch)", 8),
     "bench_seq": ("Padded sequences, Bidirectional, Embedding, Dask", 9),
     "bench_checkpoint": ("Training checkpoints and the non-finite guard (overhead)", 10),
+    "bench_sweep": ("Shape sweep (shapes drawn at random, every family)", 11),
 }
 # Peer families: display name, chart colour, order.
 PEERS = {"torch": ("PyTorch", "#ee4c2c", 0), "ort": ("ONNX Runtime", "#5b6abf", 1), "numpy": ("NumPy", "#4dabcf", 2)}

@@ -17,6 +17,8 @@
 #
 #   bash bench/run_all.sh                 # every benchmark
 #   bash bench/run_all.sh conv pool       # only bench_conv.py and bench_pool.py
+#   bash bench/run_all.sh sweep           # the shape sweep (bench_sweep.py) at 1 and 2 threads: 30-40 min,
+#                                         # so not in the default list
 #   bash bench/run_all.sh c               # the C harness (bench/c): conv and pool families, and the
 #                                         # recurrent GEMM shapes of bench_rnn.py (batch 1: W_h against a read of
 #                                         # its bytes, a gate block of the projection; batch 32: a thread's
@@ -27,7 +29,8 @@ unset OPENBLAS_CORETYPE OPENBLAS_L2_SIZE   # they slow a current OpenBLAS (see e
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 declare -A args=([gemm]="--threads 1,2" [conv]="--threads 2" [conv_scaling]="" [pool]="--threads 2" [rnn]="--threads 2 --loaded"
                  [convrnn]="--threads 2" [densenet]="--threads 2" [models]="--threads 2 --loaded"
-                 [import]="--threads 1 2" [checkpoint]="--threads 2" [seq]="--threads 2")
+                 [import]="--threads 1 2" [checkpoint]="--threads 2" [seq]="--threads 2"
+                 [sweep]="--threads 1,2")
 names=("$@")
 [ ${#names[@]} -gt 0 ] || names=(gemm conv conv_scaling pool rnn convrnn densenet models import checkpoint seq c)
 mkdir -p bench/results
