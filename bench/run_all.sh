@@ -15,7 +15,7 @@
 # Needs the in-place build of this tree and the optional bench dependencies:
 #   pip install torch==2.13.0 onnxruntime onnx
 #
-#   bash bench/run_all.sh                 # every benchmark
+#   bash bench/run_all.sh                 # every benchmark but the sweep
 #   bash bench/run_all.sh conv pool       # only bench_conv.py and bench_pool.py
 #   bash bench/run_all.sh sweep           # the shape sweep (bench_sweep.py) at 1 and 2 threads: 30-40 min,
 #                                         # so not in the default list
