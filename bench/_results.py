@@ -177,7 +177,8 @@ def log_section(log_path, runs):
 
 def parse_header(lines):
     """Machine and versions from a run's log lines: date, arch, cpus, cpu,
-    flags, memory, nnc (version, isa, threads, compiler, openmp, numpy),
+    flags, memory, nnc (version, isa, CPU identification, CPU row and GEMM
+    blocking, threads, compiler, openmp, numpy),
     torch, onnxruntime, the C harness's peak line and its bandwidth lines."""
     h = {}
     for line in lines:
@@ -194,6 +195,9 @@ def parse_header(lines):
         elif re.match(r"^  (isa|threads|compiler|openmp|numpy):", line):
             key, val = line.strip().split(":", 1)
             h.setdefault(key, val.strip())
+        elif re.match(r"^  (cpu|cpu row|gemm blocks):", line):   # nnc.show_config's CPU lines
+            key, val = line.strip().split(":", 1)
+            h.setdefault({"cpu": "cpuid", "cpu row": "cpu_row", "gemm blocks": "gemm_blocks"}[key], val.strip())
         elif line.startswith("torch ") and "onnxruntime" in line:
             m = re.match(r"torch (\S+) \| onnxruntime (\S+)", line)
             if m:

@@ -175,7 +175,7 @@ def main():
     args = ap.parse_args()
     nnc.set_num_threads(args.threads)
     x, y = digits()
-    res = Results("checkpoint")
+    res = Results("bench_checkpoint")
     bench_overhead(x, y, args.epochs, args.rounds, res, args.threads)
     bench_memory(x, y, res, args.threads)
     bench_guard(x, y, res, args.threads)

@@ -158,7 +158,8 @@ def header(h, runs, args):
         h.get("cpu"), h.get("arch"), f"{h['cpus']} CPUs (nproc)" if "cpus" in h else None,
         f"{h['memory']} memory" if "memory" in h else None) if x)
     flags = h.get("flags") or local_flags(h.get("cpu", ""))
-    facts = [("Measured", date), ("Machine", machine), ("CPU SIMD flags", flags)]
+    facts = [("Measured", date), ("Machine", machine), ("CPU (CPUID)", h.get("cpuid")),
+             ("nnc's CPU row", h.get("cpu_row")), ("GEMM blocking", h.get("gemm_blocks")), ("CPU SIMD flags", flags)]
     libs = [f"nnc {h['nnc']}" + (f" ({h['isa'].split()[0]} path, {h['compiler']}, OpenMP {h.get('openmp', '?')})"
                                  if "isa" in h and "compiler" in h else "") if "nnc" in h else None,
             f"NumPy {h['numpy']}" if "numpy" in h else None,
