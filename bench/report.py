@@ -200,6 +200,32 @@ def header(h, runs, args):
     return out
 
 
+def sweep_tables(rows, stat, top=5):
+    """The shape sweep (bench/bench_sweep.py) as its summary: per family, pass
+    and thread count the geometric mean and the worst of nnc / best peer over
+    its shapes, then the worst shapes; every row stays in the JSON file."""
+    from bench_sweep import FAMILIES, family_of, family_summary, shape_ratios   # imports nnc: only for a sweep
+    ratios = shape_ratios(rows, stat=stat)
+    summ = family_summary(ratios)
+    keys = sorted({(p, t) for _, p, t in summ}, key=lambda k: (k[1], k[0] != "fwd"))
+    fams = [f for f in FAMILIES if any(k[0] == f for k in summ)]
+    head = ["family", "shapes"] + [f"{p} {t}T: geomean (worst)" for p, t in keys]
+    body = [[fam, str(max(summ[(fam, p, t)]["n"] for p, t in keys if (fam, p, t) in summ))]
+            + [f"{summ[(fam, p, t)]['geomean']:.2f} ({summ[(fam, p, t)]['worst']:.2f})"
+               if (fam, p, t) in summ else "-" for p, t in keys] for fam in fams]
+    out = ["nnc / best peer (PyTorch in its faster layout, ONNX Runtime, NumPy) at the same thread count, "
+           f"{'minimum' if stat == 'min_ms' else 'median'} times; below 1: nnc faster.", "",
+           md_table(head, body), "", f"Worst {top} shapes per family and pass:", ""]
+    for fam in fams:
+        for p, t in keys:
+            worst = sorted(((r, w, peer) for (w, pp, tt), (r, peer) in ratios.items()
+                            if family_of(w) == fam and pp == p and tt == t), reverse=True)[:top]
+            if worst:
+                out.append(f"- {fam} {p} {t}T: " + "; ".join(f"{w.split(' ', 1)[1]} {r:.2f} ({peer})"
+                                                              for r, w, peer in worst))
+    return "\n".join(out)
+
+
 def page(runs, h, args):
     out = header(h, runs, args)
     out += ["## Summary", "",
@@ -212,6 +238,9 @@ def page(runs, h, args):
         notes = ([f"`{cmd}`"] if cmd else []) + ([run["date"]] if run["date"] else []) + meta_lines(run)
         if notes:
             out += ["; ".join(notes) + ".", ""]
+        if run["benchmark"] == "bench_sweep":
+            out += [sweep_tables(run["rows"], args.stat), ""]
+            continue
         for cond in conditions(run["rows"]):
             rows = [r for r in run["rows"] if r["condition"] == cond]
             out += [f"### {'Idle machine' if cond == 'idle' else cond[0].upper() + cond[1:]}", ""]
