@@ -20,7 +20,8 @@ NNC_INLINE void NNC_FN(vhsums256)(const __m256 *v, float *out)
                              _mm256_permute2f128_ps(v[2 * i], v[2 * i + 1], 0x31));
     NNC_UNROLL_TILE for (int i = 0; i < 2; ++i) {
         const __m256d lo = _mm256_castps_pd(a[2 * i]), hi = _mm256_castps_pd(a[2 * i + 1]);
-        b[i] = _mm256_add_ps(_mm256_castpd_ps(_mm256_unpacklo_pd(lo, hi)), _mm256_castpd_ps(_mm256_unpackhi_pd(lo, hi)));
+        b[i] = _mm256_add_ps(_mm256_castpd_ps(_mm256_unpacklo_pd(lo, hi)),
+                             _mm256_castpd_ps(_mm256_unpackhi_pd(lo, hi)));
     }
     const __m256 d = _mm256_add_ps(_mm256_shuffle_ps(b[0], b[1], 0x88), _mm256_shuffle_ps(b[0], b[1], 0xDD));
     _mm256_storeu_ps(out, _mm256_permutevar8x32_ps(d, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
@@ -36,8 +37,10 @@ NNC_INLINE double NNC_FN(vhsum256)(__m256d v)
 // out[i] = vhsum256(v[i]), i < 4; 128-bit lane L ends with vectors L, L+2.
 NNC_INLINE void NNC_FN(vhsums256)(const __m256d *v, double *out)
 {
-    const __m256d a0 = _mm256_add_pd(_mm256_permute2f128_pd(v[0], v[1], 0x20), _mm256_permute2f128_pd(v[0], v[1], 0x31));
-    const __m256d a1 = _mm256_add_pd(_mm256_permute2f128_pd(v[2], v[3], 0x20), _mm256_permute2f128_pd(v[2], v[3], 0x31));
+    const __m256d a0 = _mm256_add_pd(_mm256_permute2f128_pd(v[0], v[1], 0x20),
+                                     _mm256_permute2f128_pd(v[0], v[1], 0x31));
+    const __m256d a1 = _mm256_add_pd(_mm256_permute2f128_pd(v[2], v[3], 0x20),
+                                     _mm256_permute2f128_pd(v[2], v[3], 0x31));
     const __m256d d = _mm256_add_pd(_mm256_unpacklo_pd(a0, a1), _mm256_unpackhi_pd(a0, a1));
     _mm256_storeu_pd(out, _mm256_permute4x64_pd(d, 0xD8));
 }

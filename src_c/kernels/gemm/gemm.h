@@ -16,14 +16,14 @@
 // chain acc = fma(A[i][p], B[p][j], acc) over p in order from acc = 0, then
 // c = alpha*acc (+ beta*C on the first slice, + c on later ones), bias and
 // activation on the last.  KC is a constant of the CPU row, ISA and dtype
-// (gemm_blocking below), never derived from m, n or the thread count.  Everything else may vary without changing a
-// bit: the tile an element falls in (rows of a partial tile run a kernel
-// specialised for fewer rows; one row may run gemm_ukr_1x4, four panels at
-// once), the path (small-m or blocked), whether B is packed per call,
-// prepacked (gemm_pack_b) or read in place, and which thread owns a tile.
-// So predict() gives bitwise the same rows for any batch size, and results
-// are the same for any thread count.  Across ISAs and CPU rows results
-// differ (FMA width, KC).
+// (gemm_blocking below), never derived from m, n or the thread count.
+// Everything else may vary without changing a bit: the tile an element
+// falls in (rows of a partial tile run a kernel specialised for fewer rows;
+// one row may run gemm_ukr_1x4, four panels at once), the path (small-m or
+// blocked), whether B is packed per call, prepacked (gemm_pack_b) or read
+// in place, and which thread owns a tile.  So predict() gives bitwise the
+// same rows for any batch size, and results are the same for any thread
+// count.  Across ISAs and CPU rows results differ (FMA width, KC).
 //
 // Paths and threads (each thread owns the C tiles it writes; no atomics):
 // - m <= MC, the layer shapes (gemm_small): thread t owns a contiguous run
