@@ -112,6 +112,7 @@ def openmp_version():
     return nnc_openmp_version()
 
 
+include "_args.pxi"
 include "_memory.pxi"
 include "_gemm.pxi"
 include "_conv.pxi"

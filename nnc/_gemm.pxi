@@ -54,19 +54,42 @@ def gemm_packed(int ta, const floating[:, ::1] A, const floating[::1] Bp, nnc_ss
                            beta, &C[0, 0], C.shape[1], bp, act))
 
 
-def gemm_nt(const floating[:, ::1] A, const floating[:, ::1] B, floating[:, ::1] C,
-            floating alpha=1, floating beta=0, const floating[::1] bias=None, int act=0):
-    """C = act(alpha * A @ B.T + beta * C + bias) by the unpacked dot-product path."""
-    cdef nnc_ssize m = C.shape[0], n = C.shape[1], k = A.shape[1]
-    cdef const floating *bp = _ptr_or_null(bias)
+cdef int _gemm_nt_run(floating tag, nnc_ssize m, nnc_ssize n, nnc_ssize k, double alpha, const char *A,
+                      const char *B, double beta, char *C, const char *bias, int act, tuple refs) except -1:
+    cdef const floating *a = <const floating *>A if k else NULL
+    cdef const floating *b = <const floating *>B if k else NULL
+    if _recording():
+        _rec_gemm_nt(m, n, k, alpha, a, k, b, k, beta, <floating *>C, n, <const floating *>bias, act,
+                     floating is double, refs)
+    with nogil:
+        _ck(op_gemm_nt(m, n, k, <floating>alpha, a, k, b, k, <floating>beta, <floating *>C, n,
+                       <const floating *>bias, act))
+    return 0
+
+
+def gemm_nt(A, B, C, double alpha=1, double beta=0, bias=None, int act=0):
+    """C = act(alpha * A @ B.T + beta * C + bias) by the unpacked dot-product
+    path; A (m, k), B (n, k), C (m, n), bias (n,) or None, C-contiguous
+    ndarrays of one float dtype."""
+    cdef int f64 = _f64_of(C, "C")
+    cdef char *c = _carray(C, f64, 2, "C", True)
+    cdef nnc_ssize m = _dim(C, 0), n = _dim(C, 1)
+    cdef char *a = _carray(A, f64, 2, "A")
+    cdef nnc_ssize k = _dim(A, 1)
+    cdef char *b = _carray(B, f64, 2, "B")
+    cdef char *bp = NULL
+    _shape_is(A, m, k, "A")
+    _shape_is(B, n, k, "B")
+    if bias is not None:
+        bp = _carray(bias, f64, 1, "bias")
+        if _dim(bias, 0) != n:
+            raise ValueError(f"nnc: bias has shape {bias.shape}, expected ({n},)")
     if m == 0 or n == 0:
         return
-    if _recording():
-        _rec_gemm_nt(m, n, k, alpha, &A[0, 0] if k else NULL, k, &B[0, 0] if k else NULL, k, beta, &C[0, 0], n, bp,
-                     act, floating is double, (A, B, C, bias))
-    with nogil:
-        _ck(op_gemm_nt(m, n, k, alpha, &A[0, 0] if k else NULL, k, &B[0, 0] if k else NULL, k, beta, &C[0, 0],
-                       n, bp, act))
+    if f64:
+        _gemm_nt_run(<double>0, m, n, k, alpha, a, b, beta, c, bp, act, (A, B, C, bias))
+    else:
+        _gemm_nt_run(<float>0, m, n, k, alpha, a, b, beta, c, bp, act, (A, B, C, bias))
 
 
 cdef inline nnc_ssize _ld(nnc_ssize stride_bytes, nnc_ssize itemsize) noexcept nogil:

@@ -7,10 +7,8 @@
 # is a buffer of the recorded forward (kept alive by the plan) or a
 # parameter array.  The replay makes the very kernel calls of the forward,
 # so its results are the same bits.
-import threading
-
 from cpython.pythread cimport PyThread_get_thread_ident
-from libc.stdlib cimport free, realloc
+from libc.stdlib cimport free, malloc, realloc
 
 cdef enum:
     _OP_CONV = 1
@@ -39,15 +37,19 @@ cdef class Plan:
     cdef size_t in_lo, in_hi, out_lo, out_hi
     cdef readonly tuple out_shape
     cdef readonly object dtype
-    cdef object lock
+    cdef cnp.npy_intp *out_dims
+    cdef int typenum
+    cdef bint busy
 
     def __cinit__(self):
         self.ops, self.n, self.cap = NULL, 0, 0
         self.refs = []
-        self.lock = threading.Lock()
+        self.out_dims = NULL
+        self.busy = False
 
     def __dealloc__(self):
         free(self.ops)
+        free(self.out_dims)
 
     def record(self):
         """Context manager: the bindings called on this thread report to this plan."""
@@ -55,7 +57,8 @@ cdef class Plan:
 
     def arrays(self):
         """The arrays the recorded calls touch (their memoryviews' objects)."""
-        return [getattr(a, "base", a) for refs in self.refs for a in refs if a is not None]
+        return [a if isinstance(a, _np.ndarray) else getattr(a, "base", a)
+                for refs in self.refs for a in refs if a is not None]
 
     def finish(self, x, y):
         """Re-bases the recorded pointers that fall in input x or result y;
@@ -66,7 +69,13 @@ cdef class Plan:
         self.out_lo, self.out_hi = yp, yp + y.nbytes
         if self.n == 0 or not y.flags.c_contiguous or (yp < self.in_hi and xp < self.out_hi):
             return False
-        self.out_shape, self.dtype = y.shape, y.dtype
+        self.out_shape, self.dtype, self.typenum = y.shape, y.dtype, cnp.PyArray_TYPE(<cnp.ndarray>y)
+        free(self.out_dims)
+        self.out_dims = <cnp.npy_intp *>malloc(sizeof(cnp.npy_intp) * (y.ndim + 1))
+        if self.out_dims == NULL:
+            raise MemoryError("nnc: out of memory")
+        for i in range(y.ndim):
+            self.out_dims[i] = y.shape[i]
         for i in range(self.n):
             for j in range(_OP_NPTR):
                 p = <size_t>self.ops[i].ptr[j]
@@ -80,16 +89,18 @@ cdef class Plan:
 
     def run(self, x):
         """The recorded forward on x (same shape and dtype as recorded,
-        C-contiguous; the caller checks); None while another thread runs it."""
-        if not self.lock.acquire(False):
+        C-contiguous; the caller checks); None while another thread runs it.
+        The busy flag is taken and released under the GIL."""
+        if self.busy:
             return None
+        self.busy = True
         try:
-            out = _np.empty(self.out_shape, self.dtype)
-            self._replay(<const char *><size_t>x.__array_interface__["data"][0],
-                         <char *><size_t>out.__array_interface__["data"][0])
+            out = cnp.PyArray_EMPTY(len(self.out_shape), self.out_dims, self.typenum, 0)
+            self._replay(<const char *>cnp.PyArray_DATA(<cnp.ndarray>x),
+                         <char *>cnp.PyArray_DATA(<cnp.ndarray>out))
             return out
         finally:
-            self.lock.release()
+            self.busy = False
 
     cdef int _replay(self, const char *xb, char *yb) except -1:
         cdef const char *q[_OP_NPTR]

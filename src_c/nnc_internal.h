@@ -45,6 +45,8 @@
 // Thread count for a parallel region doing about `work` flops (or element
 // operations): 1 below the threshold, so small problems do not pay for a team.
 int nnc_threads_for(double work);
+// Threads for a call estimated to take `ns` nanoseconds on one core.
+int nnc_threads_for_ns(double ns);
 // The library thread count capped by omp_get_max_threads() of this thread.
 int nnc_threads(void);
 

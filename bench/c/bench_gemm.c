@@ -2,7 +2,9 @@
 //
 // Shape list (--shapes, space or comma separated):  MxNxK[:XYp] or S (= SxSxS)
 //   X, Y = n|t  transposes of A and B (default nn);  p = B packed once by
-//   gemm_pack_b outside the timed loop (the weights of a layer).
+//   gemm_pack_b outside the timed loop (the weights of a layer);  d = the
+//   unpacked dot-product path C = A B^T (gemm_nt: a dense layer's forward,
+//   B its (n, k) weight as stored; the transposes are ignored).
 // A GEMV shape (m = 1) cannot run at the FMA peak: it reads every byte of B
 // for two flops.  Its row is followed by one giving B's bytes per second
 // against a plain read of a buffer of B's size, split over the same thread
@@ -39,7 +41,7 @@ static const char *const default_shapes =
 
 typedef struct {
     nnc_ssize m, n, k;
-    int ta, tb, packed;
+    int ta, tb, packed, dot;
     char label[80];
 } gshape;
 
@@ -53,9 +55,11 @@ static int parse_shape(const char *tok, gshape *s)
         n = k = m;
     }
     if (m < 1 || n < 1 || k < 1) return -1;
-    *s = (gshape){m, n, k, flags[0] == 't', flags[0] && flags[1] == 't', strchr(flags, 'p') != NULL, ""};
-    snprintf(s->label, sizeof s->label, "%ldx%ldx%ld %c%c%s", m, n, k, s->ta ? 't' : 'n', s->tb ? 't' : 'n',
-             s->packed ? " packed" : "");
+    const int dot = strchr(flags, 'd') != NULL;
+    *s = (gshape){m, n, k, !dot && flags[0] == 't', dot || (flags[0] && flags[1] == 't'),
+                  !dot && strchr(flags, 'p') != NULL, dot, ""};
+    snprintf(s->label, sizeof s->label, "%ldx%ldx%ld %s%s", m, n, k,
+             s->dot ? "dot" : (s->ta ? (s->tb ? "tt" : "tn") : (s->tb ? "nt" : "nn")), s->packed ? " packed" : "");
     return 0;
 }
 
@@ -125,6 +129,9 @@ static int run_once(const void *ctx)
     const gcase *c = ctx;
     const gshape *s = &c->s;
     nnc_ssize lda = s->ta ? s->m : s->k, ldb = s->tb ? s->k : s->n;
+    if (s->dot)
+        return c->f64 ? nnc_gemm_nt_f64(s->m, s->n, s->k, 1.0, c->A, lda, c->B, ldb, 0.0, c->C, s->n, NULL, 0)
+                      : nnc_gemm_nt_f32(s->m, s->n, s->k, 1.0f, c->A, lda, c->B, ldb, 0.0f, c->C, s->n, NULL, 0);
     if (c->f64)
         return s->packed ? nnc_gemm_packed_f64(s->ta, s->m, s->n, s->k, 1.0, c->A, lda, c->Bp, 0.0, c->C, s->n, NULL, 0)
                          : nnc_gemm_f64(s->ta, s->tb, s->m, s->n, s->k, 1.0, c->A, lda, c->B, ldb, 0.0, c->C, s->n,

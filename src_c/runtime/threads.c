@@ -35,15 +35,24 @@ static atomic_int g_solo_left, g_solo_period;
 static atomic_llong g_stall_ns = 500000;
 #define NNC_SOLO_MAX 256
 
-int nnc_threads_for(double work)
+// The team for a call: one thread below `floor`, else the stall guard's
+// verdict (one thread while it reports a busy machine) or nnc_threads().
+static int threads_above(double cost, double floor)
 {
-    // ~ 50 us of single-core work: below it a team costs more than it gains.
-    if (work < 2.0e6) return 1;
+    if (cost < floor) return 1;
     int left = atomic_load(&g_solo_left);
     while (left > 0)
         if (atomic_compare_exchange_weak(&g_solo_left, &left, left - 1)) return 1;
     return nnc_threads();
 }
+
+// ~ 50 us of single-core element-wise work: below it a team costs more than it gains.
+int nnc_threads_for(double work) { return threads_above(work, 2.0e6); }
+
+// A 2-thread OpenMP region costs about 0.5 us to open and join while the
+// team spins (measured on the CPUs nnc is tuned on); from 3 us of work on
+// one core, splitting it saves several times that.
+int nnc_threads_for_ns(double ns) { return threads_above(ns, 3000.0); }
 
 long long nnc_stall_threshold_ns(long long ns)
 {

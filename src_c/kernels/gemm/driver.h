@@ -250,7 +250,7 @@ static int NNC_FN(gemm)(int ta, int tb, nnc_ssize m, nnc_ssize n, nnc_ssize k, N
                         const NNC_T *bias, int act)
 {
     NNC_FN(gemm_args) g = {ta, m, n, k, alpha, beta, A, lda, tb, B, ldb, NULL, C, ldc, bias, act};
-    return NNC_FN(gemm_run)(&g, nnc_threads_for(2.0 * (double)m * (double)n * (double)k));
+    return NNC_FN(gemm_run)(&g, nnc_threads_for_ns(NNC_FN(gemm_ns)(m, n, k)));
 }
 
 // The same with B prepacked by gemm_pack_b (Bp, for op(B) of shape (k, n)).
@@ -259,6 +259,6 @@ static int NNC_FN(gemm_packed)(int ta, nnc_ssize m, nnc_ssize n, nnc_ssize k, NN
                                const NNC_T *bias, int act)
 {
     NNC_FN(gemm_args) g = {ta, m, n, k, alpha, beta, A, lda, 0, NULL, 0, Bp, C, ldc, bias, act};
-    return NNC_FN(gemm_run)(&g, nnc_threads_for(2.0 * (double)m * (double)n * (double)k));
+    return NNC_FN(gemm_run)(&g, nnc_threads_for_ns(NNC_FN(gemm_ns)(m, n, k)));
 }
 

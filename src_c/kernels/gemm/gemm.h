@@ -68,6 +68,17 @@ NNC_INLINE NNC_FN(gemm_blocks) NNC_FN(gemm_blocking)(void)
     return (NNC_FN(gemm_blocks)){kc, NNC_MAX(4, mc) * NNC_GEMM_MR, NNC_MAX(8, nc) * GEMM_NR};
 }
 
+// One core's time (ns) for an m x n x k product, for the thread decision
+// (nnc_threads_for_ns): its flops at the rate products of a few microseconds
+// reach (about 150 GFLOP/s in float32, half in float64, on the CPUs nnc is
+// tuned on) plus B's bytes at an L2 rate (100 GB/s), which is what bounds a
+// product with few rows.
+NNC_INLINE double NNC_FN(gemm_ns)(nnc_ssize m, nnc_ssize n, nnc_ssize k)
+{
+    const double flops = 2.0 * (double)m * (double)n * (double)k, bytes = (double)n * (double)k * sizeof(NNC_T);
+    return flops / (sizeof(NNC_T) == 4 ? 150.0 : 75.0) + bytes / 100.0;
+}
+
 // One GEMM problem (the formula above); the B operand is either unpacked
 // (B, ldb, tb) or prepacked by gemm_pack_b (Bp; B is then unused).
 typedef struct {

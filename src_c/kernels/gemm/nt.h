@@ -101,8 +101,11 @@ static void NNC_FN(gemm_nt_block)(nnc_ssize i0, nnc_ssize i1, nnc_ssize j0, nnc_
 }
 
 // C (m, n) = act(alpha * A B^T + beta * C + bias); A (m, k), B (n, k).
-// Work items are (64-row block x GNT_CB-column block): those rows of B stay
-// in L1/L2 while A's rows stream past them.
+// Work items are (row block of <= 64 rows x chunk of <= GNT_CB columns):
+// those rows of B stay in L1/L2 while A's rows stream past them.  Blocks and
+// chunks are balanced to within one tile, and their count is made a multiple
+// of the team size where the shape allows, so no thread gets a third more
+// than another (a 216-column product is 5 chunks of 48, not 3 + 2 items).
 static int NNC_FN(gemm_nt)(nnc_ssize m, nnc_ssize n, nnc_ssize k, NNC_T alpha, const NNC_T *A, nnc_ssize lda,
                            const NNC_T *B, nnc_ssize ldb, NNC_T beta, NNC_T *C, nnc_ssize ldc,
                            const NNC_T *bias, int act)
@@ -112,16 +115,24 @@ static int NNC_FN(gemm_nt)(nnc_ssize m, nnc_ssize n, nnc_ssize k, NNC_T alpha, c
         NNC_FN(gemm_args) g = {0, m, n, 0, alpha, beta, A, lda, 1, B, ldb, NULL, C, ldc, bias, act};
         return NNC_FN(gemm_run)(&g, 1);
     }
-    const nnc_ssize RB = 64, CB = GNT_CB;
-    const nnc_ssize nib = NNC_CEILDIV(m, RB), njb = NNC_CEILDIV(n, CB);
-    int nt = nnc_threads_for(2.0 * (double)m * (double)n * (double)k);
+    const int nt = nnc_threads_for_ns(NNC_FN(gemm_ns)(m, n, k));
+    const nnc_ssize DC = NNC_GEMM_NT_DC, tiles = NNC_CEILDIV(n, DC), groups = NNC_CEILDIV(m, GNT_DR);
+    nnc_ssize rblocks = NNC_CEILDIV(m, 64), chunks = NNC_CEILDIV(tiles, GNT_CB / DC);
+    if ((rblocks * chunks) % nt) {
+        if (NNC_CEILDIV(chunks, nt) * nt <= tiles) chunks = NNC_CEILDIV(chunks, nt) * nt;
+        else if (NNC_CEILDIV(rblocks, nt) * nt <= groups) rblocks = NNC_CEILDIV(rblocks, nt) * nt;
+    }
+    // row blocks of whole GNT_DR groups, balanced to within one group
+    const nnc_ssize rb = NNC_CEILDIV(groups, rblocks) * GNT_DR;
     #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
-    for (nnc_ssize item = 0; item < nib * njb; ++item) {
-        const nnc_ssize jb = item / nib, ib = item % nib;
+    for (nnc_ssize item = 0; item < rblocks * chunks; ++item) {
+        const nnc_ssize jc = item / rblocks, ib = item % rblocks;
+        const nnc_ssize i0 = ib * rb, i1 = NNC_MIN(m, i0 + rb);
+        const nnc_ssize j0 = jc * tiles / chunks * DC, j1 = NNC_MIN(n, (jc + 1) * tiles / chunks * DC);
+        if (i0 >= i1) continue;
         // Rows of a block run in groups of GNT_DR; a short tail group of a
         // block runs row by row (same per-element summation).
-        nnc_ssize i0 = ib * RB, i1 = NNC_MIN(m, i0 + RB), j0 = jb * CB, j1 = NNC_MIN(n, j0 + CB);
-        nnc_ssize full = i0 + (i1 - i0) / GNT_DR * GNT_DR;
+        const nnc_ssize full = i0 + (i1 - i0) / GNT_DR * GNT_DR;
         if (full > i0)
             NNC_FN(gemm_nt_block)(i0, full, j0, j1, k, alpha, A, lda, B, ldb, beta, C, ldc, bias, act);
         if (full < i1)

@@ -1,0 +1,49 @@
+# Argument checks of the bindings on the NumPy C API (included by _core.pyx).
+#
+# The hot small calls (a dense layer at batch 1, an inference plan's replay)
+# take plain ndarray objects and read their dtype, shape and data pointer
+# here: a few field reads per array, where a fused-type def function spends
+# most of a microsecond matching its signature and acquiring memoryviews.
+# Every binding still checks what the C core relies on (dtype, rank, shape
+# agreement, C-contiguity), so no call can make it read out of bounds.
+cimport numpy as cnp
+
+cnp.import_array()
+
+
+cdef int _f64_of(object a, str what) except -1:
+    """1 if a is a float64 ndarray, 0 if float32; TypeError otherwise."""
+    if not cnp.PyArray_Check(a):
+        raise TypeError(f"nnc: {what} must be a numpy.ndarray, got {type(a).__name__}")
+    cdef int t = cnp.PyArray_TYPE(<cnp.ndarray>a)
+    if t == cnp.NPY_FLOAT32:
+        return 0
+    if t == cnp.NPY_FLOAT64:
+        return 1
+    raise TypeError(f"nnc: {what} must be float32 or float64, got {(<cnp.ndarray>a).dtype}")
+
+
+cdef char *_carray(object a, int f64, int ndim, str what, bint out=False) except NULL:
+    """a's data pointer, after checking a is a C-contiguous ndarray of rank
+    ndim and the dtype f64 names (and writeable when out)."""
+    if _f64_of(a, what) != f64:
+        raise TypeError(f"nnc: {what} must be {'float64' if f64 else 'float32'}, got {(<cnp.ndarray>a).dtype}")
+    cdef cnp.ndarray arr = <cnp.ndarray>a
+    if cnp.PyArray_NDIM(arr) != ndim:
+        raise ValueError(f"nnc: {what} must have {ndim} dimensions, got shape {a.shape}")
+    if not cnp.PyArray_IS_C_CONTIGUOUS(arr):
+        raise ValueError(f"nnc: {what} must be C-contiguous")
+    if out and not cnp.PyArray_ISWRITEABLE(arr):
+        raise ValueError(f"nnc: {what} is read-only")
+    return <char *>cnp.PyArray_DATA(arr)
+
+
+cdef inline nnc_ssize _dim(object a, int i) noexcept:
+    return cnp.PyArray_DIM(<cnp.ndarray>a, i)
+
+
+cdef int _shape_is(object a, nnc_ssize d0, nnc_ssize d1, str what) except -1:
+    """Checks a 2-D array's shape (d1 < 0: the second axis is not checked)."""
+    if _dim(a, 0) != d0 or (d1 >= 0 and _dim(a, 1) != d1):
+        raise ValueError(f"nnc: {what} has shape {a.shape}, expected ({d0}, {d1 if d1 >= 0 else '...'})")
+    return 0
