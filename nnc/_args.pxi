@@ -47,3 +47,33 @@ cdef int _shape_is(object a, nnc_ssize d0, nnc_ssize d1, str what) except -1:
     if _dim(a, 0) != d0 or (d1 >= 0 and _dim(a, 1) != d1):
         raise ValueError(f"nnc: {what} has shape {a.shape}, expected ({d0}, {d1 if d1 >= 0 else '...'})")
     return 0
+
+
+cdef char *_rows(object a, int f64, str what, nnc_ssize *ld, bint out=False) except NULL:
+    """The data pointer of a 2-D ndarray whose rows are contiguous but may
+    be strided (a channel slice of an NHWC buffer); *ld its row stride in
+    elements."""
+    if _f64_of(a, what) != f64:
+        raise TypeError(f"nnc: {what} must be {'float64' if f64 else 'float32'}, got {(<cnp.ndarray>a).dtype}")
+    cdef cnp.ndarray arr = <cnp.ndarray>a
+    cdef nnc_ssize sz = 8 if f64 else 4
+    if cnp.PyArray_NDIM(arr) != 2:
+        raise ValueError(f"nnc: {what} must have 2 dimensions, got shape {a.shape}")
+    cdef nnc_ssize s0 = cnp.PyArray_STRIDE(arr, 0), s1 = cnp.PyArray_STRIDE(arr, 1)
+    if cnp.PyArray_SIZE(arr) and ((s1 != sz and cnp.PyArray_DIM(arr, 1) > 1) or s0 < 0 or s0 % sz
+            or (cnp.PyArray_DIM(arr, 0) > 1 and s0 < sz * cnp.PyArray_DIM(arr, 1))):
+        raise ValueError(f"nnc: {what} must have contiguous, non-overlapping rows, got strides {a.strides}")
+    if out and not cnp.PyArray_ISWRITEABLE(arr):
+        raise ValueError(f"nnc: {what} is read-only")
+    ld[0] = s0 // sz if cnp.PyArray_DIM(arr, 0) > 1 else cnp.PyArray_DIM(arr, 1)
+    return <char *>cnp.PyArray_DATA(arr)
+
+
+cdef char *_bias(object bias, int f64, nnc_ssize n) except? NULL:
+    """A bias vector's data pointer (NULL for None), checked to be (n,)."""
+    if bias is None:
+        return NULL
+    cdef char *p = _carray(bias, f64, 1, "bias")
+    if _dim(bias, 0) != n:
+        raise ValueError(f"nnc: bias has shape {bias.shape}, expected ({n},)")
+    return p

@@ -4,20 +4,41 @@ cdef inline const floating *_ptr_or_null(const floating[::1] v) noexcept nogil:
     return NULL if v is None or v.shape[0] == 0 else &v[0]
 
 
-def gemm(int ta, int tb, const floating[:, ::1] A, const floating[:, ::1] B, floating[:, ::1] C,
-         floating alpha=1, floating beta=0, const floating[::1] bias=None, int act=0):
-    """C = act(alpha * op(A) @ op(B) + beta * C + bias), in place on C.
+cdef int _gemm_run(floating tag, int ta, int tb, nnc_ssize m, nnc_ssize n, nnc_ssize k, double alpha,
+                   const char *A, nnc_ssize lda, const char *B, nnc_ssize ldb, double beta, char *C,
+                   const char *bias, int act) except -1:
+    with nogil:
+        _ck(op_gemm(ta, tb, m, n, k, <floating>alpha, <const floating *>A if m * k else NULL, lda,
+                    <const floating *>B if k * n else NULL, ldb, <floating>beta, <floating *>C, n,
+                    <const floating *>bias, act))
+    return 0
 
-    Shapes are the caller's responsibility (checked by nnc.gemm in Python)."""
-    cdef nnc_ssize m = C.shape[0], n = C.shape[1]
-    cdef nnc_ssize k = A.shape[0] if ta else A.shape[1]
-    cdef const floating *bp = _ptr_or_null(bias)
+
+def gemm(int ta, int tb, A, B, C, double alpha=1, double beta=0, bias=None, int act=0):
+    """C = act(alpha * op(A) @ op(B) + beta * C + bias), in place on C; op(A)
+    (m, k), op(B) (k, n), C (m, n), bias (n,) or None: C-contiguous ndarrays
+    of one float dtype."""
+    cdef int f64 = _f64_of(C, "C")
+    cdef char *c = _carray(C, f64, 2, "C", True)
+    cdef nnc_ssize m = _dim(C, 0), n = _dim(C, 1)
+    cdef char *a = _carray(A, f64, 2, "A")
+    cdef nnc_ssize k = _dim(A, 0) if ta else _dim(A, 1)
+    cdef char *b = _carray(B, f64, 2, "B")
+    cdef char *bp = _bias(bias, f64, n)
+    if ta:
+        _shape_is(A, k, m, "A")
+    else:
+        _shape_is(A, m, k, "A")
+    if tb:
+        _shape_is(B, n, k, "B")
+    else:
+        _shape_is(B, k, n, "B")
     if m == 0 or n == 0:
         return
-    with nogil:
-        _ck(op_gemm(ta, tb, m, n, k, alpha, &A[0, 0] if A.shape[0] * A.shape[1] else NULL, A.shape[1],
-                    &B[0, 0] if B.shape[0] * B.shape[1] else NULL, B.shape[1], beta, &C[0, 0], C.shape[1], bp,
-                    act))
+    if f64:
+        _gemm_run(<double>0, ta, tb, m, n, k, alpha, a, _dim(A, 1), b, _dim(B, 1), beta, c, bp, act)
+    else:
+        _gemm_run(<float>0, ta, tb, m, n, k, alpha, a, _dim(A, 1), b, _dim(B, 1), beta, c, bp, act)
 
 
 def gemm_block_sizes(dtype_is_f64):
@@ -77,13 +98,9 @@ def gemm_nt(A, B, C, double alpha=1, double beta=0, bias=None, int act=0):
     cdef char *a = _carray(A, f64, 2, "A")
     cdef nnc_ssize k = _dim(A, 1)
     cdef char *b = _carray(B, f64, 2, "B")
-    cdef char *bp = NULL
+    cdef char *bp = _bias(bias, f64, n)
     _shape_is(A, m, k, "A")
     _shape_is(B, n, k, "B")
-    if bias is not None:
-        bp = _carray(bias, f64, 1, "bias")
-        if _dim(bias, 0) != n:
-            raise ValueError(f"nnc: bias has shape {bias.shape}, expected ({n},)")
     if m == 0 or n == 0:
         return
     if f64:
@@ -92,49 +109,77 @@ def gemm_nt(A, B, C, double alpha=1, double beta=0, bias=None, int act=0):
         _gemm_nt_run(<float>0, m, n, k, alpha, a, b, beta, c, bp, act, (A, B, C, bias))
 
 
-cdef inline nnc_ssize _ld(nnc_ssize stride_bytes, nnc_ssize itemsize) noexcept nogil:
-    return stride_bytes // itemsize
-
-
-cdef int _rows_ok(tuple arrays, nnc_ssize rows, nnc_ssize cols, nnc_ssize sz) except -1:
-    for a in arrays:
-        if a.shape[0] != rows or a.shape[1] != cols or a.strides[1] != sz or a.strides[0] % sz:
-            raise ValueError("act: arrays must share one 2-D shape with contiguous rows")
+cdef int _act_fwd_run(floating tag, char *y, nnc_ssize ldy, const char *z, nnc_ssize ldz, nnc_ssize rows,
+                     nnc_ssize cols, int act, tuple refs) except -1:
+    if _recording():
+        _rec_act(y, ldy, z, ldz, rows, cols, act, floating is double, refs)
+    with nogil:
+        _ck(op_act_fwd(<floating *>y, ldy, <const floating *>z, ldz, rows, cols, act))
     return 0
 
 
-def act_fwd(floating[:, :] y, const floating[:, :] z, int act):
+def act_fwd(y, z, int act):
     """y = act(z) row-wise (softmax over each row); y may be z.  Rows may be
     strided (e.g. a channel slice of an NHWC buffer reshaped to 2-D)."""
-    if y.shape[0] == 0 or y.shape[1] == 0:
+    cdef int f64 = _f64_of(y, "y")
+    cdef nnc_ssize ldy, ldz
+    cdef char *yp = _rows(y, f64, "y", &ldy, True)
+    cdef nnc_ssize rows = _dim(y, 0), cols = _dim(y, 1)
+    cdef char *zp = _rows(z, f64, "z", &ldz)
+    _shape_is(z, rows, cols, "z")
+    if rows == 0 or cols == 0:
         return
-    cdef nnc_ssize sz = sizeof(floating)
-    _rows_ok((y, z), y.shape[0], y.shape[1], sz)
-    if _recording():
-        _rec_act(&y[0, 0], _ld(y.strides[0], sz), &z[0, 0], _ld(z.strides[0], sz), y.shape[0], y.shape[1], act,
-                 floating is double, (y, z))
+    if f64:
+        _act_fwd_run(<double>0, yp, ldy, zp, ldz, rows, cols, act, (y, z))
+    else:
+        _act_fwd_run(<float>0, yp, ldy, zp, ldz, rows, cols, act, (y, z))
+
+
+cdef int _act_bwd_run(floating tag, char *dz, nnc_ssize lddz, const char *dy, nnc_ssize lddy, const char *y,
+                      nnc_ssize ldy, nnc_ssize rows, nnc_ssize cols, int act) except -1:
     with nogil:
-        _ck(op_act_fwd(&y[0, 0], _ld(y.strides[0], sz), &z[0, 0], _ld(z.strides[0], sz), y.shape[0],
-                       y.shape[1], act))
+        _ck(op_act_bwd(<floating *>dz, lddz, <const floating *>dy, lddy, <const floating *>y, ldy, rows, cols,
+                       act))
+    return 0
 
 
-def act_bwd(floating[:, :] dz, const floating[:, :] dy, const floating[:, :] y, int act):
+def act_bwd(dz, dy, y, int act):
     """dz = dy * act'(.) from the forward output y; dz may be dy; rows may be strided."""
-    if dz.shape[0] == 0 or dz.shape[1] == 0:
+    cdef int f64 = _f64_of(dz, "dz")
+    cdef nnc_ssize lddz, lddy, ldy
+    cdef char *dzp = _rows(dz, f64, "dz", &lddz, True)
+    cdef nnc_ssize rows = _dim(dz, 0), cols = _dim(dz, 1)
+    cdef char *dyp = _rows(dy, f64, "dy", &lddy)
+    cdef char *yp = _rows(y, f64, "y", &ldy)
+    _shape_is(dy, rows, cols, "dy")
+    _shape_is(y, rows, cols, "y")
+    if rows == 0 or cols == 0:
         return
-    cdef nnc_ssize sz = sizeof(floating)
-    _rows_ok((dz, dy, y), dz.shape[0], dz.shape[1], sz)
-    with nogil:
-        _ck(op_act_bwd(&dz[0, 0], _ld(dz.strides[0], sz), &dy[0, 0], _ld(dy.strides[0], sz), &y[0, 0],
-                       _ld(y.strides[0], sz), dz.shape[0], dz.shape[1], act))
+    if f64:
+        _act_bwd_run(<double>0, dzp, lddz, dyp, lddy, yp, ldy, rows, cols, act)
+    else:
+        _act_bwd_run(<float>0, dzp, lddz, dyp, lddy, yp, ldy, rows, cols, act)
 
 
-def colsum(floating[::1] out, const floating[:, ::1] x):
-    """out = x.sum(axis=0), rows added in order."""
-    if out.shape[0] == 0:
-        return
+cdef int _colsum_run(floating tag, char *out, const char *x, nnc_ssize rows, nnc_ssize cols) except -1:
     with nogil:
-        _ck(op_colsum(&out[0], &x[0, 0] if x.shape[0] else NULL, x.shape[0], out.shape[0]))
+        _ck(op_colsum(<floating *>out, <const floating *>x if rows else NULL, rows, cols))
+    return 0
+
+
+def colsum(out, x):
+    """out (n,) = x (m, n).sum(axis=0), rows added in order."""
+    cdef int f64 = _f64_of(out, "out")
+    cdef char *o = _carray(out, f64, 1, "out", True)
+    cdef char *xp = _carray(x, f64, 2, "x")
+    cdef nnc_ssize n = _dim(out, 0)
+    _shape_is(x, _dim(x, 0), n, "x")
+    if n == 0:
+        return
+    if f64:
+        _colsum_run(<double>0, o, xp, _dim(x, 0), n)
+    else:
+        _colsum_run(<float>0, o, xp, _dim(x, 0), n)
 
 
 def perceptron_epoch(floating[:, ::1] W, floating[::1] b, const floating[:, ::1] x,

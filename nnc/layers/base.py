@@ -58,6 +58,7 @@ class Layer:
         self._cache = None
         self._lock = threading.Lock()
         self._shape_cache = {}
+        self._valid = {}   # {params key: the array _param last accepted}
 
     # -- public surface -------------------------------------------------
     def __call__(self, x, *args, **kwargs):
@@ -136,7 +137,7 @@ class Layer:
     # geometries, Sequential's plans), created with the layer: an entry is a
     # function of the input shape and the layer alone, so threads racing on
     # one store equal entries, and a lost entry is recomputed, not wrong.
-    _memos = ("_shape_cache", "_plans")
+    _memos = ("_shape_cache", "_plans", "_valid")
 
     # -- pickling (Dask and Ray ship models this way) -------------------
     def __getstate__(self):
@@ -154,6 +155,7 @@ class Layer:
     def __setstate__(self, state):
         self.__dict__.update(state)
         self._lock = threading.Lock()
+        self.__dict__.setdefault("_valid", {})
 
     @classmethod
     def from_config(cls, config):
@@ -205,14 +207,19 @@ class Layer:
     def _param(self, key):
         """The params array, checked: a user may have replaced it.  A wrong
         shape raises; a wrong dtype or layout is copied back into an owned,
-        C-contiguous array."""
+        C-contiguous array.  An array accepted once is not re-checked while
+        it stays in params (the kernels' bindings check dtype, shape and
+        layout of every array they get, whatever happens to it in place)."""
         p = self.params[key]
+        if p is self._valid.get(key):
+            return p
         g = self.grads[key]
         if not isinstance(p, np.ndarray) or p.shape != g.shape:
             got = getattr(p, "shape", type(p).__name__)
             raise ValueError(f"{self.name}: params[{key!r}] must have shape {shape_str(g.shape)}, got {got}")
         if p.dtype != self.dtype or not p.flags.c_contiguous or not p.flags.writeable:
             p = self.params[key] = np.array(p, dtype=self.dtype, order="C")
+        self._valid[key] = p
         return p
 
     @staticmethod

@@ -76,16 +76,17 @@ class Dense(Layer):
 
     def _forward(self, x, training):
         x = self._check(x)
-        x2 = x.reshape(-1, self.in_features)
+        x2 = x if x.ndim == 2 else x.reshape(-1, self.in_features)
         y = np.empty((x2.shape[0], self.out_features), dtype=self.dtype)
-        b = self._param("b") if self.use_bias else None
-        fused = 0 if self._act == SOFTMAX else self._act
-        _core.gemm_nt(x2, self._param("W"), y, 1.0, 0.0, b, fused)
-        if self._act == SOFTMAX:
+        act = self._act
+        _core.gemm_nt(x2, self._param("W"), y, 1.0, 0.0, self._param("b") if self.use_bias else None,
+                      0 if act == SOFTMAX else act)
+        if act == SOFTMAX:
             _core.act_fwd(y, y, SOFTMAX)
+        out_shape = y.shape if x.ndim == 2 else x.shape[:-1] + (self.out_features,)
         if training:
-            self._cache = (x2, y, x.shape[:-1] + (self.out_features,))
-        return y.reshape(x.shape[:-1] + (self.out_features,))
+            self._cache = (x2, y, out_shape)
+        return y if x.ndim == 2 else y.reshape(out_shape)
 
     def _backward(self, grad_y, input_grad):
         x2, y, out_shape = self._cache
