@@ -80,30 +80,32 @@ cdef int _rows_ok(tuple arrays, nnc_ssize rows, nnc_ssize cols, nnc_ssize sz) ex
     return 0
 
 
-def act_fwd(floating[:, :] y, const floating[:, :] z, int act):
-    """y = act(z) row-wise (softmax over each row); y may be z.  Rows may be
-    strided (e.g. a channel slice of an NHWC buffer reshaped to 2-D)."""
+def act_fwd(floating[:, :] y, const floating[:, :] z, int act, floating alpha=0):
+    """y = act(z) row-wise (softmax over each row; alpha: leaky ReLU's
+    slope); y may be z.  Rows may be strided (e.g. a channel slice of an NHWC
+    buffer reshaped to 2-D)."""
     if y.shape[0] == 0 or y.shape[1] == 0:
         return
     cdef nnc_ssize sz = sizeof(floating)
     _rows_ok((y, z), y.shape[0], y.shape[1], sz)
     if _recording():
         _rec_act(&y[0, 0], _ld(y.strides[0], sz), &z[0, 0], _ld(z.strides[0], sz), y.shape[0], y.shape[1], act,
-                 floating is double, (y, z))
+                 alpha, floating is double, (y, z))
     with nogil:
         _ck(op_act_fwd(&y[0, 0], _ld(y.strides[0], sz), &z[0, 0], _ld(z.strides[0], sz), y.shape[0],
-                       y.shape[1], act))
+                       y.shape[1], act, alpha))
 
 
-def act_bwd(floating[:, :] dz, const floating[:, :] dy, const floating[:, :] y, int act):
-    """dz = dy * act'(.) from the forward output y; dz may be dy; rows may be strided."""
+def act_bwd(floating[:, :] dz, const floating[:, :] dy, const floating[:, :] s, int act, floating alpha=0):
+    """dz = dy * act'(.) from s, the forward output (leaky ReLU, slope alpha:
+    the forward input); dz may be dy; rows may be strided."""
     if dz.shape[0] == 0 or dz.shape[1] == 0:
         return
     cdef nnc_ssize sz = sizeof(floating)
-    _rows_ok((dz, dy, y), dz.shape[0], dz.shape[1], sz)
+    _rows_ok((dz, dy, s), dz.shape[0], dz.shape[1], sz)
     with nogil:
-        _ck(op_act_bwd(&dz[0, 0], _ld(dz.strides[0], sz), &dy[0, 0], _ld(dy.strides[0], sz), &y[0, 0],
-                       _ld(y.strides[0], sz), dz.shape[0], dz.shape[1], act))
+        _ck(op_act_bwd(&dz[0, 0], _ld(dz.strides[0], sz), &dy[0, 0], _ld(dy.strides[0], sz), &s[0, 0],
+                       _ld(s.strides[0], sz), dz.shape[0], dz.shape[1], act, alpha))
 
 
 def colsum(floating[::1] out, const floating[:, ::1] x):
