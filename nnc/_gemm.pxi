@@ -110,17 +110,18 @@ def gemm_nt(A, B, C, double alpha=1, double beta=0, bias=None, int act=0):
 
 
 cdef int _act_fwd_run(floating tag, char *y, nnc_ssize ldy, const char *z, nnc_ssize ldz, nnc_ssize rows,
-                     nnc_ssize cols, int act, tuple refs) except -1:
+                     nnc_ssize cols, int act, double alpha, tuple refs) except -1:
     if _recording():
-        _rec_act(y, ldy, z, ldz, rows, cols, act, floating is double, refs)
+        _rec_act(y, ldy, z, ldz, rows, cols, act, alpha, floating is double, refs)
     with nogil:
-        _ck(op_act_fwd(<floating *>y, ldy, <const floating *>z, ldz, rows, cols, act))
+        _ck(op_act_fwd(<floating *>y, ldy, <const floating *>z, ldz, rows, cols, act, <floating>alpha))
     return 0
 
 
-def act_fwd(y, z, int act):
-    """y = act(z) row-wise (softmax over each row); y may be z.  Rows may be
-    strided (e.g. a channel slice of an NHWC buffer reshaped to 2-D)."""
+def act_fwd(y, z, int act, double alpha=0):
+    """y = act(z) row-wise (softmax over each row; alpha: leaky ReLU's
+    slope); y may be z.  Rows may be strided (e.g. a channel slice of an NHWC
+    buffer reshaped to 2-D)."""
     cdef int f64 = _f64_of(y, "y")
     cdef nnc_ssize ldy, ldz
     cdef char *yp = _rows(y, f64, "y", &ldy, True)
@@ -130,35 +131,36 @@ def act_fwd(y, z, int act):
     if rows == 0 or cols == 0:
         return
     if f64:
-        _act_fwd_run(<double>0, yp, ldy, zp, ldz, rows, cols, act, (y, z))
+        _act_fwd_run(<double>0, yp, ldy, zp, ldz, rows, cols, act, alpha, (y, z))
     else:
-        _act_fwd_run(<float>0, yp, ldy, zp, ldz, rows, cols, act, (y, z))
+        _act_fwd_run(<float>0, yp, ldy, zp, ldz, rows, cols, act, alpha, (y, z))
 
 
-cdef int _act_bwd_run(floating tag, char *dz, nnc_ssize lddz, const char *dy, nnc_ssize lddy, const char *y,
-                      nnc_ssize ldy, nnc_ssize rows, nnc_ssize cols, int act) except -1:
+cdef int _act_bwd_run(floating tag, char *dz, nnc_ssize lddz, const char *dy, nnc_ssize lddy, const char *s,
+                      nnc_ssize lds, nnc_ssize rows, nnc_ssize cols, int act, double alpha) except -1:
     with nogil:
-        _ck(op_act_bwd(<floating *>dz, lddz, <const floating *>dy, lddy, <const floating *>y, ldy, rows, cols,
-                       act))
+        _ck(op_act_bwd(<floating *>dz, lddz, <const floating *>dy, lddy, <const floating *>s, lds, rows, cols,
+                       act, <floating>alpha))
     return 0
 
 
-def act_bwd(dz, dy, y, int act):
-    """dz = dy * act'(.) from the forward output y; dz may be dy; rows may be strided."""
+def act_bwd(dz, dy, s, int act, double alpha=0):
+    """dz = dy * act'(.) from s, the forward output (leaky ReLU, slope alpha:
+    the forward input); dz may be dy; rows may be strided."""
     cdef int f64 = _f64_of(dz, "dz")
-    cdef nnc_ssize lddz, lddy, ldy
+    cdef nnc_ssize lddz, lddy, lds
     cdef char *dzp = _rows(dz, f64, "dz", &lddz, True)
     cdef nnc_ssize rows = _dim(dz, 0), cols = _dim(dz, 1)
     cdef char *dyp = _rows(dy, f64, "dy", &lddy)
-    cdef char *yp = _rows(y, f64, "y", &ldy)
+    cdef char *sp = _rows(s, f64, "s", &lds)
     _shape_is(dy, rows, cols, "dy")
-    _shape_is(y, rows, cols, "y")
+    _shape_is(s, rows, cols, "s")
     if rows == 0 or cols == 0:
         return
     if f64:
-        _act_bwd_run(<double>0, dzp, lddz, dyp, lddy, yp, ldy, rows, cols, act)
+        _act_bwd_run(<double>0, dzp, lddz, dyp, lddy, sp, lds, rows, cols, act, alpha)
     else:
-        _act_bwd_run(<float>0, dzp, lddz, dyp, lddy, yp, ldy, rows, cols, act)
+        _act_bwd_run(<float>0, dzp, lddz, dyp, lddy, sp, lds, rows, cols, act, alpha)
 
 
 cdef int _colsum_run(floating tag, char *out, const char *x, nnc_ssize rows, nnc_ssize cols) except -1:

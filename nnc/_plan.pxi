@@ -24,7 +24,7 @@ ctypedef struct _plan_op:
     nnc_conv_desc cp
     nnc_pool_desc pp
     nnc_ssize m, n, k, lda, ldb, ldc   # gemm_nt; act: rows m, cols n, ldy lda, ldz ldb; add: n
-    double alpha, beta
+    double alpha, beta                 # gemm_nt; act: alpha (leaky ReLU's slope)
     const char *ptr[_OP_NPTR]          # conv: x W bias res y; pools: y x; gemm_nt: A B C bias; act: y z; add: y a b
     int where[_OP_NPTR]                # 0 as recorded, 1 into the input, 2 into the output
     size_t off[_OP_NPTR]
@@ -156,7 +156,7 @@ cdef int _run_op(const _plan_op *o, const char **q, floating dtype_tag) noexcept
         return op_gemm_nt(o.m, o.n, o.k, <floating>o.alpha, <const floating *>q[0], o.lda, <const floating *>q[1],
                           o.ldb, <floating>o.beta, <floating *>q[2], o.ldc, <const floating *>q[3], o.act)
     if o.kind == _OP_ACT:
-        return op_act_fwd(<floating *>q[0], o.lda, <const floating *>q[1], o.ldb, o.m, o.n, o.act)
+        return op_act_fwd(<floating *>q[0], o.lda, <const floating *>q[1], o.ldb, o.m, o.n, o.act, <floating>o.alpha)
     if o.kind == _OP_ADD:
         return op_add(<floating *>q[0], <const floating *>q[1], <const floating *>q[2], o.n)
     return NNC_EINVAL
@@ -214,9 +214,9 @@ cdef int _rec_gemm_nt(nnc_ssize m, nnc_ssize n, nnc_ssize k, double alpha, const
 
 
 cdef int _rec_act(const void *y, nnc_ssize ldy, const void *z, nnc_ssize ldz, nnc_ssize rows, nnc_ssize cols,
-                  int act, int f64, tuple refs) except -1:
+                  int act, double alpha, int f64, tuple refs) except -1:
     cdef _plan_op *o = _rec_op(_OP_ACT, f64, refs)
-    o.m, o.n, o.lda, o.ldb, o.act = rows, cols, ldy, ldz, act
+    o.m, o.n, o.lda, o.ldb, o.act, o.alpha = rows, cols, ldy, ldz, act, alpha
     o.ptr[0], o.ptr[1] = <const char *>y, <const char *>z
     return 0
 

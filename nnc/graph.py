@@ -28,8 +28,11 @@ class Graph(_Model):
     has run.  ``backward`` adds the gradients of an output read by several
     nodes.  A chain of layers is better served by :class:`~nnc.Sequential`.
 
-    Like Sequential, a Graph trains with :meth:`fit` (one input, one
-    output), predicts in chunks with :meth:`predict` (bitwise the same for
+    Like Sequential, a Graph trains with :meth:`fit` (one output; several
+    inputs as for :meth:`forward`: a list or a dict of arrays with one
+    number of samples, split into the same batches, shuffled alike and
+    hashed each for checkpoints), predicts in chunks with :meth:`predict`
+    (bitwise the same for
     any batch size and thread count), prints a :meth:`summary`, saves with
     :meth:`save` and is restored by :func:`nnc.load`.  With one input and
     one output and layers whose inference is a sequence of kernel calls
@@ -182,19 +185,31 @@ class Graph(_Model):
                 return y
         return self._forward_add(x, training, None)[0]
 
-    def _feed(self, x):
+    def _feed(self, x, where="Graph"):
         """{input name: array} from forward's argument."""
         names = self.inputs
         if isinstance(x, dict):
             if set(x) != set(names):
-                raise ValueError(f"Graph: expected inputs {list(names)}, got {sorted(x)}")
+                missing, extra = [n for n in names if n not in x], sorted(set(x) - set(names), key=str)
+                why = "; ".join(f"{w} {v}" for w, v in (("missing", missing), ("unexpected", extra)) if v)
+                raise ValueError(f"{where}: expected inputs {list(names)}, got {sorted(x, key=str)} ({why})")
             return {n: x[n] for n in names}
         if len(names) == 1:
             return {names[0]: x}
         if not isinstance(x, (list, tuple)) or len(x) != len(names):
             got = f"{len(x)} arrays" if isinstance(x, (list, tuple)) else type(x).__name__
-            raise ValueError(f"Graph: expected a list of {len(names)} inputs {list(names)}, got {got}")
+            raise ValueError(f"{where}: expected a list of {len(names)} inputs {list(names)}, got {got}")
         return dict(zip(names, x))
+
+    def _batch(self, x, where):
+        """{input name: ndarray} from forward's argument, checked to be
+        batches of one size N; and N."""
+        feed = {k: np.asarray(v) for k, v in self._feed(x, where).items()}
+        sizes = {v.shape[0] if v.ndim else None for v in feed.values()}
+        if len(sizes) != 1 or None in sizes:
+            raise ValueError(f"{where}: every input must be a batch (N, ...) with the same N, got "
+                             + ", ".join(f"{k} {shape_str(v.shape)}" for k, v in feed.items()))
+        return feed, sizes.pop()
 
     def _forward_add(self, x, training, add):
         values = self._feed(x)
@@ -271,17 +286,22 @@ class Graph(_Model):
         tuple for several outputs)."""
         if self._single() and not isinstance(x, dict):
             return super().predict(x, batch_size)
-        feed = {k: np.asarray(v) for k, v in self._feed(x).items()}
-        sizes = {v.shape[0] if v.ndim else None for v in feed.values()}
-        if len(sizes) != 1 or None in sizes:
-            raise ValueError("Graph.predict: every input must be a batch (N, ...) with the same N, got "
-                             + ", ".join(shape_str(v.shape) for v in feed.values()))
-        n = sizes.pop()
+        feed, n = self._batch(x, "Graph.predict")
         bs = _PREDICT_BATCH if batch_size is None else pos_int(batch_size, "batch_size", "Graph.predict")
         parts = [_as_tuple(self.forward({k: v[s:s + bs] for k, v in feed.items()}), self.outputs)
                  for s in range(0, max(n, 1), bs)]
         out = tuple(np.concatenate([p[j] for p in parts]) for j in range(len(self.outputs)))
         return out[0] if len(out) == 1 else out
+
+    def _fit_inputs(self, x, where):
+        """fit's x: an array for one input, else a dict of arrays in the
+        order of ``inputs`` (one batch size, every name given once)."""
+        if len(self.outputs) != 1:
+            raise ValueError(f"{where}: expected a Graph with one output, this one has {list(self.outputs)}")
+        if len(self.inputs) == 1 and not isinstance(x, dict):
+            return np.asarray(x)
+        feed = self._batch(x, where)[0]
+        return feed if len(feed) > 1 else feed[self.inputs[0]]
 
     # -- description and persistence ---------------------------------------
     def summary(self, input_shape=None, file=None):

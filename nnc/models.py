@@ -87,6 +87,11 @@ class _Model(Layer):
         # after the forward: _param() may have replaced a params array by a converted copy
         return (plan, leaves, [(leaf, k, v) for leaf in leaves for k, v in leaf.params.items()])
 
+    def _fit_inputs(self, x, where):
+        """x as fit splits it into batches: an array (for a model with several
+        inputs, a dict of arrays by input name)."""
+        return np.asarray(x)
+
     def predict(self, x, batch_size=None, lengths=None):
         """Inference over ``x`` in chunks of ``batch_size`` rows.
 
@@ -141,7 +146,10 @@ class _Model(Layer):
         Parameters
         ----------
         x : array_like, shape (N, ...)
-            Inputs.
+            Inputs.  For a :class:`~nnc.Graph` with several inputs, a list
+            of arrays (in the order of its ``inputs``) or a dict by input
+            name, all with the same N: every batch takes the same rows of
+            each (one shuffle for all).
         y : array_like, shape (N, ...)
             Targets, as the loss takes them (e.g. integer labels ``(N,)``
             for ``"cross_entropy"``).
@@ -156,7 +164,8 @@ class _Model(Layer):
         batch_size : int, default 32
             The last batch of an epoch may be smaller.
         validation_data : (x_val, y_val), optional
-            Evaluated (with :meth:`predict`) after every epoch.
+            Evaluated (with :meth:`predict`) after every epoch; ``x_val``
+            as ``x``.
         clip_value, clip_norm : float, optional
             Gradient clipping at every step: :func:`nnc.clip_grad_value`
             first, then :func:`nnc.clip_grad_norm` on the global norm.
@@ -185,13 +194,13 @@ class _Model(Layer):
             ``<checkpoint>.prev``, with a warning, when the newer file is
             damaged; ``ValueError`` when no file is valid): the run then ends
             bitwise as if never interrupted.  The model's architecture, the
-            data (shape, dtype and SHA-256 of ``x``, ``y`` and the
-            validation data), the loss, the optimiser's class and
-            hyper-parameters, ``batch_size``, ``shuffle``, the metrics, the
-            clipping, ``on_nonfinite`` and the callbacks' classes must be
-            the checkpoint's (``ValueError`` saying what differs); the
-            learning rate continues from the checkpoint's.  Without a file,
-            the run starts fresh.
+            data (shape, dtype and SHA-256 of ``x``, of each input array
+            for several inputs, ``y`` and the validation data), the loss,
+            the optimiser's class and hyper-parameters, ``batch_size``,
+            ``shuffle``, the metrics, the clipping, ``on_nonfinite`` and
+            the callbacks' classes must be the checkpoint's (``ValueError``
+            saying what differs); the learning rate continues from the
+            checkpoint's.  Without a file, the run starts fresh.
         on_nonfinite : {"raise", "skip_batch"}, default "raise"
             A NaN or Inf loss or gradient raises ``FloatingPointError``
             naming the epoch and the batch (from 1) and the params key of a

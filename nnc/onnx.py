@@ -29,7 +29,9 @@ def load(path_or_bytes, dtype=np.float32, input_layout="NHWC"):
     into the Conv or Gemm before it; of an image elsewhere, a per-channel
     scale and shift), LSTM (gate order i, o, f, c), GRU (z, r, h;
     ``linear_before_reset=1`` is nnc's ``reset_after=True``), RNN
-    (tanh or relu), Identity and Dropout (dropped), and the static
+    (tanh or relu), forward or bidirectional (a :class:`~nnc.Bidirectional`
+    with ``merge_mode="concat"``, the Transpose and Reshape merging the
+    directions folded away), Identity and Dropout (dropped), and the static
     shape plumbing exporters emit around recurrent layers (Shape, Gather,
     Slice, Squeeze, Unsqueeze, Concat, ConstantOfShape for zero initial
     states, Transpose between batch-first and time-first, ``Gather`` of the
@@ -42,7 +44,8 @@ def load(path_or_bytes, dtype=np.float32, input_layout="NHWC"):
     input_layout : {"NHWC", "NCHW"}, default "NHWC"
         The image layout the returned model takes: nnc's or the file's
         (then the model transposes once at its input and returns
-        image-shaped outputs as NCHW).  Sequences are ``(N, T, F)``.
+        image-shaped outputs as NCHW).  Sequences are ``(N, T, F)``, also
+        where the file's are time-first.
 
     Returns
     -------
@@ -104,7 +107,7 @@ class _Converter:
         self.ir = IR(_WHERE)
         self.const = {t.name: numpy_helper.to_array(t) for t in self.g.initializer}
         self.zeros = set()    # values known to be all zeros (initial states)
-        self.kind = {}        # value -> image | pooled | chw | plain | seq_t | rnn_y
+        self.kind = {}        # value -> image | pooled | chw | plain | seq_t | rnn_y | rnn_y2 (bidirectional) | rnn_y2t
         self.chw = {}
         self.alias = {}
         self.shape = {}
@@ -135,7 +138,9 @@ class _Converter:
                 continue
             ir.inputs.append(vi.name)
             rank = len(self.shape.get(vi.name, ()))
-            self.kind[vi.name] = "image" if rank == 4 else "plain"
+            time_first = rank == 3 and any(n.op_type in ("LSTM", "GRU", "RNN") and n.input[0] == vi.name
+                                           for n in self.g.node)   # (T, N, F): the model takes (N, T, F)
+            self.kind[vi.name] = "image" if rank == 4 else "seq_t" if time_first else "plain"
             if rank == 4:
                 images_in.append(vi.name)
         if len(ir.inputs) != 1:
@@ -157,7 +162,7 @@ class _Converter:
             k = self.kind.get(vi.name)
             if k == "image":
                 images_out.append(o)
-            elif k not in ("plain", "failed"):
+            elif k not in ("plain", "seq_t", "failed"):   # a time-first sequence comes out as (N, T, ...)
                 ir.fail(f"output {vi.name!r}: a {k or 'constant'} value cannot be an output")
         return ir, images_in, images_out
 
@@ -187,7 +192,7 @@ class _Converter:
                 return "the shape of its input is unknown"
             self.const[out] = np.array([0 if d is None else d for d in shape], np.int64)   # 0: "copy" in Reshape
             return None
-        x = ins[0]
+        x = ins[1] if op == "Add" and len(ins) == 2 and ins[0] in self.const else ins[0]   # bias + x
         k = self.kind.get(x)
         if k is None:
             return f"input {node.input[0]!r} is not computed from the graph input"
@@ -203,7 +208,7 @@ class _Converter:
             axis = a.get("axis", -1 if self.opset >= 13 else 1)
             if self.opset < 13 and axis not in (-1, rank - 1):   # before opset 13: over all axes from axis on
                 return f"softmax over the axes from {axis} on is not supported (opset {self.opset})"
-            if not (k == "image" and axis in (1, -3) or k in ("plain", "chw") and axis in (-1, rank - 1)):
+            if not (k == "image" and axis in (1, -3) or k in ("plain", "chw", "seq_t") and axis in (-1, rank - 1)):
                 return f"softmax over axis {axis} is not supported (only the channel or last axis)"
             self.emit(out, "act", [x], name="softmax")
         elif op in ("Gemm", "MatMul"):
@@ -232,12 +237,17 @@ class _Converter:
             self.emit(out, "gap", [x])
             self.kind[out] = "pooled" if a.get("keepdims", 1) or op == "GlobalAveragePool" else "plain"
             return None
+        elif op == "Reshape" and k == "rnn_y2t":
+            return self.merge_directions(ins, out)
         elif op in ("Flatten", "Reshape"):
             return self.flatten(op, a, ins, out, k)
         elif op == "Concat":
             return self.concat(a, ins, out)
         elif op == "Transpose":
             perm = list(a.get("perm", []))
+            if k == "rnn_y2" and perm == [0, 2, 1, 3]:   # bidirectional Y: (T, 2, N, H) -> (T, N, 2, H)
+                self.relabel(out, x, "rnn_y2t")
+                return None
             flips = {"plain": "seq_t", "seq_t": "plain"}
             if perm != [1, 0, 2] or k not in flips:
                 return f"only the batch/time swap perm=[1, 0, 2] of a sequence is supported, got perm={perm}"
@@ -298,7 +308,7 @@ class _Converter:
         return None
 
     def dense(self, node, op, a, ins, out, k):
-        if k not in ("plain", "chw") or len(ins) < 2 or ins[1] not in self.const:
+        if k not in ("plain", "chw", "seq_t") or len(ins) < 2 or ins[1] not in self.const:
             return "needs a (N, features) input and constant weights"
         B = self.const[ins[1]].astype(np.float64)
         if op == "Gemm":
@@ -318,16 +328,17 @@ class _Converter:
         if k == "chw":
             W = chw_columns(W, self.chw[ins[0]])
         self.emit(out, "dense", [ins[0]], W=np.ascontiguousarray(W), b=None if b is None else np.array(b))
-        self.kind[out] = "plain"
+        self.kind[out] = "seq_t" if k == "seq_t" else "plain"
         self.dense_of[out] = self.ir.ops[-1][3]
         return None
 
     def add(self, ins, out, k):
-        if len(ins) == 2 and ins[1] in self.const and ins[0] in self.dense_of \
-                and self.dense_of[ins[0]]["b"] is None and self.readers.get(ins[0]) == 1:
-            attrs = self.dense_of[ins[0]]
-            attrs["b"] = np.broadcast_to(self.const[ins[1]].astype(np.float64), (attrs["W"].shape[0],)).copy()
-            self.relabel(out, ins[0], "plain")
+        mm, bias = ins[::-1] if len(ins) == 2 and ins[0] in self.const else (ins + [None])[:2]   # either order
+        if len(ins) == 2 and bias in self.const and mm in self.dense_of \
+                and self.dense_of[mm]["b"] is None and self.readers.get(mm) == 1:
+            attrs = self.dense_of[mm]
+            attrs["b"] = np.broadcast_to(self.const[bias].astype(np.float64), (attrs["W"].shape[0],)).copy()
+            self.relabel(out, mm, self.kind[mm])
             return None
         if len(ins) != 2 or any(self.kind.get(s) != k for s in ins) or k not in ("image", "plain") \
                 or self.shape.get(ins[0]) != self.shape.get(ins[1]):
@@ -421,9 +432,10 @@ class _Converter:
             return "expects a time-first sequence (N, T, F transposed, as exporters emit)"
         direction = a.get("direction", b"forward")
         direction = direction.decode() if isinstance(direction, bytes) else direction
-        if direction != "forward" or a.get("clip") is not None or a.get("input_forget", 0) or \
-                a.get("layout", 0):
-            return "only forward direction, no clip, no input_forget and layout=0 are supported"
+        if direction not in ("forward", "bidirectional") or a.get("clip") is not None or a.get("input_forget", 0) \
+                or a.get("layout", 0):
+            return (f"only the forward and bidirectional directions (got {direction!r}), no clip, no input_forget "
+                    "and layout=0 are supported")
         if any(s not in self.const for s in ins[1:3]) or (len(ins) > 3 and ins[3] and ins[3] not in self.const):
             return "the weights must be constants"
         if len(ins) > 4 and ins[4]:
@@ -433,28 +445,46 @@ class _Converter:
         if any(self.readers.get(o, 0) for o in node.output[1:]):
             return "only the output sequence Y can be used (not Y_h / Y_c)"
         acts = [s.decode() if isinstance(s, bytes) else s for s in a.get("activations", [])]
-        W, R = self.const[ins[1]][0].astype(np.float64), self.const[ins[2]][0].astype(np.float64)
-        gates = W.shape[0] // int(a["hidden_size"])
-        B = self.const[ins[3]][0].astype(np.float64) if len(ins) > 3 and ins[3] else np.zeros(2 * W.shape[0])
-        wb, rb = np.split(B, 2)
-        if op == "LSTM":
-            if acts and acts != ["Sigmoid", "Tanh", "Tanh"]:
-                return f"activations {acts} are not supported"
-            p, cell = lstm_params(W, R, wb, rb, order=(0, 2, 3, 1)), "lstm"   # ONNX i, o, f, c
-        elif op == "GRU":
-            if acts and acts != ["Sigmoid", "Tanh"]:
-                return f"activations {acts} are not supported"
-            p, cell = gru_params(W, R, wb, rb, 1, 0, 2, bool(a.get("linear_before_reset", 0))), "gru"   # z, r, h
-        else:
-            act = (acts or ["Tanh"])[0].lower()
-            if act not in ("tanh", "relu"):
-                return f"activation {acts[0]} is not supported"
-            p, cell = {"W_x": W, "W_h": R, "b": wb + rb, "act": act}, "rnn"
-        if gates * int(a["hidden_size"]) != W.shape[0]:
-            return "hidden_size does not match the weights"
+        dirs = 2 if direction == "bidirectional" else 1
+        per = len(acts) // dirs   # the forward direction's, then the backward's
+        if acts[:per] != acts[per:] and dirs == 2:
+            return f"different activations per direction {acts} are not supported"
+        acts = acts[:per]
+        if op == "LSTM" and acts and acts != ["Sigmoid", "Tanh", "Tanh"] or op == "GRU" and acts and \
+                acts != ["Sigmoid", "Tanh"]:
+            return f"activations {acts} are not supported"
+        if op == "RNN" and (acts or ["Tanh"])[0].lower() not in ("tanh", "relu"):
+            return f"activation {acts[0]} is not supported"
+        W, R = self.const[ins[1]].astype(np.float64), self.const[ins[2]].astype(np.float64)
+        gates, H = {"LSTM": 4, "GRU": 3, "RNN": 1}[op], int(a["hidden_size"])
+        if W.shape[0] != dirs or R.shape[0] != dirs or W.shape[1] != gates * H:
+            return "hidden_size or direction does not match the weights"
+        B = self.const[ins[3]].astype(np.float64) if len(ins) > 3 and ins[3] else np.zeros((dirs, 2 * W.shape[1]))
+        layer = []
+        for d in range(dirs):
+            wb, rb = np.split(B[d], 2)
+            if op == "LSTM":
+                p = lstm_params(W[d], R[d], wb, rb, order=(0, 2, 3, 1))   # ONNX i, o, f, c
+            elif op == "GRU":   # z, r, h
+                p = gru_params(W[d], R[d], wb, rb, 1, 0, 2, bool(a.get("linear_before_reset", 0)))
+            else:
+                p = {"W_x": W[d], "W_h": R[d], "b": wb + rb, "act": (acts or ["Tanh"])[0].lower()}
+            layer.append(p)
         out = node.output[0]
-        self.emit(out, "rnn", [ins[0]], cell=cell, layers=[p], return_sequences=True)
-        self.kind[out] = "rnn_y"
+        self.emit(out, "rnn", [ins[0]], cell=op.lower(), layers=[layer], return_sequences=True)
+        self.kind[out] = "rnn_y" if dirs == 1 else "rnn_y2"
+        return None
+
+    def merge_directions(self, ins, out):
+        """Reshape of a bidirectional Y transposed to (T, N, 2, H) into
+        (T, N, 2 * H): the two directions concatenated, as Bidirectional's
+        merge_mode="concat" gives them."""
+        target, shape = self.const.get(ins[1]) if len(ins) > 1 else None, self.shape.get(ins[0])
+        if target is None or shape is None or len(target) != 3 or not (
+                target[0] in (0, shape[0]) and target[1] in (0, -1, shape[1])
+                and target[2] in (-1, 2 * shape[3]) and list(target).count(-1) <= 1):
+            return "only merging the two directions of a bidirectional RNN output, (T, N, 2, H) to (T, N, 2 H)"
+        self.relabel(out, ins[0], "seq_t")
         return None
 
 

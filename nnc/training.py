@@ -52,6 +52,17 @@ def _chunk(lengths, *rows):
     return {"lengths": lengths[rows[0]] if len(rows) == 1 else lengths[rows[0]:rows[1]]}
 
 
+def _take(x, idx):
+    """The rows ``idx`` of fit's inputs: of the array, or of each array of a
+    dict of them (a model with several inputs)."""
+    return {k: v[idx] for k, v in x.items()} if isinstance(x, dict) else x[idx]
+
+
+def _samples(x):
+    """The number of samples of fit's inputs (a dict's arrays share it)."""
+    return next(iter(x.values())).shape[0] if isinstance(x, dict) else x.shape[0]
+
+
 def _progress_bar(**kwargs):
     """fit's tqdm progress bar.  tqdm.auto is imported here, when a fit first
     needs it, not with nnc: it costs about 40 ms (it probes for Jupyter)."""
@@ -168,9 +179,12 @@ def _join(obj, arrays):
 
 
 def _data_id(a):
-    """[shape, dtype, SHA-256 of the bytes] of an array (None for None)."""
+    """[shape, dtype, SHA-256 of the bytes] of an array (None for None; for a
+    dict of arrays, the model's several inputs, a dict of them)."""
     if a is None:
         return None
+    if isinstance(a, dict):
+        return {k: _data_id(v) for k, v in a.items()}
     return [list(a.shape), a.dtype.str, hashlib.sha256(np.ascontiguousarray(a)).hexdigest()]
 
 
@@ -219,19 +233,24 @@ class _Trainer:
         if any(m != "accuracy" for m in metrics):
             raise ValueError(f"{where}: unknown metrics {metrics!r}; supported: ['accuracy']")
         self.want_acc = "accuracy" in metrics
-        self.x, self.y = np.asarray(x), np.asarray(y)
-        if self.x.ndim < 1 or self.y.ndim < 1 or self.x.shape[0] != self.y.shape[0]:
+        self.x, self.y = model._fit_inputs(x, where), np.asarray(y)
+        if isinstance(self.x, dict):
+            x_shapes = ", ".join(f"{k} {shape_str(v.shape)}" for k, v in self.x.items())
+        else:
+            x_shapes = shape_str(self.x.shape)
+        if not isinstance(self.x, dict) and self.x.ndim < 1 or self.y.ndim < 1 or _samples(self.x) != self.y.shape[0]:
             raise ValueError(f"{where}: x and y must have the same number of samples, "
-                             f"got {shape_str(self.x.shape)} and {shape_str(self.y.shape)}")
-        self.lengths = _batch_lengths(lengths, self.x.shape[0], where)
+                             f"got {x_shapes} and {shape_str(self.y.shape)}")
+        self.lengths = _batch_lengths(lengths, self.y.shape[0], where)
         self.val = self.val_lengths = None
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
                 raise ValueError(f"{where}: validation_data must be a pair (x_val, y_val) or a triple "
                                  f"(x_val, y_val, lengths_val)")
-            self.val = (np.asarray(validation_data[0]), np.asarray(validation_data[1]))
+            self.val = (model._fit_inputs(validation_data[0], f"{where}: validation_data"),
+                        np.asarray(validation_data[1]))
             if len(validation_data) == 3:
-                self.val_lengths = _batch_lengths(validation_data[2], self.val[0].shape[0], where)
+                self.val_lengths = _batch_lengths(validation_data[2], _samples(self.val[0]), where)
         if on_nonfinite not in _ON_NONFINITE:
             raise ValueError(f"{where}: expected on_nonfinite in {list(_ON_NONFINITE)}, got {on_nonfinite!r}")
         self.skip = on_nonfinite == "skip_batch"
@@ -251,7 +270,7 @@ class _Trainer:
             if checkpoint_every is not None:
                 checkpoint_every = pos_int(checkpoint_every, "checkpoint_every", where)
         self.checkpoint, self.every, self.resume = checkpoint, checkpoint_every, bool(resume)
-        self.n = self.x.shape[0]
+        self.n = self.y.shape[0]
         self.nbatches = -(-self.n // self.batch_size)
         history = {"loss": []}
         if self.val is not None:
@@ -362,7 +381,7 @@ class _Trainer:
         step; False when the batch was skipped."""
         run, model, loss_fn = self.run, self.model, self.loss
         idx = run.order[b * self.batch_size:(b + 1) * self.batch_size]
-        xb, yb = self.x[idx], self.y[idx]
+        xb, yb = _take(self.x, idx), self.y[idx]
         out = model.forward(xb, training=True, **_chunk(self.lengths, idx))
         batch_loss = loss_fn(out, yb)
         if not math.isfinite(batch_loss):
@@ -404,7 +423,8 @@ class _Trainer:
         logs = self._batch_logs()
         if self.val is not None:
             xv, yv = self.val
-            pv = self.model.predict(xv, batch_size=max(self.batch_size, _PREDICT_BATCH), lengths=self.val_lengths)
+            kw = {} if self.val_lengths is None else {"lengths": self.val_lengths}   # Graph.predict takes none
+            pv = self.model.predict(xv, batch_size=max(self.batch_size, _PREDICT_BATCH), **kw)
             logs["val_loss"] = self.loss(pv, yv)
             if self.want_acc:
                 c, m = _accuracy(pv, yv, self.loss)
@@ -496,7 +516,12 @@ def _describe(old, new):
     """What differs between two _data_id entries."""
     if old is None or new is None:
         return "given to one run only"
-    if isinstance(old[0], list) and len(old) == 2:   # a validation pair
+    if isinstance(old, dict) or isinstance(new, dict):   # several inputs, by name
+        if not (isinstance(old, dict) and isinstance(new, dict)) or set(old) != set(new):
+            return f"inputs {sorted(new) if isinstance(new, dict) else 'one array'}, the checkpoint's " \
+                   f"{sorted(old) if isinstance(old, dict) else 'one array'}"
+        return "; ".join(f"input {k}: {_describe(old[k], new[k])}" for k in new if old[k] != new[k])
+    if len(old) == 2:   # a validation pair ([shape, dtype, digest] has 3 entries)
         return "; ".join(_describe(o, n) for o, n in zip(old, new) if o != n)
     if old[0] != new[0]:
         return f"shape {tuple(new[0])}, the checkpoint's {tuple(old[0])}"

@@ -153,6 +153,37 @@ def test_time_first_rnns_take_batch_first_input(last, dtype):
     np.testing.assert_allclose(y if last else y.transpose(1, 0, 2), ref, **TOL[dtype])
 
 
+@pytest.mark.parametrize("cell, layers, batch_first", torch_models.BIDIRECTIONAL)
+def test_bidirectional_rnns(cell, layers, batch_first, dtype, tmp_path):
+    module, example, other, to_nnc = torch_models.bidirectional_case(cell, layers, batch_first)
+    model = nnc.from_torch(module, example, dtype=dtype)
+    bis = [layer for layer in model.layers if isinstance(layer, nnc.Bidirectional)]
+    assert len(bis) == layers and all(b.merge_mode == "concat" for b in bis)
+    assert [b.forward_layer.params["W_x"].shape[1] for b in bis] == [3, 8][:layers]   # then 2 * hidden inputs
+    x = np.ascontiguousarray(to_nnc(other.numpy()), dtype=dtype)   # (N, T, F) whatever batch_first
+    y = model.predict(x)
+    np.testing.assert_allclose(to_nnc(y), _torch_out(module, other, dtype), **TOL[dtype])
+    model.save(tmp_path / "m.npz")
+    np.testing.assert_array_equal(nnc.load(tmp_path / "m.npz").predict(x), y)
+
+
+class _BiLastStep(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.GRU(3, 4, batch_first=True, bidirectional=True)
+
+    def forward(self, x):
+        return self.rnn(x)[0][:, -1]
+
+
+def test_last_step_of_a_bidirectional_rnn_is_named():
+    """The backward direction's output at the last step is not a
+    Bidirectional's return_sequences=False output: refused, not mis-converted."""
+    with pytest.raises(ValueError, match="taking the last time step is supported only directly after a "
+                                         "one-direction RNN"):
+        nnc.from_torch(_BiLastStep().eval(), torch.randn(2, 5, 3))
+
+
 class _Views(nn.Module):
     """Flattening with view/reshape and the batch size read from the tensor;
     one Linear applied twice."""
@@ -232,7 +263,8 @@ def test_unsupported_modules_are_named():
 
 
 @pytest.mark.parametrize("module, shape, why", [
-    (lambda: nn.GRU(3, 4, batch_first=True, bidirectional=True), (2, 5, 3), "bidirectional"),
+    (lambda: nn.LSTM(3, 4, batch_first=True, proj_size=2), (2, 5, 3), r"proj_size > 0\) are not supported"),
+    (lambda: nn.LSTM(3, 4, batch_first=True, bidirectional=True, proj_size=2), (2, 5, 3), "proj_size"),
     (lambda: nn.AvgPool2d(3, padding=1), (1, 2, 5, 5), "count_include_pad=True"),
     (lambda: nn.MaxPool2d(2, ceil_mode=True), (1, 2, 5, 5), "ceil_mode"),
     (lambda: nn.Conv2d(2, 2, 3, padding=1, padding_mode="reflect"), (1, 2, 5, 5), "padding_mode"),
@@ -241,6 +273,7 @@ def test_unsupported_modules_are_named():
     (lambda: nn.Sequential(nn.ReLU(), nn.BatchNorm1d(3)), (4, 3), "supported only directly after a Linear"),
     (lambda: nn.BatchNorm1d(3), (4, 3, 5), r"needs a \(N, features\) input"),
 ])
+@pytest.mark.filterwarnings("ignore:LSTM with projections is not supported with oneDNN")
 def test_unsupported_settings_are_named(module, shape, why):
     m = module()
     if isinstance(m, nn.RNNBase):

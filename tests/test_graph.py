@@ -144,6 +144,98 @@ def test_fit_summary_config_save_load(tmp_path, dtype, rng):
     np.testing.assert_array_equal(nested.predict(x.transpose(0, 3, 1, 2)), g.predict(x))
 
 
+def _two_inputs(dtype=np.float32):
+    """u (3 features) and v (5) through their own Dense, concatenated, to one output."""
+    nnc.seed(6)
+    return nnc.Graph([("a", nnc.Dense(3, 4, activation="tanh", dtype=dtype), "u"),
+                      ("b", nnc.Dense(5, 4, activation="relu", dtype=dtype), "v"),
+                      ("cat", nnc.Concat(dtype=dtype), ["a", "b"]), ("out", nnc.Dense(8, 2, dtype=dtype), "cat")],
+                     inputs=["u", "v"])
+
+
+def _two_input_data(n, seed=0, dtype=np.float32):
+    g = np.random.default_rng(seed)
+    return (g.standard_normal((n, 3)).astype(dtype), g.standard_normal((n, 5)).astype(dtype),
+            g.standard_normal((n, 2)).astype(dtype))
+
+
+def test_fit_several_inputs_splits_them_alike(dtype):
+    """fit on [u, v] is the loop that takes the same shuffled rows of u, v
+    and y for every batch; a dict by name gives the same bits."""
+    u, v, y = _two_input_data(21, dtype=dtype)
+    g = _two_inputs(dtype)
+    nnc.seed(11)
+    h = g.fit([u, v], y, epochs=2, batch_size=4, verbose=0)
+    ref, loss, opt = _two_inputs(dtype), nnc.losses.get("mse"), nnc.optim.get("adam")
+    nnc.seed(11)
+    for _ in range(2):
+        order = nnc._config.rng().permutation(len(y))
+        for s in range(0, len(y), 4):
+            idx = order[s:s + 4]
+            loss(ref.forward({"v": v[idx], "u": u[idx]}, training=True), y[idx])
+            ref.backward(loss.backward(), input_grad=False)
+            opt.step(ref.params, ref.grads)
+    for k in g.params:
+        np.testing.assert_array_equal(g.params[k], ref.params[k], err_msg=k)
+    by_name = _two_inputs(dtype)
+    nnc.seed(11)
+    assert by_name.fit({"v": v, "u": u}, y, epochs=2, batch_size=4, verbose=0) == h
+    for k in g.params:
+        np.testing.assert_array_equal(by_name.params[k], g.params[k], err_msg=k)
+    whole = g.forward([u, v])   # predict's batch splits: the bits of one forward
+    for bs in (1, 4, 256):
+        np.testing.assert_array_equal(g.predict([u, v], batch_size=bs), whole)
+        np.testing.assert_array_equal(g.predict({"u": u, "v": v}, batch_size=bs), whole)
+
+
+def test_fit_several_inputs_validation_and_resume(tmp_path):
+    u, v, y = _two_input_data(20)
+    uv, vv, yv = _two_input_data(7, seed=1)
+    kw = dict(epochs=2, batch_size=8, verbose=0, validation_data=([uv, vv], yv))
+    whole = _two_inputs()
+    h = whole.fit([u, v], y, **kw)
+    assert h["val_loss"][-1] == nnc.losses.get("mse")(whole.predict([uv, vv]), yv)
+    path = tmp_path / "run.nnc"
+    _two_inputs().fit([u, v], y, checkpoint=path, **{**kw, "epochs": 1})
+    resumed = _two_inputs()
+    assert resumed.fit([u, v], y, checkpoint=path, resume=True, **kw) == h
+    for k in whole.params:
+        np.testing.assert_array_equal(resumed.params[k], whole.params[k], err_msg=k)
+    v2 = v.copy()
+    v2[3, 1] += 1   # every input is hashed
+    with pytest.raises(ValueError, match=r"x differs from the checkpoint's data \(input v: same shape and "
+                                         r"dtype, other values"):
+        _two_inputs().fit([u, v2], y, checkpoint=path, resume=True, **kw)
+    with pytest.raises(ValueError, match=r"validation_data differs from the checkpoint's data \(input u: shape"):
+        _two_inputs().fit([u, v], y, checkpoint=path, resume=True, **{**kw, "validation_data": ([uv[:5], vv[:5]],
+                                                                                                   yv[:5])})
+
+
+def test_fit_several_inputs_bad_input():
+    u, v, y = _two_input_data(6)
+    g = _two_inputs()
+    with pytest.raises(ValueError, match=r"Graph.fit: every input must be a batch \(N, \.\.\.\) with the same N, "
+                                         r"got u \(6, 3\), v \(5, 5\)"):
+        g.fit([u, v[:5]], y, verbose=0)
+    with pytest.raises(ValueError, match=r"Graph.fit: expected inputs \['u', 'v'\], got \['u'\] "
+                                         r"\(missing \['v'\]\)"):
+        g.fit({"u": u}, y, verbose=0)
+    with pytest.raises(ValueError, match=r"Graph.fit: expected inputs \['u', 'v'\], got \['u', 'v', 'w'\] "
+                                         r"\(unexpected \['w'\]\)"):
+        g.fit({"u": u, "v": v, "w": v}, y, verbose=0)
+    with pytest.raises(ValueError, match=r"Graph.fit: expected a list of 2 inputs \['u', 'v'\], got 3 arrays"):
+        g.fit([u, v, v], y, verbose=0)
+    with pytest.raises(ValueError, match=r"Graph.fit: x and y must have the same number of samples, "
+                                         r"got u \(6, 3\), v \(6, 5\) and \(5, 2\)"):
+        g.fit([u, v], y[:5], verbose=0)
+    with pytest.raises(ValueError, match=r"Graph.fit: validation_data: every input must be a batch"):
+        g.fit([u, v], y, verbose=0, validation_data=([u, v[:2]], y))
+    two_out = nnc.Graph([("a", nnc.Dense(3, 2), "u"), ("b", nnc.Dense(5, 2), "v")], inputs=["u", "v"],
+                        outputs=["a", "b"])
+    with pytest.raises(ValueError, match=r"Graph.fit: expected a Graph with one output, this one has \['a', 'b'\]"):
+        two_out.fit([u, v], y, verbose=0)
+
+
 class _Probe:
     """A duck-typed identity layer that remembers its output (weakly)."""
 

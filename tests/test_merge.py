@@ -8,7 +8,8 @@ import nnc
 from helpers import assert_close, check_layer_grads, numeric_grad
 from nnc.reference.dense import act as ref_act
 from nnc.reference.dense import act_grad as ref_act_grad
-from nnc import serialization
+from nnc import _core, serialization
+from nnc.layers.activations import LEAKY_RELU
 from nnc.reference import merge as ref
 
 SHAPES = [(1, 1), (3, 5), (2, 4, 4, 3), (2, 3, 17)]
@@ -72,6 +73,72 @@ def test_leaky_relu_vs_reference(slope, dtype, rng):
     assert_close(y, ref.leaky_relu(x, slope), dtype, what="LeakyReLU forward")
     dy = rng.standard_normal(x.shape).astype(dtype)
     assert_close(layer.backward(dy), ref.leaky_relu_grad(x, dy, slope), dtype, what="LeakyReLU backward")
+
+
+def _leaky_ref(x, dy, slope):
+    """Leaky ReLU and its gradient element by element in Python scalars of
+    x's dtype (an independent reference: the same single rounding of
+    slope * x, so the kernel must match it bit for bit)."""
+    t = x.dtype.type
+    with np.errstate(invalid="ignore"):   # 0 * inf
+        y = np.array([v if v > 0 else t(slope) * v for v in x.ravel()], x.dtype).reshape(x.shape)
+        dx = np.array([g if v > 0 else t(slope) * g for v, g in zip(x.ravel(), dy.ravel())], x.dtype)
+    return y, dx.reshape(x.shape)
+
+
+@pytest.mark.parametrize("n", [1, 7, 33, 1000])
+@pytest.mark.parametrize("slope", [0.0, 0.01, 0.3, -0.5])
+def test_leaky_relu_kernel_bitwise(n, slope, dtype, isa, rng):
+    x = rng.standard_normal((2, n)).astype(dtype)
+    special = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-30, -1e-30], dtype)
+    x[0, :min(n, special.size)] = special[:n]
+    dy = rng.standard_normal(x.shape).astype(dtype)
+    dy[1, :min(n, 3)] = [np.inf, np.nan, -0.0][:n]
+    layer = nnc.LeakyReLU(slope, dtype=dtype)
+    y = layer.forward(x, training=True)
+    dx = layer.backward(dy)
+    y_ref, dx_ref = _leaky_ref(x, dy, slope)
+    np.testing.assert_array_equal(y, y_ref)   # NaN where the reference has NaN
+    np.testing.assert_array_equal(np.signbit(y), np.signbit(y_ref))   # -0.0 and NaN signs too
+    np.testing.assert_array_equal(dx, dx_ref)
+    np.testing.assert_array_equal(np.signbit(dx), np.signbit(dx_ref))
+    if n >= special.size:
+        assert np.isnan(y[0, 0]) and dx[0, 0] == dtype(slope) * dy[0, 0]   # NaN x: NaN out, slope * dy back
+        assert y[0, 1] == np.inf and dx[0, 1] == dy[0, 1]
+
+
+def test_leaky_relu_kernel_strided_rows(dtype, isa, rng):
+    """The act kernels on a channel slice (strided rows), in place."""
+    buf = rng.standard_normal((5, 11)).astype(dtype)
+    want, _ = _leaky_ref(buf[:, 2:9].copy(), buf[:, 2:9], -0.25)
+    before = buf.copy()
+    _core.act_fwd(buf[:, 2:9], buf[:, 2:9], LEAKY_RELU, -0.25)
+    np.testing.assert_array_equal(buf[:, 2:9], want)
+    np.testing.assert_array_equal(np.delete(buf, np.s_[2:9], axis=1), np.delete(before, np.s_[2:9], axis=1))
+
+
+@pytest.mark.parametrize("slope", [0.0, -0.3, 0.2])
+def test_leaky_relu_finite_differences(slope, rng):
+    x = rng.standard_normal((3, 7))
+    x[np.abs(x) < 1e-3] = 0.5   # away from the kink
+    check_layer_grads(nnc.LeakyReLU(slope, dtype=np.float64), x, rng)
+
+
+@pytest.mark.parametrize("model", ["sequential", "graph"])
+def test_leaky_relu_inference_plan(model, dtype, isa, rng):
+    nnc.seed(3)
+    layers = [nnc.Dense(5, 6, dtype=dtype), nnc.LeakyReLU(-0.2, dtype=dtype), nnc.Dense(6, 3, dtype=dtype),
+              nnc.LeakyReLU(0.1, dtype=dtype)]
+    if model == "sequential":
+        m = nnc.Sequential(layers)
+    else:
+        m = nnc.Graph([(f"n{i}", layer, f"n{i - 1}" if i else "x") for i, layer in enumerate(layers)])
+    x = rng.standard_normal((4, 5)).astype(dtype)
+    x[0, 0] = np.nan
+    y = m.forward(x)
+    assert m._can_plan() and m._plans[x.shape][0] is not None   # the inference ran as a plan
+    np.testing.assert_array_equal(m.forward(x, training=True), y)   # the unplanned path: same bits
+    np.testing.assert_array_equal(m.predict(x, batch_size=3), y)
 
 
 @pytest.mark.parametrize("dims", [(1,), (2, 1), (2, 3, 1), (3, 1, 2)])

@@ -111,6 +111,51 @@ def test_rnn_lstm_and_the_last_step(rng):
     _check_against_ort(data, rng.standard_normal((N, T, I)).astype(np.float32))
 
 
+@pytest.mark.parametrize("cell, layers, batch_first", torch_models.BIDIRECTIONAL)
+def test_exported_bidirectional_rnns(cell, layers, batch_first, dtype, tmp_path):
+    module, example, other, to_nnc = torch_models.bidirectional_case(cell, layers, batch_first)
+    data = torch_models.to_onnx(module, example, batch_axis=0 if batch_first else 1)
+    model = nnc.onnx.load(data, dtype=dtype)
+    assert sum(isinstance(layer, nnc.Bidirectional) for layer in model.layers) == layers
+    x = np.ascontiguousarray(to_nnc(other.numpy()), dtype=dtype)   # the model takes (N, T, F)
+    y = model.predict(x)
+    assert y.dtype == dtype
+    with torch.no_grad():
+        np.testing.assert_allclose(to_nnc(y), module(other).numpy(), **F32)
+    np.testing.assert_allclose(to_nnc(y), _ort(data, other.numpy()), **F32)
+    model.save(tmp_path / "m.npz")
+    np.testing.assert_array_equal(nnc.load(tmp_path / "m.npz").predict(x), y)
+
+
+def _bidirectional_graph(op, rng, direction="bidirectional", **attrs):
+    """x (N, T, I) -> op over both directions -> (N, T, 2 H), the exporters' plumbing."""
+    T, I, H = 4, 3, 5
+    G = {"LSTM": 4, "GRU": 3, "RNN": 1}[op]
+    D = 2 if direction == "bidirectional" else 1
+    arr = {k: rng.standard_normal(s).astype(np.float32) * 0.5 for k, s in
+           [("W", (D, G * H, I)), ("R", (D, G * H, H)), ("B", (D, 2 * G * H))]}
+    nodes = [helper.make_node("Transpose", ["x"], ["xt"], perm=[1, 0, 2]),
+             helper.make_node(op, ["xt", "W", "R", "B"], ["Y"], hidden_size=H, direction=direction, **attrs),
+             helper.make_node("Transpose", ["Y"], ["Yt"], perm=[0, 2, 1, 3]),
+             helper.make_node("Reshape", ["Yt", "shape"], ["Ys"]),
+             helper.make_node("Transpose", ["Ys"], ["y"], perm=[1, 0, 2])]
+    return _model(nodes, [_vi("x", ["n", T, I])], [_vi("y", ["n", T, D * H])],
+                  list(arr.items()) + [("shape", np.array([0, 0, -1], np.int64))])
+
+
+@pytest.mark.parametrize("op, attrs", [("LSTM", {}), ("GRU", {"linear_before_reset": 0}),
+                                       ("GRU", {"linear_before_reset": 1}), ("RNN", {"activations": ["Relu"] * 2})])
+def test_bidirectional_gate_orders(op, attrs, rng):
+    """Hand-built bidirectional nodes (gate orders, GRU's reset variants,
+    per-direction activations) against ONNX Runtime."""
+    _check_against_ort(_bidirectional_graph(op, rng, **attrs), rng.standard_normal((2, 4, 3)).astype(np.float32))
+
+
+def test_reverse_direction_is_named(rng):
+    with pytest.raises(ValueError, match="only the forward and bidirectional directions \\(got 'reverse'\\)"):
+        nnc.onnx.load(_bidirectional_graph("GRU", rng, direction="reverse"))
+
+
 def test_image_ops(rng):
     C = 4
     arr = {"W": rng.standard_normal((C, 3, 3, 3)).astype(np.float32), "b": rng.standard_normal(C).astype(np.float32),

@@ -92,6 +92,37 @@ class GRUNet(nn.Module):
         return torch.softmax(self.fc(out[:, -1]), dim=-1)
 
 
+class BiRNNTagger(nn.Module):
+    """A bidirectional LSTM / GRU / RNN classifying every step: softmax of a
+    Linear on the directions' concatenated outputs."""
+
+    def __init__(self, cell="LSTM", layers=1, batch_first=True, features=3, hidden=4, classes=3):
+        super().__init__()
+        self.rnn = getattr(nn, cell)(features, hidden, num_layers=layers, batch_first=batch_first,
+                                     bidirectional=True)
+        self.fc = nn.Linear(2 * hidden, classes)
+
+    def forward(self, x):
+        out, _ = self.rnn(x)
+        return torch.softmax(self.fc(out), dim=-1)
+
+
+# (cell, layers, batch_first) of the bidirectional import tests
+BIDIRECTIONAL = [(cell, layers, bf) for cell in ("LSTM", "GRU") for layers in (1, 2) for bf in (True, False)]
+
+
+def bidirectional_case(cell, layers, batch_first):
+    """(BiRNNTagger in eval mode, an example input, another input of batch 3
+    and the same length, the swap between the source's sequence layout and
+    nnc's (N, T, ...): identity for batch_first)."""
+    torch.manual_seed(8)
+    module = BiRNNTagger(cell, layers, batch_first).eval()
+    shape = (2, 5, 3) if batch_first else (5, 2, 3)
+    other = (3, 5, 3) if batch_first else (5, 3, 3)
+    swap = (lambda a: a) if batch_first else (lambda a: a.transpose(1, 0, 2))
+    return module, torch.randn(shape), torch.randn(other, generator=torch.Generator().manual_seed(9)), swap
+
+
 def with_random_batchnorm(model, seed=0):
     """Non-trivial running statistics and affine parameters, in eval mode."""
     g = torch.Generator().manual_seed(seed)
@@ -117,11 +148,12 @@ def models(image=8, steps=5):
     }
 
 
-def to_onnx(module, example):
-    """The module's ONNX export (TorchScript exporter, dynamic batch) as bytes."""
+def to_onnx(module, example, batch_axis=0):
+    """The module's ONNX export (TorchScript exporter, dynamic batch along
+    ``batch_axis`` of the input and output) as bytes."""
     buf = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(module, (example,), buf, dynamo=False, input_names=["x"], output_names=["y"],
-                          dynamic_axes={"x": {0: "n"}, "y": {0: "n"}})
+                          dynamic_axes={"x": {batch_axis: "n"}, "y": {batch_axis: "n"}})
     return buf.getvalue()

@@ -6,14 +6,16 @@ The intermediate graph holds ops ``(name, kind, inputs, attrs)`` over values
 named like the source's.  Before the layers are made, a BatchNorm directly
 after a convolution or a Dense is folded into its weights and bias, an activation
 directly after a convolution, a Dense or an Add becomes that layer's
-activation, and an RNN output read only as its last step becomes
-``return_sequences=False``.
+activation, and the output of a one-direction RNN read only as its last
+step becomes ``return_sequences=False``.  An RNN op holds, per layer, the
+params of its directions: one, or forward and backward (a
+:class:`~nnc.Bidirectional` concatenating the two).
 """
 import numpy as np
 
 from ..graph import Graph
-from ..layers import (GRU, LSTM, Activation, Add, AvgPool2D, Concat, Conv2D, Dense, Flatten, GlobalAvgPool2D,
-                      LeakyReLU, MaxPool2D, Permute, SimpleRNN)
+from ..layers import (GRU, LSTM, Activation, Add, AvgPool2D, Bidirectional, Concat, Conv2D, Dense, Flatten,
+                      GlobalAvgPool2D, LeakyReLU, MaxPool2D, Permute, SimpleRNN)
 from ..models import Sequential
 
 _FUSABLE = ("relu", "sigmoid", "tanh")
@@ -121,8 +123,10 @@ class IR:
         self._merge_into_producer(("conv", "dense"), lambda p, o: o[1] == "bn" and p[3].get("act") is None,
                                   fold_bn)
         self._merge_into_producer(("conv", "dense", "add"), lambda p, o: o[1] == "act" and act_ok(p, o), set_act)
-        self._merge_into_producer(("rnn",), lambda p, o: o[1] == "last_step" and p[3]["return_sequences"],
-                                  last_step)
+        # a bidirectional RNN's last step is not its return_sequences=False output: the backward
+        # direction's output at the last step has read that step only
+        self._merge_into_producer(("rnn",), lambda p, o: o[1] == "last_step" and p[3]["return_sequences"]
+                                  and len(p[3]["layers"][-1]) == 1, last_step)
 
     # -- nnc layers ---------------------------------------------------------
     def build(self, dtype, input_layout, image_inputs, image_outputs):
@@ -206,23 +210,32 @@ def _layers(kind, a, dtype, where, name):
         return [Concat(dtype=dtype)]
     if kind == "rnn":
         layers = []
-        for i, p in enumerate(a["layers"]):
-            last = i == len(a["layers"]) - 1
-            seq = a["return_sequences"] or not last
-            cell = a["cell"]
+        for i, dirs in enumerate(a["layers"]):
+            seq = a["return_sequences"] or i < len(a["layers"]) - 1
+            p = dirs[0]
             I, H = p["W_x"].shape[1], p["W_h"].shape[1]
-            if cell == "lstm":
+            if a["cell"] == "lstm":
                 layer = LSTM(I, H, return_sequences=seq, dtype=dtype)
-                _set(layer, W_x=p["W_x"], W_h=p["W_h"], b=p["b"])
-            elif cell == "gru":
+            elif a["cell"] == "gru":
                 layer = GRU(I, H, reset_after=p["reset_after"], return_sequences=seq, dtype=dtype)
-                _set(layer, W_x=p["W_x"], W_h=p["W_h"], b_x=p["b_x"], b_h=p["b_h"])
             else:
                 layer = SimpleRNN(I, H, activation=p["act"], return_sequences=seq, dtype=dtype)
-                _set(layer, W_xh=p["W_x"], W_hh=p["W_h"], b_h=p["b"])
+            parts = [layer]
+            if len(dirs) == 2:
+                layer = Bidirectional(layer, merge_mode="concat")
+                parts = [layer.forward_layer, layer.backward_layer]
+            for part, p in zip(parts, dirs):
+                _set(part, **{k: p[src] for k, src in _RNN_KEYS[a["cell"]].items()})
             layers.append(layer)
         return layers
-    raise ValueError(f"{where}: {name}: taking the last time step is supported only directly after an RNN")
+    raise ValueError(f"{where}: {name}: taking the last time step is supported only directly after a "
+                     "one-direction RNN")
+
+
+# nnc param name -> converted param name, per cell
+_RNN_KEYS = {"lstm": {"W_x": "W_x", "W_h": "W_h", "b": "b"},
+             "gru": {"W_x": "W_x", "W_h": "W_h", "b_x": "b_x", "b_h": "b_h"},
+             "rnn": {"W_xh": "W_x", "W_hh": "W_h", "b_h": "b"}}
 
 
 def _set(layer, **arrays):

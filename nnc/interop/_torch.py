@@ -30,9 +30,11 @@ def from_torch(module, example_input, dtype=np.float32, input_layout="NHWC"):
     ``nn.Flatten``, ``nn.ReLU``, ``nn.Sigmoid``, ``nn.Tanh``,
     ``nn.Softmax`` (over channels or features), ``nn.LeakyReLU``,
     ``nn.Dropout``, ``nn.Identity``, ``nn.RNN``/``nn.LSTM``/``nn.GRU``
-    (one direction, any number of layers; their output sequence and its
-    last step ``out[:, -1]``, or ``out[-1]`` with ``batch_first=False``: the
-    nnc model takes ``(N, T, F)`` either way), ``nn.Sequential``, ``+``,
+    (any number of layers; their output sequence and, for one direction,
+    its last step ``out[:, -1]``, or ``out[-1]`` with ``batch_first=False``:
+    the nnc model takes ``(N, T, F)`` either way; ``bidirectional=True``
+    becomes :class:`~nnc.Bidirectional` layers with ``merge_mode="concat"``;
+    not ``proj_size``), ``nn.Sequential``, ``+``,
     ``torch.add``, ``torch.cat`` along channels, the functional forms of
     the activations and of ``flatten``, ``view``/``reshape`` to ``(N, -1)``
     (e.g. ``x.view(x.size(0), -1)``) and ``x.mean((2, 3))`` of an image.
@@ -356,20 +358,10 @@ def _module(ir, name, m, ins, kind, chw, alias, acts, shapes, nn, time_first_rnn
         if k != ("plain" if m.batch_first else "seq_t"):
             return ("expects a (N, T, F) input" if m.batch_first else
                     "with batch_first=False, expects the model input or another time-first RNN's output")
-        if m.bidirectional or getattr(m, "proj_size", 0):
-            return "bidirectional and projected RNNs are not supported"
-        layers = []
-        for i in range(m.num_layers):
-            w_ih, w_hh = _np(getattr(m, f"weight_ih_l{i}")), _np(getattr(m, f"weight_hh_l{i}"))
-            zeros = np.zeros(w_ih.shape[0])
-            b_ih = _np(getattr(m, f"bias_ih_l{i}")) if m.bias else zeros
-            b_hh = _np(getattr(m, f"bias_hh_l{i}")) if m.bias else zeros
-            if isinstance(m, nn.LSTM):
-                layers.append(lstm_params(w_ih, w_hh, b_ih, b_hh))
-            elif isinstance(m, nn.GRU):   # torch blocks r, z, n; reset after the recurrent product
-                layers.append(gru_params(w_ih, w_hh, b_ih, b_hh, 0, 1, 2, True))
-            else:
-                layers.append({"W_x": w_ih, "W_h": w_hh, "b": b_ih + b_hh, "act": m.nonlinearity})
+        if getattr(m, "proj_size", 0):
+            return "projected LSTMs (proj_size > 0) are not supported"
+        suffixes = ("", "_reverse") if m.bidirectional else ("",)
+        layers = [[_rnn_params(m, f"l{i}{sfx}", nn) for sfx in suffixes] for i in range(m.num_layers)]
         cell = "lstm" if isinstance(m, nn.LSTM) else "gru" if isinstance(m, nn.GRU) else "rnn"
         ir.op(name, "rnn", ins, cell=cell, layers=layers, return_sequences=True)
         kind[name] = "rnn"
@@ -378,3 +370,17 @@ def _module(ir, name, m, ins, kind, chw, alias, acts, shapes, nn, time_first_rnn
     else:
         return "this module type is not supported"
     return None
+
+
+def _rnn_params(m, sfx, nn):
+    """The nnc params of one layer and direction (weight suffix ``sfx``,
+    e.g. "l1_reverse") of a torch RNN, LSTM or GRU."""
+    w_ih, w_hh = _np(getattr(m, f"weight_ih_{sfx}")), _np(getattr(m, f"weight_hh_{sfx}"))
+    zeros = np.zeros(w_ih.shape[0])
+    b_ih = _np(getattr(m, f"bias_ih_{sfx}")) if m.bias else zeros
+    b_hh = _np(getattr(m, f"bias_hh_{sfx}")) if m.bias else zeros
+    if isinstance(m, nn.LSTM):
+        return lstm_params(w_ih, w_hh, b_ih, b_hh)
+    if isinstance(m, nn.GRU):   # torch blocks r, z, n; reset after the recurrent product
+        return gru_params(w_ih, w_hh, b_ih, b_hh, 0, 1, 2, True)
+    return {"W_x": w_ih, "W_h": w_hh, "b": b_ih + b_hh, "act": m.nonlinearity}

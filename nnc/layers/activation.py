@@ -3,7 +3,7 @@ LeakyReLU."""
 import numpy as np
 
 from .. import _core
-from .activations import act_id
+from .activations import LEAKY_RELU, act_id
 from .base import Layer
 
 
@@ -12,7 +12,36 @@ def _rows(a):
     return a.reshape(-1, a.shape[-1]) if a.ndim > 1 else a.reshape(1, -1)
 
 
-class Activation(Layer):
+class _ElementWise(Layer):
+    """An activation applied by one kernel call (act_fwd / act_bwd): the id
+    ``_act`` with parameter ``_alpha``; the backward reads the saved output,
+    or the saved input when ``_grad_from_input``."""
+
+    _plannable = True
+    _alpha = 0.0
+    _grad_from_input = False
+
+    def _forward(self, x, training):
+        x = self._input(x)
+        if x.ndim < 1:
+            raise self._shape_error("(N, ...)", x.shape)
+        y = np.empty_like(x)
+        if y.size:
+            _core.act_fwd(_rows(y), _rows(x), self._act, self._alpha)
+        if training:
+            self._cache = x if self._grad_from_input else y
+        return y
+
+    def _backward(self, grad_y, input_grad):
+        s = self._cache
+        g = self._grad_input(grad_y, s.shape)
+        dx = np.empty_like(s)
+        if s.size:
+            _core.act_bwd(_rows(dx), _rows(g), _rows(s), self._act, self._alpha)
+        return dx
+
+
+class Activation(_ElementWise):
     """``y = act(x)`` element-wise (softmax: over the last axis), one kernel call.
 
     Parameters
@@ -27,8 +56,6 @@ class Activation(Layer):
     Any ``(N, ...)``; output the same.  No parameters.
     """
 
-    _plannable = True
-
     def __init__(self, activation, dtype=np.float32):
         super().__init__(dtype)
         self._act = act_id(activation, self.name)
@@ -37,41 +64,32 @@ class Activation(Layer):
     def get_config(self):
         return {"activation": self.activation, **super().get_config()}
 
-    def _forward(self, x, training):
-        x = self._input(x)
-        if x.ndim < 1:
-            raise self._shape_error("(N, ...)", x.shape)
-        y = np.empty_like(x)
-        if y.size:
-            _core.act_fwd(_rows(y), _rows(x), self._act)
-        if training:
-            self._cache = y
-        return y
-
-    def _backward(self, grad_y, input_grad):
-        y = self._cache
-        g = self._grad_input(grad_y, y.shape)
-        dx = np.empty_like(y)
-        if y.size:
-            _core.act_bwd(_rows(dx), _rows(g), _rows(y), self._act)
-        return dx
-
     def __repr__(self):
         return f"Activation({self.activation!r})"
 
 
-class LeakyReLU(Layer):
+class LeakyReLU(_ElementWise):
     """``y = x`` for ``x > 0``, else ``negative_slope * x``; NaN propagates.
+
+    One C kernel call forward and backward (vectorised, multi-threaded for
+    large inputs), so a model with LeakyReLU runs as an inference plan.  The
+    gradient is ``grad_y`` where ``x > 0`` and ``negative_slope * grad_y``
+    elsewhere (``x <= 0`` or NaN), taken from the saved input, so a zero or
+    negative slope is handled exactly.
 
     Parameters
     ----------
     negative_slope : float, default 0.01
+        Any finite value, zero and negative included.
     dtype : np.float32 or np.float64, default np.float32
 
     Shape
     -----
     Any ``(N, ...)``; output the same.  No parameters.
     """
+
+    _act = LEAKY_RELU
+    _grad_from_input = True
 
     def __init__(self, negative_slope=0.01, dtype=np.float32):
         super().__init__(dtype)
@@ -80,22 +98,12 @@ class LeakyReLU(Layer):
             raise ValueError(f"LeakyReLU: negative_slope must be finite, got {negative_slope!r}")
         self.negative_slope = slope
 
+    @property
+    def _alpha(self):
+        return self.negative_slope
+
     def get_config(self):
         return {"negative_slope": self.negative_slope, **super().get_config()}
-
-    def _forward(self, x, training):
-        x = self._input(x)
-        if x.ndim < 1:
-            raise self._shape_error("(N, ...)", x.shape)
-        y = np.where(x > 0, x, x * self.dtype(self.negative_slope))
-        if training:
-            self._cache = x
-        return y
-
-    def _backward(self, grad_y, input_grad):
-        x = self._cache
-        g = self._grad_input(grad_y, x.shape)
-        return np.where(x > 0, g, g * self.dtype(self.negative_slope))
 
     def __repr__(self):
         return f"LeakyReLU(negative_slope={self.negative_slope})"

@@ -1,6 +1,7 @@
 """Activation names of the API and their C ids (enum nnc_act)."""
 ACTIVATIONS = {None: 0, "linear": 0, "relu": 1, "sigmoid": 2, "tanh": 3, "sign": 4, "softmax": 5}
 SOFTMAX = 5
+LEAKY_RELU = 6   # LeakyReLU's kernel id (with a slope: not an activation name)
 
 
 def act_id(name, where, allowed=None):

@@ -37,6 +37,8 @@ enum nnc_act {
     NNC_ACT_TANH = 3,
     NNC_ACT_SIGN = 4,     // 1 where z >= 0 else 0; NaN stays NaN; derivative 0
     NNC_ACT_SOFTMAX = 5,  // over the last axis (rows); never fused into a GEMM tile
+    NNC_ACT_LEAKY_RELU = 6,  // z if z > 0 else alpha * z (NaN stays NaN); act_fwd / act_bwd only,
+                             // never fused (the GEMM and conv epilogues have no alpha)
 };
 
 // Chooses the best ISA the CPU supports, lowered by the NNC_ISA environment

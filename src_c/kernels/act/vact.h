@@ -25,3 +25,20 @@ NNC_INLINE nnc_v NNC_FN(vact_grad)(nnc_v y, nnc_v dy, int act)
     default: return dy;
     }
 }
+
+// The ops act_fwd / act_bwd per lane: vact / vact_grad, and leaky ReLU with
+// its slope a in every lane (not in vact: the fused epilogues carry no
+// slope).  Leaky ReLU's gradient is taken from the forward input z in s
+// (a slope <= 0 loses the sign of z in the output), the others' from the
+// output y.  NaN compares false: a NaN z gives a * NaN = NaN forward and
+// a * dy backward.
+NNC_INLINE nnc_v NNC_FN(vact_a)(nnc_v z, int act, nnc_v a)
+{
+    return act == NNC_ACT_LEAKY_RELU ? nnc_vsel_gt(z, nnc_vzero(), z, nnc_vmul(z, a)) : NNC_FN(vact)(z, act);
+}
+
+NNC_INLINE nnc_v NNC_FN(vact_grad_a)(nnc_v s, nnc_v dy, int act, nnc_v a)
+{
+    return act == NNC_ACT_LEAKY_RELU ? nnc_vsel_gt(s, nnc_vzero(), dy, nnc_vmul(dy, a))
+                                     : NNC_FN(vact_grad)(s, dy, act);
+}

@@ -70,7 +70,7 @@ static int NNC_FN(convrnn_fwd)(const nnc_convrnn_desc *d, const NNC_T *xt, const
             st = NNC_FN(lstm_cell_fwd)(rows, d->ch, a, 4 * d->ch, chist + cp * ss, d->ch, chist + cn * ss, d->ch,
                                        hist + hn * ss, d->ch, d->training);
         else
-            st = NNC_FN(act_fwd)(hist + hn * ss, d->ch, a, d->ch, rows, d->ch, d->act);
+            st = NNC_FN(act_fwd)(hist + hn * ss, d->ch, a, d->ch, rows, d->ch, d->act, 0);
         if (st) return st;
     }
     return NNC_OK;

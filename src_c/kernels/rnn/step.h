@@ -58,7 +58,7 @@ static void NNC_FN(rnn_fwd_piece)(const NNC_FN(rnn_ctx) *cx, nnc_ssize t, int ph
     switch (d->cell) {
     case NNC_RNN_SIMPLE:  // a is hs itself
         if (hp) NNC_FN(rnn_rec)(cx, rows, hp, ldhp, 0, 1, at, lda, 1, NULL, j0, j1, failed);
-        for (nnc_ssize r = 0; r < rows; ++r) NNC_FN(act_apply)(at + r * lda + j0, at + r * lda + j0, w, d->act);
+        for (nnc_ssize r = 0; r < rows; ++r) NNC_FN(act_apply)(at + r * lda + j0, at + r * lda + j0, w, d->act, 0);
         break;
     case NNC_RNN_LSTM: {
         const NNC_T *cp = t ? cx->cs + (off - 1) * H : RNN_OFS(cx->c0, r0 * H);
