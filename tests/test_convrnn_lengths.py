@@ -108,7 +108,7 @@ def check_vs_reference(layer, x, lengths, init, dtype, rng):
 @pytest.mark.parametrize("kind", list(KINDS))
 @pytest.mark.parametrize("return_sequences", [True, False])
 @pytest.mark.parametrize("init", [False, True])
-def test_convlstm_vs_reference(kind, return_sequences, init, dtype, rng):
+def test_convlstm_vs_reference(kind, return_sequences, init, dtype, isa, rng):
     layer = make("lstm", dtype, rng, return_sequences=return_sequences)
     x = rng.standard_normal((N, T, H, W, C)).astype(dtype)
     check_vs_reference(layer, x, KINDS[kind], make_init(layer, N, rng, dtype) if init else None, dtype, rng)
@@ -206,7 +206,26 @@ def test_stateful_carries_each_samples_last_valid_state(kind, rng):
 
 
 @pytest.mark.parametrize("kind,kw", [("lstm", {}), ("rnn", dict(out_channels=2))])
-def test_threads_and_batch_split_bitwise(kind, kw, dtype, rng):
+def test_backward_twice_gives_the_same_result(kind, kw, rng):
+    """A second backward re-runs the forward (the first one used up the
+    saved gates): with the same lengths and initial state."""
+    layer = make(kind, np.float64, rng, **kw)
+    x = rng.standard_normal((N, T, H, W, C))
+    y = layer.forward(x, training=True, lengths=KINDS["mixed"], initial_state=make_init(layer, N, rng, np.float64))
+    G = rng.standard_normal(y.shape)
+    runs = []
+    for _ in range(2):
+        dx = layer.backward(G)
+        runs.append((dx, {k: v.copy() for k, v in layer.grads.items()}, states(layer.grad_initial_state)))
+    np.testing.assert_array_equal(runs[0][0], runs[1][0])
+    for k in runs[0][1]:
+        np.testing.assert_array_equal(runs[0][1][k], runs[1][1][k], err_msg=k)
+    for a, b in zip(runs[0][2], runs[1][2]):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("kind,kw", [("lstm", {}), ("rnn", dict(out_channels=2))])
+def test_threads_and_batch_split_bitwise(kind, kw, dtype, isa, rng):
     layer = make(kind, dtype, rng, **kw)
     n = 5
     x = rng.standard_normal((n, T, H, W, C)).astype(dtype)
@@ -307,3 +326,14 @@ def test_the_kernel_rejects_unsorted_or_out_of_range_lengths(rng):
                                   np.empty(T * 4 * ss, np.float32), hist, np.empty((T + 1) * ss, np.float32),
                                   np.array(bad, np.intp))
         assert not hist.any()
+
+
+@pytest.mark.parametrize("kind,kw", [("lstm", {}), ("rnn", dict(out_channels=2))])
+@pytest.mark.parametrize("return_sequences", [True, False])
+def test_empty_batch(kind, kw, return_sequences, rng):
+    layer = make(kind, np.float64, rng, return_sequences=return_sequences, **kw)
+    x = np.zeros((0, 2, H, W, C))
+    y = layer.forward(x, training=True, lengths=np.zeros(0, np.int64))
+    assert y.shape == (0,) + ((2,) if return_sequences else ()) + (H, W, out_width(layer))
+    assert layer.backward(np.zeros_like(y)).shape == x.shape
+    assert not any(g.any() for g in layer.grads.values())

@@ -134,7 +134,7 @@ class _ConvRecurrent(_Recurrent):
             self.state = rows.unsort(last_h)
         if training:
             self._cache = dict(x=x, lengths=checked, rows=rows, pad_t=pad_t, xt=xt, hist=hist, chist=chist,
-                               gates=gates, last_h=last_h, consumed=False, initial=(h0, c0))
+                               gates=gates, consumed=False, initial=(h0, c0))
         return (hist[1:] if keep_h else None), last_h, rows, pad_t
 
     def _bptt(self, dhs_t):
@@ -281,7 +281,7 @@ class ConvRNN2D(_ConvRecurrent):
         S, N, H, W, ch = hs_t.shape
         y, geo = conv2d_forward(hs_t.reshape(S * N, H, W, ch), self._param("W_hy"), self._param("b_y"),
                                 padding="same", activation=self.output_activation, where=self.name)
-        return y.reshape(S, N, H, W, -1), geo
+        return y.reshape(S, N, H, W, self.out_channels), geo
 
     def _forward(self, x, training, initial_state=None, lengths=None):
         x = self._check_x(x)
