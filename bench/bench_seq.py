@@ -1,6 +1,7 @@
 """Padded sequences, Bidirectional, Embedding and nnc.dask vs their peers.
 
-    python bench/bench_seq.py [--threads 2] [--repeat 5] [--rounds 2] [--only rnn,bi,emb,dask] [--json PATH]
+    python bench/bench_seq.py [--threads 2] [--repeat 5] [--rounds 2] [--only rnn,bi,convlstm,emb,dask]
+                              [--json PATH]
 
 Workloads (float32):
 - rnn: LSTM and GRU (reset_after=True = torch.nn.GRU), batch 32, T=100,
@@ -11,6 +12,10 @@ Workloads (float32):
   forward+backward.
 - bi: Bidirectional LSTM and GRU with those lengths vs torch
   ``bidirectional=True`` on the packed batch; forward and forward+backward.
+- convlstm: ConvLSTM2D 8 -> 16 channels, 3x3, batch 8, T=20, 16x16 images,
+  lengths uniform in [T/10, T] (nnc only): ``lengths=`` vs the padded batch
+  without lengths; forward and forward+backward (checked first: each
+  sample's result is that of the sample alone on its valid steps).
 - emb: Embedding backward, 50,000 x 128 table, 32 x 512 ids drawn from 500
   distinct ones (every id repeated ~33 times) vs torch's embedding backward
   (dense gradient).
@@ -122,6 +127,26 @@ def run_bi(kind, lengths, x, repeat, rounds):
                     "torch packed": lambda: packed(tm, xr, lt).backward(gt)}, repeat, rounds))]
 
 
+def run_convlstm(repeat, rounds):
+    n, t, hw, cin, ch = 8, 20, 16, 8, 16
+    rng = np.random.default_rng(3)
+    lengths = rng.integers(t // 10, t + 1, n)
+    print(f"ConvLSTM2D lengths: {sorted(lengths.tolist())} (valid steps {lengths.sum() / (n * t):.0%})")
+    x = rng.standard_normal((n, t, hw, hw, cin)).astype(np.float32)
+    g = rng.standard_normal((n, t, hw, hw, ch)).astype(np.float32)
+    layer = nnc.ConvLSTM2D(cin, ch, 3)
+    y = layer.forward(x, lengths=lengths)
+    for i in (0, n - 1):
+        check_close(f"ConvLSTM2D lengths sample {i}", y[i, :lengths[i]], layer.forward(x[i:i + 1, :lengths[i]])[0], 1)
+    name = f"ConvLSTM2D N={n} T={t} {hw}x{hw} {cin}->{ch}"
+    return [(f"{name} lengths forward",
+             timed({"nnc": lambda: layer.forward(x, lengths=lengths), "nnc padded": lambda: layer.forward(x)},
+                   repeat, rounds)),
+            (f"{name} lengths fwd+bwd",
+             timed({"nnc": lambda: (layer.forward(x, training=True, lengths=lengths), layer.backward(g)),
+                    "nnc padded": lambda: (layer.forward(x, training=True), layer.backward(g))}, repeat, rounds))]
+
+
 def run_emb(repeat, rounds):
     rng = np.random.default_rng(2)
     V, D = 50_000, 128
@@ -189,7 +214,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--rounds", type=int, default=2)
-    ap.add_argument("--only", default="rnn,bi,emb,dask")
+    ap.add_argument("--only", default="rnn,bi,convlstm,emb,dask")
     add_json_arg(ap)
     args = ap.parse_args()
     nnc.set_num_threads(args.threads)
@@ -209,6 +234,8 @@ def main():
     if "bi" in only:
         for kind in ("LSTM", "GRU"):
             rows += run_bi(kind, lengths, x, args.repeat, args.rounds)
+    if "convlstm" in only:
+        rows += run_convlstm(args.repeat, args.rounds)
     if "emb" in only:
         rows += run_emb(args.repeat, args.rounds)
     if "dask" in only:

@@ -1,7 +1,9 @@
 # ConvRNN2D / ConvLSTM2D kernels: bindings (included by _core.pyx).
 
-cdef nnc_convrnn_desc _convrnn_desc(int cell, int act, int training, int keep_h, tuple xt_shape, tuple W_h_shape):
+cdef nnc_convrnn_desc _convrnn_desc(int cell, int act, int training, int keep_h, tuple xt_shape, tuple W_h_shape,
+                                    const nnc_ssize[::1] lengths):
     cdef nnc_convrnn_desc d
+    d.lengths = _lengths_ptr(lengths, xt_shape[1])
     d.cell, d.act, d.training, d.keep_h = cell, act, training, keep_h
     d.t, d.n, d.h, d.w, d.cin = xt_shape
     d.kh, d.kw, d.ch = W_h_shape[0], W_h_shape[1], W_h_shape[2]
@@ -15,12 +17,15 @@ cdef inline floating *_wN(floating[::1] a) noexcept nogil:
 def convrnn_fwd(int cell, int act, int training, int keep_h, const floating[:, :, :, :, ::1] xt,
                const floating[:, :, :, ::1] Wx, const floating[:, :, :, ::1] Wh, const floating[::1] b,
                const floating[::1] h0, const floating[::1] c0, floating[::1] gates, floating[::1] hist,
-               floating[::1] chist):
+               floating[::1] chist, const nnc_ssize[::1] lengths=None):
     """Whole-sequence ConvRNN2D (cell=RNN_SIMPLE) / ConvLSTM2D (RNN_LSTM) forward.
 
     Buffers are flat views of the time-major arrays described in
-    src_c/include/nnc/ops/convrnn.def; sizes are checked here."""
-    cdef nnc_convrnn_desc d = _convrnn_desc(cell, act, training, keep_h, (xt.shape[0], xt.shape[1], xt.shape[2], xt.shape[3], xt.shape[4]), (Wh.shape[0], Wh.shape[1], Wh.shape[2], Wh.shape[3]))
+    src_c/include/nnc/ops/convrnn.def; sizes are checked here.  lengths (N,)
+    non-increasing, or None."""
+    cdef nnc_convrnn_desc d = _convrnn_desc(cell, act, training, keep_h,
+                                            (xt.shape[0], xt.shape[1], xt.shape[2], xt.shape[3], xt.shape[4]),
+                                            (Wh.shape[0], Wh.shape[1], Wh.shape[2], Wh.shape[3]), lengths)
     cdef nnc_ssize G = 4 if cell == RNN_LSTM else 1
     cdef nnc_ssize ss = d.n * d.h * d.w * d.ch
     if (Wx.shape[0] != d.kh or Wx.shape[1] != d.kw or Wx.shape[2] != d.cin or Wx.shape[3] != G * d.ch
@@ -41,9 +46,11 @@ def convrnn_bwd(int cell, int act, const floating[:, :, :, :, ::1] xt, const flo
                 const floating[:, :, :, ::1] Wh, const floating[::1] hist, const floating[::1] chist,
                 floating[::1] gates, const floating[::1] dhs, floating[:, :, :, :, ::1] dxt,
                 floating[:, :, :, ::1] dWx, floating[:, :, :, ::1] dWh, floating[::1] db,
-                floating[::1] dh0, floating[::1] dc0):
-    """BPTT of a training convrnn_fwd (see convrnn.def); gates is overwritten."""
-    cdef nnc_convrnn_desc d = _convrnn_desc(cell, act, 1, 1, (xt.shape[0], xt.shape[1], xt.shape[2], xt.shape[3], xt.shape[4]), (Wh.shape[0], Wh.shape[1], Wh.shape[2], Wh.shape[3]))
+                floating[::1] dh0, floating[::1] dc0, const nnc_ssize[::1] lengths=None):
+    """BPTT of a training convrnn_fwd (see convrnn.def), with its lengths; gates is overwritten."""
+    cdef nnc_convrnn_desc d = _convrnn_desc(cell, act, 1, 1,
+                                            (xt.shape[0], xt.shape[1], xt.shape[2], xt.shape[3], xt.shape[4]),
+                                            (Wh.shape[0], Wh.shape[1], Wh.shape[2], Wh.shape[3]), lengths)
     cdef nnc_ssize G = 4 if cell == RNN_LSTM else 1
     cdef nnc_ssize ss = d.n * d.h * d.w * d.ch
     if (gates.shape[0] != d.t * G * ss or hist.shape[0] != (d.t + 1) * ss or dhs.shape[0] != d.t * ss

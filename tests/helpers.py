@@ -89,6 +89,21 @@ def assert_threads_bitwise(layer, x, dy=None, subsets=((1, 2),), forward_kwargs=
     return y1, dx1, g1
 
 
+def assert_bad_lengths(layer, x, name):
+    """layer.forward(x, lengths=...) on x with N = 3, T = 5 rejects lengths
+    of a wrong shape, a float dtype or out of [1, T], naming the layer."""
+    import pytest
+    with pytest.raises(ValueError, match=rf"{name}: expected lengths of shape \(3,\), got \(2,\)"):
+        layer.forward(x, lengths=[5, 5])
+    with pytest.raises(ValueError, match=rf"{name}: expected lengths of shape \(3,\), got \(3, 1\)"):
+        layer.forward(x, lengths=np.ones((3, 1), np.int64))
+    with pytest.raises(TypeError, match=rf"{name}: expected integer lengths of shape \(3,\), got dtype float64"):
+        layer.forward(x, lengths=[5.0, 5.0, 2.0])
+    for bad in (0, 6, -1):
+        with pytest.raises(ValueError, match=rf"{name}: expected lengths in \[1, 5\] \(the input's T\), got {bad}"):
+            layer.forward(x, training=True, lengths=[5, bad, 2])
+
+
 # -- rounding bounds of reductions --------------------------------------------
 
 UNIT = {np.float32: 2.0 ** -24, np.float64: 2.0 ** -53}   # unit roundoff u

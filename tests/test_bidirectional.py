@@ -145,8 +145,6 @@ def test_conv_recurrent_without_lengths(rng):
     y = bi.forward(x)
     np.testing.assert_array_equal(y, bi.forward_layer.forward(x) + bi.backward_layer.forward(x[:, ::-1])[:, ::-1])
     check_layer_grads(bi, x, rng, n_coords=6)
-    with pytest.raises(TypeError, match="Bidirectional: ConvLSTM2D does not take lengths"):
-        bi.forward(x, lengths=[4, 2])
 
 
 def test_config_save_load_and_params(tmp_path, rng):

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import nnc
-from helpers import assert_close, assert_threads_bitwise, check_layer_grads
+from helpers import assert_bad_lengths, assert_close, assert_threads_bitwise, check_layer_grads
 from test_rnn import CONFIGS, _big, cast_state, f64, is_lstm, make, make_state, reference, state_kwargs
 
 T = 7
@@ -250,15 +250,7 @@ def test_bad_lengths(cfg, rng):
     layer = make(cfg, 3, 4, np.float32, rng)
     name = CONFIGS[cfg][0]
     x = rng.standard_normal((3, 5, 3)).astype(np.float32)
-    with pytest.raises(ValueError, match=rf"{name}: expected lengths of shape \(3,\), got \(2,\)"):
-        layer.forward(x, lengths=[5, 5])
-    with pytest.raises(ValueError, match=rf"{name}: expected lengths of shape \(3,\), got \(3, 1\)"):
-        layer.forward(x, lengths=np.ones((3, 1), np.int64))
-    with pytest.raises(TypeError, match=rf"{name}: expected integer lengths of shape \(3,\), got dtype float64"):
-        layer.forward(x, lengths=[5.0, 5.0, 2.0])
-    for bad in (0, 6, -1):
-        with pytest.raises(ValueError, match=rf"{name}: expected lengths in \[1, 5\] \(the input's T\), got {bad}"):
-            layer.forward(x, training=True, lengths=[5, bad, 2])
+    assert_bad_lengths(layer, x, name)
 
 
 def test_the_kernel_rejects_unsorted_or_out_of_range_lengths(rng):

@@ -110,8 +110,6 @@ class Bidirectional(Layer):
         n, t = x.shape[:2]
         kw = {}
         if lengths is not None:
-            if not self.forward_layer._takes_lengths:
-                raise TypeError(f"Bidirectional: {self.forward_layer.name} does not take lengths")
             lengths = check_lengths(lengths, n, t, self.name)
             kw["lengths"] = lengths
         rev = _reversal(n, t, lengths)

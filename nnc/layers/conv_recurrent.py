@@ -2,11 +2,20 @@
 ConvLSTM2D (the recurrent layers with both matrix products replaced by
 "same", stride-1 cross-correlations).
 
+``forward(x, lengths=...)`` takes sequences of different lengths padded to
+T, as the recurrent layers do: an int array (N,), 1 <= length <= T.  Sample
+n runs steps t < lengths[n] only (each step's convolutions and cell pass
+cover only the samples still running); past them its state stays as it was
+and its outputs are zero, the last state (``return_sequences=False``,
+``state``) is the one of its last valid step, and backward takes no
+gradient from or into padded steps.
+
 Each forward and backward is one C call over the whole sequence
 (src_c/kernels/rnn/convrnn.h), working on time-major buffers: the input
-convolution of every timestep is one batched convolution, each step one
-recurrent convolution plus one fused cell pass, and the weight gradients are
-single convolutions over all timesteps.
+convolution of every timestep is one batched convolution (with lengths, one
+per step over the samples running it), each step one recurrent convolution
+plus one fused cell pass, and the weight gradients are single convolutions
+over all timesteps.
 """
 import math
 
@@ -16,12 +25,16 @@ from .. import _config, _core
 from .._validation import pair, pos_int, shape_str
 from .activations import act_id
 from .conv import conv2d_backward, conv2d_forward
-from .recurrent import _HIDDEN_ACTS, _OUTPUT_ACTS, _Recurrent
+from .recurrent import _HIDDEN_ACTS, _OUTPUT_ACTS, _Recurrent, _Rows, check_lengths
+
+
+def _flat(a):
+    """a flattened (a state for the kernel), or None."""
+    return None if a is None else a.reshape(-1)
 
 
 class _ConvRecurrent(_Recurrent):
     _gates = 1
-    _takes_lengths = False
 
     def __init__(self, in_channels, hidden_channels, kernel_size, return_sequences, stateful, dtype):
         super().__init__(in_channels, hidden_channels, return_sequences, stateful, dtype)
@@ -84,14 +97,25 @@ class _ConvRecurrent(_Recurrent):
         return h0, c0
 
     # -- kernels ------------------------------------------------------------
-    def _run(self, x, training, initial_state):
-        """Runs the sequence; returns the hidden states, time-major (T, N, H, W, Ch)
-        (only the last step when neither training nor return_sequences)."""
+    def _run(self, x, training, initial_state, lengths):
+        """Runs the sequence with its rows in kernel order (longest first, see
+        _Rows); sets state (caller's order) and, when training, the cache.
+        Returns (hs_t, last_h, rows, pad_t), kernel order: every step's h
+        time-major (T, N, H, W, Ch) (None when neither training nor
+        return_sequences), each row's state at its last step (N, H, W, Ch),
+        the _Rows order and the (T, N) mask of the padded steps (or None)."""
         N, T, H, W, C = x.shape
         ch, G, dt = self.hidden_channels, self._gates, self.dtype
         h0, c0 = self._initial(initial_state, self._state_shape(x.shape))
+        checked = None if lengths is None else check_lengths(lengths, N, T, self.name)
+        rows = _Rows(checked)
         Wx, Wh, b = self._weights()
-        xt = np.ascontiguousarray(x.transpose(1, 0, 2, 3, 4))
+        xt = np.ascontiguousarray(rows.sort(x).transpose(1, 0, 2, 3, 4))
+        pad_t = None if checked is None else np.arange(T)[:, None] >= rows.lengths
+        if training and pad_t is not None and pad_t.any():
+            # backward's weight gradients convolve every image: the padded ones are zeros
+            xt = xt.copy() if np.shares_memory(xt, x) else xt
+            xt[pad_t] = 0
         keep_h = bool(training or self.return_sequences)
         ss = N * H * W * ch
         gates = np.empty(T * G * ss, dt)
@@ -99,24 +123,23 @@ class _ConvRecurrent(_Recurrent):
         hist = np.empty(hslots * ss, dt)
         chist = np.empty(cslots * ss, dt) if self._has_cell_state else None
         _core.convrnn_fwd(self._cell, self._act(), int(training), int(keep_h), xt, Wx, Wh, b,
-                          None if h0 is None else h0.reshape(-1), None if c0 is None else c0.reshape(-1),
-                          gates, hist, chist)
+                          _flat(rows.sort(h0)), _flat(rows.sort(c0)), gates, hist, chist, rows.lengths)
         hist = hist.reshape(hslots, N, H, W, ch)
-        last = T if keep_h else T % 2
-        last_h = hist[last].copy()
+        steps, n = (np.full(N, T) if checked is None else rows.lengths), np.arange(N)
+        last_h = hist[steps if keep_h else steps % 2, n]   # each row's last slot (a copy)
         if self._has_cell_state:
             chist = chist.reshape(cslots, N, H, W, ch)
-            self.state = (last_h, chist[T if training else T % 2].copy())
+            self.state = (rows.unsort(last_h), rows.unsort(chist[steps if training else steps % 2, n]))
         else:
-            self.state = last_h
+            self.state = rows.unsort(last_h)
         if training:
-            self._cache = dict(x=x, xt=xt, hist=hist, chist=chist, gates=gates, consumed=False,
-                               initial=(h0, c0))
-        return hist[1:] if keep_h else hist[last][None]
+            self._cache = dict(x=x, lengths=checked, rows=rows, pad_t=pad_t, xt=xt, hist=hist, chist=chist,
+                               gates=gates, consumed=False, initial=(h0, c0))
+        return (hist[1:] if keep_h else None), last_h, rows, pad_t
 
     def _bptt(self, dhs_t):
-        """BPTT from dhs_t (T, N, H, W, Ch) time-major; fills grads and
-        grad_initial_state; returns dx (N, T, H, W, C)."""
+        """BPTT from dhs_t (T, N, H, W, Ch), time-major in kernel order; fills
+        grads and grad_initial_state; returns dx (N, T, H, W, C)."""
         c = self._cache
         xt = c["xt"]
         Wx, Wh, _ = self._weights()
@@ -131,25 +154,53 @@ class _ConvRecurrent(_Recurrent):
             zeros = np.zeros(shape, self.dtype)
             h0, c0 = c["initial"]
             h0 = zeros if h0 is None else h0
-            self._run(c["x"], True, (h0, zeros if c0 is None else c0) if self._has_cell_state else h0)
+            self._run(c["x"], True, (h0, zeros if c0 is None else c0) if self._has_cell_state else h0,
+                      c["lengths"])
             c = self._cache = {**c, **self._cache}   # keeps the output projection's entries
-        gates = c["gates"]
+        gates, rows = c["gates"], c["rows"]
         c["consumed"] = True
         _core.convrnn_bwd(self._cell, self._act(), xt, Wx, Wh, c["hist"].reshape(-1),
                           None if c["chist"] is None else c["chist"].reshape(-1), gates,
                           np.ascontiguousarray(dhs_t).reshape(-1), dxt, self.grads[kx], self.grads[kh_],
-                          self.grads[kb], dh0.reshape(-1), None if dc0 is None else dc0.reshape(-1))
+                          self.grads[kb], dh0.reshape(-1), None if dc0 is None else dc0.reshape(-1),
+                          rows.lengths)
+        dh0, dc0 = rows.unsort(dh0), rows.unsort(dc0)
         self.grad_initial_state = (dh0, dc0) if self._has_cell_state else dh0
-        return np.ascontiguousarray(dxt.transpose(1, 0, 2, 3, 4))
+        return np.ascontiguousarray(rows.unsort(dxt.transpose(1, 0, 2, 3, 4)))
 
-    def _hidden_grad(self, grad_y, width, N, T, H, W):
-        """grad_y -> time-major gradient w.r.t. every step's output (T, N, H, W, width)."""
+    def _output(self, out_t, rows):
+        """The layer's output (caller's order) from the time-major outputs
+        out_t (kernel order): every step's, or (without return_sequences)
+        out_t[0], each row's output at its last step."""
+        if not self.return_sequences:
+            return rows.unsort(out_t[0]).copy()
+        return np.ascontiguousarray(rows.unsort(out_t.transpose(1, 0, 2, 3, 4)))
+
+    def _out_grad(self, grad_y, width):
+        """grad_y as the gradient w.r.t. the outputs as _output took them,
+        time-major in kernel order: (T, N, H, W, width), zero past the
+        lengths (nothing flows from padded outputs), or without
+        return_sequences (1, N, H, W, width)."""
+        c = self._cache
+        N, T, H, W, _ = c["x"].shape
+        rows = c["rows"]
+        if not self.return_sequences:
+            return rows.sort(self._grad_input(grad_y, (N, H, W, width)))[None]
+        g = np.array(rows.sort(self._grad_input(grad_y, (N, T, H, W, width))).transpose(1, 0, 2, 3, 4), order="C")
+        if c["pad_t"] is not None:
+            g[c["pad_t"]] = 0
+        return g
+
+    def _hidden_grad(self, dh):
+        """The gradient w.r.t. every step's h (T, N, H, W, Ch) from dh, that
+        w.r.t. the states _output took (every step, or each row's last)."""
         if self.return_sequences:
-            g = self._grad_input(grad_y, (N, T, H, W, width))
-            return np.ascontiguousarray(g.transpose(1, 0, 2, 3, 4))
-        g = self._grad_input(grad_y, (N, H, W, width))
-        full = np.zeros((T, N, H, W, width), self.dtype)
-        full[-1] = g
+            return dh
+        c = self._cache
+        N, T = c["x"].shape[:2]
+        rows = c["rows"]
+        full = np.zeros((T,) + dh.shape[1:], self.dtype)
+        full[(np.full(N, T) if rows.lengths is None else rows.lengths) - 1, np.arange(N)] = dh[0]
         return full
 
 
@@ -175,6 +226,14 @@ class ConvRNN2D(_ConvRecurrent):
     Input ``(N, T, H, W, in_channels)``; output ``(N, T, H, W, Co)`` with
     ``Co = out_channels or hidden_channels`` (``(N, H, W, Co)`` without
     ``return_sequences``).  State ``(N, H, W, hidden_channels)``.
+    ``forward(x, initial_state=h0)`` with h0 ``(N, H, W, hidden_channels)``;
+    ``forward(x, lengths=l)`` with ``l`` integers ``(N,)`` in ``[1, T]`` for
+    padded sequences of different lengths: sample n runs steps ``t < l[n]``
+    only (the padded steps are skipped), its outputs past them are zero
+    (with ``out_channels`` too), its last state (``return_sequences=False``,
+    ``state``) is the one of step ``l[n] - 1``, and backward takes no
+    gradient from or into padded steps.  The samples need not be sorted by
+    length.
 
     Attributes
     ----------
@@ -222,35 +281,34 @@ class ConvRNN2D(_ConvRecurrent):
         S, N, H, W, ch = hs_t.shape
         y, geo = conv2d_forward(hs_t.reshape(S * N, H, W, ch), self._param("W_hy"), self._param("b_y"),
                                 padding="same", activation=self.output_activation, where=self.name)
-        return y.reshape(S, N, H, W, -1), geo
+        return y.reshape(S, N, H, W, self.out_channels), geo
 
-    def _forward(self, x, training, initial_state=None):
+    def _forward(self, x, training, initial_state=None, lengths=None):
         x = self._check_x(x)
-        hs_t = self._run(x, training, initial_state)
-        out_t = hs_t
+        hs_t, last_h, rows, pad_t = self._run(x, training, initial_state, lengths)
+        out_t = hs_t if self.return_sequences else last_h[None]
         if self.out_channels is not None:
-            out_t, geo = self._project(hs_t)
+            h_t = out_t
+            out_t, geo = self._project(h_t)
+            if self.return_sequences and pad_t is not None:
+                out_t[pad_t] = 0   # outputs past a row's length are zero, as its states
             if training:
-                self._cache.update(y_t=out_t, geo=geo)
-        if not self.return_sequences:
-            return out_t[-1].copy()
-        return np.ascontiguousarray(out_t.transpose(1, 0, 2, 3, 4))
+                self._cache.update(y_t=out_t, geo=geo, h_t=h_t)
+        return self._output(out_t, rows)
 
     def _backward(self, grad_y, input_grad):
         c = self._cache
-        N, T, H, W, _ = c["x"].shape
-        ch = self.hidden_channels
         if self.out_channels is None:
-            return self._bptt(self._hidden_grad(grad_y, ch, N, T, H, W))
-        co = self.out_channels
-        dy = self._hidden_grad(grad_y, co, N, T, H, W).reshape(-1, co)
+            return self._bptt(self._hidden_grad(self._out_grad(grad_y, self.hidden_channels)))
+        co, ch = self.out_channels, self.hidden_channels
+        dy = self._out_grad(grad_y, co)
+        S, N, H, W, _ = dy.shape
         y = c["y_t"].reshape(-1, co)
         dz = np.empty_like(y)
-        _core.act_bwd(dz, dy, y, self._oact)
-        hs = c["hist"][1:].reshape(T * N, H, W, ch)
-        dh, _, _ = conv2d_backward(c["geo"], hs, self._param("W_hy"), dz.reshape(T * N, H, W, co),
-                                   dW=self.grads["W_hy"], db=self.grads["b_y"])
-        return self._bptt(dh.reshape(T, N, H, W, ch))
+        _core.act_bwd(dz, dy.reshape(-1, co), y, self._oact)
+        dh, _, _ = conv2d_backward(c["geo"], c["h_t"].reshape(S * N, H, W, ch), self._param("W_hy"),
+                                   dz.reshape(S * N, H, W, co), dW=self.grads["W_hy"], db=self.grads["b_y"])
+        return self._bptt(self._hidden_grad(dh.reshape(S, N, H, W, ch)))
 
 
 class ConvLSTM2D(_ConvRecurrent):
@@ -276,7 +334,11 @@ class ConvLSTM2D(_ConvRecurrent):
     -----
     Input ``(N, T, H, W, in_channels)``; output ``(N, T, H, W, hidden_channels)``
     (or ``(N, H, W, hidden_channels)`` without ``return_sequences``).  State
-    ``(h, C)``, each ``(N, H, W, hidden_channels)``.
+    ``(h, C)``, each ``(N, H, W, hidden_channels)``;
+    ``forward(x, initial_state=(h0, C0))`` takes such a pair.
+    ``forward(x, lengths=l)``: padded sequences of lengths ``l (N,)``, integers
+    in ``[1, T]`` (see :class:`ConvRNN2D`): past its length a sample's ``(h, C)``
+    stays as it was and its outputs are zero.
 
     Attributes
     ----------
@@ -308,13 +370,10 @@ class ConvLSTM2D(_ConvRecurrent):
         """Bytes a training forward keeps per timestep for (n, h, w) images."""
         return (6 * self.hidden_channels + self.in_channels) * n * h * w * np.dtype(self.dtype).itemsize
 
-    def _forward(self, x, training, initial_state=None):
+    def _forward(self, x, training, initial_state=None, lengths=None):
         x = self._check_x(x)
-        hs_t = self._run(x, training, initial_state)
-        if not self.return_sequences:
-            return hs_t[-1].copy()
-        return np.ascontiguousarray(hs_t.transpose(1, 0, 2, 3, 4))
+        hs_t, last_h, rows, _ = self._run(x, training, initial_state, lengths)
+        return self._output(hs_t if self.return_sequences else last_h[None], rows)
 
     def _backward(self, grad_y, input_grad):
-        N, T, H, W, _ = self._cache["x"].shape
-        return self._bptt(self._hidden_grad(grad_y, self.hidden_channels, N, T, H, W))
+        return self._bptt(self._hidden_grad(self._out_grad(grad_y, self.hidden_channels)))

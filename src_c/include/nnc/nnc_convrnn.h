@@ -13,6 +13,9 @@ typedef struct {
     int training;      // keep activated gates and every C_t for backward
     int keep_h;        // keep every h_t (hist has t+1 slots), else 2 slots
     nnc_ssize n, t, h, w, cin, ch, kh, kw;
+    // Steps of each image sequence (n), non-increasing, each in [1, t];
+    // NULL: t for every one.  Steps past a length are skipped (see ops/convrnn.def).
+    const nnc_ssize *lengths;
 } nnc_convrnn_desc;
 
 #endif

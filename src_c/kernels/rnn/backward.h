@@ -85,7 +85,7 @@ static int NNC_FN(rnn_bwd_rows)(const NNC_FN(rnn_ctx) *cx, nnc_ssize r0, nnc_ssi
     if (d->cell == NNC_RNN_LSTM) memset(dc, 0, sizeof(NNC_T) * (size_t)rows * (size_t)H);
     if (d->lengths) memset(dh, 0, sizeof(NNC_T) * (size_t)rows * (size_t)H);
     for (nnc_ssize t = T - 1; t >= 0 && !failed; --t) {
-        const nnc_ssize active = NNC_FN(rnn_active_end)(d, r0, r1, t) - r0;  // rows r0.. that ran step t
+        const nnc_ssize active = NNC_FN(lengths_active_end)(d->lengths, r0, r1, t) - r0;  // rows r0.. that ran step t
         if (active == 0) continue;
         const NNC_T *hp = t ? hs + (r0 * T + t - 1) * H : (h0 ? h0 + r0 * H : NULL);
         const nnc_ssize ldhp = t ? ldh : H;
@@ -153,7 +153,7 @@ static int NNC_FN(rnn_bwd)(const nnc_rnn_desc *d, const NNC_T *x, const NNC_T *W
     const nnc_ssize N = d->n, T = d->t, F = d->f, H = d->h, G = NNC_FN(rnn_gates)(d), GH = G * H;
     const int ra = d->cell == NNC_RNN_GRU && d->reset_after;
     if (NNC_FN(rnn_bwd_workspace_size)(d) < 0) return NNC_EOVERFLOW;
-    if (!NNC_FN(rnn_lengths_ok)(d)) return NNC_EINVAL;
+    if (!NNC_FN(lengths_ok)(d->lengths, d->n, d->t)) return NNC_EINVAL;
     if (H <= 0) return NNC_OK;
     const nnc_ssize NT = N * T;
     nnc_ssize counts[RNN_BWD_PIECES];
@@ -171,7 +171,7 @@ static int NNC_FN(rnn_bwd)(const nnc_rnn_desc *d, const NNC_T *x, const NNC_T *W
     nnc_ssize M = NT;  // rows of the weight gradients: every step, or the steps that ran
     if (start) {
         start[0] = 0;
-        for (nnc_ssize t = 0; t < T; ++t) start[t + 1] = start[t] + NNC_FN(rnn_active_end)(d, 0, N, t);
+        for (nnc_ssize t = 0; t < T; ++t) start[t + 1] = start[t] + NNC_FN(lengths_active_end)(d->lengths, 0, N, t);
         M = start[T];
     }
     const NNC_T *xr = start ? w.xp : x, *auxr = start ? w.auxp : aux;

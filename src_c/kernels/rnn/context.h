@@ -31,23 +31,24 @@ static int NNC_FN(rnn_phases)(const nnc_rnn_desc *d)
     return d->cell == NNC_RNN_GRU && !d->reset_after ? 2 : 1;
 }
 
-// 1 if d->lengths is NULL or non-increasing with every length in [1, t].
-static int NNC_FN(rnn_lengths_ok)(const nnc_rnn_desc *d)
+// 1 if lengths is NULL or its n entries are non-increasing, each in [1, t]
+// (the lengths of the recurrent and the conv-recurrent kernels).
+static int NNC_FN(lengths_ok)(const nnc_ssize *lengths, nnc_ssize n, nnc_ssize t)
 {
-    if (!d->lengths) return 1;
-    for (nnc_ssize r = 0; r < d->n; ++r)
-        if (d->lengths[r] < 1 || d->lengths[r] > d->t || (r && d->lengths[r] > d->lengths[r - 1])) return 0;
+    if (!lengths) return 1;
+    for (nnc_ssize r = 0; r < n; ++r)
+        if (lengths[r] < 1 || lengths[r] > t || (r && lengths[r] > lengths[r - 1])) return 0;
     return 1;
 }
 
 // The end of the rows of [r0, r1) that run step t: with lengths (non-
 // increasing) they are a prefix, found by bisection; else r1.
-static nnc_ssize NNC_FN(rnn_active_end)(const nnc_rnn_desc *d, nnc_ssize r0, nnc_ssize r1, nnc_ssize t)
+static nnc_ssize NNC_FN(lengths_active_end)(const nnc_ssize *lengths, nnc_ssize r0, nnc_ssize r1, nnc_ssize t)
 {
-    if (!d->lengths) return r1;
+    if (!lengths) return r1;
     while (r0 < r1) {
         const nnc_ssize mid = r0 + (r1 - r0) / 2;
-        if (d->lengths[mid] > t) r0 = mid + 1;
+        if (lengths[mid] > t) r0 = mid + 1;
         else r1 = mid;
     }
     return r0;

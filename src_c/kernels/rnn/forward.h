@@ -196,7 +196,7 @@ static int NNC_FN(rnn_fwd_rows)(const NNC_FN(rnn_ctx) *cx, int team, const NNC_T
         for (int b = 0; b < team; ++b) {
             const nnc_ssize r0 = NNC_FN(rnn_block_start)(d, team, b), r1 = NNC_FN(rnn_block_start)(d, team, b + 1);
             for (nnc_ssize t = 0; t < T; ++t) {
-                const nnc_ssize re = NNC_FN(rnn_active_end)(d, r0, r1, t);  // rows [r0, re) run step t
+                const nnc_ssize re = NNC_FN(lengths_active_end)(d->lengths, r0, r1, t);  // rows [r0, re) run step t
                 if (re <= r0) break;
                 NNC_FN(gemm_args) g = {0, re - r0, GH, F, 1, 0, cx->x + (r0 * T + t) * F, T * F, 0, NULL, 0,
                                        wx_packed, cx->a + (r0 * T + t) * GH, T * GH, cx->bias, NNC_ACT_LINEAR};
@@ -272,8 +272,8 @@ static void NNC_FN(rnn_fwd_split)(const NNC_FN(rnn_ctx) *cx, nnc_claim_board *bo
                                         NNC_MIN(H, slices * (c + 1) / blocks * slice_width), failed);
             else
                 NNC_FN(rnn_fwd_piece)(cx, step_phase / phases, (int)(step_phase % phases), 0,
-                                      NNC_FN(rnn_active_end)(d, 0, d->n, step_phase / phases), c * slice_width,
-                                      NNC_MIN(H, (c + 1) * slice_width), failed);
+                                      NNC_FN(lengths_active_end)(d->lengths, 0, d->n, step_phase / phases),
+                                      c * slice_width, NNC_MIN(H, (c + 1) * slice_width), failed);
             nnc_claim_done(s);
         }
         if (!nnc_claim_wait(board, s, n, me, stall_ns)) return;
@@ -331,7 +331,7 @@ static int NNC_FN(rnn_fwd)(const nnc_rnn_desc *d, const NNC_T *x, const NNC_T *W
 {
     const nnc_ssize N = d->n, T = d->t, F = d->f, H = d->h, G = NNC_FN(rnn_gates)(d), GH = G * H;
     nnc_ssize rows, product;
-    if (!NNC_FN(rnn_lengths_ok)(d)) return NNC_EINVAL;
+    if (!NNC_FN(lengths_ok)(d->lengths, d->n, d->t)) return NNC_EINVAL;
     if (N <= 0 || T <= 0 || H <= 0) return NNC_OK;
     if (!nnc_mul_ok(N, T, &rows) || !nnc_mul_ok(rows, GH, &product) || !nnc_mul_ok(rows, F, &product) ||
         NNC_FN(rnn_fwd_workspace_size)(d) < 0)

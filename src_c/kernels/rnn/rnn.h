@@ -43,7 +43,7 @@
 // n*t rows.
 //
 // Lengths (d->lengths, rows sorted longest first by the layer): the rows that
-// run step t are a prefix of the batch (rnn_active_end), so every schedule
+// run step t are a prefix of the batch (lengths_active_end), so every schedule
 // runs each step on that prefix of its rows only, batch blocks are cut to
 // equal shares of the steps to run (rnn_block_start), and the backward keeps
 // its per-step rows packed step after step, so its final GEMMs cover the
