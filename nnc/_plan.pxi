@@ -39,6 +39,7 @@ cdef class Plan:
     cdef readonly object dtype
     cdef cnp.npy_intp *out_dims
     cdef int typenum
+    cdef size_t out_bytes
     cdef bint busy
 
     def __cinit__(self):
@@ -70,6 +71,7 @@ cdef class Plan:
         if self.n == 0 or not y.flags.c_contiguous or (yp < self.in_hi and xp < self.out_hi):
             return False
         self.out_shape, self.dtype, self.typenum = y.shape, y.dtype, cnp.PyArray_TYPE(<cnp.ndarray>y)
+        self.out_bytes = y.nbytes
         free(self.out_dims)
         self.out_dims = <cnp.npy_intp *>malloc(sizeof(cnp.npy_intp) * (y.ndim + 1))
         if self.out_dims == NULL:
@@ -88,16 +90,22 @@ cdef class Plan:
         return True
 
     def run(self, x):
-        """The recorded forward on x (same shape and dtype as recorded,
-        C-contiguous; the caller checks); None while another thread runs it.
-        The busy flag is taken and released under the GIL."""
-        if self.busy:
+        """The recorded forward on x (the recorded shape; the caller checks
+        it); None when x is not a C-contiguous array of the recorded dtype,
+        or while another thread runs this plan (the busy flag is taken and
+        released under the GIL).  An output of 64 KiB or more comes from
+        the memory cache, as a layer's would."""
+        cdef cnp.ndarray xa = <cnp.ndarray?>x
+        if self.busy or cnp.PyArray_TYPE(xa) != self.typenum or not cnp.PyArray_IS_C_CONTIGUOUS(xa):
             return None
         self.busy = True
         try:
-            out = cnp.PyArray_EMPTY(len(self.out_shape), self.out_dims, self.typenum, 0)
-            self._replay(<const char *>cnp.PyArray_DATA(<cnp.ndarray>x),
-                         <char *>cnp.PyArray_DATA(<cnp.ndarray>out))
+            if self.out_bytes >= 65536:
+                with memcache():
+                    out = cnp.PyArray_EMPTY(len(self.out_shape), self.out_dims, self.typenum, 0)
+            else:
+                out = cnp.PyArray_EMPTY(len(self.out_shape), self.out_dims, self.typenum, 0)
+            self._replay(<const char *>cnp.PyArray_DATA(xa), <char *>cnp.PyArray_DATA(<cnp.ndarray>out))
             return out
         finally:
             self.busy = False
@@ -115,6 +123,23 @@ cdef class Plan:
                 if st != NNC_OK:
                     break
         return _ck(st)
+
+
+def plan_current(list leaves, list planned, list triples):
+    """True while a plan entry still holds: ``leaves`` are the very layers
+    ``planned`` lists, and each ``(leaf, key, array)`` of ``triples`` is
+    still that leaf's ``params[key]`` (a model's check before each replay)."""
+    cdef Py_ssize_t i, n = len(leaves)
+    if n != len(planned):
+        return False
+    for i in range(n):
+        if leaves[i] is not planned[i]:
+            return False
+    for leaf, key, arr in triples:
+        params = leaf.params
+        if type(params) is not dict or (<dict>params).get(key) is not arr:
+            return False
+    return True
 
 
 cdef Plan _rec_plan = None           # the plan being recorded, or None
