@@ -4,7 +4,6 @@ Subclasses implement ``_forward`` and ``_backward`` and call one kernel
 each.  Both run with nnc's memory cache as NumPy's data allocator
 (``_core.memcache``), so the arrays they allocate reuse resident pages from
 one call to the next."""
-import contextlib
 import threading
 
 import numpy as np
@@ -12,6 +11,25 @@ import numpy as np
 from .. import _core
 from .._validation import as_input, dtype_name, layer_dtype, shape_str
 from .registry import register
+
+
+class _TrainingLock:
+    """``with``: holds a layer's training lock, or raises RuntimeError
+    naming the layer when another thread holds it (a plain class: a
+    generator-based context manager costs a microsecond per call)."""
+
+    __slots__ = ("layer", "what")
+
+    def __init__(self, layer, what):
+        self.layer, self.what = layer, what
+
+    def __enter__(self):
+        if not self.layer._lock.acquire(False):
+            raise RuntimeError(f"{self.layer.name}.{self.what}: another thread is training this layer")
+
+    def __exit__(self, *exc):
+        self.layer._lock.release()
+        return False
 
 
 class Layer:
@@ -174,15 +192,9 @@ class Layer:
         return f"{self.name}({cfg})"
 
     # -- helpers for subclasses ----------------------------------------
-    @contextlib.contextmanager
     def _training_lock(self, what):
         """Training forward/backward hold the layer; a second thread gets RuntimeError."""
-        if not self._lock.acquire(blocking=False):
-            raise RuntimeError(f"{self.name}.{what}: another thread is training this layer")
-        try:
-            yield
-        finally:
-            self._lock.release()
+        return _TrainingLock(self, what)
 
     def _per_shape(self, shape, make):
         """make(shape), computed once per input shape (e.g. a conv geometry);

@@ -90,7 +90,9 @@ class Dense(Layer):
 
     def _backward(self, grad_y, input_grad):
         x2, y, out_shape = self._cache
-        g = self._grad_input(grad_y, out_shape).reshape(y.shape)
+        g = self._grad_input(grad_y, out_shape)
+        if g.ndim != 2:
+            g = g.reshape(y.shape)
         if self._act != 0:
             dz = np.empty_like(y)
             _core.act_bwd(dz, g, y, self._act)
@@ -103,7 +105,7 @@ class Dense(Layer):
             return None
         dx = np.empty_like(x2)
         _core.gemm(0, 0, dz, self._param("W"), dx)
-        return dx.reshape(out_shape[:-1] + (self.in_features,))
+        return dx if len(out_shape) == 2 else dx.reshape(out_shape[:-1] + (self.in_features,))
 
     def __repr__(self):
         return f"Dense({self.in_features} -> {self.out_features}, activation={self.activation!r})"
