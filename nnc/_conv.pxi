@@ -7,10 +7,6 @@
 # starting at the given offset (pixel stride = the buffer's last dimension),
 # so DenseBlock can work in place on its concatenation buffers.
 
-cdef inline tuple _shape4(const Py_ssize_t *shape):
-    return (shape[0], shape[1], shape[2], shape[3])
-
-
 cdef int _conv_desc(nnc_conv_desc *p, object geo, tuple xshape, nnc_ssize xoff, tuple yshape,
                     nnc_ssize yoff, tuple wshape) except -1:
     """Fills p from geo and checks every buffer against it (memory safety:
@@ -29,53 +25,90 @@ cdef int _conv_desc(nnc_conv_desc *p, object geo, tuple xshape, nnc_ssize xoff, 
     return 0
 
 
-def conv_fwd(object geo, const floating[:, :, :, ::1] x, nnc_ssize x_off, const floating[:, :, :, ::1] W,
-             const floating[::1] bias, int act, floating[:, :, :, ::1] y, nnc_ssize y_off,
-             const floating[:, :, :, ::1] res=None):
+cdef int _conv_fwd_run(floating tag, const nnc_conv_desc *p, const char *x, const char *W, const char *b, int act,
+                       const char *res, char *y, tuple refs) except -1:
+    if _recording():
+        _rec_conv(p, x, W, b, act, res, y, floating is double, refs)
+    with nogil:
+        _ck(op_conv_fwd(p, <const floating *>x, <const floating *>W, <const floating *>b, act,
+                        <const floating *>res, <floating *>y))
+    return 0
+
+
+def conv_fwd(object geo, x, nnc_ssize x_off, W, bias, int act, y, nnc_ssize y_off, res=None):
     """y[..., y_off:y_off+K] = act(conv(x[..., x_off:x_off+C], W) + bias) (+ res[..., y_off:y_off+K]
-    when res, an array of y's shape, is given: a residual block's skip input)."""
+    when res, an array of y's shape, is given: a residual block's skip input).  x, W, y, res: C-contiguous
+    4-D ndarrays of one float dtype; bias (K,) or None."""
+    cdef int f64 = _f64_of(y, "y")
+    cdef nnc_ssize sz = 8 if f64 else 4
+    cdef char *yp = _carray(y, f64, 4, "y", True)
+    cdef char *xp = _carray(x, f64, 4, "x")
+    cdef char *wp = _carray(W, f64, 4, "W")
     cdef nnc_conv_desc p
-    _conv_desc(&p, geo, _shape4(x.shape), x_off, _shape4(y.shape), y_off, _shape4(W.shape))
-    if bias is not None and bias.shape[0] != p.k:
-        raise ValueError(f"conv: bias of {bias.shape[0]} elements for {p.k} channels")
-    cdef const floating *bp = _ptr_or_null(bias)
-    cdef const floating *rp = NULL
+    _conv_desc(&p, geo, x.shape, x_off, y.shape, y_off, W.shape)
+    cdef char *bp = _bias(bias, f64, p.k)
+    cdef char *rp = NULL
     if res is not None:
-        if (res.shape[0] != y.shape[0] or res.shape[1] != y.shape[1] or res.shape[2] != y.shape[2]
-                or res.shape[3] != y.shape[3]):
-            raise ValueError(f"conv: a residual of shape {_shape4(res.shape)} "
-                             f"for an output buffer {_shape4(y.shape)}")
-        if p.n:
-            rp = &res[0, 0, 0, y_off]
+        rp = _carray(res, f64, 4, "res")
+        if res.shape != y.shape:
+            raise ValueError(f"conv: a residual of shape {res.shape} for an output buffer {y.shape}")
+        rp += y_off * sz
     if p.n == 0:
         return
-    if _recording():
-        _rec_conv(&p, &x[0, 0, 0, x_off], &W[0, 0, 0, 0], bp, act, rp, &y[0, 0, 0, y_off], floating is double,
-                  (x, W, bias, res, y))
+    if f64:
+        _conv_fwd_run(<double>0, &p, xp + x_off * sz, wp, bp, act, rp, yp + y_off * sz, (x, W, bias, res, y))
+    else:
+        _conv_fwd_run(<float>0, &p, xp + x_off * sz, wp, bp, act, rp, yp + y_off * sz, (x, W, bias, res, y))
+
+
+cdef int _conv_bwd_data_run(floating tag, const nnc_conv_desc *p, const char *dz, const char *W, char *dx,
+                            bint accumulate) except -1:
     with nogil:
-        _ck(op_conv_fwd(&p, &x[0, 0, 0, x_off], &W[0, 0, 0, 0], bp, act, rp, &y[0, 0, 0, y_off]))
+        _ck(op_conv_bwd_data(p, <const floating *>dz, <const floating *>W, <floating *>dx, accumulate))
+    return 0
 
 
-def conv_bwd_data(object geo, const floating[:, :, :, ::1] dz, nnc_ssize dz_off, const floating[:, :, :, ::1] W,
-                  floating[:, :, :, ::1] dx, nnc_ssize dx_off, bint accumulate=False):
+def conv_bwd_data(object geo, dz, nnc_ssize dz_off, W, dx, nnc_ssize dx_off, bint accumulate=False):
     """dx[..., dx_off:dx_off+C] = conv_transpose(dz[..., dz_off:dz_off+K], W), overwritten
     (or added to it with accumulate)."""
+    cdef int f64 = _f64_of(dx, "dx")
+    cdef nnc_ssize sz = 8 if f64 else 4
+    cdef char *dxp = _carray(dx, f64, 4, "dx", True)
+    cdef char *dzp = _carray(dz, f64, 4, "dz")
+    cdef char *wp = _carray(W, f64, 4, "W")
     cdef nnc_conv_desc p
-    _conv_desc(&p, geo, _shape4(dx.shape), dx_off, _shape4(dz.shape), dz_off, _shape4(W.shape))
+    _conv_desc(&p, geo, dx.shape, dx_off, dz.shape, dz_off, W.shape)
     if p.n == 0:
         return
+    if f64:
+        _conv_bwd_data_run(<double>0, &p, dzp + dz_off * sz, wp, dxp + dx_off * sz, accumulate)
+    else:
+        _conv_bwd_data_run(<float>0, &p, dzp + dz_off * sz, wp, dxp + dx_off * sz, accumulate)
+
+
+cdef int _conv_bwd_filter_run(floating tag, const nnc_conv_desc *p, const char *x, const char *dz, char *dW,
+                              char *db) except -1:
     with nogil:
-        _ck(op_conv_bwd_data(&p, &dz[0, 0, 0, dz_off], &W[0, 0, 0, 0], &dx[0, 0, 0, dx_off], accumulate))
+        _ck(op_conv_bwd_filter(p, <const floating *>x if p.n else NULL, <const floating *>dz if p.n else NULL,
+                               <floating *>dW, <floating *>db))
+    return 0
 
 
-def conv_bwd_filter(object geo, const floating[:, :, :, ::1] x, nnc_ssize x_off, const floating[:, :, :, ::1] dz,
-                    nnc_ssize dz_off, floating[:, :, :, ::1] dW, floating[::1] db):
+def conv_bwd_filter(object geo, x, nnc_ssize x_off, dz, nnc_ssize dz_off, dW, db):
     """dW = sum x (x) dz over pixels; db = column sums of dz (skipped if None).  Overwritten."""
+    cdef int f64 = _f64_of(dW, "dW")
+    cdef nnc_ssize sz = 8 if f64 else 4
+    cdef char *dwp = _carray(dW, f64, 4, "dW", True)
+    cdef char *xp = _carray(x, f64, 4, "x")
+    cdef char *dzp = _carray(dz, f64, 4, "dz")
     cdef nnc_conv_desc p
-    _conv_desc(&p, geo, _shape4(x.shape), x_off, _shape4(dz.shape), dz_off, _shape4(dW.shape))
-    if db is not None and db.shape[0] != p.k:
-        raise ValueError(f"conv: db of {db.shape[0]} elements for {p.k} channels")
-    cdef floating *dbp = NULL if db is None else &db[0]
-    with nogil:
-        _ck(op_conv_bwd_filter(&p, &x[0, 0, 0, x_off] if p.n else NULL, &dz[0, 0, 0, dz_off] if p.n else NULL,
-                               &dW[0, 0, 0, 0], dbp))
+    _conv_desc(&p, geo, x.shape, x_off, dz.shape, dz_off, dW.shape)
+    cdef char *dbp = NULL
+    if db is not None:
+        dbp = _carray(db, f64, 1, "db", True)
+        if _dim(db, 0) != p.k:
+            raise ValueError(f"conv: db of {_dim(db, 0)} elements for {p.k} channels")
+    if f64:
+        _conv_bwd_filter_run(<double>0, &p, xp + x_off * sz, dzp + dz_off * sz, dwp, dbp)
+    else:
+        _conv_bwd_filter_run(<float>0, &p, xp + x_off * sz, dzp + dz_off * sz, dwp, dbp)
