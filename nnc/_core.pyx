@@ -1,11 +1,16 @@
 # cython: freethreading_compatible = False
 """Cython bindings of the nnc C core.
 
-Design note: every wrapper is thin.  It takes typed memoryviews (the Python
-layer has already validated shapes and dtypes and made arrays C-contiguous),
-picks the float32 or float64 entry point through the fused type, releases the
-GIL around the C call and turns the C status into a Python exception.  There
-are no numeric loops here.  One .pxi per kernel family is included below.
+Design note: every wrapper is thin.  It checks what the C core relies on
+(dtype, shapes, layout; the Python layer has already given user-facing
+messages), picks the float32 or float64 entry point through a fused type,
+releases the GIL around the C call and turns the C status into a Python
+exception.  The wrappers of the calls that run per layer and per step of a
+small model (GEMMs, activations, convolutions) read ndarrays through the
+NumPy C API (_args.pxi): a fused def function's signature matching and
+memoryview acquisition cost most of a microsecond per call.  The others
+take typed memoryviews.  There are no numeric loops here.  One .pxi per
+kernel family is included below.
 """
 from cython cimport floating
 from libc.stdint cimport int64_t, uint64_t
