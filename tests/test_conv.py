@@ -300,6 +300,19 @@ def test_binding_rejects_mismatched_buffers():
         _core.conv_fwd(geo, x, 1, W, None, 0, np.zeros((1, 5, 5, 4)), 0)   # channel slice past the end
     with pytest.raises(ValueError):
         _core.conv_fwd(geo, x, 0, W, None, 0, np.zeros((1, 4, 5, 4)), 0)   # wrong output size
+    y = np.zeros((1, 5, 5, 4))
+    bad = [lambda: _core.conv_fwd(geo, x, 0, W, np.zeros(3), 0, y, 0),                  # bias size
+           lambda: _core.conv_fwd(geo, x, 0, W, None, 0, y, 0, np.zeros((1, 5, 5, 3))),  # residual shape
+           lambda: _core.conv_fwd(geo, x.astype(np.float32), 0, W, None, 0, y, 0),     # dtypes differ
+           lambda: _core.conv_fwd(geo, np.zeros((1, 5, 5, 4))[..., ::2], 0, W, None, 0, y, 0),  # strided
+           lambda: _core.conv_fwd(geo, x, 0, W[:, :, :, :2], None, 0, y, 0),           # weight shape
+           lambda: _core.conv_bwd_data(geo, y, 0, W, np.zeros((1, 5, 5, 1)), 0),       # dx channels
+           lambda: _core.conv_bwd_filter(geo, x, 0, y, 0, np.zeros((3, 3, 2, 4)), np.zeros(5)),  # db size
+           lambda: _core.conv_bwd_filter(geo, x, 0, y, 0, np.zeros((3, 3, 2, 3)), None)]  # dW shape
+    for i, call in enumerate(bad):
+        with pytest.raises((TypeError, ValueError)):
+            call()
+            pytest.fail(f"bad call {i}: no exception")
 
 
 # -- bad input ---------------------------------------------------------------

@@ -250,3 +250,60 @@ def test_nt_threads_and_row_subsets_bitwise(dtype, isa, rng):
     np.testing.assert_array_equal(one, two)
     for lo, hi in [(0, 1), (1, 4), (5, 70), (64, 129), (299, 300)]:
         np.testing.assert_array_equal(run_nt(A[lo:hi], B, C[lo:hi], bias=b, act=3), one[lo:hi])
+
+
+def test_nt_row_groups_and_partitions_bitwise(dtype, isa, rng):
+    """Every row of a dot-product product is the same bits whatever group of
+    1-4 rows it falls in (m = 1..9), and whatever the work items are (the
+    column chunks and row blocks change with m, n and the thread count)."""
+    for n, k in [(789, 50), (216, 37), (7, 70), (130, 5)]:
+        A, B, C, b = operands(rng, dtype, 0, 1, 9, n, k, bias=True)
+        rows = [run_nt(A[i:i + 1], B, C[i:i + 1], bias=b, act=1) for i in range(9)]
+        for m in range(1, 10):
+            for nt in (1, 2):
+                with nnc.threads(nt):
+                    got = run_nt(A[:m], B, C[:m], bias=b, act=1)
+                for i in range(m):
+                    np.testing.assert_array_equal(got[i:i + 1], rows[i], err_msg=f"{isa} m={m} n={n} k={k} {nt}T")
+        check(np.concatenate(rows), 0, 1, A, B, C, 1.0, 0.0, b, "relu", what=f"{isa} nt {n}x{k}")
+
+
+def _bad_calls(dtype):
+    """(description, call) pairs of kernel bindings given arrays that do not
+    fit together: each must raise before the C core runs."""
+    f = np.dtype(dtype).type
+    other = np.float64 if f is np.float32 else np.float32
+    A, B, C, b = np.ones((4, 5), f), np.ones((3, 5), f), np.zeros((4, 3), f), np.ones(3, f)
+    ro = C.copy()
+    ro.flags.writeable = False
+    return [
+        ("gemm_nt B rows", lambda: _core.gemm_nt(A, np.ones((2, 5), f), C)),
+        ("gemm_nt B cols", lambda: _core.gemm_nt(A, np.ones((3, 6), f), C)),
+        ("gemm_nt A rows", lambda: _core.gemm_nt(np.ones((5, 5), f), B, C)),
+        ("gemm_nt bias", lambda: _core.gemm_nt(A, B, C, 1.0, 0.0, np.ones(4, f))),
+        ("gemm_nt dtype", lambda: _core.gemm_nt(A.astype(other), B, C)),
+        ("gemm_nt strided", lambda: _core.gemm_nt(np.ones((4, 10), f)[:, ::2], B, C)),
+        ("gemm_nt read-only C", lambda: _core.gemm_nt(A, B, ro)),
+        ("gemm_nt rank", lambda: _core.gemm_nt(A.ravel(), B, C)),
+        ("gemm_nt list", lambda: _core.gemm_nt(A.tolist(), B, C)),
+        ("gemm k", lambda: _core.gemm(0, 1, np.ones((4, 6), f), B, C)),
+        ("gemm ta", lambda: _core.gemm(1, 1, A, B, C)),
+        ("gemm tb", lambda: _core.gemm(0, 0, A, B, C)),
+        ("colsum width", lambda: _core.colsum(np.zeros(4, f), C)),
+        ("colsum dtype", lambda: _core.colsum(np.zeros(3, other), C)),
+        ("act_fwd shape", lambda: _core.act_fwd(C, np.ones((4, 4), f), 1)),
+        ("act_fwd overlapping rows", lambda: _core.act_fwd(
+            np.lib.stride_tricks.as_strided(C, (4, 3), (4, C.itemsize)), C, 1)),
+        ("act_fwd column stride", lambda: _core.act_fwd(np.zeros((4, 6), f)[:, ::2], C, 1)),
+        ("act_bwd shape", lambda: _core.act_bwd(C, C, np.ones((3, 3), f), 1)),
+        ("act_bwd dtype", lambda: _core.act_bwd(C, C.astype(other), C, 1)),
+    ]
+
+
+def test_bindings_reject_mismatched_arrays(dtype):
+    """The kernel bindings check dtype, rank, shapes, layout and
+    writability of every array themselves (the C core trusts them)."""
+    for what, call in _bad_calls(dtype):
+        with pytest.raises((TypeError, ValueError)):
+            call()
+            pytest.fail(f"{what}: no exception")
