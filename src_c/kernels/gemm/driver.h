@@ -210,6 +210,30 @@ static int NNC_FN(gemm_small)(const NNC_FN(gemm_args) *g, nnc_ssize kcb, int nt)
     return failed ? NNC_ENOMEM : NNC_OK;
 }
 
+static int NNC_FN(gemm_run)(const NNC_FN(gemm_args) *g, int nt);
+
+// A plain product C = alpha op(A) op(B) with fewer columns than a
+// micro-tile's width and rows that would fill its lanes better (a 1x1
+// convolution's dW to a few output channels: m = input channels, n = output
+// channels, k = pixels) as C^T = alpha op(B)^T op(A)^T, then transposed
+// into C.  Bitwise the
+// same elements: each is the same FMA chain over p within the same KC
+// slices (fma(a, b, c) = fma(b, a, c)).
+static int NNC_FN(gemm_transposed)(const NNC_FN(gemm_args) *g, int nt)
+{
+    const nnc_ssize m = g->m, n = g->n;
+    NNC_T *ct = nnc_aligned_alloc(sizeof(NNC_T) * (size_t)m * (size_t)n);
+    if (!ct) return NNC_ENOMEM;
+    NNC_FN(gemm_args) t = {!g->tb, n, m, g->k, g->alpha, 0, g->B, g->ldb, !g->ta, g->A, g->lda, NULL, ct, m,
+                           NULL, NNC_ACT_LINEAR};
+    const int st = NNC_FN(gemm_run)(&t, nt);
+    if (st == NNC_OK)
+        for (nnc_ssize i = 0; i < m; ++i)
+            for (nnc_ssize j = 0; j < n; ++j) g->C[i * g->ldc + j] = ct[j * m + i];
+    nnc_aligned_free(ct);
+    return st;
+}
+
 // Runs the GEMM described by g on nt threads (1 inside another parallel region).
 static int NNC_FN(gemm_run)(const NNC_FN(gemm_args) *g, int nt)
 {
@@ -219,6 +243,10 @@ static int NNC_FN(gemm_run)(const NNC_FN(gemm_args) *g, int nt)
         NNC_FN(gemm_scale_only)(g);
         return NNC_OK;
     }
+    // Fewer columns than a micro-tile's width, and rows that fill its lanes better: the transpose.
+    if (!g->Bp && g->beta == 0 && !g->bias && g->act == NNC_ACT_LINEAR && n < GEMM_NR &&
+        m * GEMM_NR > n * (NNC_CEILDIV(m, GEMM_NR) * GEMM_NR))
+        return NNC_FN(gemm_transposed)(g, nt);
     const NNC_FN(gemm_blocks) blk = NNC_FN(gemm_blocking)();
     if (m <= blk.mc) return NNC_FN(gemm_small)(g, blk.kc, nt);
     NNC_T *bbuf = NULL;
