@@ -46,17 +46,21 @@ static inline nnc_ssize NNC_FN(conv_tile_width)(nnc_ssize npx, nnc_ssize rwmax, 
 }
 
 // conv_dot for npx pixels, every group: pixel i reads the input at element
-// offset xoff + i*ics and writes out + i*ocs (res the same pixels of d->res).
+// offset xoff + i*ics and writes out + i*ocs (res the same pixels of d->res);
+// tiles of up to NNC_CONV_RWD pixels, each over the outputs 4 at a time.
 static void NNC_FN(dconv_run_dot)(const NNC_FN(dconv) *d, const NNC_FN(conv_tap) *taps, nnc_ssize ntap,
                                   nnc_ssize npx, nnc_ssize xoff, nnc_ssize ics, NNC_T *out, nnc_ssize ocs,
                                   const NNC_T *res)
 {
     for (nnc_ssize g = 0; g < d->ngrp; ++g)
-        for (nnc_ssize i = 0; i < npx; ++i) {
-            const nnc_ssize yo = i * ocs + g * d->Cog;
-            NNC_FN(conv_dot)(taps, ntap, d->in, xoff + i * ics + g * d->xg, d->wp + g * d->wgs, d->wbs,
-                             out + yo, res ? res + yo : NULL, d->Cog, d->bias ? d->bias + g * d->Cog : NULL,
-                             d->act);
+        for (nnc_ssize t = 0, i = 0, rw; i < npx; ++t, i += rw) {
+            rw = NNC_FN(conv_tile_width)(npx, NNC_CONV_RWD, t);
+            for (nnc_ssize o0 = 0; o0 < d->Cog; o0 += 4) {
+                const nnc_ssize no = NNC_MIN(4, d->Cog - o0), yo = i * ocs + g * d->Cog + o0;
+                NNC_FN(conv_dots)[rw - 1][no - 1](taps, ntap, d->in, xoff + i * ics + g * d->xg, ics,
+                                                  d->wp + g * d->wgs + o0 * d->wbs, d->wbs, out + yo, res ? res + yo : NULL,
+                                                  ocs, no, d->bias ? d->bias + g * d->Cog + o0 : NULL, d->act);
+            }
         }
 }
 
