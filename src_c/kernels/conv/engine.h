@@ -57,9 +57,9 @@ static void NNC_FN(dconv_run_dot)(const NNC_FN(dconv) *d, const NNC_FN(conv_tap)
             rw = NNC_FN(conv_tile_width)(npx, NNC_CONV_RWD, t);
             for (nnc_ssize o0 = 0; o0 < d->Cog; o0 += 4) {
                 const nnc_ssize no = NNC_MIN(4, d->Cog - o0), yo = i * ocs + g * d->Cog + o0;
-                NNC_FN(conv_dots)[rw - 1][no - 1](taps, ntap, d->in, xoff + i * ics + g * d->xg, ics,
-                                                  d->wp + g * d->wgs + o0 * d->wbs, d->wbs, out + yo, res ? res + yo : NULL,
-                                                  ocs, no, d->bias ? d->bias + g * d->Cog + o0 : NULL, d->act);
+                const NNC_T *w = d->wp + g * d->wgs + o0 * d->wbs, *bias = d->bias ? d->bias + g * d->Cog + o0 : NULL;
+                NNC_FN(conv_dots)[rw - 1][no - 1](taps, ntap, d->in, xoff + i * ics + g * d->xg, ics, w, d->wbs,
+                                                  out + yo, res ? res + yo : NULL, ocs, no, bias, d->act);
             }
         }
 }

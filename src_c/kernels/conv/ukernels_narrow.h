@@ -175,7 +175,8 @@ static void NNC_FN(conv_dot_6_4)(CONV_UKR_PARAMS) { NNC_FN(conv_dot_tile)(6, 4, 
 #endif
 
 // [rw - 1][no - 1]
-#define CONV_DOTS(r) {NNC_FN(conv_dot_##r##_1), NNC_FN(conv_dot_##r##_2), NNC_FN(conv_dot_##r##_3), NNC_FN(conv_dot_##r##_4)}
+#define CONV_DOTS(r) \
+    {NNC_FN(conv_dot_##r##_1), NNC_FN(conv_dot_##r##_2), NNC_FN(conv_dot_##r##_3), NNC_FN(conv_dot_##r##_4)}
 static const NNC_FN(conv_ukr_fn) NNC_FN(conv_dots)[NNC_CONV_RWD][4] = {
     CONV_DOTS(1), CONV_DOTS(2),
 #if NNC_CONV_RWD == 6
