@@ -107,6 +107,8 @@ static const NNC_FN(conv_ukr_fn) NNC_FN(conv_ukrms)[NNC_CONV_RWM] = {
 // vectors)], w at the tile's first output.  Every element's operations are
 // the same whatever rw and no.
 _Static_assert(NNC_CONV_RWD == 2 || NNC_CONV_RWD == 6, "conv: the conv_dot instances below cover 2 or 6 pixels");
+// The horizontal sums of a tile: rw*no rounded up to whole vectors.
+#define CONV_DOT_SUMS (NNC_CEILDIV(NNC_CONV_RWD * 4, NNC_VLEN) * NNC_VLEN)
 
 NNC_INLINE void NNC_FN(conv_dot_tile)(const int rw, const int no, CONV_UKR_PARAMS)
 {
@@ -135,10 +137,15 @@ NNC_INLINE void NNC_FN(conv_dot_tile)(const int rw, const int no, CONV_UKR_PARAM
             }
         }
     }
+    // the horizontal sums NNC_VLEN at a time (nnc_vhsums: bitwise nnc_vhsum's)
+    nnc_v flat[CONV_DOT_SUMS];
+    NNC_T sums[CONV_DOT_SUMS];
+    NNC_UNROLL_TILE for (int r = 0; r < rw; ++r)
+        for (int o = 0; o < no; ++o) flat[r * no + o] = acc[r][o];
+    NNC_UNROLL_TILE for (int i = rw * no; i < CONV_DOT_SUMS; ++i) flat[i] = nnc_vzero();
+    NNC_UNROLL_TILE for (int i = 0; i < rw * no; i += NNC_VLEN) nnc_vhsums(flat + i, sums + i);
     NNC_UNROLL_TILE for (int r = 0; r < rw; ++r) {
-        NNC_T s[NNC_VLEN];
-        for (int o = 0; o < NNC_VLEN; ++o) s[o] = o < no ? nnc_vhsum(acc[r][o]) : 0;
-        nnc_v v = nnc_vloadp(s, no);
+        nnc_v v = nnc_vloadp(sums + r * no, no);
         if (bias) v = nnc_vadd(v, nnc_vloadp(bias, no));
         v = NNC_FN(vact)(v, act);
         if (res) v = nnc_vadd(v, nnc_vloadp(res + r * ocs, no));
@@ -184,3 +191,4 @@ static const NNC_FN(conv_ukr_fn) NNC_FN(conv_dots)[NNC_CONV_RWD][4] = {
 #endif
 };
 #undef CONV_DOTS
+#undef CONV_DOT_SUMS
