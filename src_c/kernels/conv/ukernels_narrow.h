@@ -11,6 +11,9 @@
 #define CONV_HAS_NARROW 1
 _Static_assert((NNC_CONV_RWH == 12 || NNC_CONV_RWH == 16) && (NNC_CONV_RWM == 6 || NNC_CONV_RWM == 12),
                "conv: the narrow kernel instances below cover 12 or 16 (ukrh) and 6 or 12 (ukrm) pixels");
+_Static_assert(NNC_CONV_RWM <= NNC_CONV_RWH && NNC_CONV_NV >= 2 && NNC_CONV_RWH <= NNC_CONV_RW * NNC_CONV_NV &&
+                   2 * NNC_CONV_RWM <= NNC_CONV_RW * NNC_CONV_NV,
+               "conv: conv_store_tile holds a narrow tile");
 
 NNC_INLINE void NNC_FN(conv_tile_narrow)(const int rw, const int nf, CONV_UKR_PARAMS)
 {
@@ -33,12 +36,12 @@ NNC_INLINE void NNC_FN(conv_tile_narrow)(const int rw, const int nf, CONV_UKR_PA
             }
         }
     }
-    nnc_v wide[NNC_MAX(NNC_CONV_RWH, 2 * NNC_CONV_RWM)];   // rw*(nf + 1) at most
+    nnc_v wide[NNC_CONV_RWH][NNC_CONV_NV];
     NNC_UNROLL_TILE for (int r = 0; r < rw; ++r) {
-        if (nf) wide[r * (nf + 1)] = accf[r];
-        wide[r * (nf + 1) + nf] = nnc_vhwiden(acc[r]);
+        if (nf) wide[r][0] = accf[r];
+        wide[r][nf] = nnc_vhwiden(acc[r]);
     }
-    NNC_FN(conv_store)(y, res, ocs, wide, rw, nf + 1, nch, bias, act);
+    NNC_FN(conv_store_tile)(rw, nf + 1, wide, y, res, ocs, nch, bias, act);
 }
 
 // conv_ukrh_<pixels>: one half-width vector, pixels 1..NNC_CONV_RWH.
