@@ -135,3 +135,29 @@ def test_dot_tiles(case, K, isa, dtype, rng):
     assert_close(y1, ry, dtype, scale=max(1, k * k * C / g / 50), what="y")
     assert np.array_equal(y1, y2), "1 vs 2 threads"
     assert np.array_equal(part1, y1[N - 1:]), "batch slice"
+
+
+@pytest.mark.parametrize("H, W, s", [(7, 7, 1), (11, 9, 2)], ids=["7x7", "11x9-s2"])
+def test_whole_image_jobs_bitwise(H, W, s, isa, dtype, rng):
+    """Small images run as whole-image jobs when there are enough of them
+    (13 images), as row blocks otherwise (a slice of 3): y and dx the same
+    bitwise, at 1 and 2 threads, and y against the reference."""
+    x = rng.standard_normal((13, H, W, 19)).astype(dtype)
+    Wt = rng.standard_normal((3, 3, 19, 40)).astype(dtype)
+    b = rng.standard_normal(40).astype(dtype)
+    y0, _ = conv2d_forward(x, Wt, b, stride=s, padding=1)
+    dz = np.sin(np.arange(y0.size, dtype=dtype)).reshape(y0.shape)
+
+    def run(lo, hi):
+        y, geo = conv2d_forward(x[lo:hi], Wt, b, stride=s, padding=1)
+        return y, conv2d_backward(geo, x[lo:hi], Wt, dz[lo:hi])[0]
+    with nnc.threads(1):
+        a, part1 = run(0, 13), run(4, 7)
+    with nnc.threads(2):
+        bb, part2 = run(0, 13), run(4, 7)
+    ry = ref.conv2d_forward(x, Wt, b, stride=(s, s), padding=(1, 1, 1, 1), dilation=(1, 1))
+    assert_close(a[0], ry, dtype, scale=max(1, 9 * 19 / 50), what="y")
+    for u, v, w, z in zip(a, bb, part1, part2):
+        assert np.array_equal(u, v)
+        assert np.array_equal(u[4:7], w)
+        assert np.array_equal(w, z)

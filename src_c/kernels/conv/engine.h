@@ -294,14 +294,19 @@ NNC_INLINE void NNC_FN(dconv_rows)(const NNC_FN(dconv) *d, nnc_ssize n, nnc_ssiz
 }
 
 // Runs every job of d over N images on nt threads.  A job is a block of up
-// to 8 output rows of one image (fewer when that leaves a thread idle); the
+// to 8 output rows of one image, or a whole image of up to 16 rows, whose
+// edge columns then run as one vertical tile each, while that makes at
+// least 4 jobs a thread; else fewer rows, so that no thread idles.  The
 // results do not depend on the blocking.
 static int NNC_FN(dconv_run)(const NNC_FN(dconv) *d, nnc_ssize N, int nt)
 {
     size_t bytes;
     if (!NNC_FN(dconv_scratch_bytes)(d, &bytes)) return NNC_EOVERFLOW;
     const nnc_ssize ncls = d->bwd ? NNC_MIN(d->sw, d->OWo) : 1;
-    const nnc_ssize rb = NNC_MAX(1, NNC_MIN(8, NNC_CEILDIV(N * d->OHo * ncls, nt) / (N * ncls)));
+    const nnc_ssize rbmax = d->OHo <= 16 ? d->OHo : 8;
+    const nnc_ssize rb = N * ncls * NNC_CEILDIV(d->OHo, rbmax) >= 4 * nt
+                             ? rbmax
+                             : NNC_MAX(1, NNC_MIN(rbmax, NNC_CEILDIV(N * d->OHo * ncls, nt) / (N * ncls)));
     const nnc_ssize nrb = NNC_CEILDIV(d->OHo, rb), items = N * nrb * ncls;
     int failed = 0;
     nnc_region_clock clk;
