@@ -4,7 +4,7 @@
 // with more outputs than a half-width vector, else the direct engine with the
 // merged-tap runs where the input allows (a GEMM tile of NNC_GEMM_NV vectors
 // would leave most lanes idle on K = 3-8: 35x8x8x352 -> 3 on AVX-512 float32
-// 302 -> 67 us on one thread by conv_dot, 11x24x24x31 -> 8 85 -> 42 us by a
+// 305 -> 44 us on one thread by conv_dot, 11x24x24x31 -> 8 84 -> 40 us by a
 // half-width vector).
 static int NNC_FN(conv_fwd)(const nnc_conv_desc *p, const NNC_T *x, const NNC_T *W, const NNC_T *bias,
                             int act, const NNC_T *res, NNC_T *y)
