@@ -100,3 +100,64 @@ def test_new_paths_threads_and_batch_split_bitwise(C, K, k, s, isa, dtype, rng):
         assert np.array_equal(u, v)
     assert np.array_equal(part[0], a[0][2:5]), "y of a batch slice"
     assert np.array_equal(part[1], a[1][2:5]), "dx of a batch slice"
+
+
+# conv_dot's tiles (reduction channels in the lanes, up to NNC_CONV_RWD pixels
+# x 4 outputs) and the lane kernels next to them: K = 1..9 outputs per group
+# from long reductions, with odd image sizes, strides, dilations, padding,
+# groups, an activation and batch 1.
+DOT_CASES = [
+    # N, H, W, C, k, stride, pad, dilation, groups, activation
+    (3, 9, 11, 108, 3, 1, 1, 1, 1, None),
+    (1, 13, 10, 41, 3, 2, 1, 2, 1, "relu"),
+    (2, 7, 9, 140, 3, 1, 2, 1, 2, None),
+    (5, 6, 7, 64, 1, 1, 1, 1, 1, "tanh"),
+    (4, 5, 9, 37, 1, 1, 0, 1, 1, None),   # 1x1 without padding: the engine below a half-width vector
+]
+
+
+@pytest.mark.parametrize("K", range(1, 10))
+@pytest.mark.parametrize("case", DOT_CASES, ids=["108-3x3", "41-s2d2", "g2-p2", "64-1x1p1", "37-1x1"])
+def test_dot_tiles(case, K, isa, dtype, rng):
+    """y against the reference; 1 vs 2 threads and a batch slice bitwise."""
+    N, H, W, C, k, s, p, d, g, act = case
+    Kt = K * g
+    x = rng.standard_normal((N, H, W, C)).astype(dtype)
+    Wt = rng.standard_normal((k, k, C // g, Kt)).astype(dtype)
+    b = rng.standard_normal(Kt).astype(dtype)
+    kw = dict(stride=(s, s), dilation=(d, d), groups=g, activation=act)
+    ry = ref.conv2d_forward(x, Wt, b, padding=(p, p, p, p), **kw)
+    with nnc.threads(1):
+        y1, _ = conv2d_forward(x, Wt, b, padding=p, **kw)
+        part1, _ = conv2d_forward(x[N - 1:], Wt, b, padding=p, **kw)
+    with nnc.threads(2):
+        y2, _ = conv2d_forward(x, Wt, b, padding=p, **kw)
+    assert_close(y1, ry, dtype, scale=max(1, k * k * C / g / 50), what="y")
+    assert np.array_equal(y1, y2), "1 vs 2 threads"
+    assert np.array_equal(part1, y1[N - 1:]), "batch slice"
+
+
+@pytest.mark.parametrize("H, W, s", [(7, 7, 1), (11, 9, 2)], ids=["7x7", "11x9-s2"])
+def test_whole_image_jobs_bitwise(H, W, s, isa, dtype, rng):
+    """Small images run as whole-image jobs when there are enough of them
+    (13 images), as row blocks otherwise (a slice of 3): y and dx the same
+    bitwise, at 1 and 2 threads, and y against the reference."""
+    x = rng.standard_normal((13, H, W, 19)).astype(dtype)
+    Wt = rng.standard_normal((3, 3, 19, 40)).astype(dtype)
+    b = rng.standard_normal(40).astype(dtype)
+    y0, _ = conv2d_forward(x, Wt, b, stride=s, padding=1)
+    dz = np.sin(np.arange(y0.size, dtype=dtype)).reshape(y0.shape)
+
+    def run(lo, hi):
+        y, geo = conv2d_forward(x[lo:hi], Wt, b, stride=s, padding=1)
+        return y, conv2d_backward(geo, x[lo:hi], Wt, dz[lo:hi])[0]
+    with nnc.threads(1):
+        a, part1 = run(0, 13), run(4, 7)
+    with nnc.threads(2):
+        bb, part2 = run(0, 13), run(4, 7)
+    ry = ref.conv2d_forward(x, Wt, b, stride=(s, s), padding=(1, 1, 1, 1), dilation=(1, 1))
+    assert_close(a[0], ry, dtype, scale=max(1, 9 * 19 / 50), what="y")
+    for u, v, w, z in zip(a, bb, part1, part2):
+        assert np.array_equal(u, v)
+        assert np.array_equal(u[4:7], w)
+        assert np.array_equal(w, z)

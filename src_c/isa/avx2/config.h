@@ -11,4 +11,6 @@
 #define NNC_CONV_NVH 1   // conv micro-kernel: vectors per tile that allow CONV_RWX pixels
 #define NNC_CONV_RWH 12  // conv narrow-channel kernels (fewer channels than a vector): most pixels
 #define NNC_CONV_RWM 6   // conv narrow-channel kernels with one extra vector: most pixels
+#define NNC_CONV_RWD 2   // conv_dot (reduction in the lanes): most pixels per tile of up to 4 outputs
+#define NNC_CONV_DOT_PCT 50  // conv_dot when it takes under this % of the FMAs of the lane kernels
 #define NNC_POOL_U 2   // pooling: channel vectors per output pixel kept in registers

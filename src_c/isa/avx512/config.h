@@ -11,4 +11,6 @@
 #define NNC_CONV_NVH 2   // conv micro-kernel: vectors per tile that allow CONV_RWX pixels
 #define NNC_CONV_RWH 16  // conv narrow-channel kernels (fewer channels than a vector): most pixels
 #define NNC_CONV_RWM 12  // conv narrow-channel kernels with one extra vector: most pixels
+#define NNC_CONV_RWD 6   // conv_dot (reduction in the lanes): most pixels per tile of up to 4 outputs
+#define NNC_CONV_DOT_PCT 67  // conv_dot when it takes under this % of the FMAs of the lane kernels
 #define NNC_POOL_U 4   // pooling: channel vectors per output pixel kept in registers

@@ -5,7 +5,8 @@
 //
 // Paths (chosen from the geometry only, never from N or the thread count):
 // - 1x1, stride 1, no padding, groups 1: the NHWC buffer is a (N*H*W, C)
-//   matrix, so forward, dx and dW are single calls of the GEMM engine.
+//   matrix, so forward, dx and dW are single calls of the GEMM engine
+//   (forward with at most a half-width vector of outputs: the direct engine).
 // - everything else: a direct convolution.  A job computes a block of up
 //   to 8 output rows of one image; its micro-kernel keeps RW pixels x NV
 //   vectors of output channels in registers (up to 12 pixels when the
@@ -24,10 +25,11 @@
 //   with stride s the dx columns split into s residue classes, each of which
 //   reads consecutive dz pixels.  Every thread owns the dx rows it writes.
 //   Depthwise (C/G == K/G == 1) has its own micro-kernel: channels in the
-//   vector lanes of both x and W.  Few output channels per group: at most a
-//   quarter vector (e.g. dx of a first layer with 3 input channels) with a
-//   reduction of whole vectors uses conv_dot (reduction channels in the
-//   lanes, one horizontal sum per output); otherwise up to a half-width
+//   vector lanes of both x and W.  Few output channels per group from a
+//   long reduction (K = 3-9 from C = 32-352, dx of a first layer with 3
+//   input channels; setup.h counts the FMAs) use conv_dot: reduction
+//   channels in the lanes, tiles of up to NNC_CONV_RWD pixels x 4 outputs,
+//   one horizontal sum per output; otherwise up to a half-width
 //   vector (K = 8 on AVX-512 float32) uses the narrow kernels: up to 16
 //   pixels x one half-width vector, at the full FMA rate on Zen 4 (and
 //   one vector and a half, e.g. 24 channels, a full plus a half-width one).

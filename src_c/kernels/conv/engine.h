@@ -46,17 +46,21 @@ static inline nnc_ssize NNC_FN(conv_tile_width)(nnc_ssize npx, nnc_ssize rwmax, 
 }
 
 // conv_dot for npx pixels, every group: pixel i reads the input at element
-// offset xoff + i*ics and writes out + i*ocs (res the same pixels of d->res).
+// offset xoff + i*ics and writes out + i*ocs (res the same pixels of d->res);
+// tiles of up to NNC_CONV_RWD pixels, each over the outputs 4 at a time.
 static void NNC_FN(dconv_run_dot)(const NNC_FN(dconv) *d, const NNC_FN(conv_tap) *taps, nnc_ssize ntap,
                                   nnc_ssize npx, nnc_ssize xoff, nnc_ssize ics, NNC_T *out, nnc_ssize ocs,
                                   const NNC_T *res)
 {
     for (nnc_ssize g = 0; g < d->ngrp; ++g)
-        for (nnc_ssize i = 0; i < npx; ++i) {
-            const nnc_ssize yo = i * ocs + g * d->Cog;
-            NNC_FN(conv_dot)(taps, ntap, d->in, xoff + i * ics + g * d->xg, d->wp + g * d->wgs, d->wbs,
-                             out + yo, res ? res + yo : NULL, d->Cog, d->bias ? d->bias + g * d->Cog : NULL,
-                             d->act);
+        for (nnc_ssize t = 0, i = 0, rw; i < npx; ++t, i += rw) {
+            rw = NNC_FN(conv_tile_width)(npx, NNC_CONV_RWD, t);
+            for (nnc_ssize o0 = 0; o0 < d->Cog; o0 += 4) {
+                const nnc_ssize no = NNC_MIN(4, d->Cog - o0), yo = i * ocs + g * d->Cog + o0;
+                const NNC_T *w = d->wp + g * d->wgs + o0 * d->wbs, *bias = d->bias ? d->bias + g * d->Cog + o0 : NULL;
+                NNC_FN(conv_dots)[rw - 1][no - 1](taps, ntap, d->in, xoff + i * ics + g * d->xg, ics, w, d->wbs,
+                                                  out + yo, res ? res + yo : NULL, ocs, no, bias, d->act);
+            }
         }
 }
 
@@ -290,14 +294,19 @@ NNC_INLINE void NNC_FN(dconv_rows)(const NNC_FN(dconv) *d, nnc_ssize n, nnc_ssiz
 }
 
 // Runs every job of d over N images on nt threads.  A job is a block of up
-// to 8 output rows of one image (fewer when that leaves a thread idle); the
+// to 8 output rows of one image, or a whole image of up to 16 rows, whose
+// edge columns then run as one vertical tile each, while that makes at
+// least 4 jobs a thread; else fewer rows, so that no thread idles.  The
 // results do not depend on the blocking.
 static int NNC_FN(dconv_run)(const NNC_FN(dconv) *d, nnc_ssize N, int nt)
 {
     size_t bytes;
     if (!NNC_FN(dconv_scratch_bytes)(d, &bytes)) return NNC_EOVERFLOW;
     const nnc_ssize ncls = d->bwd ? NNC_MIN(d->sw, d->OWo) : 1;
-    const nnc_ssize rb = NNC_MAX(1, NNC_MIN(8, NNC_CEILDIV(N * d->OHo * ncls, nt) / (N * ncls)));
+    const nnc_ssize rbmax = d->OHo <= 16 ? d->OHo : 8;
+    const nnc_ssize rb = N * ncls * NNC_CEILDIV(d->OHo, rbmax) >= 4 * nt
+                             ? rbmax
+                             : NNC_MAX(1, NNC_MIN(rbmax, NNC_CEILDIV(N * d->OHo * ncls, nt) / (N * ncls)));
     const nnc_ssize nrb = NNC_CEILDIV(d->OHo, rb), items = N * nrb * ncls;
     int failed = 0;
     nnc_region_clock clk;

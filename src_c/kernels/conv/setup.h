@@ -41,13 +41,20 @@ static int NNC_FN(conv_engine)(NNC_FN(dconv) *d, const nnc_conv_desc *p, const N
     d->Cog = outc;
     d->Cr = red;
     d->xg = red;
-    // conv_dot when at most a quarter of a vector of outputs would be used
-    // and the reduction fills whole vectors; else the narrow kernels when
-    // the outputs fit a half-width vector (1) or a full plus a half (2).
-    d->dot = NNC_VLEN >= 4 && 4 * outc <= NNC_VLEN && red >= NNC_VLEN;
+    // conv_dot when it takes under NNC_CONV_DOT_PCT % of the FMAs of the
+    // kernels with the outputs in the lanes (its tiles issue fewer loads per
+    // FMA where NNC_CONV_RWD is larger): per pixel, one per reduction vector
+    // and output plus about 4 for each output's horizontal sum, against one
+    // per reduction channel and vector of outputs (K = 6 from C = 108 in
+    // 3x3 on AVX-512 float32: 402 against 972, where a half-width vector
+    // would waste 2 lanes of 8 and run at half the rate of a full one); else
+    // the narrow kernels when the outputs fit a half-width vector (1) or a
+    // full plus a half (2).
+    const nnc_ssize dot_fma = outc * (taps * NNC_CEILDIV(red, NNC_VLEN) + 4);
+    d->dot = NNC_VLEN >= 4 && 100 * dot_fma < NNC_CONV_DOT_PCT * taps * red * NNC_CEILDIV(outc, NNC_VLEN);
     d->narrow = 0;
     if (CONV_HAS_NARROW && !d->dot && outc <= NNC_VHLEN) d->narrow = 1;
-    if (CONV_HAS_NARROW && outc > NNC_VLEN && outc <= NNC_VLEN + NNC_VHLEN) d->narrow = 2;
+    if (CONV_HAS_NARROW && !d->dot && outc > NNC_VLEN && outc <= NNC_VLEN + NNC_VHLEN) d->narrow = 2;
     nnc_ssize wbs, wgs, total;
     if (d->dot) {  // [g][tap][o (4-padded)][r (vector-padded)]
         wbs = NNC_CEILDIV(red, NNC_VLEN) * NNC_VLEN;

@@ -40,25 +40,29 @@ static __attribute__((noinline)) void NNC_FN(conv_store)(NNC_T *y, const NNC_T *
         }
 }
 
-// Stores the register tile acc[rw][nv] (rw, nv constants): in line for whole
-// vectors and a linear or ReLU activation (conv_store's operations, so the
-// same results; no call and no pass of acc through memory), else conv_store
-// through a copy (acc never has its address taken, so it stays in registers).
+// Stores the register tile acc[rw][nv] (rw, nv constants; the last vector
+// partial when nch < nv*NNC_VLEN): in line for a linear or ReLU activation
+// (conv_store's operations, so the same results; no call and no pass of acc
+// through memory, the bias vectors loaded once), else conv_store through a
+// copy (acc never has its address taken, so it stays in registers).
 NNC_INLINE void NNC_FN(conv_store_tile)(const int rw, const int nv, nnc_v acc[][NNC_CONV_NV], NNC_T *y,
                                         const NNC_T *res, nnc_ssize ocs, nnc_ssize nch, const NNC_T *bias,
                                         int act)
 {
-    if ((act == NNC_ACT_LINEAR || act == NNC_ACT_RELU) && nch == nv * NNC_VLEN) {
+    if (act == NNC_ACT_LINEAR || act == NNC_ACT_RELU) {
+        nnc_v bv[NNC_CONV_NV];
+        for (int j = 0; j < nv; ++j) bv[j] = bias ? nnc_vloadp(bias + j * NNC_VLEN, nch - j * NNC_VLEN) : nnc_vzero();
         NNC_UNROLL_TILE for (int r = 0; r < rw; ++r)
             for (int j = 0; j < nv; ++j) {
+                const nnc_ssize nc = nch - (nnc_ssize)j * NNC_VLEN;
                 nnc_v v = acc[r][j];
-                if (bias) v = nnc_vadd(v, nnc_vload(bias + j * NNC_VLEN));
+                if (bias) v = nnc_vadd(v, bv[j]);
                 if (act == NNC_ACT_RELU) v = nnc_vmax(nnc_vzero(), v);
-                if (res) v = nnc_vadd(v, nnc_vload(res + r * ocs + j * NNC_VLEN));
-                nnc_vstore(y + r * ocs + j * NNC_VLEN, v);
+                if (res) v = nnc_vadd(v, nnc_vloadp(res + r * ocs + j * NNC_VLEN, nc));
+                nnc_vstorep(y + r * ocs + j * NNC_VLEN, v, nc);
             }
     } else {
-        nnc_v out[NNC_CONV_RW * NNC_CONV_NV];   // rw*nv at most (ukernel_table.h)
+        nnc_v out[NNC_CONV_RW * NNC_CONV_NV];   // rw*nv at most (ukernel_table.h, ukernels_narrow.h)
         NNC_UNROLL_TILE for (int r = 0; r < rw; ++r)
             for (int j = 0; j < nv; ++j) out[r * nv + j] = acc[r][j];
         NNC_FN(conv_store)(y, res, ocs, out, rw, nv, nch, bias, act);

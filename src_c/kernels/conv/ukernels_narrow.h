@@ -11,6 +11,9 @@
 #define CONV_HAS_NARROW 1
 _Static_assert((NNC_CONV_RWH == 12 || NNC_CONV_RWH == 16) && (NNC_CONV_RWM == 6 || NNC_CONV_RWM == 12),
                "conv: the narrow kernel instances below cover 12 or 16 (ukrh) and 6 or 12 (ukrm) pixels");
+_Static_assert(NNC_CONV_RWM <= NNC_CONV_RWH && NNC_CONV_NV >= 2 && NNC_CONV_RWH <= NNC_CONV_RW * NNC_CONV_NV &&
+                   2 * NNC_CONV_RWM <= NNC_CONV_RW * NNC_CONV_NV,
+               "conv: conv_store_tile holds a narrow tile");
 
 NNC_INLINE void NNC_FN(conv_tile_narrow)(const int rw, const int nf, CONV_UKR_PARAMS)
 {
@@ -33,12 +36,12 @@ NNC_INLINE void NNC_FN(conv_tile_narrow)(const int rw, const int nf, CONV_UKR_PA
             }
         }
     }
-    nnc_v wide[NNC_MAX(NNC_CONV_RWH, 2 * NNC_CONV_RWM)];   // rw*(nf + 1) at most
+    nnc_v wide[NNC_CONV_RWH][NNC_CONV_NV];
     NNC_UNROLL_TILE for (int r = 0; r < rw; ++r) {
-        if (nf) wide[r * (nf + 1)] = accf[r];
-        wide[r * (nf + 1) + nf] = nnc_vhwiden(acc[r]);
+        if (nf) wide[r][0] = accf[r];
+        wide[r][nf] = nnc_vhwiden(acc[r]);
     }
-    NNC_FN(conv_store)(y, res, ocs, wide, rw, nf + 1, nch, bias, act);
+    NNC_FN(conv_store_tile)(rw, nf + 1, wide, y, res, ocs, nch, bias, act);
 }
 
 // conv_ukrh_<pixels>: one half-width vector, pixels 1..NNC_CONV_RWH.
@@ -97,38 +100,98 @@ static const NNC_FN(conv_ukr_fn) NNC_FN(conv_ukrms)[NNC_CONV_RWM] = {
 #define CONV_HAS_NARROW 0
 #endif
 
-// Very few output channels (Cog <= NNC_VLEN/4, e.g. dx of a first layer with 3
-// input channels): the reduction channels go in the vector lanes.  Per pixel
-// and 4 outputs: lane-wise FMA chains over the taps and their channels, then
-// a horizontal sum in a fixed lane order.  Weights [tap][o (4-padded)][r
-// (wst, zero-padded to whole vectors)].
-static void NNC_FN(conv_dot)(const NNC_FN(conv_tap) *tp, nnc_ssize ntap, const NNC_T *x, nnc_ssize xsh,
-                             const NNC_T *w, nnc_ssize wst, NNC_T *y, const NNC_T *res, nnc_ssize nout,
-                             const NNC_T *bias, int act)
+// Few output channels with a long reduction (setup.h weighs it against the
+// lane kernels, e.g. K = 6 from C = 108, or dx of a first layer with 3 input
+// channels): the reduction channels go in the vector lanes.  A tile of rw
+// pixels x no outputs (no <= 4): per reduction vector, one input load per
+// pixel and one weight load per output feed rw*no lane-wise FMA chains over
+// the taps and their channels; then a horizontal sum per (pixel, output) in a
+// fixed lane order.  Weights [tap][o (4-padded)][r (wst, zero-padded to whole
+// vectors)], w at the tile's first output.  Every element's operations are
+// the same whatever rw and no.
+_Static_assert(NNC_CONV_RWD == 2 || NNC_CONV_RWD == 6, "conv: the conv_dot instances below cover 2 or 6 pixels");
+// The horizontal sums of a tile: rw*no rounded up to whole vectors.
+#define CONV_DOT_SUMS (NNC_CEILDIV(NNC_CONV_RWD * 4, NNC_VLEN) * NNC_VLEN)
+
+NNC_INLINE void NNC_FN(conv_dot_tile)(const int rw, const int no, CONV_UKR_PARAMS)
 {
-    for (nnc_ssize o0 = 0; o0 < nout; o0 += 4) {
-        nnc_v acc[4] = {nnc_vzero(), nnc_vzero(), nnc_vzero(), nnc_vzero()};
-        for (nnc_ssize t = 0; t < ntap; ++t) {
-            const NNC_T *NNC_RESTRICT xs = x + (tp[t].off + xsh);
-            const NNC_T *NNC_RESTRICT ws = w + (tp[t].widx + o0) * wst;
-            const nnc_ssize len = tp[t].len;
-            nnc_ssize c = 0;
-            for (; c + NNC_VLEN <= len; c += NNC_VLEN) {
-                const nnc_v xv = nnc_vload(xs + c);
-                for (int o = 0; o < 4; ++o) acc[o] = nnc_vfma(xv, nnc_vload(ws + o * wst + c), acc[o]);
-            }
-            if (c < len) {
-                const nnc_v xv = nnc_vloadn(xs + c, len - c);
-                for (int o = 0; o < 4; ++o) acc[o] = nnc_vfma(xv, nnc_vload(ws + o * wst + c), acc[o]);
+    nnc_v acc[NNC_CONV_RWD][4];
+    NNC_UNROLL_TILE for (int r = 0; r < rw; ++r)
+        for (int o = 0; o < no; ++o) acc[r][o] = nnc_vzero();
+    for (nnc_ssize t = 0; t < ntap; ++t) {
+        const NNC_T *NNC_RESTRICT xs = x + (tp[t].off + xsh);
+        const NNC_T *NNC_RESTRICT ws = w + tp[t].widx * wst;
+        const nnc_ssize len = tp[t].len;
+        nnc_ssize c = 0;
+        for (; c + NNC_VLEN <= len; c += NNC_VLEN) {
+            nnc_v xv[NNC_CONV_RWD];
+            NNC_UNROLL_TILE for (int r = 0; r < rw; ++r) xv[r] = nnc_vload(xs + r * ics + c);
+            for (int o = 0; o < no; ++o) {
+                const nnc_v wv = nnc_vload(ws + o * wst + c);
+                NNC_UNROLL_TILE for (int r = 0; r < rw; ++r) acc[r][o] = nnc_vfma(xv[r], wv, acc[r][o]);
             }
         }
-        NNC_T r[NNC_VLEN];
-        for (int o = 0; o < NNC_VLEN; ++o) r[o] = o < 4 ? nnc_vhsum(acc[o]) : 0;
-        const nnc_ssize n = NNC_MIN(4, nout - o0);
-        nnc_v v = nnc_vloadn(r, n);
-        if (bias) v = nnc_vadd(v, nnc_vloadn(bias + o0, n));
+        if (c < len) {   // the last vector, partial: masked input loads (zero-padded weights)
+            nnc_v xv[NNC_CONV_RWD];
+            NNC_UNROLL_TILE for (int r = 0; r < rw; ++r) xv[r] = nnc_vloadn(xs + r * ics + c, len - c);
+            for (int o = 0; o < no; ++o) {
+                const nnc_v wv = nnc_vload(ws + o * wst + c);
+                NNC_UNROLL_TILE for (int r = 0; r < rw; ++r) acc[r][o] = nnc_vfma(xv[r], wv, acc[r][o]);
+            }
+        }
+    }
+    // the horizontal sums NNC_VLEN at a time (nnc_vhsums: bitwise nnc_vhsum's)
+    nnc_v flat[CONV_DOT_SUMS];
+    NNC_T sums[CONV_DOT_SUMS];
+    NNC_UNROLL_TILE for (int r = 0; r < rw; ++r)
+        for (int o = 0; o < no; ++o) flat[r * no + o] = acc[r][o];
+    NNC_UNROLL_TILE for (int i = rw * no; i < CONV_DOT_SUMS; ++i) flat[i] = nnc_vzero();
+    NNC_UNROLL_TILE for (int i = 0; i < rw * no; i += NNC_VLEN) nnc_vhsums(flat + i, sums + i);
+    NNC_UNROLL_TILE for (int r = 0; r < rw; ++r) {
+        nnc_v v = nnc_vloadp(sums + r * no, no);
+        if (bias) v = nnc_vadd(v, nnc_vloadp(bias, no));
         v = NNC_FN(vact)(v, act);
-        if (res) v = nnc_vadd(v, nnc_vloadn(res + o0, n));
-        nnc_vstoren(y + o0, v, n);
+        if (res) v = nnc_vadd(v, nnc_vloadp(res + r * ocs, no));
+        nnc_vstorep(y + r * ocs, v, no);
     }
 }
+
+// conv_dot_<pixels>_<outputs>: pixels 1..NNC_CONV_RWD x outputs 1..4.
+static void NNC_FN(conv_dot_1_1)(CONV_UKR_PARAMS) { NNC_FN(conv_dot_tile)(1, 1, CONV_UKR_ARGS); }
+static void NNC_FN(conv_dot_1_2)(CONV_UKR_PARAMS) { NNC_FN(conv_dot_tile)(1, 2, CONV_UKR_ARGS); }
+static void NNC_FN(conv_dot_1_3)(CONV_UKR_PARAMS) { NNC_FN(conv_dot_tile)(1, 3, CONV_UKR_ARGS); }
+static void NNC_FN(conv_dot_1_4)(CONV_UKR_PARAMS) { NNC_FN(conv_dot_tile)(1, 4, CONV_UKR_ARGS); }
+static void NNC_FN(conv_dot_2_1)(CONV_UKR_PARAMS) { NNC_FN(conv_dot_tile)(2, 1, CONV_UKR_ARGS); }
+static void NNC_FN(conv_dot_2_2)(CONV_UKR_PARAMS) { NNC_FN(conv_dot_tile)(2, 2, CONV_UKR_ARGS); }
+static void NNC_FN(conv_dot_2_3)(CONV_UKR_PARAMS) { NNC_FN(conv_dot_tile)(2, 3, CONV_UKR_ARGS); }
+static void NNC_FN(conv_dot_2_4)(CONV_UKR_PARAMS) { NNC_FN(conv_dot_tile)(2, 4, CONV_UKR_ARGS); }
+#if NNC_CONV_RWD == 6
+static void NNC_FN(conv_dot_3_1)(CONV_UKR_PARAMS) { NNC_FN(conv_dot_tile)(3, 1, CONV_UKR_ARGS); }
+static void NNC_FN(conv_dot_3_2)(CONV_UKR_PARAMS) { NNC_FN(conv_dot_tile)(3, 2, CONV_UKR_ARGS); }
+static void NNC_FN(conv_dot_3_3)(CONV_UKR_PARAMS) { NNC_FN(conv_dot_tile)(3, 3, CONV_UKR_ARGS); }
+static void NNC_FN(conv_dot_3_4)(CONV_UKR_PARAMS) { NNC_FN(conv_dot_tile)(3, 4, CONV_UKR_ARGS); }
+static void NNC_FN(conv_dot_4_1)(CONV_UKR_PARAMS) { NNC_FN(conv_dot_tile)(4, 1, CONV_UKR_ARGS); }
+static void NNC_FN(conv_dot_4_2)(CONV_UKR_PARAMS) { NNC_FN(conv_dot_tile)(4, 2, CONV_UKR_ARGS); }
+static void NNC_FN(conv_dot_4_3)(CONV_UKR_PARAMS) { NNC_FN(conv_dot_tile)(4, 3, CONV_UKR_ARGS); }
+static void NNC_FN(conv_dot_4_4)(CONV_UKR_PARAMS) { NNC_FN(conv_dot_tile)(4, 4, CONV_UKR_ARGS); }
+static void NNC_FN(conv_dot_5_1)(CONV_UKR_PARAMS) { NNC_FN(conv_dot_tile)(5, 1, CONV_UKR_ARGS); }
+static void NNC_FN(conv_dot_5_2)(CONV_UKR_PARAMS) { NNC_FN(conv_dot_tile)(5, 2, CONV_UKR_ARGS); }
+static void NNC_FN(conv_dot_5_3)(CONV_UKR_PARAMS) { NNC_FN(conv_dot_tile)(5, 3, CONV_UKR_ARGS); }
+static void NNC_FN(conv_dot_5_4)(CONV_UKR_PARAMS) { NNC_FN(conv_dot_tile)(5, 4, CONV_UKR_ARGS); }
+static void NNC_FN(conv_dot_6_1)(CONV_UKR_PARAMS) { NNC_FN(conv_dot_tile)(6, 1, CONV_UKR_ARGS); }
+static void NNC_FN(conv_dot_6_2)(CONV_UKR_PARAMS) { NNC_FN(conv_dot_tile)(6, 2, CONV_UKR_ARGS); }
+static void NNC_FN(conv_dot_6_3)(CONV_UKR_PARAMS) { NNC_FN(conv_dot_tile)(6, 3, CONV_UKR_ARGS); }
+static void NNC_FN(conv_dot_6_4)(CONV_UKR_PARAMS) { NNC_FN(conv_dot_tile)(6, 4, CONV_UKR_ARGS); }
+#endif
+
+// [rw - 1][no - 1]
+#define CONV_DOTS(r) \
+    {NNC_FN(conv_dot_##r##_1), NNC_FN(conv_dot_##r##_2), NNC_FN(conv_dot_##r##_3), NNC_FN(conv_dot_##r##_4)}
+static const NNC_FN(conv_ukr_fn) NNC_FN(conv_dots)[NNC_CONV_RWD][4] = {
+    CONV_DOTS(1), CONV_DOTS(2),
+#if NNC_CONV_RWD == 6
+    CONV_DOTS(3), CONV_DOTS(4), CONV_DOTS(5), CONV_DOTS(6),
+#endif
+};
+#undef CONV_DOTS
+#undef CONV_DOT_SUMS
