@@ -18,7 +18,8 @@
 //   3. the time loop, in C: each thread owns a fixed block of batch rows for
 //      the whole sequence (rows are independent) and (blocks of >= 4 rows)
 //      runs 1. for its rows step by step, each step's rows right before the
-//      step (they are still in cache when the step adds to them), so there
+//      step (they are still in cache when the step adds to them; with
+//      lengths row by row before its time loop instead), so there
 //      is one parallel region per call and no barrier at all; a step is one
 //      recurrent GEMM (beta = 1 onto the step's rows of a, or into q for GRU
 //      reset_after) plus one fused pass computing every gate and the new
