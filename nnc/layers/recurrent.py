@@ -172,7 +172,7 @@ class _Recurrent(Layer):
         H, G = self.hidden_size, self._gates
         h0, c0 = self._initial(initial_state, N)
         rows = _Rows(None if lengths is None else check_lengths(lengths, N, T, self.name))
-        x, h0, c0 = rows.sort(x), rows.sort(h0), rows.sort(c0)
+        h0, c0 = rows.sort(h0), rows.sort(c0)   # x stays in the caller's order (rows.order)
         Wx, Wh, bx, bh = self._weights()
         dt = self.dtype
         hs = np.empty((N, T, H), dt)
@@ -182,7 +182,7 @@ class _Recurrent(Layer):
         work = np.empty(_core.rnn_fwd_workspace_size(dt == np.float64, self._cell, self._reset_after(), N, T,
                                                      x.shape[2], H), dt)
         _core.rnn_fwd(self._cell, self._act(), self._reset_after(), int(training), x, Wx, Wh, bx, bh,
-                      h0, c0, hs, cs, gates, aux, work, rows.lengths)
+                      h0, c0, hs, cs, gates, aux, work, rows.lengths, rows.order)
         if N == 0:
             last_h = np.zeros((0, H), dt)
             last_c = np.zeros((0, H), dt)
@@ -210,10 +210,10 @@ class _Recurrent(Layer):
         _core.rnn_bwd(self._cell, self._act(), self._reset_after(), x, Wx, Wh, c["h0"], c["c0"], c["hs"],
                       c["cs"], c["gates"], c["aux"], np.ascontiguousarray(rows.sort(dhs)), dx,
                       self.grads[keys[0]], self.grads[keys[1]], self.grads[keys[2]],
-                      self.grads[keys[3]] if bh is not None else None, dh0, dc0, work, rows.lengths)
+                      self.grads[keys[3]] if bh is not None else None, dh0, dc0, work, rows.lengths, rows.order)
         dh0, dc0 = rows.unsort(dh0), rows.unsort(dc0)
         self.grad_initial_state = (dh0, dc0) if self._has_cell_state else dh0
-        return rows.unsort(dx)
+        return dx
 
     def _grad_keys(self):
         raise NotImplementedError

@@ -96,7 +96,9 @@ static int NNC_FN(rnn_bwd_rows)(const NNC_FN(rnn_ctx) *cx, nnc_ssize r0, nnc_ssi
             NNC_T *dst = hprev + (woff + r * rs) * H;
             if (hp) memcpy(dst, hp + r * ldhp, sizeof(NNC_T) * (size_t)H);
             else memset(dst, 0, sizeof(NNC_T) * (size_t)H);
-            if (w->xp) memcpy(w->xp + (woff + r) * F, cx->x + (off + r * T) * F, sizeof(NNC_T) * (size_t)F);
+            if (w->xp)
+                memcpy(w->xp + (woff + r) * F, cx->x + (NNC_FN(rnn_x_row)(d, r0 + r) * T + t) * F,
+                       sizeof(NNC_T) * (size_t)F);
             if (w->auxp) memcpy(w->auxp + (woff + r) * H, aux + (off + r * T) * H, sizeof(NNC_T) * (size_t)H);
         }
         switch (d->cell) {
@@ -131,15 +133,15 @@ static int NNC_FN(rnn_bwd_rows)(const NNC_FN(rnn_ctx) *cx, nnc_ssize r0, nnc_ssi
     return failed ? NNC_ENOMEM : NNC_OK;
 }
 
-// dx from its packed rows dxp (with lengths): each step's rows in place,
-// zeros past every row's length.
+// dx from its packed rows dxp (with lengths): each step's rows in place (in
+// the caller's order with d->order), zeros past every row's length.
 static void NNC_FN(rnn_unpack_dx)(const nnc_rnn_desc *d, const nnc_ssize *start, const NNC_T *dxp, NNC_T *dx)
 {
     const nnc_ssize T = d->t, F = d->f;
     for (nnc_ssize t = 0; t < T; ++t)
         for (nnc_ssize r = 0; r < start[t + 1] - start[t]; ++r)
-            memcpy(dx + (r * T + t) * F, dxp + (start[t] + r) * F, sizeof(NNC_T) * (size_t)F);
-    NNC_FN(rnn_zero_padding)(d, dx, F, 0, d->n);
+            memcpy(dx + (NNC_FN(rnn_x_row)(d, r) * T + t) * F, dxp + (start[t] + r) * F, sizeof(NNC_T) * (size_t)F);
+    NNC_FN(rnn_zero_padding)(d, dx, F, 0, d->n, d->order);
 }
 
 // The op (see ops/rnn.def): the reverse time loop by batch blocks (>= 4 rows
@@ -153,7 +155,7 @@ static int NNC_FN(rnn_bwd)(const nnc_rnn_desc *d, const NNC_T *x, const NNC_T *W
     const nnc_ssize N = d->n, T = d->t, F = d->f, H = d->h, G = NNC_FN(rnn_gates)(d), GH = G * H;
     const int ra = d->cell == NNC_RNN_GRU && d->reset_after;
     if (NNC_FN(rnn_bwd_workspace_size)(d) < 0) return NNC_EOVERFLOW;
-    if (!NNC_FN(lengths_ok)(d->lengths, d->n, d->t)) return NNC_EINVAL;
+    if (!NNC_FN(lengths_ok)(d->lengths, d->n, d->t) || !NNC_FN(rnn_order_ok)(d)) return NNC_EINVAL;
     if (H <= 0) return NNC_OK;
     const nnc_ssize NT = N * T;
     nnc_ssize counts[RNN_BWD_PIECES];

@@ -41,6 +41,22 @@ static int NNC_FN(lengths_ok)(const nnc_ssize *lengths, nnc_ssize n, nnc_ssize t
     return 1;
 }
 
+// 1 if order is NULL, or given with lengths and its n entries in [0, n).
+static int NNC_FN(rnn_order_ok)(const nnc_rnn_desc *d)
+{
+    if (!d->order) return 1;
+    if (!d->lengths) return 0;
+    for (nnc_ssize r = 0; r < d->n; ++r)
+        if (d->order[r] < 0 || d->order[r] >= d->n) return 0;
+    return 1;
+}
+
+// The row of x and dx that holds row r of the kernels' order.
+NNC_INLINE nnc_ssize NNC_FN(rnn_x_row)(const nnc_rnn_desc *d, nnc_ssize r)
+{
+    return d->order ? d->order[r] : r;
+}
+
 // The end of the rows of [r0, r1) that run step t: with lengths (non-
 // increasing) they are a prefix, found by bisection; else r1.
 static nnc_ssize NNC_FN(lengths_active_end)(const nnc_ssize *lengths, nnc_ssize r0, nnc_ssize r1, nnc_ssize t)
@@ -68,10 +84,13 @@ static nnc_ssize NNC_FN(rnn_block_start)(const nnc_rnn_desc *d, int blocks, int 
     return r;
 }
 
-// Zeroes rows [r0, r1) of p (n, t, width) past their lengths (with lengths).
-static void NNC_FN(rnn_zero_padding)(const nnc_rnn_desc *d, NNC_T *p, nnc_ssize width, nnc_ssize r0, nnc_ssize r1)
+// Zeroes rows [r0, r1) of p (n, t, width) past their lengths (with lengths);
+// p's row of row r is map[r] (map NULL: r).
+static void NNC_FN(rnn_zero_padding)(const nnc_rnn_desc *d, NNC_T *p, nnc_ssize width, nnc_ssize r0, nnc_ssize r1,
+                                     const nnc_ssize *map)
 {
     if (!d->lengths) return;
     for (nnc_ssize r = r0; r < r1; ++r)
-        memset(p + (r * d->t + d->lengths[r]) * width, 0, sizeof(NNC_T) * (size_t)((d->t - d->lengths[r]) * width));
+        memset(p + ((map ? map[r] : r) * d->t + d->lengths[r]) * width, 0,
+               sizeof(NNC_T) * (size_t)((d->t - d->lengths[r]) * width));
 }

@@ -159,7 +159,7 @@ static void NNC_FN(rnn_pack_fwd)(NNC_FN(rnn_ctx) *cx, const NNC_T *Wh, NNC_T *bu
 
 // The input projection g (set up over all n*t rows: A = x, C = a) of batch
 // rows [r0, r1): one GEMM, or with lengths one per row over its own steps
-// (the same elements).
+// (the same elements; x's rows through d->order).
 static int NNC_FN(rnn_project)(const nnc_rnn_desc *d, NNC_FN(gemm_args) g, nnc_ssize r0, nnc_ssize r1, int threads)
 {
     const NNC_T *A = g.A;
@@ -173,7 +173,7 @@ static int NNC_FN(rnn_project)(const nnc_rnn_desc *d, NNC_FN(gemm_args) g, nnc_s
     int st = NNC_OK;
     for (nnc_ssize r = r0; r < r1; ++r) {
         g.m = d->lengths[r];
-        g.A = A + r * d->t * g.lda;
+        g.A = A + NNC_FN(rnn_x_row)(d, r) * d->t * g.lda;
         g.C = C + r * d->t * g.ldc;
         st |= NNC_FN(gemm_run)(&g, threads);
     }
@@ -221,7 +221,7 @@ static int NNC_FN(rnn_fwd_rows)(const NNC_FN(rnn_ctx) *cx, int team, const NNC_T
                 }
                 for (int p = 0; p < phases; ++p) NNC_FN(rnn_fwd_piece)(cx, t, p, r0, re, 0, d->h, &failed);
             }
-            NNC_FN(rnn_zero_padding)(d, cx->hs, d->h, r0, r1);
+            NNC_FN(rnn_zero_padding)(d, cx->hs, d->h, r0, r1, NULL);
         }
         nnc_region_master_done(&clk);
     }
@@ -310,7 +310,7 @@ static int NNC_FN(rnn_fwd_slices)(NNC_FN(rnn_ctx) *cx, const NNC_FN(rnn_fwd_plan
     #pragma omp parallel num_threads(team) if (team > 1)
     NNC_FN(rnn_fwd_split)(cx, ws->board, plan->slice_width, plan->slices, team, stall_ns, &failed);
     if (team > 1) nnc_stall_note(nnc_claim_stalled(ws->board, stall_ns));
-    NNC_FN(rnn_zero_padding)(cx->d, cx->hs, cx->d->h, 0, cx->d->n);
+    NNC_FN(rnn_zero_padding)(cx->d, cx->hs, cx->d->h, 0, cx->d->n, NULL);
     return failed ? NNC_ENOMEM : NNC_OK;
 }
 
@@ -346,7 +346,7 @@ static int NNC_FN(rnn_fwd)(const nnc_rnn_desc *d, const NNC_T *x, const NNC_T *W
 {
     const nnc_ssize N = d->n, T = d->t, F = d->f, H = d->h, G = NNC_FN(rnn_gates)(d), GH = G * H;
     nnc_ssize rows, product;
-    if (!NNC_FN(lengths_ok)(d->lengths, d->n, d->t)) return NNC_EINVAL;
+    if (!NNC_FN(lengths_ok)(d->lengths, d->n, d->t) || !NNC_FN(rnn_order_ok)(d)) return NNC_EINVAL;
     if (N <= 0 || T <= 0 || H <= 0) return NNC_OK;
     if (!nnc_mul_ok(N, T, &rows) || !nnc_mul_ok(rows, GH, &product) || !nnc_mul_ok(rows, F, &product) ||
         NNC_FN(rnn_fwd_workspace_size)(d) < 0)
