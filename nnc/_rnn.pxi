@@ -100,7 +100,7 @@ def rnn_bwd(int cell, int act, int reset_after, const floating[:, :, ::1] x, con
             floating[:, ::1] dh0, floating[:, ::1] dc0, floating[::1] work, const nnc_ssize[::1] lengths=None,
             const nnc_ssize[::1] order=None):
     """Full BPTT of a training rnn_fwd (see ops/rnn.def), with its lengths
-    and order (x and dx in the caller's order)."""
+    and order (x, dhs and dx in the caller's order)."""
     cdef nnc_rnn_desc d = _rnn_desc(cell, act, reset_after, 1, x.shape[0], x.shape[1], x.shape[2],
                                     Wh.shape[1], _lengths_ptr(lengths, x.shape[0]),
                                     _lengths_ptr(order, x.shape[0], "order"))

@@ -208,7 +208,7 @@ class _Recurrent(Layer):
         work = np.empty(_core.rnn_bwd_workspace_size(self.dtype == np.float64, self._cell, self._reset_after(),
                                                      N, T, H, x.shape[2], rows.lengths), self.dtype)
         _core.rnn_bwd(self._cell, self._act(), self._reset_after(), x, Wx, Wh, c["h0"], c["c0"], c["hs"],
-                      c["cs"], c["gates"], c["aux"], np.ascontiguousarray(rows.sort(dhs)), dx,
+                      c["cs"], c["gates"], c["aux"], np.ascontiguousarray(dhs), dx,
                       self.grads[keys[0]], self.grads[keys[1]], self.grads[keys[2]],
                       self.grads[keys[3]] if bh is not None else None, dh0, dc0, work, rows.lengths, rows.order)
         dh0, dc0 = rows.unsort(dh0), rows.unsort(dc0)

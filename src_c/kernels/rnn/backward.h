@@ -78,10 +78,13 @@ static int NNC_FN(rnn_bwd_rows)(const NNC_FN(rnn_ctx) *cx, nnc_ssize r0, nnc_ssi
     NNC_T *da = w->da, *dq = w->dq, *hprev = w->hprev;
     const int ra = d->cell == NNC_RNN_GRU && d->reset_after;
     int failed = 0;
-    // Per thread: dh (the gradient w.r.t. h_{t-1} being built), dc or drh.
-    NNC_T *dh = nnc_tls_scratch(NNC_SCRATCH_WORK, sizeof(NNC_T) * (size_t)rows * (size_t)H * 2);
+    // Per thread: dh (the gradient w.r.t. h_{t-1} being built), dc or drh,
+    // and with d->order the step's rows of dhs.
+    const int gather = d->order != NULL;
+    NNC_T *dh = nnc_tls_scratch(NNC_SCRATCH_WORK, sizeof(NNC_T) * (size_t)rows * (size_t)H * (size_t)(2 + gather));
     if (!dh) return NNC_ENOMEM;
     NNC_T *dc = dh + rows * H;  // LSTM: dC; GRU reset_after = 0: drh
+    NNC_T *dhg = dc + rows * H;
     if (d->cell == NNC_RNN_LSTM) memset(dc, 0, sizeof(NNC_T) * (size_t)rows * (size_t)H);
     if (d->lengths) memset(dh, 0, sizeof(NNC_T) * (size_t)rows * (size_t)H);
     for (nnc_ssize t = T - 1; t >= 0 && !failed; --t) {
@@ -91,6 +94,8 @@ static int NNC_FN(rnn_bwd_rows)(const NNC_FN(rnn_ctx) *cx, nnc_ssize r0, nnc_ssi
         const nnc_ssize ldhp = t ? ldh : H;
         const nnc_ssize off = (r0 * T + t), woff = w->start ? w->start[t] + r0 : off;
         const NNC_T *dhr = t == T - 1 && !d->lengths ? NULL : dh;  // dh_rec from step t+1
+        const NNC_T *dht = gather ? dhg : dhs + off * H;  // dh_ext, rows lde apart
+        const nnc_ssize lde = gather ? H : ldh;
         NNC_T *dat = da + woff * GH;
         for (nnc_ssize r = 0; r < active; ++r) {
             NNC_T *dst = hprev + (woff + r * rs) * H;
@@ -100,27 +105,28 @@ static int NNC_FN(rnn_bwd_rows)(const NNC_FN(rnn_ctx) *cx, nnc_ssize r0, nnc_ssi
                 memcpy(w->xp + (woff + r) * F, cx->x + (NNC_FN(rnn_x_row)(d, r0 + r) * T + t) * F,
                        sizeof(NNC_T) * (size_t)F);
             if (w->auxp) memcpy(w->auxp + (woff + r) * H, aux + (off + r * T) * H, sizeof(NNC_T) * (size_t)H);
+            if (gather) memcpy(dhg + r * H, dhs + (d->order[r0 + r] * T + t) * H, sizeof(NNC_T) * (size_t)H);
         }
         switch (d->cell) {
         case NNC_RNN_SIMPLE:
-            NNC_FN(rnn_rows_bwd)(active, H, hs + off * H, ldh, dhs + off * H, ldh, dhr, H, dat, ldw, d->act);
+            NNC_FN(rnn_rows_bwd)(active, H, hs + off * H, ldh, dht, lde, dhr, H, dat, ldw, d->act);
             NNC_FN(rnn_gemm)(active, H, GH, dat, ldw, cx->Wb1, 0, dh, H, NULL, &failed);
             break;
         case NNC_RNN_LSTM: {
             const NNC_T *cp = t ? cs + (off - 1) * H : (c0 ? c0 + r0 * H : NULL);
             NNC_FN(lstm_rows_bwd)(active, H, gates + off * GH, lda, cp, t ? ldh : H, cs + off * H, ldh,
-                                  dhs + off * H, ldh, dhr, H, dc, H, dat, ldw);
+                                  dht, lde, dhr, H, dc, H, dat, ldw);
             NNC_FN(rnn_gemm)(active, H, GH, dat, ldw, cx->Wb1, 0, dh, H, NULL, &failed);
             break;
         }
         default:
             if (ra) {
                 NNC_T *dqt = dq + woff * GH;
-                NNC_FN(gru_rows_bwd)(active, H, gates + off * GH, lda, aux + off * H, ldh, hp, ldhp, dhs + off * H,
-                                     ldh, dhr, H, dat, ldw, dqt, ldw, dh, H);
+                NNC_FN(gru_rows_bwd)(active, H, gates + off * GH, lda, aux + off * H, ldh, hp, ldhp, dht,
+                                     lde, dhr, H, dat, ldw, dqt, ldw, dh, H);
                 NNC_FN(rnn_gemm)(active, H, GH, dqt, ldw, cx->Wb1, 1, dh, H, NULL, &failed);
             } else {
-                NNC_FN(gru_rows_bwd)(active, H, gates + off * GH, lda, NULL, 0, hp, ldhp, dhs + off * H, ldh, dhr,
+                NNC_FN(gru_rows_bwd)(active, H, gates + off * GH, lda, NULL, 0, hp, ldhp, dht, lde, dhr,
                                      H, dat, ldw, NULL, 0, dh, H);
                 NNC_FN(rnn_gemm)(active, H, H, dat + 2 * H, ldw, cx->Wb2, 0, dc, H, NULL, &failed);
                 NNC_FN(gru_rows_bwd_r)(active, H, gates + off * GH, lda, hp, ldhp, dc, H, dat, ldw, dh, H);
