@@ -66,11 +66,12 @@ def rnn_fwd(int cell, int act, int reset_after, int training, const floating[:, 
             const floating[::1] bh, const floating[:, ::1] h0, const floating[:, ::1] c0,
             floating[:, :, ::1] hs, floating[:, :, ::1] cs, floating[:, :, ::1] gates,
             floating[:, :, ::1] aux, floating[::1] work, const nnc_ssize[::1] lengths=None,
-            const nnc_ssize[::1] order=None):
+            const nnc_ssize[::1] order=None, floating[:, :, ::1] hs_out=None):
     """Whole-sequence forward (see ops/rnn.def); outputs written in place; work
     holds rnn_fwd_workspace_size elements; lengths (N,) non-increasing or
-    None; order (N,) or None: x's row of each row of the lengths' order.
-    Shapes are the caller's responsibility (the layers check them)."""
+    None; order (N,) or None: x's row of each row of the lengths' order;
+    hs_out (with order) or None: hs in x's order.  Shapes are the caller's
+    responsibility (the layers check them)."""
     cdef nnc_rnn_desc d = _rnn_desc(cell, act, reset_after, training, x.shape[0], x.shape[1], x.shape[2],
                                     Wh.shape[1], _lengths_ptr(lengths, x.shape[0]),
                                     _lengths_ptr(order, x.shape[0], "order"))
@@ -78,7 +79,7 @@ def rnn_fwd(int cell, int act, int reset_after, int training, const floating[:, 
         return
     with nogil:
         _ck(op_rnn_fwd(&d, _p3(x), &Wx[0, 0], &Wh[0, 0], &bx[0], _ptr_or_null(bh), _p2(h0), _p2(c0), _w3(hs),
-                       _w3(cs), _w3(gates), _w3(aux), &work[0]))
+                       _w3(cs), _w3(gates), _w3(aux), _w3(hs_out), &work[0]))
 
 
 def rnn_bwd_workspace_size(dtype_is_f64, int cell, int reset_after, nnc_ssize n, nnc_ssize t, nnc_ssize h,

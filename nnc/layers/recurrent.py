@@ -166,8 +166,9 @@ class _Recurrent(Layer):
         return 0
 
     def _run(self, x, training, initial_state, lengths):
-        """The sequence kernel; returns (hs (N, T, H), the state h of each
-        row's last step, the _Rows order) and sets state/cache."""
+        """The sequence kernel; returns (hs (N, T, H) in the caller's order,
+        or None without return_sequences, the state h of each row's last
+        step, the _Rows order) and sets state/cache."""
         N, T, _ = x.shape
         H, G = self.hidden_size, self._gates
         h0, c0 = self._initial(initial_state, N)
@@ -176,13 +177,16 @@ class _Recurrent(Layer):
         Wx, Wh, bx, bh = self._weights()
         dt = self.dtype
         hs = np.empty((N, T, H), dt)
+        # hs in the caller's order
+        hs_out = np.empty((N, T, H), dt) if rows.order is not None and self.return_sequences else hs
         cs = np.empty((N, T, H), dt) if self._has_cell_state else None
         gates = np.empty((N, T, G * H), dt) if G > 1 else None
         aux = np.empty((N, T, H), dt) if self._cell == _core.RNN_GRU else None
         work = np.empty(_core.rnn_fwd_workspace_size(dt == np.float64, self._cell, self._reset_after(), N, T,
                                                      x.shape[2], H), dt)
         _core.rnn_fwd(self._cell, self._act(), self._reset_after(), int(training), x, Wx, Wh, bx, bh,
-                      h0, c0, hs, cs, gates, aux, work, rows.lengths, rows.order)
+                      h0, c0, hs, cs, gates, aux, work, rows.lengths, rows.order,
+                      None if hs_out is hs else hs_out)
         if N == 0:
             last_h = np.zeros((0, H), dt)
             last_c = np.zeros((0, H), dt)
@@ -192,7 +196,7 @@ class _Recurrent(Layer):
         self.state = (last_h, last_c) if self._has_cell_state else last_h
         if training:
             self._cache = dict(x=x, h0=h0, c0=c0, hs=hs, cs=cs, gates=gates, aux=aux, rows=rows)
-        return rows.unsort(hs), last_h, rows
+        return hs_out if self.return_sequences else None, last_h, rows
 
     def _bptt(self, dhs):
         """Full BPTT from dhs (N, T, H); fills grads and grad_initial_state; returns dx."""

@@ -12,6 +12,7 @@ typedef struct {
     const NNC_T *Wb1, *Wb2;  // backward: W_h (GRU reset_after = 0: rows r,u and c apart)
     const NNC_T *bh, *h0, *c0;
     NNC_T *hs, *cs, *a, *aux, *q;
+    NNC_T *hs_out;               // hs in the caller's order (d->order), or NULL
     const NNC_T *x, *Wx, *bias;  // input projection (bias: b_x, or b_x + b_h)
     const NNC_T *Wh;             // W_h, for packing slices in rnn_slice_setup
     NNC_T *Wbuf;                 // the packed gate blocks (Wp[g] = Wbuf + g * Wgs)
@@ -93,4 +94,16 @@ static void NNC_FN(rnn_zero_padding)(const nnc_rnn_desc *d, NNC_T *p, nnc_ssize 
     for (nnc_ssize r = r0; r < r1; ++r)
         memset(p + ((map ? map[r] : r) * d->t + d->lengths[r]) * width, 0,
                sizeof(NNC_T) * (size_t)((d->t - d->lengths[r]) * width));
+}
+
+// Rows [r0, r1) of hs, zero past their lengths, and their copies in hs_out
+// (the caller's order) when asked for.
+static void NNC_FN(rnn_finish_rows)(const NNC_FN(rnn_ctx) *cx, nnc_ssize r0, nnc_ssize r1)
+{
+    const nnc_rnn_desc *d = cx->d;
+    const nnc_ssize th = d->t * d->h;
+    NNC_FN(rnn_zero_padding)(d, cx->hs, d->h, r0, r1, NULL);
+    if (cx->hs_out)
+        for (nnc_ssize r = r0; r < r1; ++r)
+            memcpy(cx->hs_out + d->order[r] * th, cx->hs + r * th, sizeof(NNC_T) * (size_t)th);
 }

@@ -221,7 +221,7 @@ static int NNC_FN(rnn_fwd_rows)(const NNC_FN(rnn_ctx) *cx, int team, const NNC_T
                 }
                 for (int p = 0; p < phases; ++p) NNC_FN(rnn_fwd_piece)(cx, t, p, r0, re, 0, d->h, &failed);
             }
-            NNC_FN(rnn_zero_padding)(d, cx->hs, d->h, r0, r1, NULL);
+            NNC_FN(rnn_finish_rows)(cx, r0, r1);
         }
         nnc_region_master_done(&clk);
     }
@@ -310,7 +310,7 @@ static int NNC_FN(rnn_fwd_slices)(NNC_FN(rnn_ctx) *cx, const NNC_FN(rnn_fwd_plan
     #pragma omp parallel num_threads(team) if (team > 1)
     NNC_FN(rnn_fwd_split)(cx, ws->board, plan->slice_width, plan->slices, team, stall_ns, &failed);
     if (team > 1) nnc_stall_note(nnc_claim_stalled(ws->board, stall_ns));
-    NNC_FN(rnn_zero_padding)(cx->d, cx->hs, cx->d->h, 0, cx->d->n, NULL);
+    NNC_FN(rnn_finish_rows)(cx, 0, cx->d->n);
     return failed ? NNC_ENOMEM : NNC_OK;
 }
 
@@ -342,18 +342,19 @@ static int NNC_FN(rnn_fwd_project_first)(NNC_FN(rnn_ctx) *cx, const NNC_FN(rnn_f
 // GRU reset_after = 0, then the plan's schedule.
 static int NNC_FN(rnn_fwd)(const nnc_rnn_desc *d, const NNC_T *x, const NNC_T *Wx, const NNC_T *Wh,
                            const NNC_T *bx, const NNC_T *bh, const NNC_T *h0, const NNC_T *c0, NNC_T *hs, NNC_T *cs,
-                           NNC_T *gates, NNC_T *aux, NNC_T *workspace)
+                           NNC_T *gates, NNC_T *aux, NNC_T *hs_out, NNC_T *workspace)
 {
     const nnc_ssize N = d->n, T = d->t, F = d->f, H = d->h, G = NNC_FN(rnn_gates)(d), GH = G * H;
     nnc_ssize rows, product;
-    if (!NNC_FN(lengths_ok)(d->lengths, d->n, d->t) || !NNC_FN(rnn_order_ok)(d)) return NNC_EINVAL;
+    if (!NNC_FN(lengths_ok)(d->lengths, d->n, d->t) || !NNC_FN(rnn_order_ok)(d) || (hs_out && !d->order))
+        return NNC_EINVAL;
     if (N <= 0 || T <= 0 || H <= 0) return NNC_OK;
     if (!nnc_mul_ok(N, T, &rows) || !nnc_mul_ok(rows, GH, &product) || !nnc_mul_ok(rows, F, &product) ||
         NNC_FN(rnn_fwd_workspace_size)(d) < 0)
         return NNC_EOVERFLOW;
     NNC_FN(rnn_ctx) cx = {.d = d, .G = G, .NR = NNC_FN(gemm_packed_b_size)(1, 1), .bh = bh, .h0 = h0, .c0 = c0,
                           .hs = hs, .cs = cs, .a = d->cell == NNC_RNN_SIMPLE ? hs : gates, .aux = aux, .x = x,
-                          .Wx = Wx, .bias = bx};
+                          .Wx = Wx, .bias = bx, .hs_out = hs_out};
     const NNC_FN(rnn_fwd_plan) plan = NNC_FN(rnn_fwd_choose)(d, cx.NR);
     const NNC_FN(rnn_fwd_ws) ws = NNC_FN(rnn_fwd_ws_carve)(d, workspace);
     if (d->cell == NNC_RNN_GRU && !d->reset_after) {  // b_h joins the input projection's bias
