@@ -48,7 +48,9 @@
 // runs each step on that prefix of its rows only, batch blocks are cut to
 // equal shares of the steps to run (rnn_block_start), and the backward keeps
 // its per-step rows packed step after step, so its final GEMMs cover the
-// steps that ran and nothing else.
+// steps that ran and nothing else.  With d->order the kernels read x and dhs
+// and write dx (and hs_out, a copy of hs) in the caller's row order, so the
+// layer copies none of them into or out of length order.
 //
 // Determinism: a row's result never depends on which thread, batch block or
 // slice computes it (the GEMM and rnn_gemv give every element the same FMA
