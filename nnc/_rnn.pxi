@@ -24,19 +24,22 @@ cdef inline floating *_w1(floating[::1] a) noexcept nogil:
     return NULL if a is None or a.shape[0] == 0 else &a[0]
 
 
-cdef const nnc_ssize *_lengths_ptr(const nnc_ssize[::1] lengths, nnc_ssize n) except? NULL:
-    """The lengths array's data (NULL for None); its size must be n."""
+cdef const nnc_ssize *_lengths_ptr(const nnc_ssize[::1] lengths, nnc_ssize n, what="lengths") except? NULL:
+    """The data of lengths (or of another per-row array, `what`), NULL for
+    None; its size must be n."""
     if lengths is None:
         return NULL
     if lengths.shape[0] != n:
-        raise ValueError("nnc: lengths must have one entry per batch row")
+        raise ValueError(f"nnc: {what} must have one entry per batch row")
     return &lengths[0] if n else NULL
 
 
 cdef nnc_rnn_desc _rnn_desc(int cell, int act, int reset_after, int training, nnc_ssize n, nnc_ssize t,
-                            nnc_ssize f, nnc_ssize h, const nnc_ssize *lengths=NULL):
+                            nnc_ssize f, nnc_ssize h, const nnc_ssize *lengths=NULL,
+                            const nnc_ssize *order=NULL):
     cdef nnc_rnn_desc d
     d.lengths = lengths
+    d.order = order
     d.cell = cell
     d.act = act
     d.reset_after = reset_after
@@ -62,17 +65,21 @@ def rnn_fwd(int cell, int act, int reset_after, int training, const floating[:, 
             const floating[:, ::1] Wx, const floating[:, ::1] Wh, const floating[::1] bx,
             const floating[::1] bh, const floating[:, ::1] h0, const floating[:, ::1] c0,
             floating[:, :, ::1] hs, floating[:, :, ::1] cs, floating[:, :, ::1] gates,
-            floating[:, :, ::1] aux, floating[::1] work, const nnc_ssize[::1] lengths=None):
+            floating[:, :, ::1] aux, floating[::1] work, const nnc_ssize[::1] lengths=None,
+            const nnc_ssize[::1] order=None, floating[:, :, ::1] hs_out=None):
     """Whole-sequence forward (see ops/rnn.def); outputs written in place; work
     holds rnn_fwd_workspace_size elements; lengths (N,) non-increasing or
-    None.  Shapes are the caller's responsibility (the layers check them)."""
+    None; order (N,) or None: x's row of each row of the lengths' order;
+    hs_out (with order) or None: hs in x's order.  Shapes are the caller's
+    responsibility (the layers check them)."""
     cdef nnc_rnn_desc d = _rnn_desc(cell, act, reset_after, training, x.shape[0], x.shape[1], x.shape[2],
-                                    Wh.shape[1], _lengths_ptr(lengths, x.shape[0]))
+                                    Wh.shape[1], _lengths_ptr(lengths, x.shape[0]),
+                                    _lengths_ptr(order, x.shape[0], "order"))
     if d.n == 0 or d.t == 0:
         return
     with nogil:
         _ck(op_rnn_fwd(&d, _p3(x), &Wx[0, 0], &Wh[0, 0], &bx[0], _ptr_or_null(bh), _p2(h0), _p2(c0), _w3(hs),
-                       _w3(cs), _w3(gates), _w3(aux), &work[0]))
+                       _w3(cs), _w3(gates), _w3(aux), _w3(hs_out), &work[0]))
 
 
 def rnn_bwd_workspace_size(dtype_is_f64, int cell, int reset_after, nnc_ssize n, nnc_ssize t, nnc_ssize h,
@@ -91,10 +98,13 @@ def rnn_bwd(int cell, int act, int reset_after, const floating[:, :, ::1] x, con
             const floating[:, :, ::1] hs, const floating[:, :, ::1] cs, const floating[:, :, ::1] gates,
             const floating[:, :, ::1] aux, const floating[:, :, ::1] dhs, floating[:, :, ::1] dx,
             floating[:, ::1] dWx, floating[:, ::1] dWh, floating[::1] dbx, floating[::1] dbh,
-            floating[:, ::1] dh0, floating[:, ::1] dc0, floating[::1] work, const nnc_ssize[::1] lengths=None):
-    """Full BPTT of a training rnn_fwd (see ops/rnn.def), with its lengths."""
+            floating[:, ::1] dh0, floating[:, ::1] dc0, floating[::1] work, const nnc_ssize[::1] lengths=None,
+            const nnc_ssize[::1] order=None):
+    """Full BPTT of a training rnn_fwd (see ops/rnn.def), with its lengths
+    and order (x, dhs and dx in the caller's order)."""
     cdef nnc_rnn_desc d = _rnn_desc(cell, act, reset_after, 1, x.shape[0], x.shape[1], x.shape[2],
-                                    Wh.shape[1], _lengths_ptr(lengths, x.shape[0]))
+                                    Wh.shape[1], _lengths_ptr(lengths, x.shape[0]),
+                                    _lengths_ptr(order, x.shape[0], "order"))
     with nogil:
         _ck(op_rnn_bwd(&d, _p3(x), &Wx[0, 0], &Wh[0, 0], _p2(h0), _p2(c0), _p3(hs), _p3(cs), _p3(gates),
                        _p3(aux), _p3(dhs), _w3(dx), &dWx[0, 0], &dWh[0, 0], &dbx[0], _w1(dbh), _w2(dh0),

@@ -267,6 +267,23 @@ def test_the_kernel_rejects_unsorted_or_out_of_range_lengths(rng):
         assert not hs.any()
 
 
+def test_the_kernel_rejects_a_bad_order(rng):
+    layer = nnc.LSTM(3, 4)
+    Wx, Wh, b, _ = layer._weights()
+    x = rng.standard_normal((3, 5, 3)).astype(np.float32)
+    hs, cs = np.zeros((3, 5, 4), np.float32), np.zeros((3, 5, 4), np.float32)
+    gates = np.empty((3, 5, 16), np.float32)
+    work = np.empty(nnc._core.rnn_fwd_workspace_size(False, 1, 0, 3, 5, 3, 4), np.float32)
+    lengths = np.array([5, 3, 1], np.intp)
+    hs_out = np.zeros_like(hs)
+    for lens, order in ((lengths, [0, 3, 1]), (lengths, [-1, 0, 1]), (None, [2, 1, 0]), (lengths, [0, 1]),
+                        (lengths, None)):   # the last: hs_out without order
+        with pytest.raises((RuntimeError, ValueError)):
+            nnc._core.rnn_fwd(1, 0, 0, 0, x, Wx, Wh, b, None, None, None, hs, cs, gates, None, work, lens,
+                              None if order is None else np.array(order, np.intp), hs_out)
+        assert not hs.any() and not hs_out.any()
+
+
 def _sequence_model():
     return nnc.Sequential([nnc.Embedding(12, 6), nnc.Bidirectional(nnc.GRU(6, 8, reset_after=True,
                                                                           return_sequences=False)),

@@ -166,23 +166,27 @@ class _Recurrent(Layer):
         return 0
 
     def _run(self, x, training, initial_state, lengths):
-        """The sequence kernel; returns (hs (N, T, H), the state h of each
-        row's last step, the _Rows order) and sets state/cache."""
+        """The sequence kernel; returns (hs (N, T, H) in the caller's order,
+        or None without return_sequences, the state h of each row's last
+        step, the _Rows order) and sets state/cache."""
         N, T, _ = x.shape
         H, G = self.hidden_size, self._gates
         h0, c0 = self._initial(initial_state, N)
         rows = _Rows(None if lengths is None else check_lengths(lengths, N, T, self.name))
-        x, h0, c0 = rows.sort(x), rows.sort(h0), rows.sort(c0)
+        h0, c0 = rows.sort(h0), rows.sort(c0)   # x stays in the caller's order (rows.order)
         Wx, Wh, bx, bh = self._weights()
         dt = self.dtype
         hs = np.empty((N, T, H), dt)
+        # hs in the caller's order
+        hs_out = np.empty((N, T, H), dt) if rows.order is not None and self.return_sequences else hs
         cs = np.empty((N, T, H), dt) if self._has_cell_state else None
         gates = np.empty((N, T, G * H), dt) if G > 1 else None
         aux = np.empty((N, T, H), dt) if self._cell == _core.RNN_GRU else None
         work = np.empty(_core.rnn_fwd_workspace_size(dt == np.float64, self._cell, self._reset_after(), N, T,
                                                      x.shape[2], H), dt)
         _core.rnn_fwd(self._cell, self._act(), self._reset_after(), int(training), x, Wx, Wh, bx, bh,
-                      h0, c0, hs, cs, gates, aux, work, rows.lengths)
+                      h0, c0, hs, cs, gates, aux, work, rows.lengths, rows.order,
+                      None if hs_out is hs else hs_out)
         if N == 0:
             last_h = np.zeros((0, H), dt)
             last_c = np.zeros((0, H), dt)
@@ -192,7 +196,7 @@ class _Recurrent(Layer):
         self.state = (last_h, last_c) if self._has_cell_state else last_h
         if training:
             self._cache = dict(x=x, h0=h0, c0=c0, hs=hs, cs=cs, gates=gates, aux=aux, rows=rows)
-        return rows.unsort(hs), last_h, rows
+        return hs_out if self.return_sequences else None, last_h, rows
 
     def _bptt(self, dhs):
         """Full BPTT from dhs (N, T, H); fills grads and grad_initial_state; returns dx."""
@@ -208,12 +212,12 @@ class _Recurrent(Layer):
         work = np.empty(_core.rnn_bwd_workspace_size(self.dtype == np.float64, self._cell, self._reset_after(),
                                                      N, T, H, x.shape[2], rows.lengths), self.dtype)
         _core.rnn_bwd(self._cell, self._act(), self._reset_after(), x, Wx, Wh, c["h0"], c["c0"], c["hs"],
-                      c["cs"], c["gates"], c["aux"], np.ascontiguousarray(rows.sort(dhs)), dx,
+                      c["cs"], c["gates"], c["aux"], np.ascontiguousarray(dhs), dx,
                       self.grads[keys[0]], self.grads[keys[1]], self.grads[keys[2]],
-                      self.grads[keys[3]] if bh is not None else None, dh0, dc0, work, rows.lengths)
+                      self.grads[keys[3]] if bh is not None else None, dh0, dc0, work, rows.lengths, rows.order)
         dh0, dc0 = rows.unsort(dh0), rows.unsort(dc0)
         self.grad_initial_state = (dh0, dc0) if self._has_cell_state else dh0
-        return rows.unsort(dx)
+        return dx
 
     def _grad_keys(self):
         raise NotImplementedError

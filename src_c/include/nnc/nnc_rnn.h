@@ -15,6 +15,10 @@ typedef struct {
     // Steps of each row (n), non-increasing, each in [1, t]; NULL: t for
     // every row.  Steps past a row's length are skipped (see ops/rnn.def).
     const nnc_ssize *lengths;
+    // NULL, or with lengths the rows of x, dx and dhs in the caller's order:
+    // row r of the kernels' order (the lengths') is their row order[r], each
+    // in [0, n); every other array is in the kernels' order.
+    const nnc_ssize *order;
 } nnc_rnn_desc;
 
 #endif

@@ -78,10 +78,13 @@ static int NNC_FN(rnn_bwd_rows)(const NNC_FN(rnn_ctx) *cx, nnc_ssize r0, nnc_ssi
     NNC_T *da = w->da, *dq = w->dq, *hprev = w->hprev;
     const int ra = d->cell == NNC_RNN_GRU && d->reset_after;
     int failed = 0;
-    // Per thread: dh (the gradient w.r.t. h_{t-1} being built), dc or drh.
-    NNC_T *dh = nnc_tls_scratch(NNC_SCRATCH_WORK, sizeof(NNC_T) * (size_t)rows * (size_t)H * 2);
+    // Per thread: dh (the gradient w.r.t. h_{t-1} being built), dc or drh,
+    // and with d->order the step's rows of dhs.
+    const int gather = d->order != NULL;
+    NNC_T *dh = nnc_tls_scratch(NNC_SCRATCH_WORK, sizeof(NNC_T) * (size_t)rows * (size_t)H * (size_t)(2 + gather));
     if (!dh) return NNC_ENOMEM;
     NNC_T *dc = dh + rows * H;  // LSTM: dC; GRU reset_after = 0: drh
+    NNC_T *dhg = dc + rows * H;
     if (d->cell == NNC_RNN_LSTM) memset(dc, 0, sizeof(NNC_T) * (size_t)rows * (size_t)H);
     if (d->lengths) memset(dh, 0, sizeof(NNC_T) * (size_t)rows * (size_t)H);
     for (nnc_ssize t = T - 1; t >= 0 && !failed; --t) {
@@ -91,34 +94,39 @@ static int NNC_FN(rnn_bwd_rows)(const NNC_FN(rnn_ctx) *cx, nnc_ssize r0, nnc_ssi
         const nnc_ssize ldhp = t ? ldh : H;
         const nnc_ssize off = (r0 * T + t), woff = w->start ? w->start[t] + r0 : off;
         const NNC_T *dhr = t == T - 1 && !d->lengths ? NULL : dh;  // dh_rec from step t+1
+        const NNC_T *dht = gather ? dhg : dhs + off * H;  // dh_ext, rows lde apart
+        const nnc_ssize lde = gather ? H : ldh;
         NNC_T *dat = da + woff * GH;
         for (nnc_ssize r = 0; r < active; ++r) {
             NNC_T *dst = hprev + (woff + r * rs) * H;
             if (hp) memcpy(dst, hp + r * ldhp, sizeof(NNC_T) * (size_t)H);
             else memset(dst, 0, sizeof(NNC_T) * (size_t)H);
-            if (w->xp) memcpy(w->xp + (woff + r) * F, cx->x + (off + r * T) * F, sizeof(NNC_T) * (size_t)F);
+            if (w->xp)
+                memcpy(w->xp + (woff + r) * F, cx->x + (NNC_FN(rnn_x_row)(d, r0 + r) * T + t) * F,
+                       sizeof(NNC_T) * (size_t)F);
             if (w->auxp) memcpy(w->auxp + (woff + r) * H, aux + (off + r * T) * H, sizeof(NNC_T) * (size_t)H);
+            if (gather) memcpy(dhg + r * H, dhs + (d->order[r0 + r] * T + t) * H, sizeof(NNC_T) * (size_t)H);
         }
         switch (d->cell) {
         case NNC_RNN_SIMPLE:
-            NNC_FN(rnn_rows_bwd)(active, H, hs + off * H, ldh, dhs + off * H, ldh, dhr, H, dat, ldw, d->act);
+            NNC_FN(rnn_rows_bwd)(active, H, hs + off * H, ldh, dht, lde, dhr, H, dat, ldw, d->act);
             NNC_FN(rnn_gemm)(active, H, GH, dat, ldw, cx->Wb1, 0, dh, H, NULL, &failed);
             break;
         case NNC_RNN_LSTM: {
             const NNC_T *cp = t ? cs + (off - 1) * H : (c0 ? c0 + r0 * H : NULL);
             NNC_FN(lstm_rows_bwd)(active, H, gates + off * GH, lda, cp, t ? ldh : H, cs + off * H, ldh,
-                                  dhs + off * H, ldh, dhr, H, dc, H, dat, ldw);
+                                  dht, lde, dhr, H, dc, H, dat, ldw);
             NNC_FN(rnn_gemm)(active, H, GH, dat, ldw, cx->Wb1, 0, dh, H, NULL, &failed);
             break;
         }
         default:
             if (ra) {
                 NNC_T *dqt = dq + woff * GH;
-                NNC_FN(gru_rows_bwd)(active, H, gates + off * GH, lda, aux + off * H, ldh, hp, ldhp, dhs + off * H,
-                                     ldh, dhr, H, dat, ldw, dqt, ldw, dh, H);
+                NNC_FN(gru_rows_bwd)(active, H, gates + off * GH, lda, aux + off * H, ldh, hp, ldhp, dht,
+                                     lde, dhr, H, dat, ldw, dqt, ldw, dh, H);
                 NNC_FN(rnn_gemm)(active, H, GH, dqt, ldw, cx->Wb1, 1, dh, H, NULL, &failed);
             } else {
-                NNC_FN(gru_rows_bwd)(active, H, gates + off * GH, lda, NULL, 0, hp, ldhp, dhs + off * H, ldh, dhr,
+                NNC_FN(gru_rows_bwd)(active, H, gates + off * GH, lda, NULL, 0, hp, ldhp, dht, lde, dhr,
                                      H, dat, ldw, NULL, 0, dh, H);
                 NNC_FN(rnn_gemm)(active, H, H, dat + 2 * H, ldw, cx->Wb2, 0, dc, H, NULL, &failed);
                 NNC_FN(gru_rows_bwd_r)(active, H, gates + off * GH, lda, hp, ldhp, dc, H, dat, ldw, dh, H);
@@ -131,15 +139,15 @@ static int NNC_FN(rnn_bwd_rows)(const NNC_FN(rnn_ctx) *cx, nnc_ssize r0, nnc_ssi
     return failed ? NNC_ENOMEM : NNC_OK;
 }
 
-// dx from its packed rows dxp (with lengths): each step's rows in place,
-// zeros past every row's length.
+// dx from its packed rows dxp (with lengths): each step's rows in place (in
+// the caller's order with d->order), zeros past every row's length.
 static void NNC_FN(rnn_unpack_dx)(const nnc_rnn_desc *d, const nnc_ssize *start, const NNC_T *dxp, NNC_T *dx)
 {
     const nnc_ssize T = d->t, F = d->f;
     for (nnc_ssize t = 0; t < T; ++t)
         for (nnc_ssize r = 0; r < start[t + 1] - start[t]; ++r)
-            memcpy(dx + (r * T + t) * F, dxp + (start[t] + r) * F, sizeof(NNC_T) * (size_t)F);
-    NNC_FN(rnn_zero_padding)(d, dx, F, 0, d->n);
+            memcpy(dx + (NNC_FN(rnn_x_row)(d, r) * T + t) * F, dxp + (start[t] + r) * F, sizeof(NNC_T) * (size_t)F);
+    NNC_FN(rnn_zero_padding)(d, dx, F, 0, d->n, d->order);
 }
 
 // The op (see ops/rnn.def): the reverse time loop by batch blocks (>= 4 rows
@@ -153,7 +161,7 @@ static int NNC_FN(rnn_bwd)(const nnc_rnn_desc *d, const NNC_T *x, const NNC_T *W
     const nnc_ssize N = d->n, T = d->t, F = d->f, H = d->h, G = NNC_FN(rnn_gates)(d), GH = G * H;
     const int ra = d->cell == NNC_RNN_GRU && d->reset_after;
     if (NNC_FN(rnn_bwd_workspace_size)(d) < 0) return NNC_EOVERFLOW;
-    if (!NNC_FN(lengths_ok)(d->lengths, d->n, d->t)) return NNC_EINVAL;
+    if (!NNC_FN(lengths_ok)(d->lengths, d->n, d->t) || !NNC_FN(rnn_order_ok)(d)) return NNC_EINVAL;
     if (H <= 0) return NNC_OK;
     const nnc_ssize NT = N * T;
     nnc_ssize counts[RNN_BWD_PIECES];

@@ -157,17 +157,23 @@ static void NNC_FN(rnn_pack_fwd)(NNC_FN(rnn_ctx) *cx, const NNC_T *Wh, NNC_T *bu
     }
 }
 
-// The input projection g (set up over all n*t rows: A = x, C = a): one
-// GEMM, or with lengths one per row over its own steps (the same elements).
-static int NNC_FN(rnn_project)(const nnc_rnn_desc *d, NNC_FN(gemm_args) g, int threads)
+// The input projection g (set up over all n*t rows: A = x, C = a) of batch
+// rows [r0, r1): one GEMM, or with lengths one per row over its own steps
+// (the same elements; x's rows through d->order).
+static int NNC_FN(rnn_project)(const nnc_rnn_desc *d, NNC_FN(gemm_args) g, nnc_ssize r0, nnc_ssize r1, int threads)
 {
-    if (!d->lengths) return NNC_FN(gemm_run)(&g, threads);
     const NNC_T *A = g.A;
     NNC_T *C = g.C;
+    if (!d->lengths) {
+        g.m = (r1 - r0) * d->t;
+        g.A = A + r0 * d->t * g.lda;
+        g.C = C + r0 * d->t * g.ldc;
+        return NNC_FN(gemm_run)(&g, threads);
+    }
     int st = NNC_OK;
-    for (nnc_ssize r = 0; r < d->n; ++r) {
+    for (nnc_ssize r = r0; r < r1; ++r) {
         g.m = d->lengths[r];
-        g.A = A + r * d->t * g.lda;
+        g.A = A + NNC_FN(rnn_x_row)(d, r) * d->t * g.lda;
         g.C = C + r * d->t * g.ldc;
         st |= NNC_FN(gemm_run)(&g, threads);
     }
@@ -177,8 +183,11 @@ static int NNC_FN(rnn_project)(const nnc_rnn_desc *d, NNC_FN(gemm_args) g, int t
 // The time loop by batch blocks (RNN_FWD_ROWS, RNN_FWD_PROJECT_FIRST): thread
 // b of `team` owns rows [b*rb, (b+1)*rb) for the whole sequence and runs every
 // step of them; with wx_packed (W_x packed) it first runs 1. for each step's
-// rows right before the step reads them (so they are still in cache): the
-// same GEMM elements as one GEMM over every row.  One parallel region, no
+// rows right before the step reads them (so they are still in cache), or
+// with lengths for each of its rows over that row's steps before the time
+// loop (a step's rows thin out towards the end, and a GEMM of few rows
+// streams all of W_x for little work): the same GEMM elements as one GEMM
+// over every row either way.  One parallel region, no
 // barrier.  A block on a descheduled thread holds up the call (its rows
 // cannot move): the stall guard hears of it, as of a conv's region.
 static int NNC_FN(rnn_fwd_rows)(const NNC_FN(rnn_ctx) *cx, int team, const NNC_T *wx_packed)
@@ -195,18 +204,24 @@ static int NNC_FN(rnn_fwd_rows)(const NNC_FN(rnn_ctx) *cx, int team, const NNC_T
         #pragma omp for schedule(static, 1) nowait
         for (int b = 0; b < team; ++b) {
             const nnc_ssize r0 = NNC_FN(rnn_block_start)(d, team, b), r1 = NNC_FN(rnn_block_start)(d, team, b + 1);
+            NNC_FN(gemm_args) pg = {0, 0, GH, F, 1, 0, cx->x, F, 0, NULL, 0, wx_packed, cx->a, GH, cx->bias,
+                                    NNC_ACT_LINEAR};
+            if (wx_packed && d->lengths && NNC_FN(rnn_project)(d, pg, r0, r1, 1) != NNC_OK) {
+                #pragma omp atomic write
+                failed = 1;
+            }
             for (nnc_ssize t = 0; t < T; ++t) {
                 const nnc_ssize re = NNC_FN(lengths_active_end)(d->lengths, r0, r1, t);  // rows [r0, re) run step t
                 if (re <= r0) break;
                 NNC_FN(gemm_args) g = {0, re - r0, GH, F, 1, 0, cx->x + (r0 * T + t) * F, T * F, 0, NULL, 0,
                                        wx_packed, cx->a + (r0 * T + t) * GH, T * GH, cx->bias, NNC_ACT_LINEAR};
-                if (wx_packed && NNC_FN(gemm_run)(&g, 1) != NNC_OK) {
+                if (wx_packed && !d->lengths && NNC_FN(gemm_run)(&g, 1) != NNC_OK) {
                     #pragma omp atomic write
                     failed = 1;
                 }
                 for (int p = 0; p < phases; ++p) NNC_FN(rnn_fwd_piece)(cx, t, p, r0, re, 0, d->h, &failed);
             }
-            NNC_FN(rnn_zero_padding)(d, cx->hs, d->h, r0, r1);
+            NNC_FN(rnn_finish_rows)(cx, r0, r1);
         }
         nnc_region_master_done(&clk);
     }
@@ -228,7 +243,7 @@ static void NNC_FN(rnn_slice_setup)(const NNC_FN(rnn_ctx) *cx, nnc_ssize j0, nnc
             NNC_FN(gemm_pack_b_one)(cx->Wbuf + g * cx->Wgs, 1, H, H, cx->Wh + g * H * H, H, j / NR);
         NNC_FN(gemm_args) ga = {0, d->n * d->t, j1 - j0, F, 1, 0, cx->x, F, 1, cx->Wx + (g * H + j0) * F, F, NULL,
                                 cx->a + g * H + j0, GH, cx->bias + g * H + j0, NNC_ACT_LINEAR};
-        if (NNC_FN(rnn_project)(d, ga, 1) != NNC_OK) __atomic_store_n(failed, 1, __ATOMIC_RELAXED);
+        if (NNC_FN(rnn_project)(d, ga, 0, d->n, 1) != NNC_OK) __atomic_store_n(failed, 1, __ATOMIC_RELAXED);
     }
 }
 
@@ -295,7 +310,7 @@ static int NNC_FN(rnn_fwd_slices)(NNC_FN(rnn_ctx) *cx, const NNC_FN(rnn_fwd_plan
     #pragma omp parallel num_threads(team) if (team > 1)
     NNC_FN(rnn_fwd_split)(cx, ws->board, plan->slice_width, plan->slices, team, stall_ns, &failed);
     if (team > 1) nnc_stall_note(nnc_claim_stalled(ws->board, stall_ns));
-    NNC_FN(rnn_zero_padding)(cx->d, cx->hs, cx->d->h, 0, cx->d->n);
+    NNC_FN(rnn_finish_rows)(cx, 0, cx->d->n);
     return failed ? NNC_ENOMEM : NNC_OK;
 }
 
@@ -318,7 +333,7 @@ static int NNC_FN(rnn_fwd_project_first)(NNC_FN(rnn_ctx) *cx, const NNC_FN(rnn_f
     const nnc_ssize GH = cx->G * d->h, F = d->f;
     NNC_FN(gemm_args) g = {0, d->n * d->t, GH, F, 1, 0, cx->x, F, 1, cx->Wx, F, NULL, cx->a, GH, cx->bias,
                            NNC_ACT_LINEAR};
-    if (NNC_FN(rnn_project)(d, g, plan->projection_threads) != NNC_OK) return NNC_ENOMEM;
+    if (NNC_FN(rnn_project)(d, g, 0, d->n, plan->projection_threads) != NNC_OK) return NNC_ENOMEM;
     NNC_FN(rnn_pack_fwd)(cx, Wh, ws->wh_packed, 1);
     return NNC_FN(rnn_fwd_rows)(cx, 1, NULL);
 }
@@ -327,18 +342,19 @@ static int NNC_FN(rnn_fwd_project_first)(NNC_FN(rnn_ctx) *cx, const NNC_FN(rnn_f
 // GRU reset_after = 0, then the plan's schedule.
 static int NNC_FN(rnn_fwd)(const nnc_rnn_desc *d, const NNC_T *x, const NNC_T *Wx, const NNC_T *Wh,
                            const NNC_T *bx, const NNC_T *bh, const NNC_T *h0, const NNC_T *c0, NNC_T *hs, NNC_T *cs,
-                           NNC_T *gates, NNC_T *aux, NNC_T *workspace)
+                           NNC_T *gates, NNC_T *aux, NNC_T *hs_out, NNC_T *workspace)
 {
     const nnc_ssize N = d->n, T = d->t, F = d->f, H = d->h, G = NNC_FN(rnn_gates)(d), GH = G * H;
     nnc_ssize rows, product;
-    if (!NNC_FN(lengths_ok)(d->lengths, d->n, d->t)) return NNC_EINVAL;
+    if (!NNC_FN(lengths_ok)(d->lengths, d->n, d->t) || !NNC_FN(rnn_order_ok)(d) || (hs_out && !d->order))
+        return NNC_EINVAL;
     if (N <= 0 || T <= 0 || H <= 0) return NNC_OK;
     if (!nnc_mul_ok(N, T, &rows) || !nnc_mul_ok(rows, GH, &product) || !nnc_mul_ok(rows, F, &product) ||
         NNC_FN(rnn_fwd_workspace_size)(d) < 0)
         return NNC_EOVERFLOW;
     NNC_FN(rnn_ctx) cx = {.d = d, .G = G, .NR = NNC_FN(gemm_packed_b_size)(1, 1), .bh = bh, .h0 = h0, .c0 = c0,
                           .hs = hs, .cs = cs, .a = d->cell == NNC_RNN_SIMPLE ? hs : gates, .aux = aux, .x = x,
-                          .Wx = Wx, .bias = bx};
+                          .Wx = Wx, .bias = bx, .hs_out = hs_out};
     const NNC_FN(rnn_fwd_plan) plan = NNC_FN(rnn_fwd_choose)(d, cx.NR);
     const NNC_FN(rnn_fwd_ws) ws = NNC_FN(rnn_fwd_ws_carve)(d, workspace);
     if (d->cell == NNC_RNN_GRU && !d->reset_after) {  // b_h joins the input projection's bias

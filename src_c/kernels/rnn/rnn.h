@@ -18,7 +18,8 @@
 //   3. the time loop, in C: each thread owns a fixed block of batch rows for
 //      the whole sequence (rows are independent) and (blocks of >= 4 rows)
 //      runs 1. for its rows step by step, each step's rows right before the
-//      step (they are still in cache when the step adds to them), so there
+//      step (they are still in cache when the step adds to them; with
+//      lengths row by row before its time loop instead), so there
 //      is one parallel region per call and no barrier at all; a step is one
 //      recurrent GEMM (beta = 1 onto the step's rows of a, or into q for GRU
 //      reset_after) plus one fused pass computing every gate and the new
@@ -47,7 +48,9 @@
 // runs each step on that prefix of its rows only, batch blocks are cut to
 // equal shares of the steps to run (rnn_block_start), and the backward keeps
 // its per-step rows packed step after step, so its final GEMMs cover the
-// steps that ran and nothing else.
+// steps that ran and nothing else.  With d->order the kernels read x and dhs
+// and write dx (and hs_out, a copy of hs) in the caller's row order, so the
+// layer copies none of them into or out of length order.
 //
 // Determinism: a row's result never depends on which thread, batch block or
 // slice computes it (the GEMM and rnn_gemv give every element the same FMA
