@@ -40,8 +40,9 @@ NNC_INLINE void NNC_FN(conv_dw_tile)(const int rw, const int nv, CONV_UKR_PARAMS
     NNC_FN(conv_store_tile)(rw, nv, acc, y, res, ocs, nch, bias, act);
 }
 
-// conv_dw_filter_row for a layer of at most one vector of channels
-// (nch = channels <= NNC_VLEN, all lanes valid when full): four chains over the output columns (j mod 4,
+// conv_dw_filter_row for a layer of at most one vector of channels (nch =
+// channels <= NNC_VLEN, all lanes valid when full): four chains over the
+// output columns (j mod 4,
 // the last j % 4 columns on chain 0), added (0 + 1) + (2 + 3) into dw, so
 // the FMA latency does not bound a depthwise dW with few channels.
 NNC_INLINE void NNC_FN(conv_dw_filter_row1)(const int full, const NNC_T *xp, nnc_ssize xs, const NNC_T *zp,
@@ -63,20 +64,13 @@ NNC_INLINE void NNC_FN(conv_dw_filter_row1)(const int full, const NNC_T *xp, nnc
 
 // One output row's share of a depthwise dW: for the channels [c, c + nch)
 // (nch <= CONV_NB), NNC_CONV_NV independent chains (vectors of channels;
-// a layer of one vector of channels: conv_dw_filter_row1)
+// a layer of at most one vector of channels runs conv_dw_filter_row1)
 // over the output columns [jlo, jhi) of x[input column j*sw + bcol] * dz[j],
 // then added into dw (the tap's dW row).  x_row, dz_row: the rows' pixel 0.
 static inline void NNC_FN(conv_dw_filter_row)(const nnc_conv_desc *p, const NNC_T *x_row, const NNC_T *dz_row,
                                               nnc_ssize bcol, nnc_ssize jlo, nnc_ssize jhi, NNC_T *dw,
                                               nnc_ssize c, nnc_ssize nch)
 {
-    const nnc_ssize xs = p->stride_w * p->ldx, zs = p->ldy;
-    const NNC_T *xp = x_row + (jlo * p->stride_w + bcol) * p->ldx + c, *zp = dz_row + jlo * zs + c;
-    if (p->c <= NNC_VLEN) {   // (the layer's channels: a block's own nch depends on the thread count)
-        if (nch == NNC_VLEN) NNC_FN(conv_dw_filter_row1)(1, xp, xs, zp, zs, jhi - jlo, dw + c, nch);
-        else NNC_FN(conv_dw_filter_row1)(0, xp, xs, zp, zs, jhi - jlo, dw + c, nch);
-        return;
-    }
     nnc_v acc[NNC_CONV_NV];
     for (int v = 0; v < NNC_CONV_NV; ++v) acc[v] = nnc_vzero();
     // A full block as straight-line code; otherwise whole vectors unmasked
@@ -84,6 +78,8 @@ static inline void NNC_FN(conv_dw_filter_row)(const nnc_conv_desc *p, const NNC_
     // lanes read as 0: the same chain either way).
     const int whole = (int)(nch / NNC_VLEN);
     const nnc_vmask tail = nnc_vmaskn(nch % NNC_VLEN);
+    const nnc_ssize xs = p->stride_w * p->ldx, zs = p->ldy;
+    const NNC_T *xp = x_row + (jlo * p->stride_w + bcol) * p->ldx + c, *zp = dz_row + jlo * zs + c;
     if (whole == NNC_CONV_NV) {
         for (nnc_ssize j = jlo; j < jhi; ++j, xp += xs, zp += zs)
             NNC_UNROLL_TILE for (int v = 0; v < NNC_CONV_NV; ++v)
@@ -106,12 +102,11 @@ static inline void NNC_FN(conv_dw_filter_row)(const nnc_conv_desc *p, const NNC_
     }
 }
 
-// A share of a depthwise dW: channels [c_begin, c_end), the output rows
-// [r0, r1) of the batch (image n's row oh is n * oh_count + oh), every
-// (row, tap) in order, so each element adds one chain per output row in a
-// fixed order.
+// A share of a depthwise dW: every channel, the output rows [r0, r1) of
+// the batch (image n's row oh is n * oh_count + oh), every (row, tap) in
+// order, so each element adds one chain per output row in a fixed order.
 static void NNC_FN(conv_dw_filter_block)(const nnc_conv_desc *p, const NNC_T *x, const NNC_T *dz, NNC_T *dW,
-                                         nnc_ssize c_begin, nnc_ssize c_end, nnc_ssize r0, nnc_ssize r1)
+                                         nnc_ssize r0, nnc_ssize r1)
 {
     for (nnc_ssize r = r0; r < r1; ++r) {
         const nnc_ssize n = r / p->oh, oh = r % p->oh;
@@ -126,47 +121,58 @@ static void NNC_FN(conv_dw_filter_block)(const nnc_conv_desc *p, const NNC_T *x,
                 NNC_FN(conv_span)(bcol, p->stride_w, p->w, &jlo, &jhi);
                 jhi = NNC_MIN(p->ow, jhi);
                 NNC_T *dw = dW + (kh * p->kw + kw) * p->c;
-                for (nnc_ssize c = c_begin; c < c_end; c += CONV_NB)
-                    NNC_FN(conv_dw_filter_row)(p, x_row, dz_row, bcol, jlo, jhi, dw, c,
-                                               NNC_MIN(CONV_NB, c_end - c));
+                if (p->c <= NNC_VLEN) {   // one vector of channels: four chains along the row
+                    const nnc_ssize xs = p->stride_w * p->ldx;
+                    const NNC_T *xp = x_row + (jlo * p->stride_w + bcol) * p->ldx, *zp = dz_row + jlo * p->ldy;
+                    if (p->c == NNC_VLEN) NNC_FN(conv_dw_filter_row1)(1, xp, xs, zp, p->ldy, jhi - jlo, dw, p->c);
+                    else NNC_FN(conv_dw_filter_row1)(0, xp, xs, zp, p->ldy, jhi - jlo, dw, p->c);
+                    continue;
+                }
+                for (nnc_ssize c = 0; c < p->c; c += CONV_NB)
+                    NNC_FN(conv_dw_filter_row)(p, x_row, dz_row, bcol, jlo, jhi, dw, c, NNC_MIN(CONV_NB, p->c - c));
             }
         }
     }
 }
 
-// Depthwise dW[kh,kw,0,c] = sum_{n,oh} (sum_ow x * dz), overwritten.  Each
-// thread owns blocks of channels; a layer of at most one vector of channels
-// (nothing to split there) is split into chunks of output rows instead,
-// each summed into its own partial dW, and the partials are added in chunk
-// order.  The chunks depend on the shape only (at most CONV_DW_CHUNKS of at
-// least 8 rows), so the sums do not depend on the thread count.
+// Depthwise dW[kh,kw,0,c] = sum_{n,oh} (sum_ow x * dz), overwritten.  The
+// output rows of the batch are split into chunks fixed by the shape (at
+// least 8 rows, at most CONV_DW_CHUNKS chunks and CONV_DW_PART_BYTES of
+// partial sums): each chunk sums every channel (all vector chains of a
+// block at once) into its own partial dW, and the partials are added in
+// chunk order.  The threads take whole chunks, so the sums do not depend
+// on the thread count, and every thread runs the full-width chains (a split
+// by channels would leave a thread one vector, one latency-bound chain).
 #define CONV_DW_CHUNKS 256
+#define CONV_DW_PART_BYTES ((nnc_ssize)4 << 20)
 static int NNC_FN(conv_dw_filter)(const nnc_conv_desc *p, const NNC_T *x, const NNC_T *dz, NNC_T *dW)
 {
-    const nnc_ssize channels = p->c, taps = p->kh * p->kw, size = taps * channels, rows = p->n * p->oh;
+    const nnc_ssize size = p->kh * p->kw * p->c, rows = p->n * p->oh;
+    const nnc_ssize cap = NNC_MAX(1, CONV_DW_PART_BYTES / (nnc_ssize)sizeof(NNC_T) / NNC_MAX(1, size));
+    const nnc_ssize per = NNC_MAX(8, NNC_CEILDIV(rows, NNC_MIN(CONV_DW_CHUNKS, cap)));
+    const nnc_ssize chunks = NNC_CEILDIV(rows, per);
     for (nnc_ssize i = 0; i < size; ++i) dW[i] = 0;
-    int nt = NNC_FN(conv_threads)(p);
-    if (channels <= NNC_VLEN) {
-        const nnc_ssize per = NNC_MAX(8, NNC_CEILDIV(rows, CONV_DW_CHUNKS)), chunks = NNC_CEILDIV(rows, per);
-        NNC_T *part = nnc_aligned_alloc(sizeof(NNC_T) * (size_t)(chunks * size));
-        if (!part) return NNC_ENOMEM;
-        for (nnc_ssize i = 0; i < chunks * size; ++i) part[i] = 0;
-        nt = (int)NNC_MIN(nt, chunks);
-        #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
-        for (nnc_ssize q = 0; q < chunks; ++q)
-            NNC_FN(conv_dw_filter_block)(p, x, dz, part + q * size, 0, channels, q * per,
-                                         NNC_MIN(rows, (q + 1) * per));
-        for (nnc_ssize q = 0; q < chunks; ++q)
-            for (nnc_ssize i = 0; i < size; ++i) dW[i] += part[q * size + i];
-        nnc_aligned_free(part);
+    if (chunks <= 1) {
+        NNC_FN(conv_dw_filter_block)(p, x, dz, dW, 0, rows);
         return NNC_OK;
     }
-    const nnc_ssize block = NNC_CEILDIV(channels, CONV_NB) >= nt ? CONV_NB : NNC_VLEN;
-    const nnc_ssize nblock = NNC_CEILDIV(channels, block);
-    nt = (int)NNC_MIN(nt, nblock);
-    #pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
-    for (nnc_ssize b = 0; b < nblock; ++b)
-        NNC_FN(conv_dw_filter_block)(p, x, dz, dW, b * block, NNC_MIN(channels, (b + 1) * block), 0, rows);
+    NNC_T *part = nnc_aligned_alloc(sizeof(NNC_T) * (size_t)(chunks * size));
+    if (!part) return NNC_ENOMEM;
+    const int nt = (int)NNC_MIN(NNC_FN(conv_threads)(p), chunks);
+    #pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        #pragma omp for schedule(static)
+        for (nnc_ssize q = 0; q < chunks; ++q) {
+            NNC_T *pq = part + q * size;
+            for (nnc_ssize i = 0; i < size; ++i) pq[i] = 0;
+            NNC_FN(conv_dw_filter_block)(p, x, dz, pq, q * per, NNC_MIN(rows, (q + 1) * per));
+        }
+        #pragma omp for schedule(static)
+        for (nnc_ssize i = 0; i < size; ++i)
+            for (nnc_ssize q = 0; q < chunks; ++q) dW[i] += part[q * size + i];
+    }
+    nnc_aligned_free(part);
     return NNC_OK;
 }
 #undef CONV_DW_CHUNKS
+#undef CONV_DW_PART_BYTES
