@@ -11,9 +11,8 @@
 //
 // Determinism: element (i, j) is always the same lane-strided FMA chain over
 // k followed by the same horizontal sum, whatever the tile it falls in, m,
-// or the thread count.  A partial tile repeats the last valid column (and
-// discards the duplicate), a short group of rows runs the tile instance of
-// its size: the same summation for every element.
+// or the thread count.  Partial tiles repeat the last valid row/column (and
+// discard the duplicate) instead of running a different summation.
 
 #define GNT_DR 4
 #define GNT_CB (8 * NNC_GEMM_NT_DC)   // columns per block: B rows kept hot in L1/L2
@@ -58,45 +57,36 @@ NNC_INLINE void NNC_FN(gemm_nt_tile)(const NNC_T *const *ar, const NNC_T *const 
         for (int c = 0; c < NNC_GEMM_NT_DC; ++c) out[r][c] = sums[r * NNC_GEMM_NT_DC + c];
 }
 
-// The instances, one per row count 1..GNT_DR (a block's last group of rows
-// runs in one pass over B's rows whatever its size).
-typedef void (*NNC_FN(gemm_nt_tile_fn))(const NNC_T *const *, const NNC_T *const *, nnc_ssize,
-                                        NNC_T (*)[NNC_GEMM_NT_DC]);
+// The instances: one row, and GNT_DR rows.
 static void NNC_FN(gemm_nt_tile_1)(const NNC_T *const *ar, const NNC_T *const *br, nnc_ssize k,
                                    NNC_T (*out)[NNC_GEMM_NT_DC]) { NNC_FN(gemm_nt_tile)(ar, br, k, out, 1); }
-static void NNC_FN(gemm_nt_tile_2)(const NNC_T *const *ar, const NNC_T *const *br, nnc_ssize k,
-                                   NNC_T (*out)[NNC_GEMM_NT_DC]) { NNC_FN(gemm_nt_tile)(ar, br, k, out, 2); }
-static void NNC_FN(gemm_nt_tile_3)(const NNC_T *const *ar, const NNC_T *const *br, nnc_ssize k,
-                                   NNC_T (*out)[NNC_GEMM_NT_DC]) { NNC_FN(gemm_nt_tile)(ar, br, k, out, 3); }
 static void NNC_FN(gemm_nt_tile_4)(const NNC_T *const *ar, const NNC_T *const *br, nnc_ssize k,
                                    NNC_T (*out)[NNC_GEMM_NT_DC]) { NNC_FN(gemm_nt_tile)(ar, br, k, out, 4); }
-static const NNC_FN(gemm_nt_tile_fn) NNC_FN(gemm_nt_tiles)[GNT_DR] = {
-    NNC_FN(gemm_nt_tile_1), NNC_FN(gemm_nt_tile_2), NNC_FN(gemm_nt_tile_3), NNC_FN(gemm_nt_tile_4)};
 
-// Rows [i0, i1) x columns [j0, j1) (j1 - j0 <= GNT_CB) of C, in groups of
-// GNT_DR rows and one shorter last group: the dot products go to a local
-// tile, then the epilogue runs vectorised along each row (the same vact as
-// every other kernel).
+// Rows [i0, i1) x columns [j0, j1) (j1 - j0 <= GNT_CB) of C: the dot
+// products go to a local tile, then the epilogue runs vectorised along each
+// row (the same vact as every other kernel).
 static void NNC_FN(gemm_nt_block)(nnc_ssize i0, nnc_ssize i1, nnc_ssize j0, nnc_ssize j1, nnc_ssize k,
                                   NNC_T alpha, const NNC_T *A, nnc_ssize lda, const NNC_T *B, nnc_ssize ldb,
                                   NNC_T beta, NNC_T *C, nnc_ssize ldc, const NNC_T *bias, int act)
 {
+    const int dr = (i1 - i0) >= GNT_DR ? GNT_DR : 1;
     const nnc_ssize nc = j1 - j0;
     NNC_T sums[GNT_DR][GNT_CB];
     const nnc_v va = nnc_vset1(alpha), vb = nnc_vset1(beta);
-    for (nnc_ssize i = i0; i < i1; i += GNT_DR) {
-        const int dr = (int)NNC_MIN(GNT_DR, i1 - i);
+    for (nnc_ssize i = i0; i < i1; i += dr) {
         const NNC_T *ar[GNT_DR];
-        for (int r = 0; r < dr; ++r) ar[r] = A + (i + r) * lda;
+        for (int r = 0; r < dr; ++r) ar[r] = A + NNC_MIN(i + r, i1 - 1) * lda;
         for (nnc_ssize j = j0; j < j1; j += NNC_GEMM_NT_DC) {
             NNC_T out[GNT_DR][NNC_GEMM_NT_DC];
             const NNC_T *br[NNC_GEMM_NT_DC];
             for (int c = 0; c < NNC_GEMM_NT_DC; ++c) br[c] = B + NNC_MIN(j + c, j1 - 1) * ldb;
-            NNC_FN(gemm_nt_tiles)[dr - 1](ar, br, k, out);
+            if (dr == GNT_DR) NNC_FN(gemm_nt_tile_4)(ar, br, k, out);
+            else NNC_FN(gemm_nt_tile_1)(ar, br, k, out);
             for (int r = 0; r < dr; ++r)
                 for (int c = 0; c < NNC_GEMM_NT_DC && j + c < j1; ++c) sums[r][j - j0 + c] = out[r][c];
         }
-        for (int r = 0; r < dr; ++r) {
+        for (int r = 0; r < dr && i + r < i1; ++r) {
             NNC_T *crow = C + (i + r) * ldc + j0;
             for (nnc_ssize c = 0; c < nc; c += NNC_VLEN) {
                 const nnc_ssize w = NNC_MIN(NNC_VLEN, nc - c);
@@ -139,7 +129,14 @@ static int NNC_FN(gemm_nt)(nnc_ssize m, nnc_ssize n, nnc_ssize k, NNC_T alpha, c
         const nnc_ssize jc = item / rblocks, ib = item % rblocks;
         const nnc_ssize i0 = ib * rb, i1 = NNC_MIN(m, i0 + rb);
         const nnc_ssize j0 = jc * tiles / chunks * DC, j1 = NNC_MIN(n, (jc + 1) * tiles / chunks * DC);
-        if (i0 < i1) NNC_FN(gemm_nt_block)(i0, i1, j0, j1, k, alpha, A, lda, B, ldb, beta, C, ldc, bias, act);
+        if (i0 >= i1) continue;
+        // Rows of a block run in groups of GNT_DR; a short tail group of a
+        // block runs row by row (same per-element summation).
+        const nnc_ssize full = i0 + (i1 - i0) / GNT_DR * GNT_DR;
+        if (full > i0)
+            NNC_FN(gemm_nt_block)(i0, full, j0, j1, k, alpha, A, lda, B, ldb, beta, C, ldc, bias, act);
+        if (full < i1)
+            NNC_FN(gemm_nt_block)(full, i1, j0, j1, k, alpha, A, lda, B, ldb, beta, C, ldc, bias, act);
     }
     return NNC_OK;
 }
