@@ -23,18 +23,24 @@ cdef int _f64_of(object a, str what) except -1:
     raise TypeError(f"nnc: {what} must be float32 or float64, got {(<cnp.ndarray>a).dtype}")
 
 
-cdef char *_carray(object a, int f64, int ndim, str what, bint out=False) except NULL:
-    """a's data pointer, after checking a is a C-contiguous ndarray of rank
-    ndim and the dtype f64 names (and writeable when out)."""
+cdef cnp.ndarray _array(object a, int f64, int ndim, str what, bint out):
+    """a as an ndarray, after checking its dtype (the one f64 names), its
+    rank and, when out, that it is writeable."""
     if _f64_of(a, what) != f64:
         raise TypeError(f"nnc: {what} must be {'float64' if f64 else 'float32'}, got {(<cnp.ndarray>a).dtype}")
     cdef cnp.ndarray arr = <cnp.ndarray>a
     if cnp.PyArray_NDIM(arr) != ndim:
         raise ValueError(f"nnc: {what} must have {ndim} dimensions, got shape {a.shape}")
-    if not cnp.PyArray_IS_C_CONTIGUOUS(arr):
-        raise ValueError(f"nnc: {what} must be C-contiguous")
     if out and not cnp.PyArray_ISWRITEABLE(arr):
         raise ValueError(f"nnc: {what} is read-only")
+    return arr
+
+
+cdef char *_carray(object a, int f64, int ndim, str what, bint out=False) except NULL:
+    """a's data pointer, after _array's checks and C-contiguity."""
+    cdef cnp.ndarray arr = _array(a, f64, ndim, what, out)
+    if not cnp.PyArray_IS_C_CONTIGUOUS(arr):
+        raise ValueError(f"nnc: {what} must be C-contiguous")
     return <char *>cnp.PyArray_DATA(arr)
 
 
@@ -43,9 +49,9 @@ cdef inline nnc_ssize _dim(object a, int i) noexcept:
 
 
 cdef int _shape_is(object a, nnc_ssize d0, nnc_ssize d1, str what) except -1:
-    """Checks a 2-D array's shape (d1 < 0: the second axis is not checked)."""
-    if _dim(a, 0) != d0 or (d1 >= 0 and _dim(a, 1) != d1):
-        raise ValueError(f"nnc: {what} has shape {a.shape}, expected ({d0}, {d1 if d1 >= 0 else '...'})")
+    """Checks a 2-D array's shape."""
+    if _dim(a, 0) != d0 or _dim(a, 1) != d1:
+        raise ValueError(f"nnc: {what} has shape {a.shape}, expected ({d0}, {d1})")
     return 0
 
 
@@ -53,18 +59,12 @@ cdef char *_rows(object a, int f64, str what, nnc_ssize *ld, bint out=False) exc
     """The data pointer of a 2-D ndarray whose rows are contiguous but may
     be strided (a channel slice of an NHWC buffer); *ld its row stride in
     elements."""
-    if _f64_of(a, what) != f64:
-        raise TypeError(f"nnc: {what} must be {'float64' if f64 else 'float32'}, got {(<cnp.ndarray>a).dtype}")
-    cdef cnp.ndarray arr = <cnp.ndarray>a
+    cdef cnp.ndarray arr = _array(a, f64, 2, what, out)
     cdef nnc_ssize sz = 8 if f64 else 4
-    if cnp.PyArray_NDIM(arr) != 2:
-        raise ValueError(f"nnc: {what} must have 2 dimensions, got shape {a.shape}")
     cdef nnc_ssize s0 = cnp.PyArray_STRIDE(arr, 0), s1 = cnp.PyArray_STRIDE(arr, 1)
     if cnp.PyArray_SIZE(arr) and ((s1 != sz and cnp.PyArray_DIM(arr, 1) > 1) or s0 < 0 or s0 % sz
             or (cnp.PyArray_DIM(arr, 0) > 1 and s0 < sz * cnp.PyArray_DIM(arr, 1))):
         raise ValueError(f"nnc: {what} must have contiguous, non-overlapping rows, got strides {a.strides}")
-    if out and not cnp.PyArray_ISWRITEABLE(arr):
-        raise ValueError(f"nnc: {what} is read-only")
     ld[0] = s0 // sz if cnp.PyArray_DIM(arr, 0) > 1 else cnp.PyArray_DIM(arr, 1)
     return <char *>cnp.PyArray_DATA(arr)
 
