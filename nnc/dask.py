@@ -6,6 +6,7 @@ Needs the optional dependencies (``pip install "nnc[dask]"``); ``import
 nnc`` does not import Dask, ``import nnc.dask`` does.
 """
 import os
+import pickle
 import uuid
 
 import dask
@@ -13,6 +14,7 @@ import dask.array as da
 import numpy as np
 
 from . import _config
+from .layers.base import dumps_for_inference
 
 _threads_follow_worker = [False]   # set once per worker process
 
@@ -31,16 +33,35 @@ def _follow_worker_threads():
     _threads_follow_worker[0] = True
 
 
-def _predict_chunk(model, x, lengths, batch_size):
+class _ModelNode:
+    """The model as one node of the task graph, pickled without its
+    gradients (prediction needs none; they would double the bytes sent to
+    the scheduler and the workers)."""
+
+    __slots__ = ("model",)
+
+    def __init__(self, model):
+        self.model = model
+
+    def __reduce__(self):
+        return _ModelNode._loads, (dumps_for_inference(self.model),)
+
+    @staticmethod
+    def _loads(data):
+        return _ModelNode(pickle.loads(data))
+
+
+def _predict_block(x, lengths, node, batch_size):
     _follow_worker_threads()
-    return model.predict(x, batch_size=batch_size, **({} if lengths is None else {"lengths": lengths}))
+    return node.model.predict(x, batch_size=batch_size, **({} if lengths is None else {"lengths": lengths}))
 
 
 def predict(model, x, batch_size=None, lengths=None):
     """``model.predict`` over a Dask array, lazily, chunk by chunk.
 
-    The model enters the task graph once (one task holding it): a
-    ``distributed`` worker fetches it once, not once per chunk.  Each chunk
+    The model enters the task graph once (one task holding it, pickled
+    without its gradients): a ``distributed`` worker fetches it once, not
+    once per chunk.  Each chunk
     runs ``model.predict(chunk, batch_size=batch_size)``, so the result is
     bitwise that of ``model.predict`` on the whole array (nnc's results do
     not depend on the batch split or the thread count).  On a
@@ -94,11 +115,14 @@ def predict(model, x, batch_size=None, lengths=None):
     # The output's shape and dtype: the model on one row of zeros.
     probe = np.zeros((1,) + x.shape[1:], x.dtype)
     out = model.predict(probe, **({} if lengths is None else {"lengths": np.full(1, x.shape[1])}))
-    model_node = dask.delayed(model, name=f"nnc-model-{uuid.uuid4().hex}")
-    run = dask.delayed(_predict_chunk, pure=True)
-    xs = x.to_delayed().ravel()
-    ls = lengths.to_delayed().ravel() if lengths is not None else [None] * len(xs)
-    parts = [da.from_delayed(run(model_node, xb, lb, batch_size), shape=(rows,) + out.shape[1:], dtype=out.dtype,
-                             meta=out[:0])
-             for xb, lb, rows in zip(xs, ls, x.chunks[0])]
-    return da.concatenate(parts, axis=0) if parts else da.zeros((0,) + out.shape[1:], out.dtype)
+    if x.shape[0] == 0:
+        return da.zeros((0,) + out.shape[1:], out.dtype)
+    node = dask.delayed(_ModelNode(model), name=f"nnc-model-{uuid.uuid4().hex}")
+    # One task per chunk of x in one blockwise layer (the lightest graph for
+    # the scheduler): axis 0 is the batch, x's other axes are consumed, the
+    # output's other axes are new.
+    x_axes = tuple(range(x.ndim))
+    out_axes = (0,) + tuple(range(x.ndim, x.ndim + out.ndim - 1))
+    return da.blockwise(_predict_block, out_axes, x, x_axes, lengths, None if lengths is None else (0,),
+                        node, None, batch_size, None, dtype=out.dtype, meta=out[:0], concatenate=True,
+                        new_axes=dict(zip(out_axes[1:], out.shape[1:])), name=f"nnc-predict-{uuid.uuid4().hex}")

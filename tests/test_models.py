@@ -416,6 +416,37 @@ def test_pickle_round_trip(rng):
     np.testing.assert_array_equal(rnn2(seq), rnn(seq))   # the carried state came along
 
 
+@pytest.mark.parametrize("kind", ["cnn", "bidirectional"])
+def test_pickle_for_inference_leaves_the_gradients_out(kind, rng):
+    """dumps_for_inference (what nnc.dask ships): nested blocks included, the
+    copy predicts bitwise, its gradients are zeros of the right shapes and
+    dtypes, and it trains like the original."""
+    import pickle
+    from nnc.layers.base import dumps_for_inference
+    nnc.seed(6)
+    if kind == "cnn":
+        m = nnc.Sequential([_small_cnn(np.float64), nnc.Dense(10, 3, dtype=np.float64)])
+        x = rng.standard_normal((4, 8, 8, 1))
+    else:
+        m = nnc.Sequential([nnc.Bidirectional(nnc.LSTM(3, 5, return_sequences=False)), nnc.Dense(10, 3)])
+        x = rng.standard_normal((4, 6, 3)).astype(np.float32)
+    g = np.ones((4, 3), m.dtype)
+    m.forward(x, training=True)
+    m.backward(g)
+    data = dumps_for_inference(m)
+    assert len(data) < len(pickle.dumps(m)) - sum(v.nbytes for v in m.grads.values()) // 2
+    clone = pickle.loads(data)
+    np.testing.assert_array_equal(clone.predict(x), m.predict(x))
+    assert list(clone.grads) == list(m.grads)
+    for k, v in clone.grads.items():
+        assert v.shape == m.grads[k].shape and v.dtype == m.grads[k].dtype and not v.any(), k
+    clone.forward(x, training=True)
+    clone.backward(g)
+    for k in m.grads:
+        np.testing.assert_array_equal(clone.grads[k], m.grads[k], err_msg=k)
+    assert pickle.loads(pickle.dumps(m)).grads["0.forward.W_x" if kind != "cnn" else "1.W"].any()
+
+
 def _plan_of(model, x):
     entry = model.__dict__.get("_plans", {}).get(x.shape)
     return None if entry is None else entry[0]
