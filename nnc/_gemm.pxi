@@ -89,9 +89,10 @@ cdef int _gemm_nt_run(floating tag, nnc_ssize m, nnc_ssize n, nnc_ssize k, doubl
 
 
 def gemm_nt(A, B, C, double alpha=1, double beta=0, bias=None, int act=0):
-    """C = act(alpha * A @ B.T + beta * C + bias) by the unpacked dot-product
-    path; A (m, k), B (n, k), C (m, n), bias (n,) or None, C-contiguous
-    ndarrays of one float dtype."""
+    """C = act(alpha * A @ B.T + beta * C + bias) by dot products along k
+    (or, for a short k, the GEMM with B packed per call: the choice depends
+    on n and k only); A (m, k), B (n, k), C (m, n), bias (n,) or None,
+    C-contiguous ndarrays of one float dtype."""
     cdef int f64 = _f64_of(C, "C")
     cdef char *c = _carray(C, f64, 2, "C", True)
     cdef nnc_ssize m = _dim(C, 0), n = _dim(C, 1)

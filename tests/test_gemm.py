@@ -268,6 +268,33 @@ def test_nt_row_groups_and_partitions_bitwise(dtype, isa, rng):
         check(np.concatenate(rows), 0, 1, A, B, C, 1.0, 0.0, b, "relu", what=f"{isa} nt {n}x{k}")
 
 
+def test_nt_path_choice_depends_on_n_and_k_only(dtype, isa, rng):
+    """gemm_nt runs the packed GEMM for a short k (and B wide enough) and the
+    dot products otherwise: shapes on both sides of each bound (4 and 8
+    vectors of k, B of 64 KiB, B narrower than a micro-tile) match the
+    reference, and each row is the same bits at m = 1..9 and 1 or 2
+    threads; on the packed side gemm_nt is bitwise gemm(0, 1, ...)."""
+    vlen = {"avx512": 64, "avx2": 32, "scalar": np.dtype(dtype).itemsize}[isa] // np.dtype(dtype).itemsize
+    nr = _core.gemm_block_sizes(np.dtype(dtype) == np.float64)[1]
+    wide = 65536 // (8 * vlen * np.dtype(dtype).itemsize)     # B columns that fill 64 KiB at k = 8 vectors
+    shapes = [(nr, 4 * vlen), (nr - 1, 4 * vlen), (3 * nr + 5, 4 * vlen + 1), (wide, 8 * vlen),
+              (wide + 1, 8 * vlen), (nr, 8 * vlen + 1)]
+    for n, k in shapes:
+        packs = n >= nr and (k <= 4 * vlen or (k <= 8 * vlen and n * k * np.dtype(dtype).itemsize <= 65536))
+        A, B, C, b = operands(rng, dtype, 0, 1, 9, n, k, bias=True)
+        rows = [run_nt(A[i:i + 1], B, C[i:i + 1], bias=b, act=1) for i in range(9)]
+        what = f"{isa} nt {n}x{k} ({'packed' if packs else 'dot'})"
+        check(np.concatenate(rows), 0, 1, A, B, C, 1.0, 0.0, b, "relu", what=what)
+        for m in (1, 2, 5, 9):
+            for nt in (1, 2):
+                with nnc.threads(nt):
+                    got = run_nt(A[:m], B, C[:m], bias=b, act=1)
+                np.testing.assert_array_equal(got, np.concatenate(rows[:m]), err_msg=f"{what} m={m} {nt}T")
+        gemm = C.copy()
+        _core.gemm(0, 1, A, B, gemm, 1.0, 0.0, b, 1)
+        assert np.array_equal(gemm, np.concatenate(rows)) == packs or vlen == 1, what
+
+
 def _bad_calls(dtype):
     """(description, call) pairs of kernel bindings given arrays that do not
     fit together: each must raise before the C core runs."""

@@ -39,7 +39,8 @@
 //   ukernel.h  the register-tile micro-kernels and their tile store
 //   pack.h     packing of A and B panels, the prepacked-B layout and its size
 //   driver.h   the blocked and small-m loops, threads, gemm / gemm_packed / gemm_run
-//   nt.h       gemm_nt: A B^T with both operands row-major along k, unpacked
+//   nt.h       gemm_nt: A B^T with both operands row-major along k, by dot
+//              products (or the packed GEMM when k is short)
 
 #define GEMM_NR (NNC_GEMM_NV * NNC_VLEN)
 // Elements of packed A the small-m path keeps (all KC slices it can): 256 KiB.

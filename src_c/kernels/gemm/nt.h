@@ -5,14 +5,19 @@
 // Both operands are contiguous along k, so no packing is needed: a tile of
 // GNT_DR rows of A times NNC_GEMM_NT_DC rows of B keeps DR x DC vector
 // accumulators running along k and reduces them horizontally at the end.
-// This is the forward of a dense layer (x W^T) and the input projection of
-// the recurrent layers, where packing the weights on every call would cost
-// as much as the product itself at batch 1.
+// This is the forward of a dense layer (x W^T), where packing the weights
+// on every call would cost as much as the product itself at batch 1.
 //
-// Determinism: element (i, j) is always the same lane-strided FMA chain over
-// k followed by the same horizontal sum, whatever the tile it falls in, m,
-// or the thread count.  Partial tiles repeat the last valid row/column (and
-// discard the duplicate) instead of running a different summation.
+// Each element of C pays one horizontal sum, about as much as four vectors
+// of FMAs: with a short k the packed GEMM (B^T packed on every call) is
+// faster at every m, so gemm_nt runs it instead (gemm_nt_packs).
+//
+// Determinism: the path depends on n and k only (a layer's shape), never on
+// m or the thread count.  On the dot-product path element (i, j) is always
+// the same lane-strided FMA chain over k followed by the same horizontal
+// sum, whatever the tile it falls in; partial tiles repeat the last valid
+// row/column (and discard the duplicate) instead of running a different
+// summation.  The packed path is the GEMM's, with its guarantees.
 
 #define GNT_DR 4
 #define GNT_CB (8 * NNC_GEMM_NT_DC)   // columns per block: B rows kept hot in L1/L2
@@ -100,6 +105,20 @@ static void NNC_FN(gemm_nt_block)(nnc_ssize i0, nnc_ssize i1, nnc_ssize j0, nnc_
     }
 }
 
+// Whether gemm_nt runs the packed GEMM for B (n, k): measured against the
+// dot-product tiles on Zen 5 (AVX-512 and AVX2, float32 and float64, m = 1
+// to 64), the packed path is 0.3-0.9x their time at 64 rows once k is at
+// most 8 vectors, and 0.4-1.4x at one row (the packing of B, paid per call,
+// is then most of its time) while k is at most 4 vectors; at 5-8 vectors a
+// single row costs up to 2.2x unless B is small (64 KiB: at most a
+// microsecond of packing).  B narrower than a micro-tile leaves its lanes
+// empty: the dot product.
+NNC_INLINE int NNC_FN(gemm_nt_packs)(nnc_ssize n, nnc_ssize k)
+{
+    const nnc_ssize vectors = NNC_CEILDIV(k, NNC_VLEN);
+    return n >= GEMM_NR && (vectors <= 4 || (vectors <= 8 && (double)n * (double)k * sizeof(NNC_T) <= 65536.0));
+}
+
 // C (m, n) = act(alpha * A B^T + beta * C + bias); A (m, k), B (n, k).
 // Work items are (row block of <= 64 rows x chunk of <= GNT_CB columns):
 // those rows of B stay in L1/L2 while A's rows stream past them.  Blocks and
@@ -115,6 +134,8 @@ static int NNC_FN(gemm_nt)(nnc_ssize m, nnc_ssize n, nnc_ssize k, NNC_T alpha, c
         NNC_FN(gemm_args) g = {0, m, n, 0, alpha, beta, A, lda, 1, B, ldb, NULL, C, ldc, bias, act};
         return NNC_FN(gemm_run)(&g, 1);
     }
+    if (NNC_FN(gemm_nt_packs)(n, k))
+        return NNC_FN(gemm)(0, 1, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, bias, act);
     const int nt = nnc_threads_for_ns(NNC_FN(gemm_ns)(m, n, k));
     const nnc_ssize DC = NNC_GEMM_NT_DC, tiles = NNC_CEILDIV(n, DC), groups = NNC_CEILDIV(m, GNT_DR);
     nnc_ssize rblocks = NNC_CEILDIV(m, 64), chunks = NNC_CEILDIV(tiles, GNT_CB / DC);
