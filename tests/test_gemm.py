@@ -254,9 +254,10 @@ def test_nt_threads_and_row_subsets_bitwise(dtype, isa, rng):
 
 def test_nt_row_groups_and_partitions_bitwise(dtype, isa, rng):
     """Every row of a dot-product product is the same bits whatever group of
-    1-4 rows it falls in (m = 1..9), and whatever the work items are (the
+    1-4 rows it falls in (m = 1..9; 2-3 rows left over with a long k run in
+    a group of 4 with a row repeated), and whatever the work items are (the
     column chunks and row blocks change with m, n and the thread count)."""
-    for n, k in [(789, 50), (216, 37), (7, 70), (130, 5)]:
+    for n, k in [(789, 50), (216, 37), (7, 70), (130, 5), (789, 300), (100, 160)]:
         A, B, C, b = operands(rng, dtype, 0, 1, 9, n, k, bias=True)
         rows = [run_nt(A[i:i + 1], B, C[i:i + 1], bias=b, act=1) for i in range(9)]
         for m in range(1, 10):

@@ -75,7 +75,14 @@ static void NNC_FN(gemm_nt_block)(nnc_ssize i0, nnc_ssize i1, nnc_ssize j0, nnc_
                                   NNC_T alpha, const NNC_T *A, nnc_ssize lda, const NNC_T *B, nnc_ssize ldb,
                                   NNC_T beta, NNC_T *C, nnc_ssize ldc, const NNC_T *bias, int act)
 {
-    const int dr = (i1 - i0) >= GNT_DR ? GNT_DR : 1;
+    // Groups of 4 rows, then single rows; but 2-3 rows left over, when the
+    // block's B rows fill more than half of L1, run as one group of 4 with
+    // the last row repeated (the duplicates discarded): B streams from L2
+    // once instead of once per row.  C harness, AVX-512 f32, 1 thread:
+    // 2x789x950 51 -> 33 us, 6x789x950 80 -> 63, 7x512x300 20 -> 12.
+    const nnc_ssize left = i1 - i0;
+    const int dr = left >= GNT_DR || (left > 1 && (double)(j1 - j0) * (double)k * sizeof(NNC_T) >
+                                                       (double)nnc_cpu()->l1d_kib * 512.0) ? GNT_DR : 1;
     const nnc_ssize nc = j1 - j0;
     NNC_T sums[GNT_DR][GNT_CB];
     const nnc_v va = nnc_vset1(alpha), vb = nnc_vset1(beta);
