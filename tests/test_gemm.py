@@ -184,13 +184,15 @@ def test_threads_bitwise_equal(ta, tb, dtype, isa, rng):
 @pytest.mark.parametrize("ta,tb", TRANS)
 @pytest.mark.parametrize("packed", [False, True], ids=["unpacked", "packed"])
 def test_row_subsets_bitwise_equal(ta, tb, packed, dtype, isa, nthreads, rng):
-    """predict() contract: any block of rows, computed alone, equals those rows of the full product."""
+    """predict() contract: any block of rows, computed alone, equals those rows of the full product
+    (blocks of 1-3 rows run kernels over several B panels at once)."""
     # Small-m path (m <= MC) and the blocked path (m > MC) alike: any subset equals the full run.
     for m, n, k in [(70, 45, 300), (200, 300, 64), (130, 1030, 20), (300, 45, 300), (700, 70, 20), (90, 64, 48)]:
         A, B, C, b = operands(rng, dtype, ta, tb, m, n, k, 1.0, bias=True)
         full = run(ta, tb, A, B, C, 1.0, 1.0, b, ACTS["tanh"], packed)
         cuts = sorted({0, m, *(int(c) for c in rng.integers(1, m, 4))})
-        for i0, i1 in list(zip(cuts, cuts[1:])) + [(r, r + 1) for r in (0, m // 2, m - 1)]:
+        blocks = [(r, r + w) for r in (0, m // 2, m - 3) for w in (1, 2, 3)]   # 1-3 rows: the group kernels
+        for i0, i1 in list(zip(cuts, cuts[1:])) + blocks:
             As = np.ascontiguousarray(A[:, i0:i1] if ta else A[i0:i1])
             part = run(ta, tb, As, B, C[i0:i1], 1.0, 1.0, b, ACTS["tanh"], packed)
             np.testing.assert_array_equal(part, full[i0:i1], err_msg=f"{isa} rows {i0}:{i1} of {m}x{n}x{k}")

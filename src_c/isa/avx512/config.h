@@ -5,6 +5,7 @@
 #define NNC_GEMM_MR 12  // GEMM micro-tile rows (packed A panel height)
 #define NNC_GEMM_NV 2   // GEMM micro-tile width in vectors (NR = NV * NNC_VLEN)
 #define NNC_GEMM_NT_DC 6   // one-row-of-B GEMM (gemm_nt) B rows per register block (4 x DC accumulators)
+#define NNC_GEMM_GROUP_ACC 16  // GEMM kernels for 1-3 rows: most accumulators (rows x panels x NV)
 #define NNC_CONV_RW 6   // conv micro-kernel: most output pixels per tile of up to CONV_NV vectors
 #define NNC_CONV_NV 4   // conv micro-kernel: most channel vectors per tile
 #define NNC_CONV_RWX 12  // conv micro-kernel: most pixels per tile of up to CONV_NVH vectors

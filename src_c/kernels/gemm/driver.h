@@ -134,8 +134,9 @@ static int NNC_FN(gemm_small_part)(const NNC_FN(gemm_args) *g, nnc_ssize kcb, in
     const nnc_ssize kb = NNC_MIN(NNC_MAX(1, GEMM_ABUDGET / mp / kcb) * kcb, k);
     const nnc_ssize kc_max = NNC_MIN(kcb, k);
     NNC_T *abuf = nnc_tls_scratch(NNC_SCRATCH_GEMM_A, sizeof(NNC_T) * (size_t)(mp * kb));
-    // One row: four panels at a time, for enough independent FMA chains.
-    const nnc_ssize group = m == 1 ? 4 : 1;
+    // 1-3 rows: several panels at a time, for enough independent FMA chains.
+    nnc_ssize group;
+    const NNC_FN(gemm_group_fn) grouped = NNC_FN(gemm_group_kernel)(m, &group);
     NNC_T *pbuf =
         g->Bp ? NULL : nnc_tls_scratch(NNC_SCRATCH_GEMM_B, sizeof(NNC_T) * (size_t)(GEMM_NR * kc_max * group));
     if (!abuf || (!g->Bp && !pbuf)) return NNC_ENOMEM;
@@ -174,9 +175,9 @@ static int NNC_FN(gemm_small_part)(const NNC_FN(gemm_args) *g, nnc_ssize kcb, in
                     bp = pbuf;
                     pstride = kc * GEMM_NR;
                 }
-                if (gp == 4) {
-                    NNC_FN(gemm_ukr_1x4)(kc, a, bp, pstride, bs, g->C + j, n - j, first, last, g,
-                                         g->bias ? g->bias + j : NULL);
+                if (grouped && gp == group) {
+                    grouped(kc, a, bp, pstride, bs, g->C + j, g->ldc, n - j, first, last, g,
+                            g->bias ? g->bias + j : NULL);
                     continue;
                 }
                 for (nnc_ssize q = 0; q < gp; ++q) {

@@ -19,7 +19,7 @@
 // (gemm_blocking below), never derived from m, n or the thread count.
 // Everything else may vary without changing a bit: the tile an element
 // falls in (rows of a partial tile run a kernel specialised for fewer rows;
-// one row may run gemm_ukr_1x4, four panels at once), the path (small-m or
+// 1-3 rows may run a group kernel, several panels at once), the path (small-m or
 // blocked), whether B is packed per call, prepacked (gemm_pack_b) or read
 // in place, and which thread owns a tile.  So predict() gives bitwise the
 // same rows for any batch size, and results are the same for any thread

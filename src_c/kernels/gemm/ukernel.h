@@ -132,24 +132,58 @@ static const NNC_FN(gemm_ukr_fn) NNC_FN(gemm_ukrs)[NNC_GEMM_MR + 1] = {
 #endif
 };
 
-// One row of A against four consecutive B panels (pstride apart, rows bs
-// apart): the per-element FMA chain of gemm_ukr_1, with 4x the independent
-// chains so a single row (batch 1, GEMV-shaped) is not latency-bound.
-// ncols counts from the first panel's first column.
-static void NNC_FN(gemm_ukr_1x4)(nnc_ssize kc, const NNC_T *NNC_RESTRICT a, const NNC_T *NNC_RESTRICT b,
-                                 nnc_ssize pstride, nnc_ssize bs, NNC_T *c, nnc_ssize ncols, int first,
-                                 int last, const NNC_FN(gemm_args) *g, const NNC_T *bias)
+// A few rows (1-3) of A against `panels` consecutive B panels (pstride
+// apart, rows bs apart): the per-element FMA chain of gemm_ukr_<rows>, with
+// `panels` times the independent chains, so that a product of 1-3 rows
+// (batch 1-3, GEMV-shaped) is not bound by the FMA latency.  rows and
+// panels are compile-time constants at each instance; ncols counts from the
+// first panel's first column.
+NNC_INLINE void NNC_FN(gemm_ukr_group)(nnc_ssize kc, const NNC_T *NNC_RESTRICT a, const NNC_T *NNC_RESTRICT b,
+                                       nnc_ssize pstride, nnc_ssize bs, NNC_T *c, nnc_ssize ldc, nnc_ssize ncols,
+                                       int first, int last, const NNC_FN(gemm_args) *g, const NNC_T *bias,
+                                       const int rows, const int panels)
 {
-    nnc_v acc[4][NNC_GEMM_NV];
-    for (int q = 0; q < 4; ++q)
-        for (int j = 0; j < NNC_GEMM_NV; ++j) acc[q][j] = nnc_vzero();
+    nnc_v acc[4][3][NNC_GEMM_NV];
+    NNC_UNROLL_TILE for (int q = 0; q < panels; ++q)
+        NNC_UNROLL_TILE for (int i = 0; i < rows; ++i)
+            for (int j = 0; j < NNC_GEMM_NV; ++j) acc[q][i][j] = nnc_vzero();
     for (nnc_ssize p = 0; p < kc; ++p) {
-        nnc_v av = nnc_vset1(a[p * NNC_GEMM_MR]);
-        for (int q = 0; q < 4; ++q)
-            for (int j = 0; j < NNC_GEMM_NV; ++j)
-                acc[q][j] = nnc_vfma(av, nnc_vload(b + q * pstride + p * bs + j * NNC_VLEN), acc[q][j]);
+        NNC_UNROLL_TILE for (int q = 0; q < panels; ++q) {
+            nnc_v bv[NNC_GEMM_NV];
+            for (int j = 0; j < NNC_GEMM_NV; ++j) bv[j] = nnc_vload(b + q * pstride + p * bs + j * NNC_VLEN);
+            NNC_UNROLL_TILE for (int i = 0; i < rows; ++i) {
+                const nnc_v av = nnc_vset1(a[p * NNC_GEMM_MR + i]);
+                for (int j = 0; j < NNC_GEMM_NV; ++j) acc[q][i][j] = nnc_vfma(av, bv[j], acc[q][i][j]);
+            }
+        }
     }
-    for (int q = 0; q < 4; ++q)
-        NNC_FN(gemm_store_tile)(c + q * GEMM_NR, 0, &acc[q], 1, NNC_MIN(GEMM_NR, ncols - q * GEMM_NR), first,
+    for (int q = 0; q < panels; ++q)
+        NNC_FN(gemm_store_tile)(c + q * GEMM_NR, ldc, acc[q], rows, NNC_MIN(GEMM_NR, ncols - q * GEMM_NR), first,
                                 last, g, bias ? bias + q * GEMM_NR : NULL);
+}
+
+// The instances (rows x panels), and the one for m rows.
+#define GEMM_GROUP_PARAMS                                                                                   \
+    nnc_ssize kc, const NNC_T *NNC_RESTRICT a, const NNC_T *NNC_RESTRICT b, nnc_ssize pstride, nnc_ssize bs, \
+        NNC_T *c, nnc_ssize ldc, nnc_ssize ncols, int first, int last, const NNC_FN(gemm_args) *g,           \
+        const NNC_T *bias
+#define GEMM_GROUP_ARGS kc, a, b, pstride, bs, c, ldc, ncols, first, last, g, bias
+static void NNC_FN(gemm_ukr_1x4)(GEMM_GROUP_PARAMS) { NNC_FN(gemm_ukr_group)(GEMM_GROUP_ARGS, 1, 4); }
+static void NNC_FN(gemm_ukr_2x4)(GEMM_GROUP_PARAMS) { NNC_FN(gemm_ukr_group)(GEMM_GROUP_ARGS, 2, 4); }
+static void NNC_FN(gemm_ukr_2x2)(GEMM_GROUP_PARAMS) { NNC_FN(gemm_ukr_group)(GEMM_GROUP_ARGS, 2, 2); }
+static void NNC_FN(gemm_ukr_3x2)(GEMM_GROUP_PARAMS) { NNC_FN(gemm_ukr_group)(GEMM_GROUP_ARGS, 3, 2); }
+typedef void (*NNC_FN(gemm_group_fn))(GEMM_GROUP_PARAMS);
+#undef GEMM_GROUP_PARAMS
+#undef GEMM_GROUP_ARGS
+
+// The group kernel for a product of m rows and its panel count: as many
+// panels (up to 4) as NNC_GEMM_GROUP_ACC accumulators allow; NULL (panels
+// 1) when not even two fit.
+static NNC_FN(gemm_group_fn) NNC_FN(gemm_group_kernel)(nnc_ssize m, nnc_ssize *panels)
+{
+    const int fit = m >= 1 && m <= 3 ? NNC_GEMM_GROUP_ACC / ((int)m * NNC_GEMM_NV) : 0;
+    *panels = m == 1 ? 4 : m == 2 ? (fit >= 4 ? 4 : fit >= 2 ? 2 : 1) : m == 3 && fit >= 2 ? 2 : 1;
+    if (*panels == 1) return NULL;
+    return m == 1 ? NNC_FN(gemm_ukr_1x4) : m == 3 ? NNC_FN(gemm_ukr_3x2)
+                                                 : *panels == 4 ? NNC_FN(gemm_ukr_2x4) : NNC_FN(gemm_ukr_2x2);
 }
