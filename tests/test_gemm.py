@@ -187,7 +187,9 @@ def test_row_subsets_bitwise_equal(ta, tb, packed, dtype, isa, nthreads, rng):
     """predict() contract: any block of rows, computed alone, equals those rows of the full product
     (blocks of 1-3 rows run kernels over several B panels at once)."""
     # Small-m path (m <= MC) and the blocked path (m > MC) alike: any subset equals the full run.
-    for m, n, k in [(70, 45, 300), (200, 300, 64), (130, 1030, 20), (300, 45, 300), (700, 70, 20), (90, 64, 48)]:
+    # n = 256, 512: whole groups of panels for 1-3 rows, whose A is then read in place.
+    for m, n, k in [(70, 45, 300), (200, 300, 64), (130, 1030, 20), (300, 45, 300), (700, 70, 20), (90, 64, 48),
+                    (40, 256, 70), (30, 512, 700)]:
         A, B, C, b = operands(rng, dtype, ta, tb, m, n, k, 1.0, bias=True)
         full = run(ta, tb, A, B, C, 1.0, 1.0, b, ACTS["tanh"], packed)
         cuts = sorted({0, m, *(int(c) for c in rng.integers(1, m, 4))})

@@ -141,6 +141,10 @@ static int NNC_FN(gemm_small_part)(const NNC_FN(gemm_args) *g, nnc_ssize kcb, in
         g->Bp ? NULL : nnc_tls_scratch(NNC_SCRATCH_GEMM_B, sizeof(NNC_T) * (size_t)(GEMM_NR * kc_max * group));
     if (!abuf || (!g->Bp && !pbuf)) return NNC_ENOMEM;
     const nnc_ssize jp0 = np * t / nt, jp1 = np * (t + 1) / nt;
+    // When every panel of this thread runs in a full group, A is read in
+    // place (no packing of A: a recurrent step calls this once per slice).
+    const int a_in_place = grouped && (jp1 - jp0) % group == 0;
+    const nnc_ssize as = g->ta ? g->lda : 1, ar = g->ta ? 1 : g->lda;
     if (k <= kcb && m > NNC_GEMM_MR && (g->Bp || (!g->tb && k * g->ldb <= 16384 / (nnc_ssize)sizeof(NNC_T))) &&
         NNC_FN(gemm_rows_outer)(k, jp1 - jp0)) {
         NNC_FN(gemm_pack_a)(abuf, g, 0, m, 0, k);
@@ -149,8 +153,9 @@ static int NNC_FN(gemm_small_part)(const NNC_FN(gemm_args) *g, nnc_ssize kcb, in
     }
     for (nnc_ssize k0 = 0; k0 < k; k0 += kb) {
         const nnc_ssize k1 = NNC_MIN(k, k0 + kb);
-        for (nnc_ssize pc = k0; pc < k1; pc += kcb)
-            NNC_FN(gemm_pack_a)(abuf + mp * (pc - k0), g, 0, m, pc, NNC_MIN(kcb, k - pc));
+        if (!a_in_place)
+            for (nnc_ssize pc = k0; pc < k1; pc += kcb)
+                NNC_FN(gemm_pack_a)(abuf + mp * (pc - k0), g, 0, m, pc, NNC_MIN(kcb, k - pc));
         for (nnc_ssize jp = jp0; jp < jp1; jp += group) {
             const nnc_ssize gp = NNC_MIN(group, jp1 - jp), j = jp * GEMM_NR;
             for (nnc_ssize pc = k0; pc < k1; pc += kcb) {
@@ -175,11 +180,13 @@ static int NNC_FN(gemm_small_part)(const NNC_FN(gemm_args) *g, nnc_ssize kcb, in
                     bp = pbuf;
                     pstride = kc * GEMM_NR;
                 }
-                if (grouped && gp == group) {
-                    grouped(kc, a, bp, pstride, bs, g->C + j, g->ldc, n - j, first, last, g,
+                if (a_in_place)
+                    grouped(kc, g->A + pc * as, as, ar, bp, pstride, bs, g->C + j, g->ldc, n - j, first, last, g,
                             g->bias ? g->bias + j : NULL);
-                    continue;
-                }
+                else if (grouped && gp == group)
+                    grouped(kc, a, NNC_GEMM_MR, 1, bp, pstride, bs, g->C + j, g->ldc, n - j, first, last, g,
+                            g->bias ? g->bias + j : NULL);
+                if (grouped && gp == group) continue;
                 for (nnc_ssize q = 0; q < gp; ++q) {
                     const nnc_ssize jq = j + q * GEMM_NR, ncols = NNC_MIN(GEMM_NR, n - jq);
                     const NNC_T *bias = g->bias ? g->bias + jq : NULL;

@@ -135,13 +135,15 @@ static const NNC_FN(gemm_ukr_fn) NNC_FN(gemm_ukrs)[NNC_GEMM_MR + 1] = {
 // A few rows (1-3) of A against `panels` consecutive B panels (pstride
 // apart, rows bs apart): the per-element FMA chain of gemm_ukr_<rows>, with
 // `panels` times the independent chains, so that a product of 1-3 rows
-// (batch 1-3, GEMV-shaped) is not bound by the FMA latency.  rows and
-// panels are compile-time constants at each instance; ncols counts from the
-// first panel's first column.
-NNC_INLINE void NNC_FN(gemm_ukr_group)(nnc_ssize kc, const NNC_T *NNC_RESTRICT a, const NNC_T *NNC_RESTRICT b,
-                                       nnc_ssize pstride, nnc_ssize bs, NNC_T *c, nnc_ssize ldc, nnc_ssize ncols,
-                                       int first, int last, const NNC_FN(gemm_args) *g, const NNC_T *bias,
-                                       const int rows, const int panels)
+// (batch 1-3, GEMV-shaped) is not bound by the FMA latency.  A's element
+// (i, p) is a[p * as + i * ar]: packed (as = MR, ar = 1) or read in place.
+// rows and panels are compile-time constants at each instance; ncols counts
+// from the first panel's first column.
+NNC_INLINE void NNC_FN(gemm_ukr_group)(nnc_ssize kc, const NNC_T *NNC_RESTRICT a, nnc_ssize as, nnc_ssize ar,
+                                       const NNC_T *NNC_RESTRICT b, nnc_ssize pstride, nnc_ssize bs, NNC_T *c,
+                                       nnc_ssize ldc, nnc_ssize ncols, int first, int last,
+                                       const NNC_FN(gemm_args) *g, const NNC_T *bias, const int rows,
+                                       const int panels)
 {
     nnc_v acc[4][3][NNC_GEMM_NV];
     NNC_UNROLL_TILE for (int q = 0; q < panels; ++q)
@@ -152,7 +154,7 @@ NNC_INLINE void NNC_FN(gemm_ukr_group)(nnc_ssize kc, const NNC_T *NNC_RESTRICT a
             nnc_v bv[NNC_GEMM_NV];
             for (int j = 0; j < NNC_GEMM_NV; ++j) bv[j] = nnc_vload(b + q * pstride + p * bs + j * NNC_VLEN);
             NNC_UNROLL_TILE for (int i = 0; i < rows; ++i) {
-                const nnc_v av = nnc_vset1(a[p * NNC_GEMM_MR + i]);
+                const nnc_v av = nnc_vset1(a[p * as + i * ar]);
                 for (int j = 0; j < NNC_GEMM_NV; ++j) acc[q][i][j] = nnc_vfma(av, bv[j], acc[q][i][j]);
             }
         }
@@ -163,11 +165,11 @@ NNC_INLINE void NNC_FN(gemm_ukr_group)(nnc_ssize kc, const NNC_T *NNC_RESTRICT a
 }
 
 // The instances (rows x panels), and the one for m rows.
-#define GEMM_GROUP_PARAMS                                                                                   \
-    nnc_ssize kc, const NNC_T *NNC_RESTRICT a, const NNC_T *NNC_RESTRICT b, nnc_ssize pstride, nnc_ssize bs, \
-        NNC_T *c, nnc_ssize ldc, nnc_ssize ncols, int first, int last, const NNC_FN(gemm_args) *g,           \
-        const NNC_T *bias
-#define GEMM_GROUP_ARGS kc, a, b, pstride, bs, c, ldc, ncols, first, last, g, bias
+#define GEMM_GROUP_PARAMS                                                                                  \
+    nnc_ssize kc, const NNC_T *NNC_RESTRICT a, nnc_ssize as, nnc_ssize ar, const NNC_T *NNC_RESTRICT b,     \
+        nnc_ssize pstride, nnc_ssize bs, NNC_T *c, nnc_ssize ldc, nnc_ssize ncols, int first, int last,      \
+        const NNC_FN(gemm_args) *g, const NNC_T *bias
+#define GEMM_GROUP_ARGS kc, a, as, ar, b, pstride, bs, c, ldc, ncols, first, last, g, bias
 static void NNC_FN(gemm_ukr_1x4)(GEMM_GROUP_PARAMS) { NNC_FN(gemm_ukr_group)(GEMM_GROUP_ARGS, 1, 4); }
 static void NNC_FN(gemm_ukr_2x4)(GEMM_GROUP_PARAMS) { NNC_FN(gemm_ukr_group)(GEMM_GROUP_ARGS, 2, 4); }
 static void NNC_FN(gemm_ukr_2x2)(GEMM_GROUP_PARAMS) { NNC_FN(gemm_ukr_group)(GEMM_GROUP_ARGS, 2, 2); }
