@@ -121,6 +121,7 @@ THREAD_CASES = [
     ("7x7-cin3", 3, 30, 29, 3, 32, 7, 2, 3, 1, 1, None),
     ("g2-5x3", 7, 12, 11, 16, 16, (5, 3), 1, "same", 1, 2, None),
     ("dot", 7, 16, 15, 40, 3, 3, 1, 1, 1, 1, "relu"),
+    ("few-jobs", 5, 7, 9, 8, 16, 3, 1, 1, 1, 1, None),   # row blocks added so 2 threads split evenly
 ]
 
 

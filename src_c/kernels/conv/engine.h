@@ -296,18 +296,22 @@ NNC_INLINE void NNC_FN(dconv_rows)(const NNC_FN(dconv) *d, nnc_ssize n, nnc_ssiz
 // Runs every job of d over N images on nt threads.  A job is a block of up
 // to 8 output rows of one image, or a whole image of up to 16 rows, whose
 // edge columns then run as one vertical tile each, while that makes at
-// least 4 jobs a thread; else fewer rows, so that no thread idles.  The
-// results do not depend on the blocking.
+// least 4 jobs a thread; else fewer rows, so that no thread idles, in as
+// many blocks as split evenly over the threads (one image of 38 rows: 6
+// blocks of 6-7 rows, 3 a thread, not 5 blocks of 8 rows split 3 + 2).
+// The results do not depend on the blocking.
 static int NNC_FN(dconv_run)(const NNC_FN(dconv) *d, nnc_ssize N, int nt)
 {
     size_t bytes;
     if (!NNC_FN(dconv_scratch_bytes)(d, &bytes)) return NNC_EOVERFLOW;
     const nnc_ssize ncls = d->bwd ? NNC_MIN(d->sw, d->OWo) : 1;
     const nnc_ssize rbmax = d->OHo <= 16 ? d->OHo : 8;
-    const nnc_ssize rb = N * ncls * NNC_CEILDIV(d->OHo, rbmax) >= 4 * nt
-                             ? rbmax
-                             : NNC_MAX(1, NNC_MIN(rbmax, NNC_CEILDIV(N * d->OHo * ncls, nt) / (N * ncls)));
-    const nnc_ssize nrb = NNC_CEILDIV(d->OHo, rb), items = N * nrb * ncls;
+    const int few = N * ncls * NNC_CEILDIV(d->OHo, rbmax) < 4 * nt;
+    const nnc_ssize rb = few ? NNC_MAX(1, NNC_MIN(rbmax, NNC_CEILDIV(N * d->OHo * ncls, nt) / (N * ncls))) : rbmax;
+    nnc_ssize nrb = NNC_CEILDIV(d->OHo, rb);
+    while (few && (N * ncls * nrb) % nt && nrb < d->OHo) ++nrb;
+    const int spread = nrb != NNC_CEILDIV(d->OHo, rb);   // blocks added: rows spread evenly
+    const nnc_ssize items = N * nrb * ncls;
     int failed = 0;
     nnc_region_clock clk;
     nnc_region_begin(&clk, nt);
@@ -325,8 +329,10 @@ static int NNC_FN(dconv_run)(const NNC_FN(dconv) *d, nnc_ssize N, int nt)
         #pragma omp for schedule(static) nowait
         for (nnc_ssize it = 0; it < items; ++it) {
             if (!scratch) continue;
-            const nnc_ssize rho = it % ncls, blk = it / ncls, r0 = (blk % nrb) * rb;
-            NNC_FN(dconv_rows)(d, blk / nrb, r0, NNC_MIN(d->OHo, r0 + rb), rho, scratch);
+            const nnc_ssize rho = it % ncls, blk = it / ncls, b = blk % nrb;
+            const nnc_ssize r0 = spread ? d->OHo * b / nrb : b * rb;
+            const nnc_ssize r1 = spread ? d->OHo * (b + 1) / nrb : NNC_MIN(d->OHo, r0 + rb);
+            NNC_FN(dconv_rows)(d, blk / nrb, r0, r1, rho, scratch);
         }
         nnc_region_master_done(&clk);
     }
