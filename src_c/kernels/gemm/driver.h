@@ -201,20 +201,44 @@ static int NNC_FN(gemm_small_part)(const NNC_FN(gemm_args) *g, nnc_ssize kcb, in
     return NNC_OK;
 }
 
-// The small-m path on up to nt threads (never more than B has panels); nt
-// == 1 runs on the calling thread without an OpenMP team.
+// Rows [i0, i1) of g's product as a product of their own (A's and C's rows).
+static NNC_FN(gemm_args) NNC_FN(gemm_rows_of)(const NNC_FN(gemm_args) *g, nnc_ssize i0, nnc_ssize i1)
+{
+    NNC_FN(gemm_args) r = *g;
+    r.m = i1 - i0;
+    r.A = g->ta ? g->A + i0 : g->A + i0 * g->lda;
+    r.C = g->C + i0 * g->ldc;
+    return r;
+}
+
+// The small-m path on up to nt threads; nt == 1 runs on the calling thread
+// without an OpenMP team.  Threads split B's panels, each packing all of A,
+// unless the MR-row tiles split more evenly than the panels (a 96-column B
+// is 3 panels, 2 + 1; its 96 rows 8 tiles, 4 + 4): then each thread runs
+// its rows as a product of their own (no A packed twice).  Either split
+// gives the same bits (every row's elements are the same chains).
 static int NNC_FN(gemm_small)(const NNC_FN(gemm_args) *g, nnc_ssize kcb, int nt)
 {
-    const nnc_ssize np = NNC_CEILDIV(g->n, GEMM_NR);
-    if (nt > np) nt = (int)np;
+    const nnc_ssize np = NNC_CEILDIV(g->n, GEMM_NR), tiles = NNC_CEILDIV(g->m, NNC_GEMM_MR);
+    const int by_rows = nt > 1 && tiles >= nt && NNC_CEILDIV(tiles, nt) * np < NNC_CEILDIV(np, nt) * tiles;
+    if (!by_rows && nt > np) nt = (int)np;
     if (nt <= 1) return NNC_FN(gemm_small_part)(g, kcb, 0, 1);
     int failed = 0;
     #pragma omp parallel for num_threads(nt) schedule(static, 1)
-    for (int t = 0; t < nt; ++t)
-        if (NNC_FN(gemm_small_part)(g, kcb, t, nt)) {
+    for (int t = 0; t < nt; ++t) {
+        int st;
+        if (by_rows) {
+            const nnc_ssize i0 = tiles * t / nt * NNC_GEMM_MR, i1 = NNC_MIN(g->m, tiles * (t + 1) / nt * NNC_GEMM_MR);
+            const NNC_FN(gemm_args) part = NNC_FN(gemm_rows_of)(g, i0, i1);
+            st = i1 > i0 ? NNC_FN(gemm_small_part)(&part, kcb, 0, 1) : NNC_OK;
+        } else {
+            st = NNC_FN(gemm_small_part)(g, kcb, t, nt);
+        }
+        if (st) {
             #pragma omp atomic write
             failed = 1;
         }
+    }
     return failed ? NNC_ENOMEM : NNC_OK;
 }
 
