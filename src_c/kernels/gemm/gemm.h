@@ -27,9 +27,10 @@
 //
 // Paths and threads (each thread owns the C tiles it writes; no atomics):
 // - m <= MC, the layer shapes (gemm_small): thread t owns a contiguous run
-//   of B panels; it packs A (all m rows) once per KC slice and packs each of
-//   its B panel slices into an L1 buffer right before using it.  nt == 1
-//   runs without an OpenMP team.
+//   of B panels (or, when they split more evenly, of MR-row tiles); it packs
+//   A (all its rows) once per KC slice and packs each of its B panel slices
+//   into an L1 buffer right before using it.  nt == 1 runs without an
+//   OpenMP team.
 // - m > MC (gemm_blocked): one parallel region; per KC slice an omp-for
 //   packs the shared B block, then an omp-for runs (row block x column
 //   chunk) items, each packing its own A block into per-thread scratch.
