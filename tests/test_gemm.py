@@ -200,6 +200,22 @@ def test_row_subsets_bitwise_equal(ta, tb, packed, dtype, isa, nthreads, rng):
             np.testing.assert_array_equal(part, full[i0:i1], err_msg=f"{isa} rows {i0}:{i1} of {m}x{n}x{k}")
 
 
+def _threads_and_packing_agree(ta, tb, dtype, isa, rng, shapes):
+    """Each product of shapes on 1 and 2 threads, B packed per call and
+    prepacked: the reference checks the first, the others are its bits."""
+    old = nnc.get_num_threads()
+    try:
+        for m, n, k in shapes:
+            A, B, C, b = operands(rng, dtype, ta, tb, m, n, k, 0.5, bias=True)
+            out = []
+            for nt in (1, 2):
+                nnc.set_num_threads(nt)
+                out += [run(ta, tb, A, B, C, 1.0, 0.5, b, ACTS["relu"], packed) for packed in (False, True)]
+            check(out[0], ta, tb, A, B, C, 1.0, 0.5, b, "relu", what=f"{isa} {m}x{n}x{k}")
+            for o in out[1:]:
+                np.testing.assert_array_equal(o, out[0], err_msg=f"{isa} {m}x{n}x{k}")
+    finally:
+        nnc.set_num_threads(old)
 
 
 @pytest.mark.parametrize("ta,tb", TRANS)
@@ -207,19 +223,8 @@ def test_small_products_split_by_rows_or_panels(ta, tb, dtype, isa, rng):
     """A product of up to MC rows on 2 threads splits B's panels or, when its
     row tiles split more evenly (a few panels, many rows), its rows: both give
     the 1-thread bits; the reference checks the values."""
-    old = nnc.get_num_threads()
-    try:
-        for m, n, k in [(100, 96, 200), (96, 96, 96), (200, 96, 128), (150, 40, 33), (64, 128, 64)]:
-            A, B, C, b = operands(rng, dtype, ta, tb, m, n, k, 0.5, bias=True)
-            out = []
-            for nt in (1, 2):
-                nnc.set_num_threads(nt)
-                out += [run(ta, tb, A, B, C, 1.0, 0.5, b, ACTS["relu"], packed) for packed in (False, True)]
-            check(out[0], ta, tb, A, B, C, 1.0, 0.5, b, "relu", what=f"{isa} {m}x{n}x{k}")
-            for o in out[1:]:
-                np.testing.assert_array_equal(o, out[0], err_msg=f"{isa} {m}x{n}x{k}")
-    finally:
-        nnc.set_num_threads(old)
+    _threads_and_packing_agree(ta, tb, dtype, isa, rng,
+                               [(100, 96, 200), (96, 96, 96), (200, 96, 128), (150, 40, 33), (64, 128, 64)])
 
 
 @pytest.mark.parametrize("ta,tb", TRANS)
@@ -227,19 +232,8 @@ def test_short_k_products(ta, tb, dtype, isa, rng):
     """Products with k = 1 .. a few (a dense layer's dW at a small batch):
     their tiles run rows outer; reference, packed == unpacked and 1 == 2
     threads, bitwise."""
-    old = nnc.get_num_threads()
-    try:
-        for m, n, k in [(40, 1030, 1), (300, 33, 2), (700, 200, 7), (13, 45, 3), (290, 2100, 1)]:
-            A, B, C, b = operands(rng, dtype, ta, tb, m, n, k, 0.5, bias=True)
-            out = []
-            for nt in (1, 2):
-                nnc.set_num_threads(nt)
-                out += [run(ta, tb, A, B, C, 1.0, 0.5, b, ACTS["relu"], packed) for packed in (False, True)]
-            check(out[0], ta, tb, A, B, C, 1.0, 0.5, b, "relu", what=f"{isa} {m}x{n}x{k}")
-            for o in out[1:]:
-                np.testing.assert_array_equal(o, out[0], err_msg=f"{isa} {m}x{n}x{k}")
-    finally:
-        nnc.set_num_threads(old)
+    _threads_and_packing_agree(ta, tb, dtype, isa, rng,
+                               [(40, 1030, 1), (300, 33, 2), (700, 200, 7), (13, 45, 3), (290, 2100, 1)])
 
 # -- the unpacked dot-product path C = act(alpha A B^T + beta C + bias) ----------
 

@@ -143,8 +143,10 @@ static int NNC_FN(gemm_small_part)(const NNC_FN(gemm_args) *g, nnc_ssize kcb, in
     const nnc_ssize jp0 = np * t / nt, jp1 = np * (t + 1) / nt;
     // When every panel of this thread runs in a full group, A is read in
     // place (no packing of A: a recurrent step calls this once per slice).
+    // The group kernels read A's (i, p) at p * as + i * ar.
     const int a_in_place = grouped && (jp1 - jp0) % group == 0;
-    const nnc_ssize as = g->ta ? g->lda : 1, ar = g->ta ? 1 : g->lda;
+    const nnc_ssize as = !a_in_place ? NNC_GEMM_MR : g->ta ? g->lda : 1;
+    const nnc_ssize ar = !a_in_place ? 1 : g->ta ? 1 : g->lda;
     if (k <= kcb && m > NNC_GEMM_MR && (g->Bp || (!g->tb && k * g->ldb <= 16384 / (nnc_ssize)sizeof(NNC_T))) &&
         NNC_FN(gemm_rows_outer)(k, jp1 - jp0)) {
         NNC_FN(gemm_pack_a)(abuf, g, 0, m, 0, k);
@@ -180,13 +182,11 @@ static int NNC_FN(gemm_small_part)(const NNC_FN(gemm_args) *g, nnc_ssize kcb, in
                     bp = pbuf;
                     pstride = kc * GEMM_NR;
                 }
-                if (a_in_place)
-                    grouped(kc, g->A + pc * as, as, ar, bp, pstride, bs, g->C + j, g->ldc, n - j, first, last, g,
-                            g->bias ? g->bias + j : NULL);
-                else if (grouped && gp == group)
-                    grouped(kc, a, NNC_GEMM_MR, 1, bp, pstride, bs, g->C + j, g->ldc, n - j, first, last, g,
-                            g->bias ? g->bias + j : NULL);
-                if (grouped && gp == group) continue;
+                if (grouped && gp == group) {
+                    grouped(kc, a_in_place ? g->A + pc * as : a, as, ar, bp, pstride, bs, g->C + j, g->ldc, n - j,
+                            first, last, g, g->bias ? g->bias + j : NULL);
+                    continue;
+                }
                 for (nnc_ssize q = 0; q < gp; ++q) {
                     const nnc_ssize jq = j + q * GEMM_NR, ncols = NNC_MIN(GEMM_NR, n - jq);
                     const NNC_T *bias = g->bias ? g->bias + jq : NULL;

@@ -159,7 +159,8 @@ static int NNC_FN(gemm_nt)(nnc_ssize m, nnc_ssize n, nnc_ssize k, NNC_T alpha, c
         const nnc_ssize j0 = jc * tiles / chunks * DC, j1 = NNC_MIN(n, (jc + 1) * tiles / chunks * DC);
         if (i0 >= i1) continue;
         // Rows of a block run in groups of GNT_DR; a short tail group of a
-        // block runs row by row (same per-element summation).
+        // block runs row by row or as one padded group (gemm_nt_block; the
+        // same per-element summation either way).
         const nnc_ssize full = i0 + (i1 - i0) / GNT_DR * GNT_DR;
         if (full > i0)
             NNC_FN(gemm_nt_block)(i0, full, j0, j1, k, alpha, A, lda, B, ldb, beta, C, ldc, bias, act);

@@ -178,14 +178,16 @@ typedef void (*NNC_FN(gemm_group_fn))(GEMM_GROUP_PARAMS);
 #undef GEMM_GROUP_PARAMS
 #undef GEMM_GROUP_ARGS
 
-// The group kernel for a product of m rows and its panel count: as many
-// panels (up to 4) as NNC_GEMM_GROUP_ACC accumulators allow; NULL (panels
-// 1) when not even two fit.
+// The group kernel for a product of m rows and its panel count: 4 panels
+// (1-2 rows) or 2 (2-3 rows), as many as NNC_GEMM_GROUP_ACC accumulators
+// allow; NULL (panels 1) when not even two fit.
 static NNC_FN(gemm_group_fn) NNC_FN(gemm_group_kernel)(nnc_ssize m, nnc_ssize *panels)
 {
     const int fit = m >= 1 && m <= 3 ? NNC_GEMM_GROUP_ACC / ((int)m * NNC_GEMM_NV) : 0;
-    *panels = m == 1 ? 4 : m == 2 ? (fit >= 4 ? 4 : fit >= 2 ? 2 : 1) : m == 3 && fit >= 2 ? 2 : 1;
-    if (*panels == 1) return NULL;
-    return m == 1 ? NNC_FN(gemm_ukr_1x4) : m == 3 ? NNC_FN(gemm_ukr_3x2)
-                                                 : *panels == 4 ? NNC_FN(gemm_ukr_2x4) : NNC_FN(gemm_ukr_2x2);
+    *panels = 4;
+    if (m <= 2 && fit >= 4) return m == 1 ? NNC_FN(gemm_ukr_1x4) : NNC_FN(gemm_ukr_2x4);
+    *panels = 2;
+    if (m >= 2 && fit >= 2) return m == 2 ? NNC_FN(gemm_ukr_2x2) : NNC_FN(gemm_ukr_3x2);
+    *panels = 1;
+    return NULL;
 }
