@@ -40,27 +40,52 @@ static __attribute__((noinline)) void NNC_FN(conv_store)(NNC_T *y, const NNC_T *
         }
 }
 
+// One pass storing the register tile acc[rw][nv] with what varies known at
+// compile time where the caller can: full (every vector whole: full-width
+// loads and stores, no lane counts), a bias, a residual.  The activation is
+// nnc_vmax(lo, v): lo = 0 for ReLU, -inf for linear, which gives v itself
+// (NaN and -0 included).  conv_store's operations, so the same results.
+NNC_INLINE void NNC_FN(conv_store_pass)(const int rw, const int nv, const int full, const int has_bias,
+                                        const int has_res, nnc_v acc[][NNC_CONV_NV], NNC_T *y, const NNC_T *res,
+                                        nnc_ssize ocs, nnc_ssize nch, const NNC_T *bias, nnc_v lo)
+{
+    nnc_v bv[NNC_CONV_NV];
+    for (int j = 0; j < nv; ++j)
+        bv[j] = !has_bias ? nnc_vzero()
+                : full    ? nnc_vload(bias + j * NNC_VLEN)
+                          : nnc_vloadp(bias + j * NNC_VLEN, nch - j * NNC_VLEN);
+    NNC_UNROLL_TILE for (int r = 0; r < rw; ++r)
+        for (int j = 0; j < nv; ++j) {
+            const nnc_ssize nc = nch - (nnc_ssize)j * NNC_VLEN;
+            nnc_v v = acc[r][j];
+            if (has_bias) v = nnc_vadd(v, bv[j]);
+            v = nnc_vmax(lo, v);
+            if (has_res) {
+                const NNC_T *rp = res + r * ocs + j * NNC_VLEN;
+                v = nnc_vadd(v, full ? nnc_vload(rp) : nnc_vloadp(rp, nc));
+            }
+            if (full) nnc_vstore(y + r * ocs + j * NNC_VLEN, v);
+            else nnc_vstorep(y + r * ocs + j * NNC_VLEN, v, nc);
+        }
+}
+
 // Stores the register tile acc[rw][nv] (rw, nv constants; the last vector
 // partial when nch < nv*NNC_VLEN): in line for a linear or ReLU activation
-// (conv_store's operations, so the same results; no call and no pass of acc
-// through memory, the bias vectors loaded once), else conv_store through a
-// copy (acc never has its address taken, so it stays in registers).
+// (no call and no pass of acc through memory; a whole tile with a bias, the
+// usual case, as straight-line code without a test per vector), else
+// conv_store through a copy (acc never has its address taken, so it stays
+// in registers).
 NNC_INLINE void NNC_FN(conv_store_tile)(const int rw, const int nv, nnc_v acc[][NNC_CONV_NV], NNC_T *y,
                                         const NNC_T *res, nnc_ssize ocs, nnc_ssize nch, const NNC_T *bias,
                                         int act)
 {
     if (act == NNC_ACT_LINEAR || act == NNC_ACT_RELU) {
-        nnc_v bv[NNC_CONV_NV];
-        for (int j = 0; j < nv; ++j) bv[j] = bias ? nnc_vloadp(bias + j * NNC_VLEN, nch - j * NNC_VLEN) : nnc_vzero();
-        NNC_UNROLL_TILE for (int r = 0; r < rw; ++r)
-            for (int j = 0; j < nv; ++j) {
-                const nnc_ssize nc = nch - (nnc_ssize)j * NNC_VLEN;
-                nnc_v v = acc[r][j];
-                if (bias) v = nnc_vadd(v, bv[j]);
-                if (act == NNC_ACT_RELU) v = nnc_vmax(nnc_vzero(), v);
-                if (res) v = nnc_vadd(v, nnc_vloadp(res + r * ocs + j * NNC_VLEN, nc));
-                nnc_vstorep(y + r * ocs + j * NNC_VLEN, v, nc);
-            }
+        const nnc_v lo = act == NNC_ACT_RELU ? nnc_vzero() : nnc_vset1(-INFINITY);
+        if (bias && !res && nch == (nnc_ssize)nv * NNC_VLEN) {
+            NNC_FN(conv_store_pass)(rw, nv, 1, 1, 0, acc, y, res, ocs, nch, bias, lo);
+        } else {
+            NNC_FN(conv_store_pass)(rw, nv, 0, bias != NULL, res != NULL, acc, y, res, ocs, nch, bias, lo);
+        }
     } else {
         nnc_v out[NNC_CONV_RW * NNC_CONV_NV];   // rw*nv at most (ukernel_table.h, ukernels_narrow.h)
         NNC_UNROLL_TILE for (int r = 0; r < rw; ++r)
