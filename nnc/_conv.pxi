@@ -35,10 +35,10 @@ cdef int _conv_fwd_run(floating tag, const nnc_conv_desc *p, const char *x, cons
     return 0
 
 
-def conv_fwd(object geo, x, nnc_ssize x_off, W, bias, int act, y, nnc_ssize y_off, res=None):
+def conv_fwd(object geo, x, nnc_ssize x_off, W, bias, int act, y, nnc_ssize y_off, res=None, bint res_relu=False):
     """y[..., y_off:y_off+K] = act(conv(x[..., x_off:x_off+C], W) + bias) (+ res[..., y_off:y_off+K]
-    when res, an array of y's shape, is given: a residual block's skip input).  x, W, y, res: C-contiguous
-    4-D ndarrays of one float dtype; bias (K,) or None."""
+    when res, an array of y's shape, is given: a residual block's skip input), then max(0, .) with
+    res_relu.  x, W, y, res: C-contiguous 4-D ndarrays of one float dtype; bias (K,) or None."""
     cdef int f64 = _f64_of(y, "y")
     cdef nnc_ssize sz = 8 if f64 else 4
     cdef char *yp = _carray(y, f64, 4, "y", True)
@@ -55,6 +55,8 @@ def conv_fwd(object geo, x, nnc_ssize x_off, W, bias, int act, y, nnc_ssize y_of
         rp += y_off * sz
     if p.n == 0:
         return
+    if res_relu:
+        act |= NNC_CONV_RES_RELU
     if f64:
         _conv_fwd_run(<double>0, &p, xp + x_off * sz, wp, bp, act, rp, yp + y_off * sz, (x, W, bias, res, y))
     else:

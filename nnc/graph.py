@@ -7,6 +7,7 @@ import numpy as np
 
 from . import _core
 from ._validation import dtype_name, layer_dtype, pos_int, shape_str
+from .layers.activations import RELU
 from .layers.base import Layer
 from .layers.merge import Add
 from .layers.registry import layer_from_config, layer_to_config
@@ -211,7 +212,7 @@ class Graph(_Model):
                              + ", ".join(f"{k} {shape_str(v.shape)}" for k, v in feed.items()))
         return feed, sizes.pop()
 
-    def _forward_add(self, x, training, add):
+    def _forward_add(self, x, training, add, relu=False):
         values = self._feed(x)
         if training:
             self._input_shapes = [tuple(np.shape(values[n])[1:]) for n in self.inputs]
@@ -224,10 +225,11 @@ class Graph(_Model):
                 if fuse is None:
                     values[name] = self._sub_forward(layer, arg, training)
                 else:
-                    y, added = self._sub_forward_add(layer, arg, training, values[fuse[1]])
-                    if added:   # the Add node is done: only its activation is left
-                        add_name, add_layer, _ = self.nodes[fuse[0]]
-                        values[add_name] = add_layer._activate(y, 2, training)
+                    add_name, add_layer, _ = self.nodes[fuse[0]]
+                    relu = not training and add_layer._act == RELU   # the Add's ReLU in the same pass
+                    y, added = self._sub_forward_add(layer, arg, training, values[fuse[1]], relu)
+                    if added:   # the Add node is done, its activation too with relu
+                        values[add_name] = y if relu else add_layer._activate(y, 2, training)
                     values[name] = y
             for s in srcs:   # release what no later node reads
                 left[s] -= 1

@@ -342,7 +342,7 @@ class Sequential(_Model):
                 return y
         if lengths is not None and not any(getattr(layer, "_takes_lengths", False) for layer in self.layers):
             raise ValueError("Sequential: lengths given, but no layer takes lengths (recurrent layers do)")
-        return self._forward_add(x, training, None, lengths)[0]
+        return self._forward_add(x, training, None, lengths=lengths)[0]
 
     # -- inference plans ------------------------------------------------
     # Inference replays the kernel calls recorded from one forward (per input
@@ -363,7 +363,7 @@ class Sequential(_Model):
             return layer.forward(x, training=training, lengths=lengths)
         return Layer._sub_forward(layer, x, training)
 
-    def _forward_add(self, x, training, add, lengths=None):
+    def _forward_add(self, x, training, add, relu=False, lengths=None):
         # the last layer may add ``add`` (a Residual's skip input) as it stores
         if not self.layers:
             raise ValueError("Sequential: the model has no layers")
@@ -374,7 +374,7 @@ class Sequential(_Model):
         if add is None or lengths is not None:
             y, added = self._sub_forward_lengths(self.layers[-1], x, training, lengths), False
         else:
-            y, added = self._sub_forward_add(self.layers[-1], x, training, add)
+            y, added = self._sub_forward_add(self.layers[-1], x, training, add, relu)
         if training:
             self._cache = True
         return y, added

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 import nnc
-from nnc.layers.conv import conv2d_backward, conv2d_forward
+from nnc.layers.activations import act_id
+from nnc.layers.conv import conv2d_backward, conv2d_forward, conv2d_forward_geometry
 from nnc.reference import conv as ref
 
 from helpers import assert_close
@@ -161,3 +162,29 @@ def test_whole_image_jobs_bitwise(H, W, s, isa, dtype, rng):
         assert np.array_equal(u, v)
         assert np.array_equal(u[4:7], w)
         assert np.array_equal(w, z)
+
+
+@pytest.mark.parametrize("C, K, k, s, groups", [(16, 16, 3, 1, 1), (3, 16, 3, 1, 1), (16, 8, 3, 1, 1),
+                                                (24, 3, 3, 1, 1), (16, 24, 3, 2, 1), (8, 32, 1, 1, 1),
+                                                (16, 32, 1, 2, 1), (12, 12, 3, 1, 12)],
+                         ids=["16-16", "3-16", "narrow", "dot", "s2", "1x1", "1x1s2", "depthwise"])
+@pytest.mark.parametrize("act", [None, "relu"])
+@pytest.mark.parametrize("bias", [True, False])
+def test_residual_add_then_relu_in_the_store(C, K, k, s, groups, act, bias, isa, dtype, rng):
+    """res_relu: y = max(0, act(conv + b) + res) in the store, the same bits as
+    adding res in the store and applying the ReLU afterwards, and the
+    reference's values; every tile path (full and partial vectors)."""
+    x = rng.standard_normal((3, 9, 11, C)).astype(dtype)
+    Wt = rng.standard_normal((k, k, C // groups, K)).astype(dtype)
+    b = rng.standard_normal(K).astype(dtype) if bias else None
+    kw = dict(stride=(s, s), padding=(k // 2, k // 2), groups=groups, activation=act)
+    y, geo = conv2d_forward(x, Wt, b, **kw)
+    res = rng.standard_normal(y.shape).astype(dtype)
+    fused = conv2d_forward_geometry(x, Wt, b, geo, act_id(act, "test"), res=res, res_relu=True)
+    added = conv2d_forward_geometry(x, Wt, b, geo, act_id(act, "test"), res=res)
+    np.testing.assert_array_equal(fused, np.maximum(added, 0))
+    ry = ref.conv2d_forward(x, Wt, np.zeros(K) if b is None else b, stride=(s, s), padding=(k // 2,) * 4,
+                            dilation=(1, 1), groups=groups)
+    ry = np.maximum(ry, 0) if act == "relu" else ry
+    assert_close(fused, np.maximum(ry + res, 0), dtype, scale=max(1, k * k * C / groups / 50), what="y")
+    assert (fused < 0).sum() == 0 and (fused == 0).any()

@@ -1,5 +1,6 @@
 """Activation names of the API and their C ids (enum nnc_act)."""
 ACTIVATIONS = {None: 0, "linear": 0, "relu": 1, "sigmoid": 2, "tanh": 3, "sign": 4, "softmax": 5}
+RELU = 1
 SOFTMAX = 5
 LEAKY_RELU = 6   # LeakyReLU's kernel id (with a slope: not an activation name)
 

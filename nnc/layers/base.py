@@ -276,22 +276,23 @@ class Layer:
         their params arrays are still the ones it recorded)."""
         return [self]
 
-    def _forward_add(self, x, training, add):
+    def _forward_add(self, x, training, add, relu=False):
         """(forward(x) + add, True) when the layer adds ``add`` (an array of its
         output's shape: a residual block's skip input) in the pass that writes
-        its output, the same bits as adding afterwards; (forward(x), False)
-        when it cannot and the caller adds."""
+        its output, the same bits as adding afterwards, and then applies a
+        ReLU when ``relu`` (asked for at inference only); (forward(x), False)
+        when it cannot and the caller adds (and applies the ReLU)."""
         return self._forward(x, training), False
 
     @staticmethod
-    def _sub_forward_add(layer, x, training, add):
+    def _sub_forward_add(layer, x, training, add, relu=False):
         """_forward_add of a sub-layer, with forward's training lock."""
         if not isinstance(layer, Layer):
             return layer.forward(x, training=training), False
         if not training:
-            return layer._forward_add(x, False, add)
+            return layer._forward_add(x, False, add, relu)
         with layer._training_lock("forward"):
-            return layer._forward_add(x, True, add)
+            return layer._forward_add(x, True, add, relu)
 
     @staticmethod
     def _sub_backward(layer, grad_y, input_grad):

@@ -110,14 +110,15 @@ def conv2d_forward(x, W, b=None, stride=(1, 1), padding=(0, 0), dilation=(1, 1),
     return conv2d_forward_geometry(x, W, b, geo, act_id(activation, where), out, x_offset, out_offset), geo
 
 
-def conv2d_forward_geometry(x, W, b, geo, act, out=None, x_offset=0, out_offset=0, res=None):
+def conv2d_forward_geometry(x, W, b, geo, act, out=None, x_offset=0, out_offset=0, res=None, res_relu=False):
     """conv2d_forward for a geometry from conv_geometry and an activation id
     (layers that keep them per input shape: Conv2D, DenseBlock); ``res`` (an
-    array of out's shape, not with softmax) is added after the activation."""
+    array of out's shape, not with softmax) is added after the activation,
+    then a ReLU with ``res_relu``."""
     if out is None:
         out = np.empty((x.shape[0], geo.oh, geo.ow, W.shape[3]), dtype=x.dtype)
         out_offset = 0
-    _core.conv_fwd(geo, x, x_offset, W, b, 0 if act == SOFTMAX else act, out, out_offset, res)
+    _core.conv_fwd(geo, x, x_offset, W, b, 0 if act == SOFTMAX else act, out, out_offset, res, res_relu)
     if act == SOFTMAX:
         K = W.shape[3]
         if out.shape[3] == K:
@@ -230,10 +231,11 @@ class Conv2D(Layer):
     def _forward(self, x, training):
         return self._forward_add(x, training, None)[0]
 
-    def _forward_add(self, x, training, add):
-        # The conv's store adds ``add`` after the activation.  Not with softmax
-        # (applied after the store), nor when training with an activation
-        # (backward then needs the activation's own output, which is not kept).
+    def _forward_add(self, x, training, add, relu=False):
+        # The conv's store adds ``add`` after the activation (then a ReLU with
+        # ``relu``, at inference).  Not with softmax (applied after the store),
+        # nor when training with an activation (backward then needs the
+        # activation's own output, which is not kept).
         x = self._check(x)
         W = self._param("W")
         b = self._param("b") if self.use_bias else None
@@ -242,7 +244,8 @@ class Conv2D(Layer):
         fuse = (add is not None and self._act != SOFTMAX and (not training or self._act == 0)
                 and isinstance(add, np.ndarray) and add.dtype == self.dtype and add.flags.c_contiguous
                 and add.shape == (x.shape[0], geo.oh, geo.ow, self.out_channels))
-        y = conv2d_forward_geometry(x, W, b, geo, self._act, res=add if fuse else None)
+        y = conv2d_forward_geometry(x, W, b, geo, self._act, res=add if fuse else None,
+                                    res_relu=fuse and relu and not training)
         if training:
             self._cache = (x, y, geo)
         return y, fuse

@@ -13,6 +13,10 @@
 //   oh = (h + pad_top + pad_bottom - dil_h*(kh-1) - 1) / stride_h + 1, >= 1
 //   ow likewise.  Group g reads channels [g*c/G, (g+1)*c/G) and writes
 //   [g*k/G, (g+1)*k/G), G = groups.
+// Or'd into conv_fwd's act: a ReLU after res is added, y = max(0, act(conv +
+// bias) + res) (the ReLU of a residual block's sum, in the same pass).
+#define NNC_CONV_RES_RELU 256
+
 typedef struct nnc_conv_desc {
     nnc_ssize n, h, w, c, k;          // batch, input height/width, in/out channels
     nnc_ssize kh, kw;                 // kernel

@@ -1,4 +1,5 @@
-// kernels/conv/forward.h - the forward op: y = act(conv(x, W) + bias) (+ res).
+// kernels/conv/forward.h - the forward op: y = act(conv(x, W) + bias) (+ res),
+// then a ReLU with NNC_CONV_RES_RELU.
 
 // The forward op (ops/conv.def): one GEMM on the 1x1 path (when a residual is y itself)
 // with more outputs than a half-width vector, else the direct engine with the
@@ -11,13 +12,14 @@ static int NNC_FN(conv_fwd)(const nnc_conv_desc *p, const NNC_T *x, const NNC_T 
 {
     int st = NNC_FN(conv_check)(p);
     if (st != NNC_OK) return st;
-    if (act < 0 || act >= NNC_ACT_SOFTMAX) return NNC_EINVAL;
+    const int base = act & ~NNC_CONV_RES_RELU;
+    if (base < 0 || base >= NNC_ACT_SOFTMAX) return NNC_EINVAL;
     if (p->n == 0) return NNC_OK;
     const int nt = NNC_FN(conv_threads)(p);
     // The GEMM path adds a residual only as y += x W (beta = 1): the same
     // operations as the store of the direct engine when there is no bias.
     const int acc = res == y && !bias && act == NNC_ACT_LINEAR;
-    if (NNC_FN(conv_is_gemm)(p) && p->k > NNC_VHLEN && (!res || acc)) {
+    if (NNC_FN(conv_is_gemm)(p) && p->k > NNC_VHLEN && (!res || acc) && base == act) {
         NNC_FN(gemm_args) g = {0, p->n * p->h * p->w, p->k, p->c, 1, acc, x, p->ldx, 0, W, p->k, NULL, y,
                                p->ldy, bias, act};
         return NNC_FN(gemm_run)(&g, nt);

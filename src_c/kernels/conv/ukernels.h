@@ -21,7 +21,8 @@ typedef void (*NNC_FN(conv_ukr_fn))(CONV_UKR_PARAMS);
 
 // Stores a finished tile: rw pixels (stride ocs) x nv vectors, nch valid
 // channels: act(acc + bias) (+ res, when res is not NULL: the same pixels of
-// an array laid out like y, or y itself to accumulate).  Out of line, so the
+// an array laid out like y, or y itself to accumulate; then max(0, .) when
+// act carries NNC_CONV_RES_RELU).  Out of line, so the
 // activation's constants do not take registers from the accumulators of the
 // tap loop.
 static __attribute__((noinline)) void NNC_FN(conv_store)(NNC_T *y, const NNC_T *res, nnc_ssize ocs,
@@ -34,20 +35,22 @@ static __attribute__((noinline)) void NNC_FN(conv_store)(NNC_T *y, const NNC_T *
             NNC_T *yp = y + r * ocs + j * NNC_VLEN;
             nnc_v v = acc[r * nv + j];
             if (bias) v = nnc_vadd(v, nnc_vloadp(bias + j * NNC_VLEN, nc));
-            v = NNC_FN(vact)(v, act);
+            v = NNC_FN(vact)(v, act & ~NNC_CONV_RES_RELU);
             if (res) v = nnc_vadd(v, nnc_vloadp(res + r * ocs + j * NNC_VLEN, nc));
+            if (act & NNC_CONV_RES_RELU) v = nnc_vmax(nnc_vzero(), v);
             nnc_vstorep(yp, v, nc);
         }
 }
 
 // One pass storing the register tile acc[rw][nv] with what varies known at
 // compile time where the caller can: full (every vector whole: full-width
-// loads and stores, no lane counts), a bias, a residual.  The activation is
-// nnc_vmax(lo, v): lo = 0 for ReLU, -inf for linear, which gives v itself
-// (NaN and -0 included).  conv_store's operations, so the same results.
+// loads and stores, no lane counts), a bias.  The activations are
+// nnc_vmax(lo, v) before res is added and nnc_vmax(lo_res, v) after: 0 for
+// a ReLU, -inf for none, which gives v itself (NaN and -0 included).
+// conv_store's operations, so the same results.
 NNC_INLINE void NNC_FN(conv_store_pass)(const int rw, const int nv, const int full, const int has_bias,
-                                        const int has_res, nnc_v acc[][NNC_CONV_NV], NNC_T *y, const NNC_T *res,
-                                        nnc_ssize ocs, nnc_ssize nch, const NNC_T *bias, nnc_v lo)
+                                        nnc_v acc[][NNC_CONV_NV], NNC_T *y, const NNC_T *res, nnc_ssize ocs,
+                                        nnc_ssize nch, const NNC_T *bias, nnc_v lo, nnc_v lo_res)
 {
     nnc_v bv[NNC_CONV_NV];
     for (int j = 0; j < nv; ++j)
@@ -60,9 +63,9 @@ NNC_INLINE void NNC_FN(conv_store_pass)(const int rw, const int nv, const int fu
             nnc_v v = acc[r][j];
             if (has_bias) v = nnc_vadd(v, bv[j]);
             v = nnc_vmax(lo, v);
-            if (has_res) {
+            if (res) {
                 const NNC_T *rp = res + r * ocs + j * NNC_VLEN;
-                v = nnc_vadd(v, full ? nnc_vload(rp) : nnc_vloadp(rp, nc));
+                v = nnc_vmax(lo_res, nnc_vadd(v, full ? nnc_vload(rp) : nnc_vloadp(rp, nc)));
             }
             if (full) nnc_vstore(y + r * ocs + j * NNC_VLEN, v);
             else nnc_vstorep(y + r * ocs + j * NNC_VLEN, v, nc);
@@ -71,21 +74,23 @@ NNC_INLINE void NNC_FN(conv_store_pass)(const int rw, const int nv, const int fu
 
 // Stores the register tile acc[rw][nv] (rw, nv constants; the last vector
 // partial when nch < nv*NNC_VLEN): in line for a linear or ReLU activation
-// (no call and no pass of acc through memory; a whole tile with a bias, the
-// usual case, as straight-line code without a test per vector), else
-// conv_store through a copy (acc never has its address taken, so it stays
-// in registers).
+// with NNC_CONV_RES_RELU or not (no call and no pass of acc through memory;
+// a whole tile with a bias, the usual case, without lane counts or a test of
+// the bias per vector), else conv_store through a copy (acc never has its
+// address taken, so it stays in registers).
 NNC_INLINE void NNC_FN(conv_store_tile)(const int rw, const int nv, nnc_v acc[][NNC_CONV_NV], NNC_T *y,
                                         const NNC_T *res, nnc_ssize ocs, nnc_ssize nch, const NNC_T *bias,
                                         int act)
 {
-    if (act == NNC_ACT_LINEAR || act == NNC_ACT_RELU) {
-        const nnc_v lo = act == NNC_ACT_RELU ? nnc_vzero() : nnc_vset1(-INFINITY);
-        if (bias && !res && nch == (nnc_ssize)nv * NNC_VLEN) {
-            NNC_FN(conv_store_pass)(rw, nv, 1, 1, 0, acc, y, res, ocs, nch, bias, lo);
-        } else {
-            NNC_FN(conv_store_pass)(rw, nv, 0, bias != NULL, res != NULL, acc, y, res, ocs, nch, bias, lo);
-        }
+    const int base = act & ~NNC_CONV_RES_RELU, res_relu = act & NNC_CONV_RES_RELU;
+    if (base == NNC_ACT_LINEAR || base == NNC_ACT_RELU) {
+        // without res, a ReLU after it is one on act's result
+        const nnc_v lo = base == NNC_ACT_RELU || (res_relu && !res) ? nnc_vzero() : nnc_vset1(-INFINITY);
+        const nnc_v lo_res = res_relu ? nnc_vzero() : nnc_vset1(-INFINITY);
+        if (bias && nch == (nnc_ssize)nv * NNC_VLEN)
+            NNC_FN(conv_store_pass)(rw, nv, 1, 1, acc, y, res, ocs, nch, bias, lo, lo_res);
+        else
+            NNC_FN(conv_store_pass)(rw, nv, 0, bias != NULL, acc, y, res, ocs, nch, bias, lo, lo_res);
     } else {
         nnc_v out[NNC_CONV_RW * NNC_CONV_NV];   // rw*nv at most (ukernel_table.h, ukernels_narrow.h)
         NNC_UNROLL_TILE for (int r = 0; r < rw; ++r)

@@ -150,8 +150,9 @@ NNC_INLINE void NNC_FN(conv_dot_tile)(const int rw, const int no, CONV_UKR_PARAM
     NNC_UNROLL_TILE for (int r = 0; r < rw; ++r) {
         nnc_v v = nnc_vloadp(sums + r * no, no);
         if (bias) v = nnc_vadd(v, nnc_vloadp(bias, no));
-        v = NNC_FN(vact)(v, act);
+        v = NNC_FN(vact)(v, act & ~NNC_CONV_RES_RELU);
         if (res) v = nnc_vadd(v, nnc_vloadp(res + r * ocs, no));
+        if (act & NNC_CONV_RES_RELU) v = nnc_vmax(nnc_vzero(), v);
         nnc_vstorep(y + r * ocs, v, no);
     }
 }
