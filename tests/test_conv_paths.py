@@ -188,3 +188,27 @@ def test_residual_add_then_relu_in_the_store(C, K, k, s, groups, act, bias, isa,
     ry = np.maximum(ry, 0) if act == "relu" else ry
     assert_close(fused, np.maximum(ry + res, 0), dtype, scale=max(1, k * k * C / groups / 50), what="y")
     assert (fused < 0).sum() == 0 and (fused == 0).any()
+
+
+@pytest.mark.parametrize("K", [1, 3, 4, 6, 8, 12, 16])
+@pytest.mark.parametrize("C, H, W, stride, pad, dil", [(3, 5, 3, (1, 1), 0, (1, 1)), (16, 6, 14, (1, 1), 0, (1, 1)),
+                                                       (3, 7, 31, (1, 1), 1, (1, 1)), (5, 9, 27, (2, 1), 1, (2, 1))],
+                         ids=["1px", "12px", "wide", "sh2-dh2"])
+def test_sliding_kernel_row(C, H, W, stride, pad, dil, K, isa, dtype, rng):
+    """One vector of outputs (K from 1 to 16 covers it for every ISA and
+    dtype), 3 kernel columns, stride 1 along the row: the sliding kernels for
+    the interior (tiles of 1 to 12 pixels), the other tiles for the edges;
+    against the reference, and 1 vs 2 threads and a batch slice bitwise."""
+    x = rng.standard_normal((12, H, W, C)).astype(dtype)
+    Wt = rng.standard_normal((3, 3, C, K)).astype(dtype)
+    b = rng.standard_normal(K).astype(dtype)
+    kw = dict(stride=stride, padding=(pad, pad), dilation=dil, activation="relu")
+    with nnc.threads(1):
+        y1, _ = conv2d_forward(x, Wt, b, **kw)
+    with nnc.threads(2):
+        y2, _ = conv2d_forward(x, Wt, b, **kw)
+        part, _ = conv2d_forward(x[1:4], Wt, b, **kw)
+    ry = ref.conv2d_forward(x, Wt, b, stride=stride, padding=(pad,) * 4, dilation=dil, activation="relu")
+    assert_close(y1, ry, dtype, scale=max(1, 9 * C / 50), what="y")
+    np.testing.assert_array_equal(y1, y2)
+    np.testing.assert_array_equal(part, y1[1:4])

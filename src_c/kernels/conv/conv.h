@@ -19,7 +19,12 @@
 //   [group][block][kh][kw][c][NB] (per-thread scratch; a pass over W).
 //   Forward with dil_w == 1 and a dense input (ldx == C, groups 1) merges
 //   the KW taps of a kernel row into one run of KW*C channels, so a short
-//   reduction (C = 3 in a first layer) still streams FMAs.
+//   reduction (C = 3 in a first layer) still streams FMAs.  With one
+//   vector of outputs (K = 9-16 on AVX-512 float32), KW = 3 and stride 1
+//   along the row, the interior runs the sliding kernels instead: a kernel
+//   row's 3 weight vectors of a channel in registers and each input pixel
+//   broadcast once for the 3 outputs it reaches (the general tile of one
+//   vector issues a load per FMA).
 //   dx is the same engine run backwards (transposed convolution as a
 //   gather): each dx pixel collects dz * W^T over the taps that reach it;
 //   with stride s the dx columns split into s residue classes, each of which
@@ -45,15 +50,17 @@
 //   in the lanes of both operands, a chain per output row.
 //
 // Determinism: each output element is one FMA chain over its taps in
-// (kh, kw, c) order, whatever tile, edge path or thread computes it; dW and
-// db add the blocks of output rows (images, then rows) in order.  So results
-// are bitwise identical for any thread count and, for y and dx, any batch
-// split.  Threads: from about 1 MFLOP (conv_threads).
+// (kh, kw, c) order (the sliding kernels: (kh, c, kw)), whatever tile, edge
+// path or thread computes it, and which kernel computes a pixel depends on
+// the geometry only; dW and db add the blocks of output rows (images, then
+// rows) in order.  So results are bitwise identical for any thread count
+// and, for y and dx, any batch split.  Threads: from about 1 MFLOP (conv_threads).
 //
 // Files, in dependency order:
 //   geometry.h          checks of the desc, path predicates, thread count
 //   ukernels.h          the tap list, the tile store, the general register-tile kernels
 //   ukernels_narrow.h   few output channels: half-width (ukrh), one and a half (ukrm), conv_dot
+//   ukernels_slide.h    one vector of outputs, a 3-wide kernel row sliding along the output row
 //   depthwise.h         depthwise register-tile kernels, depthwise dW
 //   ukernels_filter.h   the register-tile kernels of dW (general conv)
 //   ukernel_table.h     the kernel of each tile size
@@ -66,6 +73,7 @@
 #include "kernels/conv/geometry.h"
 #include "kernels/conv/ukernels.h"
 #include "kernels/conv/ukernels_narrow.h"
+#include "kernels/conv/ukernels_slide.h"
 #include "kernels/conv/depthwise.h"
 #include "kernels/conv/ukernels_filter.h"
 #include "kernels/conv/ukernel_table.h"

@@ -12,6 +12,8 @@ typedef struct {
     nnc_ssize old, OHo, OWo;
     nnc_ssize KH, KW, sh, sw, dh, dw, pt, pl;
     int bwd, depthwise, merge;
+    int slide;               // forward, one vector of outputs, 3 kernel columns, stride 1, merged runs:
+                             // the interior runs the sliding kernels (ukernels_slide.h)
     int dot;                 // few output channels: reduction in the lanes (conv_dot)
     int narrow;              // Cog <= NNC_VHLEN: half-width vector kernels (2: a full one too)
     nnc_ssize Cr;            // reduction channels per tap (general)
@@ -67,9 +69,11 @@ static void NNC_FN(dconv_run_dot)(const NNC_FN(dconv) *d, const NNC_FN(conv_tap)
 // Calls the micro-kernels for npx output pixels with one tap list, over
 // every (group, channel block): pixel i reads the input at element offset
 // xoff + i*ics (plus the tap offsets) and writes out + i*ocs.  The pixels
-// are a run along a row, or (edges) one column down several rows.
+// are a run along a row, or (edges) one column down several rows.  slide:
+// the taps are the merged runs of an interior row and d->slide holds.
 static void NNC_FN(dconv_run_px)(const NNC_FN(dconv) *d, const NNC_FN(conv_tap) *taps, nnc_ssize ntap,
-                                 nnc_ssize npx, nnc_ssize xoff, nnc_ssize ics, NNC_T *out, nnc_ssize ocs)
+                                 nnc_ssize npx, nnc_ssize xoff, nnc_ssize ics, NNC_T *out, nnc_ssize ocs,
+                                 int slide)
 {
     const NNC_T *res = d->res ? d->res + (out - d->out) : NULL;   // the same pixels of res
     if (d->dot) {
@@ -109,11 +113,11 @@ static void NNC_FN(dconv_run_px)(const NNC_FN(dconv) *d, const NNC_FN(conv_tap) 
                 continue;
             }
 #endif
-            const nnc_ssize rwmax = CONV_RWMAX(nv);
+            const nnc_ssize rwmax = slide ? NNC_CONV_RWX : CONV_RWMAX(nv);
             for (nnc_ssize t = 0, i = 0, rw; i < npx; ++t, i += rw) {
                 rw = NNC_FN(conv_tile_width)(npx, rwmax, t);
                 const NNC_FN(conv_ukr_set) *k = &NNC_FN(conv_ukrs)[rw - 1][nv - 1];
-                NNC_FN(conv_ukr_fn) f = d->depthwise ? k->dw : k->conv;
+                NNC_FN(conv_ukr_fn) f = slide ? NNC_FN(conv_slides)[rw - 1] : d->depthwise ? k->dw : k->conv;
                 f(taps, ntap, d->in, xoff + i * ics + xo, ics, w, wst, out + i * ocs + yo,
                   res ? res + i * ocs + yo : NULL, ocs, nch, bias, d->act);
             }
@@ -252,7 +256,7 @@ static void NNC_FN(dconv_edge_column)(const NNC_FN(dconv) *d, nnc_ssize n, nnc_s
                 etaps[ne++] = (NNC_FN(conv_tap)){(khs[2 * a + 1] + kws[2 * c + 1]) * d->ild,
                                                  (khs[2 * a] * d->KW + kws[2 * c]) * wunit, d->Cr};
             }
-        NNC_FN(dconv_run_px)(d, etaps, ne, g, j * cols->xs, D * d->ild, out0 + r * orl + j * cols->ys, orl);
+        NNC_FN(dconv_run_px)(d, etaps, ne, g, j * cols->xs, D * d->ild, out0 + r * orl + j * cols->ys, orl, 0);
         r += g;
     }
 }
@@ -277,13 +281,14 @@ NNC_INLINE void NNC_FN(dconv_rows)(const NNC_FN(dconv) *d, nnc_ssize n, nnc_ssiz
         const nnc_ssize nkh = NNC_FN(dconv_khs)(d, n, orow, khs);
         NNC_T *op = out0 + orow * orl;
         if (nkh == 0 || cols.nkw == 0) {  // no tap reaches this row: act(bias) (or 0)
-            NNC_FN(dconv_run_px)(d, taps, 0, cols.nj, 0, cols.xs, op, cols.ys);
+            NNC_FN(dconv_run_px)(d, taps, 0, cols.nj, 0, cols.xs, op, cols.ys, 0);
             continue;
         }
         if (cols.j1 <= cols.j0) continue;
         const nnc_ssize nt = NNC_FN(dconv_row_taps)(d, khs, nkh, kws, &cols, wunit, taps);
         const nnc_ssize j0 = cols.j0;
-        NNC_FN(dconv_run_px)(d, taps, nt, cols.j1 - j0, j0 * cols.xs, cols.xs, op + j0 * cols.ys, cols.ys);
+        NNC_FN(dconv_run_px)(d, taps, nt, cols.j1 - j0, j0 * cols.xs, cols.xs, op + j0 * cols.ys, cols.ys,
+                             d->slide && cols.nkw == d->KW);
     }
     if (cols.nkw == 0) return;
     for (nnc_ssize j = 0; j < cols.nj; ++j) {

@@ -31,5 +31,6 @@ static int NNC_FN(conv_fwd)(const nnc_conv_desc *p, const NNC_T *x, const NNC_T 
     d.act = act;
     d.res = res;
     d.merge = !d.depthwise && !d.dot && p->dil_w == 1 && p->groups == 1 && p->ldx == p->c;
+    d.slide = d.merge && !d.narrow && p->k <= NNC_VLEN && p->kw == 3 && p->stride_w == 1;
     return NNC_FN(dconv_run)(&d, p->n, nt);
 }
