@@ -253,7 +253,9 @@ static void NNC_FN(rnn_slice_setup)(const NNC_FN(rnn_ctx) *cx, nnc_ssize j0, nnc
 // (runtime/claim.h).  Each thread owns a fixed block of slices for the
 // whole sequence, so its part of W_h stays in its own cache; it claims its
 // own slices first, then any slice nobody has claimed yet, from the far end.
-// A slice's result does not depend on which thread computes it.
+// Own slices it can claim one after another run as one piece (h_{t-1} packed
+// once per gate for all of them, not once per slice).  A slice's result does
+// not depend on which thread computes it, nor with which others.
 static void NNC_FN(rnn_fwd_split)(const NNC_FN(rnn_ctx) *cx, nnc_claim_board *board, nnc_ssize slice_width,
                                   int slices, int team, long long stall_ns, int *failed)
 {
@@ -282,14 +284,18 @@ static void NNC_FN(rnn_fwd_split)(const NNC_FN(rnn_ctx) *cx, nnc_claim_board *bo
             if (!(own & (1ull << c)) != (i >= n)) continue;
             if (nnc_claim_other_leads(board, me)) return;
             if (!nnc_claim_item(s, c)) continue;
-            if (setup)
+            int e = c + 1;   // [c, e): c and the own slices after it claimed with it
+            if (setup) {
                 NNC_FN(rnn_slice_setup)(cx, slices * c / blocks * slice_width,
                                         NNC_MIN(H, slices * (c + 1) / blocks * slice_width), failed);
-            else
+            } else {
+                while (i < n && e < n && (own >> e & 1) && nnc_claim_item(s, e)) ++e;
                 NNC_FN(rnn_fwd_piece)(cx, step_phase / phases, (int)(step_phase % phases), 0,
                                       NNC_FN(lengths_active_end)(d->lengths, 0, d->n, step_phase / phases),
-                                      c * slice_width, NNC_MIN(H, (c + 1) * slice_width), failed);
-            nnc_claim_done(s);
+                                      c * slice_width, NNC_MIN(H, e * slice_width), failed);
+            }
+            for (int k = c; k < e; ++k) nnc_claim_done(s);
+            i += e - c - 1;
         }
         if (!nnc_claim_wait(board, s, n, me, stall_ns)) return;
     }
