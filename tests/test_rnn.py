@@ -510,12 +510,14 @@ def test_small_batch_unit_split_bitwise(cfg, N, H, dtype, isa, rng):
 
 @pytest.mark.parametrize("cfg", ["lstm", "gru", "rnn_tanh"])
 @pytest.mark.parametrize("F", [5, 80])
-def test_input_projection_paths_bitwise(cfg, F, dtype, isa, rng):
+@pytest.mark.parametrize("H", [64, 72])
+def test_input_projection_paths_bitwise(cfg, F, H, dtype, isa, rng):
     """The input projection runs as one GEMM over every step (batch < 4, or
     one thread whose projection outweighs its time loop: F > H) or step by
     step in the time loop (batch blocks of >= 4 rows): every path gives
-    bitwise the same rows, and the reference's."""
-    N, T, H = 9, 8, 64  # two row blocks on two threads
+    bitwise the same rows, and the reference's (H = 72: W_h packed whole
+    where it is not a multiple of the panel width)."""
+    N, T = 9, 8  # two row blocks on two threads
     layer = make(cfg, F, H, dtype, rng)
     for p in layer.params.values():
         p *= 0.3
@@ -554,10 +556,12 @@ def test_slices_for_a_batch_whose_w_h_exceeds_l2(cfg, dtype, rng):
 @pytest.mark.parametrize("with_init", [False, True])
 def test_batch_row_blocks_bitwise(cfg, H, with_init, dtype, isa, rng):
     """Batches of >= 8 rows on two threads run in row blocks; a step's
-    recurrent product is one GEMM over every gate when H is a multiple of the
-    panel width (64 on every ISA), one per gate otherwise (72 on AVX-512 and
-    AVX2 float32): forward (inference and training) and backward are bitwise
-    those of one thread and of other batch splits, and match the reference."""
+    recurrent product is one GEMM over every gate, on W_h's gate blocks when
+    H is a multiple of the panel width (64 on every ISA), else on W_h packed
+    whole (72 on AVX-512 and AVX2; GRU reset_after = 0: one product per gate
+    block); batch splits of one row run the GEMV streams on the gate blocks:
+    forward (inference and training) and backward are bitwise those of one
+    thread and of other batch splits, and match the reference."""
     N, T, F = 9, 8, 5  # enough work per step for two threads
     layer = make(cfg, F, H, dtype, rng)
     for p in layer.params.values():

@@ -9,6 +9,7 @@ typedef struct {
     const nnc_rnn_desc *d;
     nnc_ssize G, NR;
     const NNC_T *Wp[4];      // forward: gate block g of W_h packed as op(B) = W_h[g]^T
+    const NNC_T *Wall;       // ... or all of W_h as one op(B) of G*H columns (rnn_pack_fwd), else NULL
     const NNC_T *Wb1, *Wb2;  // backward: W_h (GRU reset_after = 0: rows r,u and c apart)
     const NNC_T *bh, *h0, *c0;
     NNC_T *hs, *cs, *a, *aux, *q;

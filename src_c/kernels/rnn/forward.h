@@ -137,14 +137,23 @@ static NNC_FN(rnn_fwd_ws) NNC_FN(rnn_fwd_ws_carve)(const nnc_rnn_desc *d, NNC_T 
 
 // Points the context at the forward weights in buf (every gate block of W_h
 // apart, each packed as op(B) = W_h[g]^T) and packs them unless `pack` is 0
-// (rnn_slice_setup does).
-static void NNC_FN(rnn_pack_fwd)(NNC_FN(rnn_ctx) *cx, const NNC_T *Wh, NNC_T *buf, int pack)
+// (rnn_slice_setup does).  With whole (rnn_whole_ok), W_h as one op(B) of
+// G*H columns instead (cx->Wall): a gate's last panel is not padded, and a
+// step's product over every gate is one GEMM.
+static void NNC_FN(rnn_pack_fwd)(NNC_FN(rnn_ctx) *cx, const NNC_T *Wh, NNC_T *buf, int pack, int whole)
 {
     const nnc_ssize H = cx->d->h, s1 = NNC_FN(gemm_packed_b_size)(H, H);
     cx->Wh = Wh;
     cx->Wbuf = buf;
     cx->Wgs = s1;
     for (nnc_ssize g = 0; g < cx->G; ++g) cx->Wp[g] = buf + g * s1;
+    cx->Wall = NULL;
+    if (whole) {
+        NNC_FN(gemm_pack_b)(buf, 1, cx->G * H, H, Wh, H);
+        cx->Wall = buf;
+        for (nnc_ssize g = 0; g < cx->G; ++g) cx->Wp[g] = NULL;
+        return;
+    }
     if (pack) {
         // Every panel of every gate block in one parallel loop (W_h is
         // usually cold here: the previous call streamed its sequence through
@@ -155,6 +164,18 @@ static void NNC_FN(rnn_pack_fwd)(NNC_FN(rnn_ctx) *cx, const NNC_T *Wh, NNC_T *bu
         for (nnc_ssize q = 0; q < G * np; ++q)
             NNC_FN(gemm_pack_b_one)(buf + q / np * s1, 1, H, H, Wh + q / np * H * H, H, q % np);
     }
+}
+
+// Whether the row schedules pack W_h whole (rnn_pack_fwd): when H is not a
+// multiple of the panel width, every product spans the gates from gate 0
+// (not GRU reset_after = 0, whose second phase is gate 2's) and has two rows
+// or more (no lengths, whose last rows may run alone: the GEMV streams read
+// the gate blocks).
+static int NNC_FN(rnn_whole_ok)(const NNC_FN(rnn_ctx) *cx)
+{
+    const nnc_rnn_desc *d = cx->d;
+    return d->h % cx->NR != 0 && cx->G > 1 && (d->cell != NNC_RNN_GRU || d->reset_after) && !d->lengths &&
+           d->n >= 2;
 }
 
 // The input projection g (set up over all n*t rows: A = x, C = a) of batch
@@ -309,7 +330,7 @@ static int NNC_FN(rnn_fwd_slices)(NNC_FN(rnn_ctx) *cx, const NNC_FN(rnn_fwd_plan
                                   const NNC_FN(rnn_fwd_ws) *ws)
 {
     const int team = plan->team;
-    NNC_FN(rnn_pack_fwd)(cx, Wh, ws->wh_packed, 0);
+    NNC_FN(rnn_pack_fwd)(cx, Wh, ws->wh_packed, 0, 0);
     nnc_claim_board_init(ws->board, cx->d->t * NNC_FN(rnn_phases)(cx->d) + RNN_FIRST_STEP_STAGE);
     int failed = 0;
     const long long stall_ns = nnc_stall_threshold_ns(-1);
@@ -325,7 +346,7 @@ static int NNC_FN(rnn_fwd_by_rows)(NNC_FN(rnn_ctx) *cx, const NNC_FN(rnn_fwd_pla
                                    const NNC_FN(rnn_fwd_ws) *ws)
 {
     const nnc_ssize GH = cx->G * cx->d->h, F = cx->d->f;
-    NNC_FN(rnn_pack_fwd)(cx, Wh, ws->wh_packed, 1);
+    NNC_FN(rnn_pack_fwd)(cx, Wh, ws->wh_packed, 1, NNC_FN(rnn_whole_ok)(cx));
     NNC_FN(gemm_pack_b)(ws->wx_packed, 1, GH, F, cx->Wx, F);
     return NNC_FN(rnn_fwd_rows)(cx, plan->team, ws->wx_packed);
 }
@@ -340,7 +361,7 @@ static int NNC_FN(rnn_fwd_project_first)(NNC_FN(rnn_ctx) *cx, const NNC_FN(rnn_f
     NNC_FN(gemm_args) g = {0, d->n * d->t, GH, F, 1, 0, cx->x, F, 1, cx->Wx, F, NULL, cx->a, GH, cx->bias,
                            NNC_ACT_LINEAR};
     if (NNC_FN(rnn_project)(d, g, 0, d->n, plan->projection_threads) != NNC_OK) return NNC_ENOMEM;
-    NNC_FN(rnn_pack_fwd)(cx, Wh, ws->wh_packed, 1);
+    NNC_FN(rnn_pack_fwd)(cx, Wh, ws->wh_packed, 1, NNC_FN(rnn_whole_ok)(cx));
     return NNC_FN(rnn_fwd_rows)(cx, 1, NULL);
 }
 

@@ -8,14 +8,17 @@
 // The recurrent product of gates [g0, g0+ng) for hidden units [j0, j1) (j0 a
 // multiple of NR) and `rows` rows of A (lda apart):
 // C[:, g*H + j] = A W_h[g]^T + beta C (+ bias[g*H + j]).  One row: the GEMV
-// streams (rnn/gemv.h); more rows: the GEMM on the packed blocks.
+// streams (rnn/gemv.h); more rows: the GEMM on the packed blocks, one
+// product over the gates when their panels are adjacent (whole W_h packed:
+// cx->Wall, g0 = 0; or H a multiple of NR).
 static void NNC_FN(rnn_rec)(const NNC_FN(rnn_ctx) *cx, nnc_ssize rows, const NNC_T *A, nnc_ssize lda, int g0,
                             int ng, NNC_T *C, nnc_ssize ldc, NNC_T beta, const NNC_T *bias, nnc_ssize j0,
                             nnc_ssize j1, int *failed)
 {
     const nnc_ssize H = cx->d->h, NR = cx->NR, cw = 2 * NNC_VLEN;
-    if (rows != 1 && j0 == 0 && j1 == H && H % NR == 0) {  // adjacent panels: one product, A packed once
-        NNC_FN(rnn_gemm)(rows, ng * H, H, A, lda, cx->Wp[g0], beta, C + g0 * H, ldc, RNN_OFS(bias, g0 * H), failed);
+    if (rows != 1 && j0 == 0 && j1 == H && (cx->Wall || H % NR == 0)) {  // one product, A packed once
+        NNC_FN(rnn_gemm)(rows, ng * H, H, A, lda, cx->Wall ? cx->Wall : cx->Wp[g0], beta, C + g0 * H, ldc,
+                         RNN_OFS(bias, g0 * H), failed);
         return;
     }
     if (rows != 1) {
