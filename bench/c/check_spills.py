@@ -6,7 +6,7 @@ Disassembles the extension, finds each gemm_ukr_* function's k loop (the
 smallest backward-branch loop holding broadcasts and FMAs) and counts stack
 references (%rsp/%rbp) inside it; any is a spill.  gemm_small_part is
 listed too: the compiler may inline gemm_ukr_1x4 there.  The conv
-micro-kernels (conv_ukr*, conv_dw_ukr*, conv_wgrad_ukr*) must not zero a stack image of
+micro-kernels (conv_ukr*, conv_dw_ukr*, conv_wgrad_ukr*, conv_slide*) must not zero a stack image of
 their accumulators (`rep stos`, what GCC does when it cannot unroll a tile's
 pixel loops before scalar replacement: a memset and a reload per call).
 Exit status 1 on either.
@@ -53,7 +53,7 @@ def main():
         print(f"{m.group(1):36s} k loop {len(body):3d} insns, {fmas:2d} FMAs, {len(spills)} stack refs")
         bad |= bool(spills)
     conv = {m.group(1): "rep stos" in func for func in funcs
-            for m in [re.match(r"[0-9a-f]+ <(nnc_conv_(?:ukr|dw_ukr|wgrad_ukr)\w*__(?:avx2|avx512))>:", func)] if m}
+            for m in [re.match(r"[0-9a-f]+ <(nnc_conv_(?:ukr|dw_ukr|wgrad_ukr|slide)\w*__(?:avx2|avx512))>:", func)] if m}
     images = [name for name, image in conv.items() if image]
     print(f"conv micro-kernels: {len(conv)}, zero-filling a stack image: {len(images)} {' '.join(images)}")
     bad |= bool(images) or not conv
