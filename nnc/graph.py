@@ -226,10 +226,10 @@ class Graph(_Model):
                     values[name] = self._sub_forward(layer, arg, training)
                 else:
                     add_name, add_layer, _ = self.nodes[fuse[0]]
-                    relu = not training and add_layer._act == RELU   # the Add's ReLU in the same pass
-                    y, added = self._sub_forward_add(layer, arg, training, values[fuse[1]], relu)
-                    if added:   # the Add node is done, its activation too with relu
-                        values[add_name] = y if relu else add_layer._activate(y, 2, training)
+                    add_relu = not training and add_layer._act == RELU   # the Add's ReLU in the same pass
+                    y, added = self._sub_forward_add(layer, arg, training, values[fuse[1]], add_relu)
+                    if added:   # the Add node is done, its activation too with add_relu
+                        values[add_name] = y if add_relu else add_layer._activate(y, 2, training)
                     values[name] = y
             for s in srcs:   # release what no later node reads
                 left[s] -= 1

@@ -245,7 +245,7 @@ class Conv2D(Layer):
                 and isinstance(add, np.ndarray) and add.dtype == self.dtype and add.flags.c_contiguous
                 and add.shape == (x.shape[0], geo.oh, geo.ow, self.out_channels))
         y = conv2d_forward_geometry(x, W, b, geo, self._act, res=add if fuse else None,
-                                    res_relu=fuse and relu and not training)
+                                    res_relu=fuse and relu)
         if training:
             self._cache = (x, y, geo)
         return y, fuse

@@ -146,15 +146,11 @@ static void NNC_FN(rnn_pack_fwd)(NNC_FN(rnn_ctx) *cx, const NNC_T *Wh, NNC_T *bu
     cx->Wh = Wh;
     cx->Wbuf = buf;
     cx->Wgs = s1;
-    for (nnc_ssize g = 0; g < cx->G; ++g) cx->Wp[g] = buf + g * s1;
-    cx->Wall = NULL;
+    cx->Wall = whole ? buf : NULL;
+    for (nnc_ssize g = 0; g < cx->G; ++g) cx->Wp[g] = whole ? NULL : buf + g * s1;
     if (whole) {
         NNC_FN(gemm_pack_b)(buf, 1, cx->G * H, H, Wh, H);
-        cx->Wall = buf;
-        for (nnc_ssize g = 0; g < cx->G; ++g) cx->Wp[g] = NULL;
-        return;
-    }
-    if (pack) {
+    } else if (pack) {
         // Every panel of every gate block in one parallel loop (W_h is
         // usually cold here: the previous call streamed its sequence through
         // the caches).
